@@ -1,0 +1,237 @@
+"""The Sprite backend interface: plain values in, plain values out, one error type.
+
+A Sprite is a sandboxed machine with a home directory and the bridge (``bridge_agent``)
+running in it. Every backend method is a coroutine; Celery tasks and management commands
+call them through :func:`run_sync`. Nothing here knows about Django.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import re
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
+
+SpriteState = Literal["missing", "created", "stopped", "starting", "running", "failed"]
+"""``missing``: no such Sprite. ``created``: exists, never bootstrapped. ``stopped``:
+asleep (files kept, no processes). ``starting``: waking/cold. ``running``: the bridge
+answers its health check. ``failed``: it should run but does not (see ``detail``)."""
+
+ProgressCallback = Callable[[str, int, int], object]
+"""``progress(step, n, m)``: step ``n`` of ``m`` (1-based) is starting."""
+
+
+class SpriteError(Exception):
+    """The one error every backend raises.
+
+    ``retryable`` says whether trying the same call again later can help (rate limits,
+    a Sprite still waking, a dropped connection) or not (bad token, no such Sprite, a
+    path outside the home). ``message`` is meant for people.
+    """
+
+    def __init__(self, message: str, *, retryable: bool = False, retry_after: float | None = None):
+        super().__init__(message)
+        self.message = message
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class BridgeEnvironment:
+    """What the bridge is started with. Both parts are secret: never log or store them.
+
+    ``variables`` are project secrets and provider API keys, given to the bridge (and so
+    to pi and every command it runs) as environment variables.
+    """
+
+    token: str
+    variables: Mapping[str, str] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"BridgeEnvironment(token=***, variables={sorted(self.variables)})"
+
+
+EnvironmentSource = Callable[[str], "BridgeEnvironment | Awaitable[BridgeEnvironment]"]
+"""Looks up the bridge environment of a Sprite by name, at the moment it is needed."""
+
+
+@dataclass(frozen=True)
+class SpriteStatus:
+    name: str
+    state: SpriteState
+    detail: str = ""
+
+    @property
+    def is_running(self) -> bool:
+        return self.state == "running"
+
+
+@dataclass(frozen=True)
+class SpriteInfo:
+    name: str
+    state: SpriteState
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    exit_code: int
+    stdout: bytes
+    stderr: bytes
+    timed_out: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    name: str
+    path: str
+    is_dir: bool
+    size: int
+    modified_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    id: str
+    comment: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class BridgeEndpoint:
+    """How the control plane reaches the bridge: a base URL without a trailing slash
+    and the headers every request needs (they carry secrets: never log them)."""
+
+    base_url: str
+    headers: Mapping[str, str]
+
+    def __repr__(self) -> str:
+        return f"BridgeEndpoint(base_url={self.base_url!r}, headers={sorted(self.headers)})"
+
+
+@runtime_checkable
+class SpriteBackend(Protocol):
+    """One Sprite provider. Every method is idempotent where the name suggests it
+    (``create`` of an existing Sprite, ``sleep`` of a sleeping one, ``destroy`` of a
+    missing one all succeed)."""
+
+    kind: str
+
+    async def create(self, name: str) -> SpriteStatus: ...
+
+    async def bootstrap(
+        self,
+        name: str,
+        token: str,
+        environment: Mapping[str, str],
+        progress: ProgressCallback | None = None,
+    ) -> SpriteStatus:
+        """Install the bridge and start it with ``token`` and ``environment``; returns
+        once its health check answers."""
+        ...
+
+    async def status(self, name: str) -> SpriteStatus: ...
+
+    async def wake(self, name: str) -> SpriteStatus:
+        """Start the bridge again (files kept) and wait until it is healthy."""
+        ...
+
+    async def sleep(self, name: str) -> SpriteStatus: ...
+
+    async def destroy(self, name: str) -> None: ...
+
+    async def exec(
+        self,
+        name: str,
+        command: Sequence[str] | str,
+        timeout: float = 60.0,  # noqa: ASYNC109 (a property of the remote command)
+        env: Mapping[str, str] | None = None,
+    ) -> ExecResult:
+        """Run ``command`` (argv, or a string for ``bash -c``) in the home with the
+        Sprite's environment plus ``env``. A timeout kills it and sets ``timed_out``."""
+        ...
+
+    async def read_file(self, name: str, path: str) -> bytes: ...
+
+    async def write_file(self, name: str, path: str, data: bytes) -> None: ...
+
+    async def list_files(self, name: str, path: str = ".") -> list[FileEntry]: ...
+
+    async def set_environment(
+        self, name: str, token: str, environment: Mapping[str, str]
+    ) -> SpriteStatus:
+        """Re-apply the bridge's environment and restart it (pi sessions resume)."""
+        ...
+
+    async def create_checkpoint(self, name: str, comment: str = "") -> Checkpoint: ...
+
+    async def list_checkpoints(self, name: str) -> list[Checkpoint]: ...
+
+    async def restore_checkpoint(self, name: str, checkpoint_id: str) -> SpriteStatus: ...
+
+    async def bridge_endpoint(self, name: str, token: str) -> BridgeEndpoint: ...
+
+    async def list_sprites(self) -> list[SpriteInfo]: ...
+
+
+T = TypeVar("T")
+
+_SPRITE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+
+
+def run_sync(awaitable: Coroutine[Any, Any, T]) -> T:
+    """Run one backend call from synchronous code (Celery tasks, management commands).
+
+    Each call gets its own event loop, so nothing loop-bound leaks between calls.
+    Calling it from inside a running loop is a bug (it would block that loop).
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(awaitable)
+    awaitable.close()
+    raise RuntimeError("run_sync() called from a running event loop; await the call instead")
+
+
+async def resolve_environment(source: EnvironmentSource, name: str) -> BridgeEnvironment:
+    """Call an environment source that may be sync or async."""
+    # A sync source may touch a database with blocking calls: keep it off the loop.
+    if inspect.iscoroutinefunction(source):
+        result = await source(name)
+    else:
+        result = await asyncio.to_thread(source, name)
+    if inspect.isawaitable(result):
+        result = await result
+    if not isinstance(result, BridgeEnvironment):
+        raise SpriteError(f"The environment source returned nothing usable for Sprite {name!r}.")
+    return result
+
+
+def validate_sprite_name(name: str) -> str:
+    """Sprite names become directory names and URL parts: keep them boring."""
+    if not _SPRITE_NAME.fullmatch(name):
+        raise SpriteError(
+            f"Invalid Sprite name {name!r}: use 1-63 lowercase letters, digits and dashes,"
+            " starting with a letter or digit."
+        )
+    return name
+
+
+async def report_progress(
+    progress: ProgressCallback | None, steps: Sequence[str], index: int
+) -> None:
+    """Tell ``progress`` that ``steps[index]`` starts. The callback may be a coroutine
+    function: inside a backend call there is a running loop, so a sync callback must not
+    use ``async_to_sync``."""
+    if progress is None:
+        return
+    result = progress(steps[index], index + 1, len(steps))
+    if inspect.isawaitable(result):
+        await result
