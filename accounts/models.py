@@ -1,0 +1,141 @@
+"""Users, their settings (with encrypted secrets) and their personal API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, ClassVar
+
+from django.contrib.auth.models import AbstractUser, BaseUserManager
+from django.db import models
+from django.utils import timezone
+
+from accounts.fields import EncryptedTextField
+
+THINKING_LEVELS = ("off", "minimal", "low", "medium", "high", "xhigh")
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def _create(self, email: str, password: str | None, **extra: Any) -> User:
+        if not email:
+            raise ValueError("An e-mail address is required")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email: str, password: str | None = None, **extra: Any) -> User:
+        extra.setdefault("is_staff", False)
+        extra.setdefault("is_superuser", False)
+        return self._create(email, password, **extra)
+
+    def create_superuser(self, email: str, password: str | None = None, **extra: Any) -> User:
+        extra.setdefault("is_staff", True)
+        extra.setdefault("is_superuser", True)
+        return self._create(email, password, **extra)
+
+
+class User(AbstractUser):
+    """A person who signs in with an e-mail address (no username)."""
+
+    username = None  # type: ignore[assignment]
+    email = models.EmailField("e-mail address", unique=True)
+
+    USERNAME_FIELD = "email"
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
+
+    objects: ClassVar[UserManager] = UserManager()  # type: ignore[assignment]
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class UserSettings(models.Model):
+    """The seed's per-user settings. Secret values are encrypted and never shown back."""
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="starter_settings")
+    default_provider = models.CharField(max_length=64, blank=True)
+    default_model = models.CharField(max_length=200, blank=True)
+    default_thinking_level = models.CharField(
+        max_length=16, default="off", choices=[(level, level) for level in THINKING_LEVELS]
+    )
+    # JSON map provider -> key, encrypted as one blob; `api_keys_set_at` (not secret) says
+    # which providers have a key and since when, so pages never need to decrypt.
+    api_keys = EncryptedTextField(blank=True, default="")
+    api_keys_set_at = models.JSONField(default=dict, blank=True)
+    sprites_token = EncryptedTextField(blank=True, default="")
+    sprites_token_set_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "user settings"
+        verbose_name_plural = "user settings"
+
+    def __str__(self) -> str:
+        return f"settings of {self.user}"
+
+    def api_key_map(self) -> dict[str, str]:
+        return dict(json.loads(self.api_keys)) if self.api_keys else {}
+
+    def set_api_key(self, provider: str, key: str) -> None:
+        keys = self.api_key_map()
+        keys[provider] = key
+        self.api_keys = json.dumps(keys)
+        set_at = dict(self.api_keys_set_at)
+        set_at[provider] = timezone.now().isoformat()
+        self.api_keys_set_at = set_at
+
+    def remove_api_key(self, provider: str) -> None:
+        keys = self.api_key_map()
+        keys.pop(provider, None)
+        self.api_keys = json.dumps(keys) if keys else ""
+        set_at = dict(self.api_keys_set_at)
+        set_at.pop(provider, None)
+        self.api_keys_set_at = set_at
+
+
+TOKEN_PREFIX = "st_"  # noqa: S105  (a public marker, not a secret)
+
+
+def hash_token(raw: str) -> str:
+    # Tokens carry 256 bits of randomness, so a plain SHA-256 is enough (no salt/KDF needed).
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
+    def active(self) -> ApiTokenQuerySet:
+        return self.filter(revoked_at__isnull=True)
+
+    def for_user(self, user: User) -> ApiTokenQuerySet:
+        return self.filter(user=user)
+
+
+class ApiToken(models.Model):
+    """A personal token for the REST API. Only its SHA-256 is stored; shown once."""
+
+    SCOPE_FULL = "full"
+    SCOPE_GENERAL_AGENT = "general_agent"
+    SCOPES = [(SCOPE_FULL, "Full access"), (SCOPE_GENERAL_AGENT, "General agent tools")]
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    scope = models.CharField(max_length=32, choices=SCOPES, default=SCOPE_FULL)
+    prefix = models.CharField(max_length=16, db_index=True)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects: ClassVar[ApiTokenQuerySet] = ApiTokenQuerySet.as_manager()  # type: ignore[assignment]
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

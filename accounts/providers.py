@@ -1,0 +1,56 @@
+"""The LLM providers pi knows and the environment variable each one reads its key from.
+
+From pi 0.73.1's docs/providers.md. Keys reach pi only as environment variables of the
+bridge (never as files), under exactly these names.
+"""
+
+from __future__ import annotations
+
+PROVIDER_ENV_VARS: dict[str, str] = {
+    "anthropic": "ANTHROPIC_API_KEY",
+    "openai": "OPENAI_API_KEY",
+    "google": "GEMINI_API_KEY",
+    "deepseek": "DEEPSEEK_API_KEY",
+    "mistral": "MISTRAL_API_KEY",
+    "groq": "GROQ_API_KEY",
+    "cerebras": "CEREBRAS_API_KEY",
+    "xai": "XAI_API_KEY",
+    "openrouter": "OPENROUTER_API_KEY",
+    "vercel-ai-gateway": "AI_GATEWAY_API_KEY",
+    "zai": "ZAI_API_KEY",
+    "fireworks": "FIREWORKS_API_KEY",
+    "kimi-coding": "KIMI_API_KEY",
+    "minimax": "MINIMAX_API_KEY",
+    "azure-openai-responses": "AZURE_OPENAI_API_KEY",
+}
+
+PROVIDER_LABELS: dict[str, str] = {
+    "anthropic": "Anthropic",
+    "openai": "OpenAI",
+    "google": "Google Gemini",
+    "deepseek": "DeepSeek",
+    "mistral": "Mistral",
+    "groq": "Groq",
+    "cerebras": "Cerebras",
+    "xai": "xAI",
+    "openrouter": "OpenRouter",
+    "vercel-ai-gateway": "Vercel AI Gateway",
+    "zai": "ZAI",
+    "fireworks": "Fireworks",
+    "kimi-coding": "Kimi For Coding",
+    "minimax": "MiniMax",
+    "azure-openai-responses": "Azure OpenAI",
+}
+
+
+def provider_choices() -> list[tuple[str, str]]:
+    return [(name, PROVIDER_LABELS[name]) for name in PROVIDER_ENV_VARS]
+
+
+def provider_environment(api_keys: dict[str, str]) -> dict[str, str]:
+    """Map a user's provider → key map to the environment pi expects."""
+    return {
+        PROVIDER_ENV_VARS[provider]: key
+        for provider, key in api_keys.items()
+        if provider in PROVIDER_ENV_VARS and key
+    }

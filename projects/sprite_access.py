@@ -1,0 +1,82 @@
+"""How a project reaches its Sprite: which backend, which credentials, which environment.
+
+The backends in sprites/ take plain values; this module turns a Project (and its owner's
+settings) into those values, so nothing below it knows about Django models.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections.abc import Coroutine
+from functools import lru_cache
+from typing import Any, TypeVar
+
+from django.conf import settings
+
+from accounts.providers import provider_environment
+from accounts.user_settings import settings_for
+from projects.models import Project, ProjectSecret
+from sprites.backends import SpriteBackend, get_backend
+
+T = TypeVar("T")
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a backend coroutine from synchronous code (Celery tasks, admin actions)."""
+    return asyncio.run(coroutine)
+
+
+@lru_cache(maxsize=64)
+def _backend(kind: str, token: str) -> SpriteBackend:
+    if kind == "fly":
+        return get_backend("fly", token=token, base_url=settings.STARTER_SPRITES_API_URL)
+    return get_backend("local", data_dir=settings.DATA_DIR)
+
+
+def backend_for(project: Project) -> SpriteBackend:
+    kind = settings.STARTER_SPRITES_BACKEND
+    token = ""
+    if kind == "fly":
+        # A user's own Sprites token wins; otherwise the platform's.
+        token = settings_for(project.owner).sprites_token or settings.STARTER_SPRITES_TOKEN
+    return _backend(kind, token)
+
+
+def sprite_name_for(project: Project) -> str:
+    return f"starter-{project.public_id}"
+
+
+def ensure_bridge_token(project: Project) -> str:
+    if not project.bridge_token:
+        project.bridge_token = secrets.token_urlsafe(32)
+        project.save(update_fields=["bridge_token", "updated_at"])
+    return project.bridge_token
+
+
+def sprite_environment(project: Project) -> dict[str, str]:
+    """The environment of the project's bridge (and so of pi and everything it starts).
+
+    Secret values live only here and in the database: never in a file in the Sprite.
+    """
+    user_settings = settings_for(project.owner)
+    environment = provider_environment(user_settings.api_key_map())
+    secret_values = dict(ProjectSecret.objects.filter(project=project).values_list("name", "value"))
+    environment.update(secret_values)
+    environment["STARTER_SECRET_NAMES"] = ",".join(sorted(secret_values))
+    environment["STARTER_PROJECT_ID"] = project.public_id
+    return environment
+
+
+def pi_settings_document(project: Project) -> bytes:
+    """pi's settings.json for the Sprite: the owner's default model. Holds no secret."""
+    user_settings = settings_for(project.owner)
+    document: dict[str, Any] = {"quietStartup": True, "enableInstallTelemetry": False}
+    if user_settings.default_provider:
+        document["defaultProvider"] = user_settings.default_provider
+    if user_settings.default_model:
+        document["defaultModel"] = user_settings.default_model
+    if user_settings.default_thinking_level:
+        document["defaultThinkingLevel"] = user_settings.default_thinking_level
+    return json.dumps(document, indent=2).encode()

@@ -1,0 +1,112 @@
+"""Celery tasks for the Sprite lifecycle. Each takes an id and calls projects.lifecycle.
+
+Retries are declared here: a retryable backend error (rate limit, cold-wake timeout) is
+tried again with exponential backoff; anything else, or running out of retries, leaves
+the project in `error` with a message and a retry button.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+
+from celery import Task, shared_task
+from celery.signals import worker_ready
+from django.conf import settings
+from django.utils import timezone
+
+from projects import lifecycle
+from projects.models import Project, Status
+from projects.work_lock import ProjectBusy, is_locked
+
+logger = logging.getLogger(__name__)
+
+MAX_RETRIES = 5
+
+
+def _run_step(task: Task, step: Callable[[int], object], project_id: int) -> None:
+    try:
+        step(project_id)
+    except ProjectBusy:
+        # Someone else is working on it right now; look again shortly.
+        raise task.retry(countdown=5, max_retries=MAX_RETRIES * 4) from None
+    except Exception as error:
+        retries = task.request.retries or 0
+        if lifecycle.is_retryable(error) and retries < MAX_RETRIES:
+            countdown = min(2**retries * 2, 120)
+            raise task.retry(exc=error, countdown=countdown, max_retries=MAX_RETRIES) from error
+        logger.exception("lifecycle step %s failed for project %s", step.__name__, project_id)
+        project = Project.objects.filter(pk=project_id).first()
+        if project is not None:
+            lifecycle.fail(project, lifecycle.describe(error))
+
+
+@shared_task(bind=True, acks_late=True)
+def provision_project(self: Task, project_id: int) -> None:
+    _run_step(self, lifecycle.provision, project_id)
+
+
+@shared_task(bind=True, acks_late=True)
+def rebootstrap_project(self: Task, project_id: int) -> None:
+    _run_step(self, lifecycle.rebootstrap, project_id)
+
+
+@shared_task(bind=True, acks_late=True)
+def wake_project(self: Task, project_id: int) -> None:
+    _run_step(self, lifecycle.wake, project_id)
+
+
+@shared_task(bind=True, acks_late=True)
+def sleep_project(self: Task, project_id: int) -> None:
+    _run_step(self, lifecycle.sleep, project_id)
+
+
+@shared_task(bind=True, acks_late=True)
+def destroy_project_sprite(self: Task, project_id: int) -> None:
+    _run_step(self, lifecycle.destroy, project_id)
+
+
+@shared_task(bind=True, acks_late=True)
+def sync_project_environment(self: Task, project_id: int) -> None:
+    _run_step(self, lifecycle.sync_environment, project_id)
+
+
+@shared_task
+def sleep_idle_projects() -> int:
+    """Beat: put Sprites nobody used for STARTER_IDLE_SLEEP_SECONDS to sleep."""
+    cutoff = timezone.now() - timedelta(seconds=settings.STARTER_IDLE_SLEEP_SECONDS)
+    idle = Project.objects.filter(status=Status.RUNNING, last_activity_at__lt=cutoff)
+    ids = list(idle.values_list("pk", flat=True))
+    for project_id in ids:
+        sleep_project.delay(project_id)
+    return len(ids)
+
+
+@shared_task
+def resume_interrupted_work() -> int:
+    """Beat and worker start: re-enqueue steps whose worker died mid-way.
+
+    A project still in a working status whose work lock has expired has nobody working on
+    it (the lock is renewed at every progress step), so its step is sent again; the
+    steps are idempotent.
+    """
+    resumers = {
+        Status.CREATING: provision_project,
+        Status.BOOTSTRAPPING: provision_project,
+        Status.DESTROYING: destroy_project_sprite,
+    }
+    stale_before = timezone.now() - timedelta(seconds=30)
+    resumed = 0
+    for project in Project.objects.filter(status__in=list(resumers), updated_at__lt=stale_before):
+        if not is_locked(project.pk):
+            resumers[Status(project.status)].delay(project.pk)
+            resumed += 1
+    return resumed
+
+
+def _resume_on_worker_start(**kwargs: object) -> None:
+    resume_interrupted_work.delay()
+
+
+worker_ready.connect(_resume_on_worker_start)
