@@ -9,7 +9,7 @@ class ProjectForm(forms.Form):
     name = forms.CharField(
         max_length=100,
         widget=forms.TextInput(
-            attrs={"placeholder": "e.g. Sales dashboard", "autocomplete": "off"}
+            attrs={"placeholder": "e.g. Customer portal", "autocomplete": "off"}
         ),
         error_messages={
             "required": "Give the project a name.",

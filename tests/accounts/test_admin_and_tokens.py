@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from django.test import Client
+
+from accounts.models import ApiToken, User
+from accounts.tokens import authenticate_api_token, create_api_token, revoke_api_token
+from projects.models import Project
+from tests.conftest import PASSWORD
+
+
+def test_non_staff_user_is_refused_by_the_admin(alice_client: Client) -> None:
+    response = alice_client.get("/admin/")
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]
+    assert alice_client.get("/admin/projects/project/").status_code == 302
+
+
+def test_non_staff_cannot_log_into_the_admin(client: Client, alice: User) -> None:
+    response = client.post("/admin/login/", {"username": alice.email, "password": PASSWORD})
+    assert response.status_code == 200
+    assert "staff account" in response.content.decode()
+
+
+def test_operator_sees_projects_and_users_without_secrets(client: Client, operator: User,
+                                                          alice_project: Project) -> None:
+    from accounts import user_settings
+
+    user_settings.set_api_key(alice_project.owner, "openai", "sk-very-secret-openai")
+    client.force_login(operator)
+    listing = client.get("/admin/projects/project/?q=Sales").content.decode()
+    assert "Sales dashboard" in listing
+    user_page = client.get(f"/admin/accounts/user/{alice_project.owner.pk}/change/").content.decode()
+    assert "openai" in user_page
+    assert "sk-very-secret-openai" not in user_page
+
+
+def test_api_token_is_shown_once_and_stored_hashed(alice_client: Client, alice: User) -> None:
+    alice_client.post("/settings/tokens/", {"name": "CI"})
+    first = alice_client.get("/settings/").content.decode()
+    token = ApiToken.objects.get(user=alice)
+    raw = first.split('data-new-token>')[1].split("<")[0]
+    assert raw.startswith("st_")
+    assert token.token_hash != raw and raw not in token.token_hash
+    assert raw not in alice_client.get("/settings/").content.decode()  # never again
+    assert authenticate_api_token(raw) == token
+
+
+def test_revoked_token_stops_working_and_records_last_use(alice: User) -> None:
+    token, raw = create_api_token(alice, "script")
+    assert authenticate_api_token(raw) is not None
+    token.refresh_from_db()
+    assert token.last_used_at is not None
+    revoke_api_token(token)
+    assert authenticate_api_token(raw) is None
+
+
+def test_user_cannot_revoke_someone_elses_token(bob_client: Client, alice: User) -> None:
+    token, _ = create_api_token(alice, "alice's")
+    assert bob_client.post(f"/settings/tokens/{token.pk}/revoke/").status_code == 404
+    token.refresh_from_db()
+    assert token.is_active
