@@ -94,7 +94,7 @@ def test_sync_sdk_exec_files_checkpoints_services_policy(
         with pytest.raises(apierror) as not_running:
             sprite.stop_service("sleeper")
         assert not_running.value.status_code == 409
-        assert list(sprite.start_service("sleeper"))[0].type == "started"
+        assert next(iter(sprite.start_service("sleeper"))).type == "started"
         sprite.delete_service("sleeper")
         with pytest.raises(apierror) as gone:
             sprite.get_service("sleeper")

@@ -21,7 +21,7 @@ import stat as stat_module
 import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -616,7 +616,7 @@ class RunningFake:
 
 @contextlib.contextmanager
 def running_fake_sprites_api(
-    base_dir: Path, token: str = "fake-org/1/secret", *, extra_path: Sequence[str] = ()
+    base_dir: Path, token: str, *, extra_path: Sequence[str] = ()
 ) -> Iterator[RunningFake]:
     """Serve the fake on a free loopback port in a thread for the duration of the block."""
     state = FakeSpritesState(base_dir, token, extra_path=extra_path)
@@ -639,14 +639,6 @@ def running_fake_sprites_api(
         server.should_exit = True
         thread.join(timeout=10)
         state.close()
-
-
-@contextlib.asynccontextmanager
-async def async_running_fake_sprites_api(
-    base_dir: Path, token: str = "fake-org/1/secret", *, extra_path: Sequence[str] = ()
-) -> AsyncIterator[RunningFake]:
-    with running_fake_sprites_api(base_dir, token, extra_path=extra_path) as fake:
-        yield fake
 
 
 def main() -> None:
