@@ -1,0 +1,99 @@
+"""The running product for end-to-end tests: daphne and a Celery worker as real processes.
+
+They use the test database (so tests using them need `transactional_db`), the real Redis,
+and a data directory of their own; both are stopped when the test session ends.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LiveStack:
+    url: str
+    data_dir: Path
+    environment: dict[str, str]
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    log_dir: Path | None = None
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def stack_environment(database_name: str, data_dir: Path, extra: dict[str, str]) -> dict[str, str]:
+    base_url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/starter")
+    environment = dict(os.environ)
+    environment.update({
+        "DATABASE_URL": base_url.rsplit("/", 1)[0] + "/" + database_name,
+        "STARTER_DATA_DIR": str(data_dir),
+        "DEBUG": "true",
+        "PYTHONUNBUFFERED": "1",
+    })
+    environment.update(extra)
+    return environment
+
+
+def start_live_stack(database_name: str, data_dir: Path, extra: dict[str, str] | None = None,
+                     with_worker: bool = True) -> LiveStack:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_dir = data_dir / "logs"
+    log_dir.mkdir(exist_ok=True)
+    port = free_port()
+    environment = stack_environment(database_name, data_dir, extra or {})
+    stack = LiveStack(url=f"http://127.0.0.1:{port}", data_dir=data_dir,
+                      environment=environment, log_dir=log_dir)
+    bin_dir = Path(sys.executable).parent
+    commands = {
+        "web": [str(bin_dir / "daphne"), "-b", "127.0.0.1", "-p", str(port),
+                "starter.asgi:application"],
+    }
+    if with_worker:
+        commands["worker"] = [str(bin_dir / "celery"), "-A", "starter", "worker", "--pool=threads",
+                              "--concurrency=4", "--loglevel=INFO", "-n", f"test-{port}@%h"]
+    for name, command in commands.items():
+        log = open(log_dir / f"{name}.log", "wb")  # noqa: SIM115  (closed with the process)
+        stack.processes.append(subprocess.Popen(command, cwd=ROOT, env=environment,
+                                                stdout=log, stderr=subprocess.STDOUT))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(stack.url + "/accounts/login/", timeout=2).status_code == 200:
+                return stack
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    stack.stop()
+    raise RuntimeError(f"daphne did not start; see {log_dir / 'web.log'}")
+
+
+def iter_stack(database_name: str, data_dir: Path, extra: dict[str, str] | None = None
+               ) -> Iterator[LiveStack]:
+    stack = start_live_stack(database_name, data_dir, extra)
+    try:
+        yield stack
+    finally:
+        stack.stop()
