@@ -1,0 +1,124 @@
+"""``python -m bridge_agent --host H --port P --home DIR`` (token in ``STARTER_BRIDGE_TOKEN``)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+from types import FrameType
+
+import uvicorn
+
+from bridge_agent.app import BridgeApp, create_app
+from bridge_agent.config import DEFAULT_APP_PORT, TOKEN_ENV, BridgeConfig, find_pi_binary
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bridge_agent", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080, help="0 picks a free port")
+    parser.add_argument("--home", required=True, type=Path, help="the Sprite's home directory")
+    parser.add_argument(
+        "--app-port",
+        type=int,
+        default=int(os.environ.get("STARTER_APP_PORT", DEFAULT_APP_PORT)),
+        help="where the proxy sends other paths until the agent starts an app elsewhere",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=float(os.environ.get("STARTER_IDLE_TIMEOUT", 600)),
+        help="seconds before an idle session's pi process is stopped",
+    )
+    parser.add_argument(
+        "--keepalive",
+        type=float,
+        default=float(os.environ.get("STARTER_SSE_KEEPALIVE", 15)),
+        help="seconds between SSE keep-alive comments",
+    )
+    parser.add_argument(
+        "--no-prewarm",
+        action="store_true",
+        help="do not start pi for the current session until a command needs it",
+    )
+    parser.add_argument("--port-file", type=Path, help="write the bound port here once listening")
+    parser.add_argument("--log-level", default=os.environ.get("STARTER_LOG_LEVEL", "info"))
+    return parser.parse_args(argv)
+
+
+class BridgeServer(uvicorn.Server):
+    """uvicorn, except that a signal first ends the open SSE streams.
+
+    uvicorn waits for every open connection before running the lifespan shutdown; event
+    streams never finish by themselves, so they are told to end the moment a signal lands.
+    The signal is not re-raised afterwards, so a clean shutdown exits with status 0.
+    """
+
+    def __init__(self, config: uvicorn.Config, app: BridgeApp) -> None:
+        super().__init__(config)
+        self.bridge_app = app
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.bridge_app.begin_shutdown()
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True
+        else:
+            self.should_exit = True
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    token = os.environ.get(TOKEN_ENV, "")
+    if not token:
+        print(f"{TOKEN_ENV} must be set to the bridge token.", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    home = args.home.resolve()
+    config = BridgeConfig(
+        home=home,
+        token=token,
+        host=args.host,
+        port=args.port,
+        app_port=args.app_port,
+        pi_binary=find_pi_binary(dict(os.environ), [Path(__file__).resolve().parent, Path.cwd()]),
+        idle_timeout=args.idle_timeout,
+        keepalive_interval=args.keepalive,
+        prewarm=not args.no_prewarm,
+    )
+    # Bind first so that port 0 works and the port can be reported before serving.
+    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((args.host, args.port))
+    listener.listen(2048)
+    listener.set_inheritable(True)
+    port = listener.getsockname()[1]
+    config = BridgeConfig(**{**config.__dict__, "port": port})
+    app = create_app(config)
+    if args.port_file:
+        temporary = args.port_file.with_suffix(".tmp")
+        temporary.write_text(str(port))
+        temporary.replace(args.port_file)
+    uvicorn_config = uvicorn.Config(
+        app,
+        log_level=args.log_level.lower(),
+        access_log=False,
+        timeout_graceful_shutdown=10,
+        lifespan="on",
+        server_header=False,
+    )
+    server = BridgeServer(uvicorn_config, app)
+    logging.getLogger("bridge_agent").info("bridge listening on http://%s:%s", args.host, port)
+    asyncio.run(server.serve(sockets=[listener]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

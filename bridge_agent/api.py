@@ -1,0 +1,199 @@
+"""The ``/starter/*`` endpoints: parse and validate, call the runtime, answer JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from bridge_agent.app_target import valid_port
+from bridge_agent.errors import (
+    ApiError,
+    json_object,
+    optional_images,
+    optional_string,
+    required_text,
+    session_id_from,
+)
+from bridge_agent.inspect_db import read_inspect_db
+from bridge_agent.runtime import BridgeRuntime
+from bridge_agent.sessions import THINKING_LEVELS
+from bridge_agent.sse import EventStreamResponse
+
+
+def runtime_of(request: Request) -> BridgeRuntime:
+    runtime: BridgeRuntime = request.app.state.runtime
+    return runtime
+
+
+async def health(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def events(request: Request) -> Response:
+    runtime = runtime_of(request)
+    cursor = request.headers.get("last-event-id") or request.query_params.get("after")
+    after: int | None = None
+    if cursor is not None and cursor.strip() != "":
+        try:
+            after = int(cursor)
+        except ValueError:
+            after = -1
+        if after < 0:
+            raise ApiError(
+                400, "invalid_cursor", "Last-Event-ID / 'after' must be a non-negative integer."
+            )
+    return EventStreamResponse(
+        runtime.log, after, runtime.config.keepalive_interval, runtime.shutting_down
+    )
+
+
+async def prompt(request: Request) -> Response:
+    body = await json_object(request)
+    live = await runtime_of(request).sessions.prompt(
+        session_id_from(request, body), required_text(body, "message"), optional_images(body)
+    )
+    return JSONResponse({"ok": True, "session_id": live.session_id}, status_code=202)
+
+
+async def steer(request: Request) -> Response:
+    return await _queue(request, "steer")
+
+
+async def follow_up(request: Request) -> Response:
+    return await _queue(request, "followUp")
+
+
+async def _queue(request: Request, behaviour: str) -> Response:
+    body = await json_object(request)
+    live = await runtime_of(request).sessions.queue_message(
+        session_id_from(request, body),
+        required_text(body, "message"),
+        behaviour,
+        optional_images(body),
+    )
+    return JSONResponse({"ok": True, "session_id": live.session_id}, status_code=202)
+
+
+async def abort(request: Request) -> Response:
+    body = await json_object(request)
+    live = await runtime_of(request).sessions.abort(session_id_from(request, body))
+    return JSONResponse({"ok": True, "session_id": live.session_id})
+
+
+async def state(request: Request) -> Response:
+    runtime = runtime_of(request)
+    data = await runtime.sessions.state(session_id_from(request))
+    data["app_port"] = runtime.app_target.port
+    data["last_event_id"] = runtime.log.last_id
+    data["live_sessions"] = sorted(runtime.sessions.live)
+    return JSONResponse(data)
+
+
+async def config(request: Request) -> Response:
+    runtime = runtime_of(request)
+    body = await json_object(request)
+    unknown = set(body) - {"model", "thinking_level", "app_port", "session_id"}
+    if unknown:
+        raise ApiError(
+            400,
+            "invalid_field",
+            f"Unknown field(s) {sorted(unknown)}; use model, thinking_level, app_port.",
+        )
+    model = _parse_model(body.get("model"))
+    thinking_level = optional_string(body, "thinking_level")
+    if thinking_level is not None and thinking_level not in THINKING_LEVELS:
+        raise ApiError(
+            400, "invalid_field", f"'thinking_level' must be one of {', '.join(THINKING_LEVELS)}."
+        )
+    app_port = body.get("app_port")
+    if app_port is not None and not valid_port(app_port):
+        raise ApiError(400, "invalid_field", "'app_port' must be an integer from 1 to 65535.")
+    answer: dict[str, Any] = {"ok": True}
+    if model is not None or thinking_level is not None:
+        live = await runtime.sessions.configure(
+            session_id_from(request, body), model, thinking_level
+        )
+        answer.update(await runtime.sessions.state(live.session_id))
+    if app_port is not None:
+        runtime.set_app_port(int(app_port), source="config")
+    answer["app_port"] = runtime.app_target.port
+    return JSONResponse(answer)
+
+
+def _parse_model(value: Any) -> tuple[str, str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        provider, _, model_id = value.strip().partition("/")
+        if provider and model_id:
+            return provider, model_id
+    raise ApiError(
+        400, "invalid_field", "'model' must be 'provider/model_id', for example 'openai/gpt-4.1'."
+    )
+
+
+async def sessions_list(request: Request) -> Response:
+    runtime = runtime_of(request)
+    return JSONResponse(
+        {"current": runtime.sessions.current_id, "sessions": runtime.sessions.list()}
+    )
+
+
+async def sessions_new(request: Request) -> Response:
+    await json_object(request)
+    live = await runtime_of(request).sessions.new_session()
+    return JSONResponse({"ok": True, "session_id": live.session_id}, status_code=201)
+
+
+async def sessions_switch(request: Request) -> Response:
+    body = await json_object(request)
+    session_id = session_id_from(request, body)
+    if session_id is None:
+        raise ApiError(400, "invalid_field", "'session_id' is required to switch sessions.")
+    live = await runtime_of(request).sessions.switch(session_id)
+    return JSONResponse({"ok": True, "session_id": live.session_id})
+
+
+async def sessions_compact(request: Request) -> Response:
+    body = await json_object(request)
+    session_id = session_id_from(request, body)
+    result = await runtime_of(request).sessions.compact(
+        session_id, optional_string(body, "instructions")
+    )
+    return JSONResponse({"ok": True, "result": result})
+
+
+async def session_trace(request: Request) -> Response:
+    path = runtime_of(request).sessions.trace_path(request.path_params["session_id"])
+    return FileResponse(path, media_type="application/x-ndjson")
+
+
+async def messages(request: Request) -> Response:
+    live, history = await runtime_of(request).sessions.messages(session_id_from(request))
+    return JSONResponse({"session_id": live.session_id, "messages": history})
+
+
+async def inspect(request: Request) -> Response:
+    return JSONResponse(read_inspect_db(runtime_of(request).config.inspect_db_path))
+
+
+routes = [
+    Route("/starter/health", health, methods=["GET"]),
+    Route("/starter/events", events, methods=["GET"]),
+    Route("/starter/prompt", prompt, methods=["POST"]),
+    Route("/starter/steer", steer, methods=["POST"]),
+    Route("/starter/follow-up", follow_up, methods=["POST"]),
+    Route("/starter/abort", abort, methods=["POST"]),
+    Route("/starter/state", state, methods=["GET"]),
+    Route("/starter/config", config, methods=["POST"]),
+    Route("/starter/sessions", sessions_list, methods=["GET"]),
+    Route("/starter/sessions/new", sessions_new, methods=["POST"]),
+    Route("/starter/sessions/switch", sessions_switch, methods=["POST"]),
+    Route("/starter/sessions/compact", sessions_compact, methods=["POST"]),
+    Route("/starter/sessions/{session_id}/trace", session_trace, methods=["GET"]),
+    Route("/starter/messages", messages, methods=["GET"]),
+    Route("/starter/inspect", inspect, methods=["GET"]),
+]

@@ -1,0 +1,101 @@
+"""The bridge's ASGI application: token check, ``/starter/*`` API, reverse proxy for the rest."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from bridge_agent.api import routes
+from bridge_agent.auth import TokenAuthMiddleware
+from bridge_agent.config import BridgeConfig
+from bridge_agent.errors import ApiError, error_response
+from bridge_agent.proxy import ReverseProxy
+from bridge_agent.runtime import BridgeRuntime
+from bridge_agent.sessions import SessionError
+
+logger = logging.getLogger("bridge_agent")
+
+API_PREFIX = "/starter/"
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.code, exc.message)
+
+
+async def _session_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, SessionError)
+    return error_response(exc.status, exc.code, exc.message)
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return error_response(404, "not_found", f"No bridge endpoint {request.url.path}.")
+
+
+async def _method_not_allowed(request: Request, exc: Exception) -> Response:
+    return error_response(
+        405, "method_not_allowed", f"{request.method} is not allowed on {request.url.path}."
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    logger.exception("unhandled error on %s", request.url.path, exc_info=exc)
+    return error_response(500, "internal_error", "The bridge failed; see its log.")
+
+
+class BridgeApp:
+    """Routes ``/starter/*`` to the API and everything else to the proxy; owns the lifespan."""
+
+    def __init__(self, config: BridgeConfig) -> None:
+        self.config = config
+        self.runtime = BridgeRuntime(config)
+        self.proxy = ReverseProxy(self.runtime.app_target, config.token)
+        self.api = Starlette(
+            routes=routes,
+            exception_handlers={
+                ApiError: _api_error,
+                SessionError: _session_error,
+                404: _not_found,
+                405: _method_not_allowed,
+                Exception: _unexpected,
+            },
+            lifespan=self._lifespan,
+        )
+        self.api.state.runtime = self.runtime
+        self._entry: ASGIApp = TokenAuthMiddleware(self._route, config.token)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.api(scope, receive, send)
+            return
+        await self._entry(scope, receive, send)
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        if path.startswith(API_PREFIX) or path == API_PREFIX.rstrip("/"):
+            await self.api(scope, receive, send)
+        else:
+            await self.proxy(scope, receive, send)
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        await self.runtime.start()
+        await self.proxy.start()
+        try:
+            yield
+        finally:
+            await self.proxy.close()
+            await self.runtime.close()
+
+    def begin_shutdown(self) -> None:
+        self.runtime.begin_shutdown()
+
+
+def create_app(config: BridgeConfig) -> BridgeApp:
+    return BridgeApp(config)

@@ -1,0 +1,71 @@
+"""The bridge's settings: command-line flags, environment, and where things live in the home."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+TOKEN_ENV = "STARTER_BRIDGE_TOKEN"  # noqa: S105 (a variable name)
+PI_BIN_ENV = "STARTER_PI_BIN"
+DEFAULT_APP_PORT = 3000
+PACKAGE_DIR = Path(__file__).resolve().parent
+EXTENSION_PATH = PACKAGE_DIR / "extension" / "starter-extension.ts"
+
+
+@dataclass(frozen=True)
+class BridgeConfig:
+    home: Path
+    token: str
+    host: str = "127.0.0.1"
+    port: int = 8080
+    app_port: int = DEFAULT_APP_PORT
+    pi_binary: str = "pi"
+    # An idle session's pi process (~140 MiB) is stopped after this long and resumed on demand.
+    idle_timeout: float = 600.0
+    keepalive_interval: float = 15.0
+    prewarm: bool = True
+    extension_path: Path = EXTENSION_PATH
+    env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+
+    @property
+    def pi_dir(self) -> Path:
+        return self.home / ".pi"
+
+    @property
+    def agent_dir(self) -> Path:
+        return self.pi_dir / "agent"
+
+    @property
+    def session_dir(self) -> Path:
+        return self.pi_dir / "sessions"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.home / ".starter"
+
+    @property
+    def event_log_path(self) -> Path:
+        return self.state_dir / "events.db"
+
+    @property
+    def bridge_state_path(self) -> Path:
+        return self.state_dir / "bridge.json"
+
+    @property
+    def inspect_db_path(self) -> Path:
+        return self.home / "inspect.db"
+
+
+def find_pi_binary(env: dict[str, str], search_from: list[Path]) -> str:
+    """``STARTER_PI_BIN``, else the nearest ``node_modules/.bin/pi`` upward, else ``pi`` on PATH."""
+    explicit = env.get(PI_BIN_ENV)
+    if explicit:
+        return explicit
+    for start in search_from:
+        for directory in (start, *start.parents):
+            candidate = directory / "node_modules" / ".bin" / "pi"
+            if candidate.exists():
+                return str(candidate)
+    return shutil.which("pi", path=env.get("PATH")) or "pi"

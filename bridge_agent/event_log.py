@@ -1,0 +1,325 @@
+"""The durable, numbered event log of one Sprite and its live subscribers.
+
+Every event is appended to a SQLite table in the Sprite's home *before* it is handed to
+subscribers, so ids keep increasing across bridge restarts (``AUTOINCREMENT`` never reuses an
+id, even after old rows are pruned). The last ``ring_size`` events also stay in memory so the
+common reconnect ("I missed a few events") never touches the disk.
+
+All methods run on the event loop thread; an append is a short synchronous SQLite write, which
+keeps the ordering argument trivial: an event is numbered, stored and fanned out in one step,
+and a subscriber registered in the same step as its replay snapshot can neither miss nor
+duplicate an event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPLAY_BATCH = 500
+
+
+def utc_timestamp() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def encode_json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One envelope: ``{"id", "session_id", "type", "data", "ts"}``."""
+
+    id: int
+    session_id: str | None
+    type: str
+    data: dict[str, Any]
+    ts: str
+
+    def envelope(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "session_id": self.session_id,
+            "type": self.type,
+            "data": self.data,
+            "ts": self.ts,
+        }
+
+    def sse_frame(self) -> bytes:
+        return sse_frame(self.id, self.type, encode_json(self.envelope()))
+
+
+def sse_frame(event_id: int, event_type: str, payload: str) -> bytes:
+    return f"id: {event_id}\nevent: {event_type}\ndata: {payload}\n\n".encode()
+
+
+@dataclass(slots=True)
+class _StoredEvent:
+    """An event plus its SSE frame, encoded once and shared by every subscriber."""
+
+    event: Event
+    frame: bytes
+
+
+@dataclass(eq=False)
+class Subscription:
+    """A subscriber's view: an optional ``reset``, the replay, then live frames.
+
+    Live frames wait in a bounded deque. When a subscriber falls ``max_pending`` frames
+    behind it is marked overflowed and its stream ends; the client reconnects with
+    ``Last-Event-ID`` and catches up from the log. The agent never waits for a reader.
+    """
+
+    log: EventLog
+    after: int | None
+    snapshot_last_id: int
+    reset: Event | None
+    max_pending: int
+    pending: deque[bytes] = field(default_factory=deque)
+    wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+    overflowed: bool = False
+    closed: bool = False
+
+    def replay_frames(self) -> Iterator[list[bytes]]:
+        """Yield the missed events' frames in batches, oldest first."""
+        if self.reset is not None or self.after is None:
+            return
+        yield from self.log.replay_batches(self.after, self.snapshot_last_id)
+
+    def push(self, frame: bytes) -> None:
+        if self.closed:
+            return
+        if len(self.pending) >= self.max_pending:
+            self.overflowed = True
+            self.pending.clear()
+            self.close()
+            return
+        self.pending.append(frame)
+        self.wakeup.set()
+
+    def close(self) -> None:
+        self.closed = True
+        self.wakeup.set()
+        self.ended.set()
+
+    async def next_frames(self, quiet_after: float) -> list[bytes] | None:
+        """Live frames; ``[]`` after ``quiet_after`` quiet seconds; ``None`` once it is over."""
+        if not self.pending and not self.closed:
+            self.wakeup.clear()
+            # A timer handle is much cheaper than wait_for's extra task, which matters with
+            # a hundred subscribers at a few hundred events a second.
+            timer = asyncio.get_running_loop().call_later(quiet_after, self.wakeup.set)
+            try:
+                await self.wakeup.wait()
+            finally:
+                timer.cancel()
+        if self.overflowed:
+            return None
+        if self.pending:
+            frames = list(self.pending)
+            self.pending.clear()
+            return frames
+        return None if self.closed else []
+
+
+class EventLog:
+    """Numbered events: SQLite (WAL) for durability, a ring for fast replay, fan-out to SSE."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        ring_size: int = 1000,
+        retention: int = 100_000,
+        subscriber_queue: int = 1000,
+    ) -> None:
+        self.path = path
+        self.ring_size = ring_size
+        self.retention = retention
+        self.subscriber_queue = subscriber_queue
+        self._ring: deque[_StoredEvent] = deque(maxlen=ring_size)
+        self._subscribers: set[Subscription] = set()
+        self._connection: sqlite3.Connection | None = None
+        self.last_id = 0
+        self.first_kept_id: int | None = None
+        self._appends_since_prune = 0
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        connection.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode survives a killed process (the case that matters for a bridge);
+        # only an OS crash can lose the last commits.
+        connection.execute("PRAGMA synchronous=NORMAL")
+        connection.execute(
+            "CREATE TABLE IF NOT EXISTS events ("
+            " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+            " session_id TEXT, type TEXT NOT NULL, data TEXT NOT NULL, ts TEXT NOT NULL)"
+        )
+        self._connection = connection
+        row = connection.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
+        self.last_id = int(row[0]) if row else 0
+        row = connection.execute("SELECT MIN(id) FROM events").fetchone()
+        self.first_kept_id = int(row[0]) if row and row[0] is not None else None
+        rows = connection.execute(
+            "SELECT id, session_id, type, data, ts FROM events ORDER BY id DESC LIMIT ?",
+            (self.ring_size,),
+        ).fetchall()
+        for stored in reversed([self._from_row(r) for r in rows]):
+            self._ring.append(stored)
+
+    def close(self) -> None:
+        for subscription in list(self._subscribers):
+            subscription.close()
+        self._subscribers.clear()
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def append(self, event_type: str, data: dict[str, Any], session_id: str | None = None) -> Event:
+        """Store the event, then hand it to every live subscriber."""
+        connection = self._require_connection()
+        ts = utc_timestamp()
+        encoded = encode_json(data)
+        cursor = connection.execute(
+            "INSERT INTO events (session_id, type, data, ts) VALUES (?, ?, ?, ?)",
+            (session_id, event_type, encoded, ts),
+        )
+        event_id = int(cursor.lastrowid or 0)
+        event = Event(id=event_id, session_id=session_id, type=event_type, data=data, ts=ts)
+        stored = _StoredEvent(event=event, frame=event.sse_frame())
+        self.last_id = event_id
+        if self.first_kept_id is None:
+            self.first_kept_id = event_id
+        self._ring.append(stored)
+        for subscription in list(self._subscribers):
+            subscription.push(stored.frame)
+            if subscription.closed:
+                self._subscribers.discard(subscription)
+        self._appends_since_prune += 1
+        if self._appends_since_prune >= 1000:
+            self._prune()
+        return event
+
+    def _prune(self) -> None:
+        self._appends_since_prune = 0
+        oldest_to_keep = self.last_id - self.retention + 1
+        if self.first_kept_id is not None and self.first_kept_id < oldest_to_keep:
+            self._require_connection().execute("DELETE FROM events WHERE id < ?", (oldest_to_keep,))
+            self.first_kept_id = oldest_to_keep
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def subscribe(self, after: int | None) -> Subscription:
+        """Register a subscriber; see ``Subscription`` for what it receives.
+
+        ``after=None`` is live-only, ``after=0`` replays everything kept. A cursor older than
+        what is kept, or ahead of the log (the home was restored from an older checkpoint),
+        starts with a ``reset`` event whose id is the log's last id.
+        """
+        reset: Event | None = None
+        if after is not None and after > 0:
+            if after > self.last_id:
+                reset = self._reset_event("cursor_ahead_of_log", after)
+            elif self.first_kept_id is not None and after + 1 < self.first_kept_id:
+                reset = self._reset_event("cursor_older_than_log", after)
+            elif self.first_kept_id is None and after < self.last_id:
+                reset = self._reset_event("cursor_older_than_log", after)
+        subscription = Subscription(
+            log=self,
+            after=after,
+            snapshot_last_id=self.last_id,
+            reset=reset,
+            max_pending=self.subscriber_queue,
+        )
+        self._subscribers.add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        subscription.close()
+        self._subscribers.discard(subscription)
+
+    def replay_batches(self, after: int, until: int) -> Iterator[list[bytes]]:
+        """Frames of events ``after < id <= until``, from the ring when it covers them."""
+        if after >= until:
+            return
+        if self._ring and self._ring[0].event.id <= after + 1:
+            frames = [s.frame for s in self._ring if after < s.event.id <= until]
+            for start in range(0, len(frames), REPLAY_BATCH):
+                yield frames[start : start + REPLAY_BATCH]
+            return
+        cursor = after
+        while cursor < until:
+            rows = (
+                self._require_connection()
+                .execute(
+                    "SELECT id, session_id, type, data, ts FROM events"
+                    " WHERE id > ? AND id <= ? ORDER BY id LIMIT ?",
+                    (cursor, until, REPLAY_BATCH),
+                )
+                .fetchall()
+            )
+            if not rows:
+                return
+            batch = [self._from_row(row) for row in rows]
+            cursor = batch[-1].event.id
+            yield [s.frame for s in batch]
+
+    def events_after(self, after: int, limit: int = 1000) -> list[Event]:
+        """Stored events with ``id > after`` (oldest first); used by tests and tools."""
+        rows = (
+            self._require_connection()
+            .execute(
+                "SELECT id, session_id, type, data, ts FROM events"
+                " WHERE id > ? ORDER BY id LIMIT ?",
+                (after, limit),
+            )
+            .fetchall()
+        )
+        return [self._from_row(row).event for row in rows]
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _reset_event(self, reason: str, cursor: int) -> Event:
+        return Event(
+            id=self.last_id,
+            session_id=None,
+            type="reset",
+            data={
+                "reason": reason,
+                "cursor": cursor,
+                "last_id": self.last_id,
+                "first_kept_id": self.first_kept_id,
+                "hint": "Reload history from /starter/messages; live events follow.",
+            },
+            ts=utc_timestamp(),
+        )
+
+    def _require_connection(self) -> sqlite3.Connection:
+        if self._connection is None:
+            raise RuntimeError("the event log is not open")
+        return self._connection
+
+    @staticmethod
+    def _from_row(row: tuple[Any, ...]) -> _StoredEvent:
+        event = Event(
+            id=int(row[0]), session_id=row[1], type=str(row[2]), data=json.loads(row[3]), ts=row[4]
+        )
+        return _StoredEvent(event=event, frame=event.sse_frame())

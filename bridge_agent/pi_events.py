@@ -1,0 +1,99 @@
+"""Turn pi's RPC event lines into the bridge's event types and payloads.
+
+pi 0.73.1 facts this relies on (see the reference notes): ``tool_execution_*`` are renamed to
+``tool_*``; every ``message_update`` repeats the whole partial message twice (``message`` and
+``assistantMessageEvent.partial``), which we drop so only the delta travels; the starter
+extension talks to the bridge through ``setStatus`` UI requests under one status key.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+# The starter extension calls ``ctx.ui.setStatus(EXTENSION_STATUS_KEY, JSON)``; in RPC mode
+# that is a fire-and-forget stdout line, so it needs no network and cannot block pi.
+EXTENSION_STATUS_KEY = "starter-bridge"
+EXTENSION_EVENT_TYPES = frozenset({"notify", "app_port", "secret_requested"})
+
+RENAMED = {
+    "tool_execution_start": "tool_start",
+    "tool_execution_update": "tool_update",
+    "tool_execution_end": "tool_end",
+}
+
+# Fire-and-forget UI calls that only make sense in pi's terminal UI.
+IGNORED_UI_METHODS = frozenset({"setStatus", "setWidget", "setTitle", "set_editor_text"})
+DIALOG_UI_METHODS = frozenset({"select", "confirm", "input", "editor"})
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeEvent:
+    type: str
+    data: dict[str, Any]
+
+
+def result_text(result: Any) -> str:
+    """The text parts of a tool result (``{"content": [{"type": "text", "text": …}]}``)."""
+    if not isinstance(result, dict):
+        return ""
+    content = result.get("content")
+    if not isinstance(content, list):
+        return ""
+    return "".join(
+        part.get("text", "")
+        for part in content
+        if isinstance(part, dict) and part.get("type") == "text"
+    )
+
+
+def translate_pi_event(line: dict[str, Any]) -> BridgeEvent | None:
+    """Map one pi stdout event (not a response) to a bridge event, or ``None`` to drop it."""
+    pi_type = str(line.get("type", ""))
+    data = {key: value for key, value in line.items() if key != "type"}
+    if pi_type == "message_update":
+        data.pop("message", None)
+        assistant_event = data.get("assistantMessageEvent")
+        if isinstance(assistant_event, dict):
+            data["assistantMessageEvent"] = {
+                key: value for key, value in assistant_event.items() if key != "partial"
+            }
+        return BridgeEvent("message_update", data)
+    if pi_type == "tool_execution_end":
+        data["text"] = result_text(data.get("result"))
+        return BridgeEvent("tool_end", data)
+    if pi_type in RENAMED:
+        return BridgeEvent(RENAMED[pi_type], data)
+    if pi_type == "extension_ui_request":
+        return _translate_ui_request(data)
+    if pi_type == "extension_error":
+        return BridgeEvent("error", {"source": "extension", **data})
+    return BridgeEvent(pi_type, data)
+
+
+def _translate_ui_request(data: dict[str, Any]) -> BridgeEvent | None:
+    method = data.get("method")
+    if method == "setStatus" and data.get("statusKey") == EXTENSION_STATUS_KEY:
+        return _extension_message(data.get("statusText"))
+    if method == "notify":
+        return BridgeEvent(
+            "notify",
+            {"message": data.get("message", ""), "level": data.get("notifyType") or "info"},
+        )
+    return None
+
+
+def _extension_message(text: Any) -> BridgeEvent | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(payload, dict):
+        return None
+    event_type = payload.pop("type", None)
+    if event_type not in EXTENSION_EVENT_TYPES:
+        return None
+    return BridgeEvent(str(event_type), payload)

@@ -1,0 +1,328 @@
+"""Reverse proxy: every path outside ``/starter/`` streams to ``127.0.0.1:<app_port>``.
+
+Bodies stream both ways without buffering (uploads, chunked and SSE responses), websockets are
+relayed frame by frame (dev servers use them for hot reload), hop-by-hop headers are dropped,
+and the bridge token never reaches the app. Nothing listening gives a friendly placeholder.
+
+``Host`` is rewritten to ``localhost:<port>`` because dev servers (Vite, Django's runserver)
+refuse unknown hosts; the public host travels in ``X-Forwarded-Host``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import websockets
+from starlette.types import Message, Receive, Scope, Send
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect as websocket_connect
+from websockets.exceptions import ConnectionClosed
+
+from bridge_agent.app_target import AppTarget
+from bridge_agent.auth import TOKEN_HEADER, is_bridge_authorization
+
+logger = logging.getLogger("bridge_agent.proxy")
+
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"te",
+        b"trailer",
+        b"trailers",
+        b"transfer-encoding",
+        b"upgrade",
+    }
+)
+WEBSOCKET_HANDSHAKE = frozenset(
+    {
+        b"sec-websocket-key",
+        b"sec-websocket-version",
+        b"sec-websocket-extensions",
+        b"sec-websocket-protocol",
+        b"sec-websocket-accept",
+        b"content-length",
+        b"host",
+    }
+)
+
+PLACEHOLDER_HTML = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="refresh" content="3">
+<title>Nothing running yet</title>
+<style>body{{font-family:system-ui,sans-serif;display:grid;place-items:center;min-height:90vh;
+color:#334;background:#f7f7fa}}main{{max-width:32rem;text-align:center}}
+code{{background:#e8e8f0;padding:.1rem .3rem;border-radius:4px}}</style></head>
+<body><main><h1>Nothing is running here yet</h1>
+<p>When the agent starts an app on port <code>{port}</code>, it will appear here.
+This page refreshes by itself.</p></main></body></html>
+"""
+
+
+def _connection_tokens(headers: list[tuple[bytes, bytes]]) -> set[bytes]:
+    """Headers named in ``Connection`` are hop-by-hop too (RFC 9110 section 7.6.1)."""
+    named: set[bytes] = set()
+    for name, value in headers:
+        if name.lower() == b"connection":
+            named.update(token.strip().lower() for token in value.split(b","))
+    return named
+
+
+class ReverseProxy:
+    def __init__(self, target: AppTarget, token: str) -> None:
+        self.target = target
+        self.token = token.encode()
+        self._client: httpx.AsyncClient | None = None
+
+    async def start(self) -> None:
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(connect=5.0, read=None, write=None, pool=None),
+            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+            follow_redirects=False,
+            trust_env=False,
+        )
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._proxy_http(scope, receive, send)
+        elif scope["type"] == "websocket":
+            await self._proxy_websocket(scope, receive, send)
+
+    # -- headers ---------------------------------------------------------------------------
+
+    def _forward_headers(
+        self, scope: Scope, extra_excluded: frozenset[bytes] = frozenset()
+    ) -> list[tuple[bytes, bytes]]:
+        incoming: list[tuple[bytes, bytes]] = list(scope.get("headers", []))
+        excluded = HOP_BY_HOP | extra_excluded | _connection_tokens(incoming) | {TOKEN_HEADER}
+        headers: list[tuple[bytes, bytes]] = []
+        original_host = b""
+        for name, value in incoming:
+            lowered = name.lower()
+            if lowered == b"host":
+                original_host = value
+                continue
+            if lowered in excluded:
+                continue
+            if lowered == b"authorization" and is_bridge_authorization(value, self.token):
+                continue
+            headers.append((lowered, value))
+        headers.append((b"host", f"localhost:{self.target.port}".encode()))
+        if original_host:
+            headers.append((b"x-forwarded-host", original_host))
+        client = scope.get("client")
+        if client:
+            headers.append((b"x-forwarded-for", str(client[0]).encode()))
+        headers.append((b"x-forwarded-proto", str(scope.get("scheme", "http")).encode()))
+        return headers
+
+    @staticmethod
+    def _response_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        excluded = HOP_BY_HOP | _connection_tokens(headers)
+        return [(name, value) for name, value in headers if name.lower() not in excluded]
+
+    def _url(self, scope: Scope, scheme: str) -> str:
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        path = raw_path.decode("latin-1")
+        query = scope.get("query_string", b"").decode("latin-1")
+        return f"{scheme}://127.0.0.1:{self.target.port}{path}" + (f"?{query}" if query else "")
+
+    # -- HTTP ------------------------------------------------------------------------------
+
+    async def _proxy_http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert self._client is not None, "the proxy was not started"
+        body_done = asyncio.Event()
+
+        async def request_body() -> AsyncIterator[bytes]:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    body_done.set()
+                    return
+                chunk = message.get("body", b"")
+                if chunk:
+                    yield chunk
+                if not message.get("more_body", False):
+                    body_done.set()
+                    return
+
+        headers = self._forward_headers(scope)
+        has_body = any(name in (b"content-length", b"transfer-encoding") for name, _ in headers)
+        if not has_body:
+            body_done.set()
+        request = self._client.build_request(
+            scope["method"],
+            self._url(scope, "http"),
+            headers=headers,
+            content=request_body() if has_body else None,
+        )
+        try:
+            response = await self._client.send(request, stream=True)
+        except httpx.ConnectError:
+            await self._placeholder(send)
+            return
+        except httpx.HTTPError as error:
+            await self._plain(send, 502, f"The app on port {self.target.port} failed: {error}\n")
+            return
+        try:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": response.status_code,
+                    "headers": self._response_headers(response.headers.raw),
+                }
+            )
+            streaming = asyncio.create_task(self._stream_body(response, send))
+            waits: set[asyncio.Task[Any]] = {streaming}
+            if body_done.is_set():
+                # Once the request body is read, the only message left is the disconnect;
+                # without watching for it an endless upstream SSE stream would never stop.
+                waits.add(asyncio.create_task(self._wait_disconnect(receive)))
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in waits:
+                    task.cancel()
+                results = await asyncio.gather(*waits, return_exceptions=True)
+            for outcome in results:
+                if isinstance(outcome, httpx.HTTPError):
+                    logger.info("the app's response ended early: %s", outcome)
+        finally:
+            await response.aclose()
+
+    @staticmethod
+    async def _stream_body(response: httpx.Response, send: Send) -> None:
+        async for chunk in response.aiter_raw():
+            if chunk:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    @staticmethod
+    async def _wait_disconnect(receive: Receive) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    async def _placeholder(self, send: Send) -> None:
+        body = PLACEHOLDER_HTML.format(port=self.target.port).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 503,
+                "headers": [
+                    (b"content-type", b"text/html; charset=utf-8"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"retry-after", b"3"),
+                    (b"cache-control", b"no-store"),
+                    (b"x-starter-placeholder", b"1"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    @staticmethod
+    async def _plain(send: Send, status: int, text: str) -> None:
+        body = text.encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8")],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    # -- websockets ------------------------------------------------------------------------
+
+    async def _proxy_websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = await receive()
+        if message["type"] != "websocket.connect":
+            return
+        headers = [
+            (name.decode("latin-1"), value.decode("latin-1"))
+            for name, value in self._forward_headers(scope, WEBSOCKET_HANDSHAKE)
+            if name != b"host"
+        ]
+        subprotocols = list(scope.get("subprotocols") or [])
+        try:
+            upstream = await websocket_connect(
+                self._url(scope, "ws"),
+                additional_headers=headers,
+                subprotocols=[websockets.Subprotocol(p) for p in subprotocols] or None,
+                open_timeout=5,
+                max_size=None,
+                compression=None,
+                proxy=None,
+                user_agent_header=None,
+            )
+        except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.InvalidURI):
+            await self._deny_websocket(scope, send)
+            return
+        try:
+            await send({"type": "websocket.accept", "subprotocol": upstream.subprotocol})
+            tasks = {
+                asyncio.create_task(self._client_to_app(receive, upstream)),
+                asyncio.create_task(self._app_to_client(upstream, send)),
+            }
+            try:
+                await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            with contextlib.suppress(Exception):
+                await upstream.close()
+
+    async def _deny_websocket(self, scope: Scope, send: Send) -> None:
+        if "websocket.http.response" in scope.get("extensions", {}):
+            body = f"Nothing is listening on port {self.target.port} yet.\n".encode()
+            await send(
+                {
+                    "type": "websocket.http.response.start",
+                    "status": 502,
+                    "headers": [(b"content-type", b"text/plain; charset=utf-8")],
+                }
+            )
+            await send({"type": "websocket.http.response.body", "body": body})
+        else:
+            await send({"type": "websocket.close", "code": 1011})
+
+    @staticmethod
+    async def _client_to_app(receive: Receive, upstream: ClientConnection) -> None:
+        while True:
+            message: Message = await receive()
+            if message["type"] == "websocket.receive":
+                text = message.get("text")
+                await upstream.send(text if text is not None else message.get("bytes") or b"")
+            elif message["type"] == "websocket.disconnect":
+                await upstream.close(code=int(message.get("code", 1000)))
+                return
+
+    @staticmethod
+    async def _app_to_client(upstream: ClientConnection, send: Send) -> None:
+        try:
+            async for data in upstream:
+                if isinstance(data, str):
+                    await send({"type": "websocket.send", "text": data})
+                else:
+                    await send({"type": "websocket.send", "bytes": data})
+        except ConnectionClosed:
+            pass
+        code = upstream.close_code
+        # 1005/1006 describe a missing close frame and may not be sent on the wire.
+        if code is None or code in (1005, 1006):
+            code = 1000
+        await send({"type": "websocket.close", "code": code, "reason": upstream.close_reason or ""})

@@ -1,0 +1,60 @@
+"""The bridge's long-lived parts and their order of start and shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from bridge_agent.app_target import AppTarget
+from bridge_agent.config import BridgeConfig
+from bridge_agent.event_log import EventLog
+from bridge_agent.inspect_db import TABLES, InspectWatcher, ensure_inspect_db, read_inspect_db
+from bridge_agent.sessions import SessionManager
+
+logger = logging.getLogger("bridge_agent")
+
+
+class BridgeRuntime:
+    """Owns the event log, the sessions (and so every pi process) and the inspect watcher."""
+
+    def __init__(self, config: BridgeConfig) -> None:
+        self.config = config
+        self.log = EventLog(config.event_log_path)
+        self.app_target = AppTarget(config.bridge_state_path, config.app_port)
+        self.sessions = SessionManager(config, self.log, self.app_target)
+        self.inspect_watcher = InspectWatcher(config.inspect_db_path, self._inspect_changed)
+        # Set when shutdown begins, before the server waits for open connections: SSE
+        # streams end on it so they never hold shutdown up.
+        self.shutting_down = asyncio.Event()
+
+    async def start(self) -> None:
+        self.config.home.mkdir(parents=True, exist_ok=True)
+        self.log.open()
+        ensure_inspect_db(self.config.inspect_db_path)
+        self.inspect_watcher.start()
+        await self.sessions.start()
+
+    def begin_shutdown(self) -> None:
+        self.shutting_down.set()
+
+    async def close(self) -> None:
+        self.shutting_down.set()
+        await self.sessions.close()
+        await self.inspect_watcher.stop()
+        self.log.close()
+
+    def _inspect_changed(self) -> None:
+        try:
+            tables = read_inspect_db(self.config.inspect_db_path)
+            counts = {table: len(tables[table]) for table in TABLES}
+        except Exception:
+            logger.exception("reading inspect.db failed")
+            counts = {}
+        self.log.append("inspect_changed", {"counts": counts})
+
+    def set_app_port(self, port: int, source: str) -> bool:
+        previous = self.app_target.port
+        if not self.app_target.set(port):
+            return False
+        self.log.append("app_port", {"port": port, "previous": previous, "source": source})
+        return True

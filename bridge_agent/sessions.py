@@ -1,0 +1,479 @@
+"""Chat sessions: one pi process per live session, started, resumed and stopped on demand.
+
+The ``SessionManager`` owns every ``PiProcess`` and the reaper task. A session is known by
+pi's session id; its history lives in pi's session file, so a stopped session (idle, crashed,
+or the bridge restarted) resumes from that file with ``--session``. A session whose file was
+never written (pi writes lazily, after the first answer) has nothing to resume and is simply
+forgotten when its process stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bridge_agent.app_target import AppTarget
+from bridge_agent.config import TOKEN_ENV, BridgeConfig
+from bridge_agent.event_log import EventLog
+from bridge_agent.inspect_db import SCHEMA, SCHEMA_NOTES
+from bridge_agent.pi_events import translate_pi_event
+from bridge_agent.pi_process import PiError, PiExited, PiLaunch, PiProcess, child_environment
+from bridge_agent.session_files import SessionFiles
+
+logger = logging.getLogger("bridge_agent.sessions")
+
+THINKING_LEVELS = ("off", "minimal", "low", "medium", "high", "xhigh")
+COMPACT_TIMEOUT = 300.0
+
+
+class SessionError(Exception):
+    """A command that cannot be carried out; ``status`` and ``code`` shape the HTTP answer."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class UnknownSession(SessionError):
+    status = 404
+    code = "unknown_session"
+
+
+class SessionBusy(SessionError):
+    status = 409
+    code = "busy"
+
+
+class AgentUnavailable(SessionError):
+    status = 503
+    code = "agent_unavailable"
+
+
+@dataclass(eq=False)
+class LiveSession:
+    session_id: str
+    process: PiProcess
+    session_file: Path | None
+    streaming: bool = False
+    retry_pending: bool = False
+    commands_in_flight: int = 0
+    last_used: float = field(default_factory=time.monotonic)
+
+    @property
+    def busy(self) -> bool:
+        return self.streaming or self.retry_pending
+
+    def touch(self) -> None:
+        self.last_used = time.monotonic()
+
+
+class SessionManager:
+    def __init__(self, config: BridgeConfig, log: EventLog, app_target: AppTarget) -> None:
+        self.config = config
+        self.log = log
+        self.files = SessionFiles(config.session_dir)
+        self.app_target = app_target
+        self.live: dict[str, LiveSession] = {}
+        self._by_process: dict[int, LiveSession] = {}
+        self.current_id: str | None = None
+        self._start_locks: dict[str, asyncio.Lock] = {}
+        self._current_lock = asyncio.Lock()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closing = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Continue the most recent session (a waking Sprite picks up where it stopped)."""
+        self.config.session_dir.mkdir(parents=True, exist_ok=True)
+        self.config.agent_dir.mkdir(parents=True, exist_ok=True)
+        recent = self.files.most_recent()
+        self.current_id = recent.id if recent else None
+        self._tasks.append(asyncio.create_task(self._reap_idle(), name="session-reaper"))
+        if self.config.prewarm:
+            self._tasks.append(asyncio.create_task(self._prewarm(), name="session-prewarm"))
+
+    async def close(self) -> None:
+        self._closing = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await asyncio.gather(
+            *(self._stop(live, "shutdown") for live in list(self.live.values())),
+            return_exceptions=True,
+        )
+
+    # -- commands --------------------------------------------------------------------------
+
+    async def prompt(
+        self, session_id: str | None, message: str, images: list[Any] | None = None
+    ) -> LiveSession:
+        live = await self.session(session_id)
+        if live.busy:
+            raise SessionBusy(
+                f"Session {live.session_id} is still working. Send the message to "
+                "/starter/steer to redirect the agent now, or to /starter/follow-up to queue "
+                "it for when the current run ends."
+            )
+        command: dict[str, Any] = {"type": "prompt", "message": message}
+        if images:
+            command["images"] = images
+        await self._send_run_command(live, command)
+        return live
+
+    async def queue_message(
+        self, session_id: str | None, message: str, behaviour: str, images: list[Any] | None
+    ) -> LiveSession:
+        """Steer or follow up. pi queues it while a run is going and runs it when idle."""
+        live = await self.session(session_id)
+        command: dict[str, Any] = {
+            "type": "prompt",
+            "message": message,
+            "streamingBehavior": behaviour,
+        }
+        if images:
+            command["images"] = images
+        await self._send_run_command(live, command)
+        return live
+
+    async def abort(self, session_id: str | None) -> LiveSession:
+        live = await self.session(session_id)
+        await self._command(live, {"type": "abort"})
+        return live
+
+    async def new_session(self) -> LiveSession:
+        live = await self._launch(None, reason="new")
+        self.current_id = live.session_id
+        return live
+
+    async def switch(self, session_id: str) -> LiveSession:
+        live = await self.session(session_id)
+        self.current_id = live.session_id
+        return live
+
+    async def compact(self, session_id: str | None, instructions: str | None) -> dict[str, Any]:
+        live = await self.session(session_id)
+        if live.busy:
+            raise SessionBusy(
+                f"Session {live.session_id} is working; abort it or wait before compacting."
+            )
+        command: dict[str, Any] = {"type": "compact"}
+        if instructions:
+            command["customInstructions"] = instructions
+        return await self._command(live, command, answer_within=COMPACT_TIMEOUT)
+
+    async def messages(self, session_id: str | None) -> tuple[LiveSession, list[Any]]:
+        live = await self.session(session_id)
+        data = await self._command(live, {"type": "get_messages"})
+        messages = data.get("messages")
+        return live, messages if isinstance(messages, list) else []
+
+    async def state(self, session_id: str | None) -> dict[str, Any]:
+        """The session's state; a stopped session is described without starting pi.
+
+        Reading state does not count as activity, so a dashboard polling it does not keep an
+        idle session's process alive.
+        """
+        wanted = session_id or self.current_id
+        live = self._alive(wanted)
+        if live is None:
+            if session_id is not None and self.files.find(session_id) is None:
+                raise UnknownSession(
+                    f"There is no session {session_id!r}; see /starter/sessions for the list."
+                )
+            return {"session_id": wanted, "live": False, "busy": False, "current": True}
+        try:
+            data = await live.process.request({"type": "get_state"})
+        except (PiExited, TimeoutError) as error:
+            raise AgentUnavailable(
+                f"The agent for session {live.session_id} did not answer."
+            ) from error
+        return {
+            "session_id": live.session_id,
+            "live": True,
+            "current": live.session_id == self.current_id,
+            "busy": live.busy,
+            "model": data.get("model"),
+            "thinking_level": data.get("thinkingLevel"),
+            "is_streaming": data.get("isStreaming"),
+            "is_compacting": data.get("isCompacting"),
+            "message_count": data.get("messageCount"),
+            "pending_message_count": data.get("pendingMessageCount"),
+            "session_name": data.get("sessionName"),
+        }
+
+    async def configure(
+        self, session_id: str | None, model: tuple[str, str] | None, thinking_level: str | None
+    ) -> LiveSession:
+        live = await self.session(session_id)
+        if model is not None:
+            provider, model_id = model
+            try:
+                await self._command(
+                    live, {"type": "set_model", "provider": provider, "modelId": model_id}
+                )
+            except PiError as error:
+                raise SessionError(
+                    f"pi cannot use model {provider}/{model_id}: {error.message}"
+                ) from error
+        if thinking_level is not None:
+            await self._command(live, {"type": "set_thinking_level", "level": thinking_level})
+        return live
+
+    def list(self) -> list[dict[str, Any]]:
+        """Sessions from pi's files, plus live ones whose file pi has not written yet."""
+        listed: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        for summary in self.files.list():
+            seen.add(summary.id)
+            listed.append(self._describe(summary.id, summary.as_json()))
+        for session_id in self.live:
+            if session_id not in seen:
+                listed.append(
+                    self._describe(
+                        session_id,
+                        {
+                            "id": session_id,
+                            "name": None,
+                            "created": None,
+                            "last_activity": None,
+                            "message_count": 0,
+                        },
+                    )
+                )
+        return listed
+
+    def trace_path(self, session_id: str) -> Path:
+        summary = self.files.find(session_id)
+        if summary is None:
+            raise UnknownSession(f"No session file for {session_id!r}; see /starter/sessions.")
+        return summary.path
+
+    # -- session processes -----------------------------------------------------------------
+
+    async def session(self, session_id: str | None) -> LiveSession:
+        """The live session for ``session_id`` (default: the current one), started if needed."""
+        live = self._alive(session_id or self.current_id)
+        if live is not None:
+            live.touch()
+            return live
+        if session_id is not None:
+            return await self._resume(session_id)
+        async with self._current_lock:
+            wanted = self.current_id
+            if wanted is not None:
+                try:
+                    return await self._resume(wanted)
+                except UnknownSession:
+                    # The current session never got a file; a fresh one is equivalent.
+                    pass
+            live = await self._launch(None, reason="new")
+            self.current_id = live.session_id
+            return live
+
+    def _alive(self, session_id: str | None) -> LiveSession | None:
+        live = self.live.get(session_id) if session_id else None
+        return live if live is not None and live.process.alive else None
+
+    async def _resume(self, session_id: str) -> LiveSession:
+        async with self._start_locks.setdefault(session_id, asyncio.Lock()):
+            live = self._alive(session_id)
+            if live is not None:
+                return live
+            summary = self.files.find(session_id)
+            if summary is None:
+                raise UnknownSession(
+                    f"There is no session {session_id!r}; see /starter/sessions for the list."
+                )
+            return await self._launch(summary.path, reason="resumed")
+
+    async def _launch(self, session_file: Path | None, reason: str) -> LiveSession:
+        if self._closing:
+            raise AgentUnavailable("The bridge is shutting down.")
+        launch = PiLaunch(
+            binary=self.config.pi_binary,
+            home=self.config.home,
+            agent_dir=self.config.agent_dir,
+            session_dir=self.config.session_dir,
+            extension=self.config.extension_path,
+            env=self._pi_environment(),
+            session_file=session_file,
+        )
+        process = PiProcess(launch, on_event=self._handle_pi_event, on_exit=self._handle_pi_exit)
+        try:
+            state = await process.start()
+        except (OSError, PiExited, PiError, TimeoutError) as error:
+            detail = " | ".join(process.stderr_tail) or str(error) or type(error).__name__
+            self.log.append("error", {"message": f"pi did not start: {detail}", "source": "bridge"})
+            raise AgentUnavailable(f"The agent could not start: {detail}") from error
+        session_id = str(state.get("sessionId"))
+        file_value = state.get("sessionFile")
+        live = LiveSession(
+            session_id=session_id,
+            process=process,
+            session_file=Path(file_value) if file_value else session_file,
+        )
+        self.live[session_id] = live
+        self._by_process[id(process)] = live
+        self.log.append(
+            "session_started",
+            {"reason": reason, "pid": process.pid, "model": state.get("model")},
+            session_id,
+        )
+        return live
+
+    def _pi_environment(self) -> dict[str, str]:
+        env = child_environment(self.config.env, drop=(TOKEN_ENV,))
+        env.update(
+            {
+                "STARTER_HOME": str(self.config.home),
+                "STARTER_APP_PORT": str(self.app_target.port),
+                "STARTER_BRIDGE_PORT": str(self.config.port),
+                "STARTER_INSPECT_DB": str(self.config.inspect_db_path),
+                "STARTER_INSPECT_SCHEMA": SCHEMA,
+                "STARTER_INSPECT_NOTES": SCHEMA_NOTES,
+            }
+        )
+        return env
+
+    async def _stop(self, live: LiveSession, reason: str) -> None:
+        self.live.pop(live.session_id, None)
+        self._by_process.pop(id(live.process), None)
+        await live.process.stop()
+        if self.current_id == live.session_id and self.files.find(live.session_id) is None:
+            self.current_id = None
+        self.log.append("session_ended", {"reason": reason}, live.session_id)
+
+    async def _send_run_command(self, live: LiveSession, command: dict[str, Any]) -> None:
+        was_streaming = live.streaming
+        # Mark busy before sending: pi's response precedes agent_start, and a fast run could
+        # finish before this coroutine resumes, so setting it afterwards could stick.
+        live.streaming = True
+        try:
+            await self._command(live, command)
+        except PiError as error:
+            live.streaming = was_streaming
+            if "already processing" in error.message:
+                raise SessionBusy(
+                    f"Session {live.session_id} is still working; use /starter/steer or "
+                    "/starter/follow-up."
+                ) from error
+            raise SessionError(error.message) from error
+        except BaseException:
+            live.streaming = was_streaming
+            raise
+
+    async def _command(
+        self, live: LiveSession, command: dict[str, Any], answer_within: float = 30.0
+    ) -> dict[str, Any]:
+        live.commands_in_flight += 1
+        live.touch()
+        try:
+            return await live.process.request(command, answer_within=answer_within)
+        except PiExited as error:
+            raise AgentUnavailable(
+                f"The agent process for session {live.session_id} stopped; retry the command "
+                "to restart it."
+            ) from error
+        except TimeoutError as error:
+            raise AgentUnavailable(
+                f"The agent did not answer {command.get('type')!r} in {answer_within:.0f} s."
+            ) from error
+        finally:
+            live.commands_in_flight -= 1
+            live.touch()
+
+    # -- pi callbacks ----------------------------------------------------------------------
+
+    def _handle_pi_event(self, process: PiProcess, line: dict[str, Any]) -> None:
+        live = self._by_process.get(id(process))
+        session_id = live.session_id if live else None
+        pi_type = line.get("type")
+        if live is not None:
+            live.touch()
+            if pi_type == "agent_start":
+                live.streaming = True
+            elif pi_type == "agent_end":
+                live.streaming = False
+            elif pi_type == "auto_retry_start":
+                live.retry_pending = True
+            elif pi_type == "auto_retry_end":
+                live.retry_pending = False
+        event = translate_pi_event(line)
+        if event is None:
+            return
+        if event.type == "app_port":
+            port = event.data.get("port")
+            if not isinstance(port, int):
+                return
+            previous = self.app_target.port
+            if not self.app_target.set(port):
+                return
+            event.data["previous"] = previous
+        self.log.append(event.type, event.data, session_id)
+
+    def _handle_pi_exit(self, process: PiProcess, returncode: int | None) -> None:
+        live = self._by_process.pop(id(process), None)
+        if live is None or self._closing:
+            return
+        self.live.pop(live.session_id, None)
+        if self.current_id == live.session_id and self.files.find(live.session_id) is None:
+            self.current_id = None
+        self.log.append(
+            "error",
+            {
+                "source": "pi",
+                "message": (
+                    f"The agent process exited unexpectedly (code {returncode}); it restarts "
+                    "with the next command and keeps the session's history."
+                ),
+                "exit_code": returncode,
+                "stderr_tail": list(process.stderr_tail)[-10:],
+            },
+            live.session_id,
+        )
+        self.log.append("session_ended", {"reason": "crashed"}, live.session_id)
+
+    # -- background tasks ------------------------------------------------------------------
+
+    async def _prewarm(self) -> None:
+        try:
+            await self.session(None)
+        except SessionError as error:
+            logger.warning("could not start the current session: %s", error.message)
+
+    async def _reap_idle(self) -> None:
+        interval = max(0.2, min(self.config.idle_timeout / 4, 5.0))
+        while True:
+            await asyncio.sleep(interval)
+            now = time.monotonic()
+            for live in list(self.live.values()):
+                idle_for = now - live.last_used
+                if (
+                    idle_for >= self.config.idle_timeout
+                    and not live.busy
+                    and live.commands_in_flight == 0
+                ):
+                    try:
+                        await self._stop(live, "idle")
+                    except Exception:
+                        logger.exception("stopping idle session %s failed", live.session_id)
+
+    def _describe(self, session_id: str, summary: dict[str, Any]) -> dict[str, Any]:
+        live = self.live.get(session_id)
+        return {
+            **summary,
+            "live": live is not None,
+            "busy": bool(live and live.busy),
+            "current": session_id == self.current_id,
+        }

@@ -1,0 +1,87 @@
+"""``GET /starter/events``: replay from a cursor, then live events, as Server-Sent Events.
+
+One response owns three waits: the writer (replay, live frames, keep-alive comments), the
+client's disconnect, and the bridge's shutdown. Whichever finishes first cancels the others,
+so an open stream never holds up shutdown and a stalled reader is cut off as soon as its
+subscription overflows, even while a write to it is blocked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from bridge_agent.event_log import EventLog, Subscription
+
+FINAL_WRITE_TIMEOUT = 0.5
+
+
+class EventStreamResponse(Response):
+    media_type = "text/event-stream"
+
+    def __init__(
+        self,
+        log: EventLog,
+        after: int | None,
+        keepalive_interval: float,
+        shutdown: asyncio.Event,
+    ) -> None:
+        super().__init__(
+            status_code=200,
+            headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+            media_type="text/event-stream",
+        )
+        self.log = log
+        self.after = after
+        self.keepalive_interval = keepalive_interval
+        self.shutdown = shutdown
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        subscription = self.log.subscribe(self.after)
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            writer = asyncio.create_task(self._write(subscription, send))
+            waits = {
+                writer,
+                asyncio.create_task(self._wait_disconnect(receive)),
+                asyncio.create_task(subscription.ended.wait()),
+                asyncio.create_task(self.shutdown.wait()),
+            }
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in waits:
+                    task.cancel()
+                await asyncio.gather(*waits, return_exceptions=True)
+            # Close the body politely if the client still reads; a stalled client is just cut.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(
+                    send({"type": "http.response.body", "body": b"", "more_body": False}),
+                    FINAL_WRITE_TIMEOUT,
+                )
+        finally:
+            self.log.unsubscribe(subscription)
+
+    async def _write(self, subscription: Subscription, send: Send) -> None:
+        await self._send(send, b"retry: 2000\n\n")
+        if subscription.reset is not None:
+            await self._send(send, subscription.reset.sse_frame())
+        for replayed in subscription.replay_frames():
+            await self._send(send, b"".join(replayed))
+        while True:
+            frames = await subscription.next_frames(quiet_after=self.keepalive_interval)
+            if frames is None:
+                return
+            await self._send(send, b"".join(frames) if frames else b": keep-alive\n\n")
+
+    @staticmethod
+    async def _send(send: Send, body: bytes) -> None:
+        await send({"type": "http.response.body", "body": body, "more_body": True})
+
+    @staticmethod
+    async def _wait_disconnect(receive: Receive) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass

@@ -1,0 +1,344 @@
+"""A scripted OpenAI-compatible model server for tests that run the real ``pi`` binary.
+
+It speaks the ``/v1/chat/completions`` streaming protocol (Server-Sent Events of
+``chat.completion.chunk`` objects, then ``data: [DONE]``) on 127.0.0.1, from a standard-library
+``ThreadingHTTPServer``. What it answers is chosen from the conversation it is sent, so a test
+scripts the agent by what it types::
+
+    with ScriptedModelServer() as server:
+        write_pi_config(home, server.base_url)       # pi now uses provider "fake"
+        ...prompt pi with "[[bash: echo hi]]"...
+        assert server.requests[-1]["model"] == "fake-model"
+
+How a reply is chosen, first rule that applies:
+
+1. **No ``tools`` in the request** → it is pi's compaction call: a text answer starting with
+   ``SUMMARY:``.
+2. **Markers in the last user message**, written ``[[kind: argument]]``:
+
+   ``[[bash: CMD]]``
+       call the ``bash`` tool with ``{"command": CMD}``.
+   ``[[tool: NAME {json args}]]``
+       call any tool (``notify_dashboard``, ``request_secret``, …) with those arguments.
+   ``[[reply: TEXT]]``
+       answer exactly TEXT (streamed in a few deltas).
+   ``[[slow: N]]``
+       stream N small deltas (default 300), one every 0.1 s: a reply that is still going
+       when a test steers or aborts it. Stops when the client disconnects.
+   ``[[delay: SECONDS]]``
+       wait this long before answering (applies to every reply of this user message).
+   ``[[fail: STATUS]]``
+       answer with that HTTP error status (default 500).
+
+   Tool markers (``bash``, ``tool``) run in order, one per model call: after the user
+   message the model calls the first; once its result is in, the second; and so on.
+3. **When every tool marker has run** (the last message is a tool result) → a final text:
+   ``Done. <the last tool output, up to 300 characters>``.
+4. **Otherwise** → ``Scripted answer: <the user's text>``, or the ``[[reply: …]]`` text.
+
+Every request body is kept in ``server.requests`` (parsed JSON) so tests can check what pi
+sent: the model id, the system prompt, the tools.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+PROVIDER = "fake"
+MODEL = "fake-model"
+OTHER_MODEL = "fake-model-2"
+API_KEY = "sk-scripted-fake"
+
+MARKER = re.compile(r"\[\[(\w+)(?::\s*(.*?))?\]\]", re.DOTALL)
+TOOL_MARKERS = ("bash", "tool")
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the server decided to answer one request with."""
+
+    text: str = ""
+    tool_name: str | None = None
+    tool_args: dict[str, Any] | None = None
+    slow_chunks: int = 0
+    delay: float = 0.0
+    fail_status: int | None = None
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            part.get("text", "")
+            for part in content
+            if isinstance(part, dict) and part.get("type") in ("text", "input_text")
+        )
+    return ""
+
+
+def choose_reply(body: dict[str, Any]) -> Reply:
+    """The scripting rules of the module docstring, applied to one request body."""
+    messages: list[dict[str, Any]] = body.get("messages") or []
+    if not body.get("tools"):
+        return Reply(text="SUMMARY: the conversation so far, compacted by the scripted model.")
+    last_user = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=-1)
+    user_text = _text_of(messages[last_user].get("content")) if last_user >= 0 else ""
+    markers = [(kind.lower(), (arg or "").strip()) for kind, arg in MARKER.findall(user_text)]
+    options = {kind: arg for kind, arg in markers}
+    delay = float(options["delay"]) if options.get("delay") else 0.0
+    if "fail" in options:
+        return Reply(fail_status=int(options["fail"] or 500), delay=delay)
+    actions = [(kind, arg) for kind, arg in markers if kind in TOOL_MARKERS]
+    after_user = messages[last_user + 1 :]
+    calls_made = sum(len(m.get("tool_calls") or []) for m in after_user if m.get("role") == "assistant")
+    if calls_made < len(actions):
+        kind, arg = actions[calls_made]
+        if kind == "bash":
+            return Reply(tool_name="bash", tool_args={"command": arg}, delay=delay)
+        name, _, raw_args = arg.partition(" ")
+        args = json.loads(raw_args) if raw_args.strip() else {}
+        return Reply(tool_name=name.strip(), tool_args=args, delay=delay)
+    tool_outputs = [_text_of(m.get("content")) for m in after_user if m.get("role") == "tool"]
+    if tool_outputs:
+        return Reply(text=f"Done. {tool_outputs[-1][:300]}", delay=delay)
+    if "slow" in options:
+        return Reply(slow_chunks=int(options["slow"] or 300), delay=delay)
+    if "reply" in options:
+        return Reply(text=options["reply"], delay=delay)
+    plain = MARKER.sub("", user_text).strip()
+    return Reply(text=f"Scripted answer: {plain[:200]}", delay=delay)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        if self.path.rstrip("/").endswith("/models"):
+            models = [{"id": MODEL, "object": "model"}, {"id": OTHER_MODEL, "object": "model"}]
+            self._json(200, {"object": "list", "data": models})
+        else:
+            self._json(404, {"error": {"message": "not found"}})
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        raw = self.rfile.read(length)
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            self._json(400, {"error": {"message": "invalid JSON"}})
+            return
+        if not self.path.rstrip("/").endswith("/chat/completions"):
+            self._json(404, {"error": {"message": f"no route {self.path}"}})
+            return
+        self.server.record(body)
+        reply = choose_reply(body)
+        if reply.delay:
+            time.sleep(reply.delay)
+        if reply.fail_status:
+            self._json(reply.fail_status, {"error": {"message": "scripted failure"}})
+            return
+        try:
+            self._stream(body, reply)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # pi aborted the request
+
+    def _json(self, status: int, payload: dict[str, Any]) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _stream(self, body: dict[str, Any], reply: Reply) -> None:
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("cache-control", "no-cache")
+        self.end_headers()
+        completion_id = f"chatcmpl-{self.server.next_id()}"
+        model = str(body.get("model", MODEL))
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> None:
+            payload = {
+                "id": completion_id,
+                "object": "chat.completion.chunk",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            }
+            self.wfile.write(f"data: {json.dumps(payload)}\n\n".encode())
+            self.wfile.flush()
+
+        chunk({"role": "assistant", "content": ""})
+        if reply.tool_name is not None:
+            call_id = f"call_{self.server.next_id()}"
+            arguments = json.dumps(reply.tool_args or {})
+            chunk(
+                {
+                    "tool_calls": [
+                        {
+                            "index": 0,
+                            "id": call_id,
+                            "type": "function",
+                            "function": {"name": reply.tool_name, "arguments": ""},
+                        }
+                    ]
+                }
+            )
+            step = max(1, len(arguments) // 3 + 1)
+            for start in range(0, len(arguments), step):
+                piece = arguments[start : start + step]
+                chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]})
+            chunk({}, "tool_calls")
+        elif reply.slow_chunks:
+            for number in range(reply.slow_chunks):
+                chunk({"content": f"tick{number} "})
+                time.sleep(0.1)
+            chunk({}, "stop")
+        else:
+            for piece in _pieces(reply.text, 4):
+                chunk({"content": piece})
+            chunk({}, "stop")
+        usage = {"prompt_tokens": 50, "completion_tokens": 10, "total_tokens": 60}
+        final = {"id": completion_id, "object": "chat.completion.chunk", "created": 0,
+                 "model": model, "choices": [], "usage": usage}
+        self.wfile.write(f"data: {json.dumps(final)}\n\ndata: [DONE]\n\n".encode())
+        self.wfile.flush()
+
+
+def _pieces(text: str, count: int) -> Iterator[str]:
+    size = max(1, -(-len(text) // count))
+    for start in range(0, len(text), size):
+        yield text[start : start + size]
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int]) -> None:
+        super().__init__(address, _Handler)
+        self.requests: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._counter = 0
+
+    def record(self, body: dict[str, Any]) -> None:
+        with self._lock:
+            self.requests.append(body)
+
+    def next_id(self) -> int:
+        with self._lock:
+            self._counter += 1
+            return self._counter
+
+
+class ScriptedModelServer:
+    """The server as a context manager; ``base_url`` ends in ``/v1`` as pi expects."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._server = _Server((host, port))
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        """A snapshot of every request body received so far, oldest first."""
+        with self._server._lock:
+            return list(self._server.requests)
+
+    def wait_for_request(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 10.0
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for body in self.requests:
+                if predicate(body):
+                    return body
+            time.sleep(0.05)
+        raise TimeoutError("no matching model request")
+
+    def start(self) -> ScriptedModelServer:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="scripted-model-server", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> ScriptedModelServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def pi_models_config(base_url: str) -> dict[str, Any]:
+    """pi's ``models.json`` with provider ``fake`` and models ``fake-model``, ``fake-model-2``."""
+    model = {
+        "reasoning": False,
+        "input": ["text"],
+        "contextWindow": 128000,
+        "maxTokens": 4096,
+        "cost": {"input": 0, "output": 0, "cacheRead": 0, "cacheWrite": 0},
+    }
+    return {
+        "providers": {
+            PROVIDER: {
+                "baseUrl": base_url,
+                "api": "openai-completions",
+                "apiKey": API_KEY,
+                "compat": {
+                    "supportsDeveloperRole": False,
+                    "supportsReasoningEffort": False,
+                    "supportsStore": False,
+                },
+                "models": [
+                    {"id": MODEL, "name": "Scripted model", **model},
+                    {"id": OTHER_MODEL, "name": "Scripted model 2", **model},
+                ],
+            }
+        }
+    }
+
+
+def write_pi_config(home: Path, base_url: str, *, agent_dir: Path | None = None) -> Path:
+    """Write ``models.json`` and ``settings.json`` so pi uses the scripted server.
+
+    They go to ``agent_dir``, by default ``<home>/.pi/agent`` (the bridge's
+    ``PI_CODING_AGENT_DIR``). Returns that directory.
+    """
+    directory = agent_dir or home / ".pi" / "agent"
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "models.json").write_text(json.dumps(pi_models_config(base_url), indent=2))
+    settings = {
+        "defaultProvider": PROVIDER,
+        "defaultModel": MODEL,
+        "quietStartup": True,
+        "enableInstallTelemetry": False,
+    }
+    (directory / "settings.json").write_text(json.dumps(settings, indent=2))
+    return directory
