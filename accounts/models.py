@@ -139,3 +139,43 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class CustomProvider(models.Model):
+    """A user's own model endpoint (Ollama, vLLM, LiteLLM, a company gateway…).
+
+    It reaches every Sprite of the user as an entry of pi's models.json, which names an
+    environment variable for the key; the key itself travels only as that variable.
+    """
+
+    API_OPENAI = "openai-completions"
+    API_ANTHROPIC = "anthropic-messages"
+    APIS = [
+        (API_OPENAI, "OpenAI-compatible (chat completions)"),
+        (API_ANTHROPIC, "Anthropic-compatible (messages)"),
+    ]
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="custom_providers")
+    name = models.CharField(max_length=40)
+    api = models.CharField(max_length=32, choices=APIS, default=API_OPENAI)
+    base_url = models.URLField(max_length=500)
+    model_ids = models.JSONField(default=list)
+    api_key = EncryptedTextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "name"], name="custom_provider_unique_name")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def key_variable(self) -> str:
+        """The environment variable that carries this provider's key into the Sprite."""
+        return "STARTER_PROVIDER_KEY_" + "".join(
+            ch if ch.isalnum() else "_" for ch in self.name.upper()
+        )

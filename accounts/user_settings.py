@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import THINKING_LEVELS, User, UserSettings
+from accounts.models import THINKING_LEVELS, CustomProvider, User, UserSettings
 from accounts.providers import PROVIDER_ENV_VARS
 from accounts.signals import user_secrets_changed
 
@@ -90,3 +92,79 @@ def clear_sprites_token(user: User) -> None:
     user_settings.sprites_token_set_at = None
     user_settings.save(update_fields=["sprites_token", "sprites_token_set_at", "updated_at"])
     _announce_change(user)
+
+
+PROVIDER_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+
+
+@transaction.atomic
+def save_custom_provider(
+    user: User, name: str, api: str, base_url: str, model_ids: list[str], api_key: str | None
+) -> CustomProvider:
+    """Add or update a custom provider. `api_key=None` keeps the stored key."""
+    name = name.strip().lower()
+    if not PROVIDER_NAME_PATTERN.match(name):
+        raise SettingsError(
+            "A provider name is lower-case letters, digits and dashes, e.g. 'my-ollama'."
+        )
+    if name in PROVIDER_ENV_VARS:
+        raise SettingsError(f"{name!r} is a built-in provider; choose another name.")
+    if api not in {CustomProvider.API_OPENAI, CustomProvider.API_ANTHROPIC}:
+        raise SettingsError("Choose the API the endpoint speaks.")
+    base_url = base_url.strip().rstrip("/")
+    if not base_url.startswith(("http://", "https://")):
+        raise SettingsError("The base URL starts with http:// or https://.")
+    cleaned_ids = [model_id.strip() for model_id in model_ids if model_id.strip()]
+    if not cleaned_ids:
+        raise SettingsError("List at least one model id.")
+    if any(len(model_id) > 200 or " " in model_id for model_id in cleaned_ids):
+        raise SettingsError("Model ids have no spaces and at most 200 characters.")
+    provider, _ = CustomProvider.objects.get_or_create(
+        user=user, name=name, defaults={"api": api, "base_url": base_url}
+    )
+    provider.api = api
+    provider.base_url = base_url
+    provider.model_ids = cleaned_ids
+    if api_key is not None and api_key.strip():
+        provider.api_key = api_key.strip()
+    provider.save()
+    _announce_change(user)
+    return provider
+
+
+@transaction.atomic
+def remove_custom_provider(user: User, name: str) -> None:
+    deleted, _ = CustomProvider.objects.filter(user=user, name=name).delete()
+    if not deleted:
+        raise SettingsError(f"There is no custom provider named {name!r}.")
+    _announce_change(user)
+
+
+def pi_models_document(user: User) -> dict[str, object]:
+    """pi's models.json for the user's custom providers. Holds variable names, no keys."""
+    providers: dict[str, object] = {}
+    for provider in CustomProvider.objects.filter(user=user):
+        entry: dict[str, object] = {
+            "baseUrl": provider.base_url,
+            "api": provider.api,
+            "apiKey": provider.key_variable,
+            "models": [
+                {"id": model_id, "name": model_id, "contextWindow": 128000, "maxTokens": 8192}
+                for model_id in provider.model_ids
+            ],
+        }
+        if provider.api == CustomProvider.API_OPENAI:
+            entry["compat"] = {
+                "supportsDeveloperRole": False,
+                "supportsReasoningEffort": False,
+                "supportsStore": False,
+            }
+        providers[provider.name] = entry
+    return {"providers": providers}
+
+
+def custom_provider_environment(user: User) -> dict[str, str]:
+    return {
+        provider.key_variable: provider.api_key or "none"
+        for provider in CustomProvider.objects.filter(user=user)
+    }

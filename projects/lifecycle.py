@@ -18,6 +18,7 @@ from projects.models import Project, Status
 from projects.sprite_access import (
     backend_for,
     ensure_bridge_token,
+    pi_models_json,
     pi_settings_document,
     run,
     sprite_environment,
@@ -30,6 +31,7 @@ from sprites.backends import SpriteError
 logger = logging.getLogger(__name__)
 
 PI_SETTINGS_PATH = ".pi/agent/settings.json"
+PI_MODELS_PATH = ".pi/agent/models.json"
 
 
 def _load(project_id: int) -> Project | None:
@@ -85,7 +87,7 @@ def _bootstrap(project: Project, report: Callable[[str, int, int], None]) -> Non
     backend = backend_for(project)
     token = ensure_bridge_token(project)
     report("Writing the agent's settings", 2, 4)
-    run(backend.write_file(project.sprite_name, PI_SETTINGS_PATH, pi_settings_document(project)))
+    write_agent_configuration(project)
 
     def backend_progress(step: str, done: int, total: int) -> None:
         report(step, 2 + done, 2 + total)
@@ -97,6 +99,13 @@ def _bootstrap(project: Project, report: Callable[[str, int, int], None]) -> Non
     endpoint = run(backend.bridge_endpoint(project.sprite_name, token))
     Project.objects.filter(pk=project.pk).update(sprite_url=endpoint.base_url)
     project.refresh_from_db()
+
+
+def write_agent_configuration(project: Project) -> None:
+    """pi's settings.json and models.json in the Sprite's home: no secret in either."""
+    backend = backend_for(project)
+    run(backend.write_file(project.sprite_name, PI_SETTINGS_PATH, pi_settings_document(project)))
+    run(backend.write_file(project.sprite_name, PI_MODELS_PATH, pi_models_json(project)))
 
 
 def rebootstrap(project_id: int) -> Project | None:

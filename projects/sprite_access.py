@@ -13,12 +13,13 @@ from collections.abc import Coroutine
 from functools import lru_cache
 from typing import Any, TypeVar
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from accounts.providers import provider_environment
-from accounts.user_settings import settings_for
+from accounts.user_settings import custom_provider_environment, pi_models_document, settings_for
 from projects.models import Project, ProjectSecret
-from sprites.backends import SpriteBackend, get_backend
+from sprites.backends import BridgeEnvironment, SpriteBackend, get_backend
 
 T = TypeVar("T")
 
@@ -32,7 +33,22 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
 def _backend(kind: str, token: str) -> SpriteBackend:
     if kind == "fly":
         return get_backend("fly", token=token, base_url=settings.STARTER_SPRITES_API_URL)
-    return get_backend("local", data_dir=settings.DATA_DIR)
+    return get_backend(
+        "local", data_dir=settings.DATA_DIR, environment_source=bridge_environment_for_sprite
+    )
+
+
+def _bridge_environment_for_sprite(sprite_name: str) -> BridgeEnvironment:
+    project = Project.objects.select_related("owner").filter(sprite_name=sprite_name).first()
+    if project is None or not project.bridge_token:
+        return BridgeEnvironment(token="", variables={})
+    return BridgeEnvironment(token=project.bridge_token, variables=sprite_environment(project))
+
+
+async def bridge_environment_for_sprite(sprite_name: str) -> BridgeEnvironment:
+    """The local backend asks for a Sprite's environment each time it starts the bridge,
+    so secrets never need to be kept in a file on disk."""
+    return await sync_to_async(_bridge_environment_for_sprite, thread_sensitive=False)(sprite_name)
 
 
 def backend_for(project: Project) -> SpriteBackend:
@@ -62,6 +78,7 @@ def sprite_environment(project: Project) -> dict[str, str]:
     """
     user_settings = settings_for(project.owner)
     environment = provider_environment(user_settings.api_key_map())
+    environment.update(custom_provider_environment(project.owner))
     secret_values = dict(ProjectSecret.objects.filter(project=project).values_list("name", "value"))
     environment.update(secret_values)
     environment["STARTER_SECRET_NAMES"] = ",".join(sorted(secret_values))
@@ -80,3 +97,8 @@ def pi_settings_document(project: Project) -> bytes:
     if user_settings.default_thinking_level:
         document["defaultThinkingLevel"] = user_settings.default_thinking_level
     return json.dumps(document, indent=2).encode()
+
+
+def pi_models_json(project: Project) -> bytes:
+    """pi's models.json: the owner's custom providers, naming variables instead of keys."""
+    return json.dumps(pi_models_document(project.owner), indent=2).encode()

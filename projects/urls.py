@@ -10,6 +10,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("p/<str:public_id>/", views.detail, name="detail"),
     path("p/<str:public_id>/status/", views.status_badge, name="status"),
+    path("p/<str:public_id>/lifecycle/", views.lifecycle_panel, name="lifecycle"),
     path("p/<str:public_id>/rename/", views.rename, name="rename"),
     path("p/<str:public_id>/delete/", views.delete, name="delete"),
     path("p/<str:public_id>/actions/<str:action>/", views.lifecycle_action, name="action"),

@@ -78,6 +78,13 @@ def status_badge(request: HttpRequest, public_id: str) -> HttpResponse:
 
 
 @login_required
+def lifecycle_panel(request: HttpRequest, public_id: str) -> HttpResponse:
+    """The Sprite card alone: htmx refreshes it while the project is busy."""
+    project = get_project_for_user(request.user, public_id)
+    return render(request, "projects/_lifecycle.html", {"project": project})
+
+
+@login_required
 @require_http_methods(["GET", "POST"])
 def rename(request: HttpRequest, public_id: str) -> HttpResponse:
     project = get_project_for_user(request.user, public_id)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from django.conf import settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,6 +54,9 @@ def stack_environment(database_name: str, data_dir: Path, extra: dict[str, str])
         "STARTER_DATA_DIR": str(data_dir),
         "DEBUG": "true",
         "PYTHONUNBUFFERED": "1",
+        # The test process and the stack must read each other's encrypted columns.
+        "SECRET_KEY": settings.SECRET_KEY,
+        "STARTER_ENCRYPTION_KEYS": ",".join(settings.ENCRYPTION_KEYS),
     })
     environment.update(extra)
     return environment

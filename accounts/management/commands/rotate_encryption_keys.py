@@ -3,6 +3,7 @@
 Rotation: put a new key first in STARTER_ENCRYPTION_KEYS (keep the old one after it), run
 this command, then remove the old key.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -30,7 +31,10 @@ class Command(BaseCommand):
     def _rotate_column(self, table: str, column: str) -> int:
         # Raw SQL: the field would decrypt on read and encrypt on write anyway, but working on
         # the tokens directly never materialises a plaintext value in Python objects.
-        quoted_table, quoted_column = connection.ops.quote_name(table), connection.ops.quote_name(column)
+        quoted_table, quoted_column = (
+            connection.ops.quote_name(table),
+            connection.ops.quote_name(column),
+        )
         with connection.cursor() as cursor:
             cursor.execute(
                 f"SELECT id, {quoted_column} FROM {quoted_table} "  # noqa: S608

@@ -1,0 +1,76 @@
+"""Issue 4 acceptance on the local backend, driven through the real Celery worker."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from accounts.models import User
+from projects import actions, lifecycle
+from projects.models import Project, Status
+from projects.services import create_project, destroy_project
+from projects.sprite_access import backend_for, run
+from tests.e2e.helpers import processes_mentioning, wait_for, wait_for_status
+from tests.support.live_stack import LiveStack
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _home(stack: LiveStack, project: Project) -> Path:
+    return stack.data_dir / "sprites" / project.sprite_name / "home"
+
+
+def _health(project: Project) -> int:
+    endpoint = run(backend_for(project).bridge_endpoint(project.sprite_name, project.bridge_token))
+    return httpx.get(endpoint.base_url + "/starter/health", timeout=5).status_code
+
+
+def test_create_sleep_wake_destroy_on_the_local_backend(live_stack: LiveStack, settings: object,
+                                                        tmp_path: Path) -> None:
+    settings.DATA_DIR = live_stack.data_dir  # type: ignore[attr-defined]
+    owner = User.objects.create_user("dora@example.com", "pw-long-enough-1")
+    project = create_project(owner, "Lifecycle")
+    seen_steps: set[str] = set()
+
+    def running() -> bool:
+        project.refresh_from_db()
+        if project.progress_step:
+            seen_steps.add(project.progress_step)
+        assert project.status != Status.ERROR, project.status_message
+        return project.status == Status.RUNNING
+
+    wait_for(running, timeout=90, interval=0.05, message="running")
+    assert len(seen_steps) >= 2, seen_steps  # progress was published step by step
+    assert _health(project) == 200
+    home = _home(live_stack, project)
+    (home / "notes.txt").write_text("kept across sleep")
+
+    actions.sleep(project)  # enqueued on commit (autocommit here)
+    wait_for_status(project, Status.SLEEPING)
+    assert processes_mentioning(str(home)) == []
+
+    actions.wake(project)
+    wait_for_status(project, Status.RUNNING)
+    assert _health(project) == 200
+    assert (home / "notes.txt").read_text() == "kept across sleep"
+
+    destroy_project(project)
+    wait_for_status(project, Status.DESTROYED)
+    assert not home.exists()
+    wait_for(lambda: processes_mentioning(project.sprite_name) == [], timeout=10,
+             message="no process left")
+
+
+def test_running_the_same_provision_twice_does_no_harm(live_stack: LiveStack,
+                                                       settings: object) -> None:
+    settings.DATA_DIR = live_stack.data_dir  # type: ignore[attr-defined]
+    owner = User.objects.create_user("eve@example.com", "pw-long-enough-1")
+    project = create_project(owner, "Twice")
+    wait_for_status(project, Status.RUNNING)
+    lifecycle.provision(project.pk)  # a duplicate delivery: nothing to do
+    project.refresh_from_db()
+    assert project.status == Status.RUNNING
+    assert _health(project) == 200
+    destroy_project(project)
+    wait_for_status(project, Status.DESTROYED)
