@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from projects import lifecycle
 from projects.models import Project, Status
-from projects.work_lock import ProjectBusy, is_locked
+from projects.work_lock import ProjectBusy, is_locked, lock_ttl
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def resume_interrupted_work() -> int:
         Status.BOOTSTRAPPING: provision_project,
         Status.DESTROYING: destroy_project_sprite,
     }
-    stale_before = timezone.now() - timedelta(seconds=30)
+    stale_before = timezone.now() - timedelta(seconds=lock_ttl())
     resumed = 0
     for project in Project.objects.filter(status__in=list(resumers), updated_at__lt=stale_before):
         if not is_locked(project.pk):

@@ -14,7 +14,6 @@ from functools import lru_cache
 import redis
 from django.conf import settings
 
-LOCK_TTL_SECONDS = 60
 
 _RELEASE_IF_OWNER = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
@@ -25,6 +24,11 @@ return 0
 @lru_cache(maxsize=1)
 def redis_client() -> redis.Redis:
     return redis.Redis.from_url(settings.REDIS_URL)
+
+
+def lock_ttl() -> int:
+    """Seconds a dead worker's lock outlives it (STARTER_WORK_LOCK_SECONDS)."""
+    return int(settings.STARTER_WORK_LOCK_SECONDS)
 
 
 def lock_key(project_id: int) -> str:
@@ -41,13 +45,13 @@ class WorkLock:
         self.owner = uuid.uuid4().hex
 
     def renew(self) -> None:
-        redis_client().set(self.key, self.owner, ex=LOCK_TTL_SECONDS, xx=True)
+        redis_client().set(self.key, self.owner, ex=lock_ttl(), xx=True)
 
 
 @contextmanager
 def project_work_lock(project_id: int) -> Iterator[WorkLock]:
     lock = WorkLock(project_id)
-    if not redis_client().set(lock.key, lock.owner, nx=True, ex=LOCK_TTL_SECONDS):
+    if not redis_client().set(lock.key, lock.owner, nx=True, ex=lock_ttl()):
         raise ProjectBusy(project_id)
     try:
         yield lock

@@ -180,6 +180,8 @@ STARTER_SPRITES_BACKEND = env_str("STARTER_SPRITES_BACKEND", "local")
 STARTER_SPRITES_API_URL = env_str("STARTER_SPRITES_API_URL", "https://api.sprites.dev")
 STARTER_SPRITES_TOKEN = env_str("STARTER_SPRITES_TOKEN", "")
 STARTER_IDLE_SLEEP_SECONDS = env_int("STARTER_IDLE_SLEEP_SECONDS", 30 * 60)
+# How long a worker's claim on a project outlives the worker (renewed at every step).
+STARTER_WORK_LOCK_SECONDS = env_int("STARTER_WORK_LOCK_SECONDS", 60)
 STARTER_PREVIEW_DOMAIN = env_str("STARTER_PREVIEW_DOMAIN", "preview.localhost")
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")

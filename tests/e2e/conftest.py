@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db import connection
 from playwright.sync_api import Browser
 
 from tests.support.browser import chromium
@@ -23,6 +24,10 @@ def live_stack(django_db_setup: None, django_db_blocker: object,
                tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
     database_name = str(settings.DATABASES["default"]["NAME"])
     yield from iter_stack(database_name, tmp_path_factory.mktemp("live-stack"))
+    # Killed workers can leave server sessions behind that would block dropping the test DB.
+    with django_db_blocker.unblock(), connection.cursor() as cursor:  # type: ignore[attr-defined]
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                       "WHERE datname = %s AND pid <> pg_backend_pid()", [database_name])
 
 
 @pytest.fixture(scope="session")
