@@ -29,11 +29,14 @@ class EventStreamResponse(Response):
         keepalive_interval: float,
         shutdown: asyncio.Event,
     ) -> None:
-        super().__init__(
-            status_code=200,
-            headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
-            media_type="text/event-stream",
-        )
+        # Not Response.__init__: it would add "content-length: 0" for the empty body.
+        self.status_code = 200
+        self.background = None
+        self.raw_headers = [
+            (b"content-type", b"text/event-stream; charset=utf-8"),
+            (b"cache-control", b"no-cache"),
+            (b"x-accel-buffering", b"no"),
+        ]
         self.log = log
         self.after = after
         self.keepalive_interval = keepalive_interval

@@ -99,7 +99,9 @@ def choose_reply(body: dict[str, Any]) -> Reply:
         return Reply(fail_status=int(options["fail"] or 500), delay=delay)
     actions = [(kind, arg) for kind, arg in markers if kind in TOOL_MARKERS]
     after_user = messages[last_user + 1 :]
-    calls_made = sum(len(m.get("tool_calls") or []) for m in after_user if m.get("role") == "assistant")
+    calls_made = sum(
+        len(m.get("tool_calls") or []) for m in after_user if m.get("role") == "assistant"
+    )
     if calls_made < len(actions):
         kind, arg = actions[calls_made]
         if kind == "bash":
@@ -212,8 +214,14 @@ class _Handler(BaseHTTPRequestHandler):
                 chunk({"content": piece})
             chunk({}, "stop")
         usage = {"prompt_tokens": 50, "completion_tokens": 10, "total_tokens": 60}
-        final = {"id": completion_id, "object": "chat.completion.chunk", "created": 0,
-                 "model": model, "choices": [], "usage": usage}
+        final = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": model,
+            "choices": [],
+            "usage": usage,
+        }
         self.wfile.write(f"data: {json.dumps(final)}\n\ndata: [DONE]\n\n".encode())
         self.wfile.flush()
 
