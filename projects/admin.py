@@ -70,7 +70,7 @@ class ProjectAdmin(admin.ModelAdmin):
     )
     fields = ("name", "description", *readonly_fields)
     inlines = (ProjectSecretInline,)
-    actions = ("wake", "sleep", "rebootstrap", "retry", "destroy")
+    actions = ("wake", "sleep", "rebootstrap", "retry", "checkpoint", "destroy")
     list_select_related = ("owner",)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -101,6 +101,20 @@ class ProjectAdmin(admin.ModelAdmin):
     @admin.action(description="Retry failed projects")
     def retry(self, request: HttpRequest, queryset: QuerySet[Project]) -> None:
         _run_action(self, request, queryset, "retry")
+
+    @admin.action(description="Checkpoint selected Sprites")
+    def checkpoint(self, request: HttpRequest, queryset: QuerySet[Project]) -> None:
+        from projects.checkpoints import create_checkpoint
+
+        for project in queryset:
+            try:
+                made = create_checkpoint(project, f"operator checkpoint by {request.user}")
+            except ProjectError as error:
+                self.message_user(request, f"{project.name}: {error.message}", messages.WARNING)
+            else:
+                self.message_user(
+                    request, f"{project.name}: checkpoint {made.id} created.", messages.SUCCESS
+                )
 
     @admin.action(description="Destroy selected projects")
     def destroy(self, request: HttpRequest, queryset: QuerySet[Project]) -> None:

@@ -51,6 +51,13 @@ async def bridge_environment_for_sprite(sprite_name: str) -> BridgeEnvironment:
     return await sync_to_async(_bridge_environment_for_sprite, thread_sensitive=False)(sprite_name)
 
 
+def local_backend() -> Any:
+    """The local backend when it is the configured one (for its supervisor), else None."""
+    if settings.STARTER_SPRITES_BACKEND != "local":
+        return None
+    return _backend("local", "")
+
+
 def backend_for(project: Project) -> SpriteBackend:
     kind = settings.STARTER_SPRITES_BACKEND
     token = ""

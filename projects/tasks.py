@@ -110,3 +110,16 @@ def _resume_on_worker_start(**kwargs: object) -> None:
 
 
 worker_ready.connect(_resume_on_worker_start)
+
+
+@shared_task
+def supervise_local_sprites() -> list[str]:
+    """Beat: restart local bridges that died (the local backend's supervisor)."""
+    from projects.sprite_access import local_backend
+
+    backend = local_backend()
+    if backend is None:
+        return []
+    from sprites.backends import run_sync
+
+    return run_sync(backend.supervise())

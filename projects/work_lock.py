@@ -14,7 +14,6 @@ from functools import lru_cache
 import redis
 from django.conf import settings
 
-
 _RELEASE_IF_OWNER = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0

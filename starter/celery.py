@@ -15,4 +15,5 @@ app.autodiscover_tasks()
 app.conf.beat_schedule = {
     "sleep-idle-projects": {"task": "projects.tasks.sleep_idle_projects", "schedule": 60.0},
     "resume-interrupted-work": {"task": "projects.tasks.resume_interrupted_work", "schedule": 30.0},
+    "supervise-local-sprites": {"task": "projects.tasks.supervise_local_sprites", "schedule": 15.0},
 }
