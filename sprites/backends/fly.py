@@ -1,0 +1,446 @@
+"""The Fly backend: Sprites through the Sprites API and sprites-py's async client.
+
+The bridge runs as the Sprite service ``starter-bridge`` on port 8080, so the Sprite's
+URL (private: ``url_settings.auth = "sprite"``) routes to it. Its token, the project's
+secrets and the provider API keys live only in that service's environment.
+
+A client is opened per call: each Celery task runs its own event loop (``run_sync``),
+and an httpx client must not outlive the loop it was made in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import posixpath
+import re
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from sprites.backends.base import (
+    BridgeEndpoint,
+    Checkpoint,
+    EnvironmentSource,
+    ExecResult,
+    FileEntry,
+    ProgressCallback,
+    SpriteError,
+    SpriteInfo,
+    SpriteState,
+    SpriteStatus,
+    report_progress,
+    resolve_environment,
+    validate_sprite_name,
+)
+from sprites.backends.fly_bootstrap import (
+    BRIDGE_HTTP_PORT,
+    BRIDGE_SERVICE,
+    INSTALL_PI,
+    RUN_BRIDGE,
+    STARTER_DIR,
+    bridge_files,
+    bridge_requirements,
+    install_python_script,
+)
+from sprites.backends.fly_errors import translated
+from sprites.backends.home_paths import confined_remote_path
+from sprites.backends.local import PROJECT_ROOT
+from sprites.backends.sdk import load_sdk, load_sdk_module
+
+DEFAULT_API_URL = "https://api.sprites.dev"
+_CHECKPOINT_ID = re.compile(r"\b(v\d+)\b")
+# The exit status of coreutils' timeout(1) when it had to stop the command.
+_TIMED_OUT_CODES = (124, 137)
+
+
+class FlyBackend:
+    kind = "fly"
+
+    def __init__(
+        self,
+        token: str,
+        base_url: str = DEFAULT_API_URL,
+        *,
+        bridge_source: Path | str = PROJECT_ROOT / "bridge_agent",
+        home: str = "/home/sprite",
+        timeout: float = 30.0,
+        environment_source: EnvironmentSource | None = None,
+        health_timeout: float = 60.0,
+    ) -> None:
+        """``token`` is a Sprites API token (the user's own, or the platform's):
+        the caller picks it. ``environment_source`` only adds the secrets to ``exec``."""
+        if not token:
+            raise SpriteError(
+                "No Sprites API token: set one in your settings or STARTER_SPRITES_TOKEN."
+            )
+        self._token = token
+        self.base_url = base_url.rstrip("/")
+        self._bridge_source = Path(bridge_source)
+        self.home = home
+        self._timeout = timeout
+        self._environment_source = environment_source
+        self._health_timeout = health_timeout
+        self._sdk = load_sdk()
+        self._errors = load_sdk_module("exceptions")
+
+    def __repr__(self) -> str:
+        return f"FlyBackend(base_url={self.base_url!r}, token=***)"
+
+    @contextlib.asynccontextmanager
+    async def _client(self) -> AsyncIterator[Any]:
+        client = self._sdk.AsyncSpritesClient(
+            self._token, base_url=self.base_url, timeout=self._timeout
+        )
+        try:
+            yield client
+        finally:
+            await client.aclose()
+
+    @contextlib.asynccontextmanager
+    async def _sprite(self, name: str) -> AsyncIterator[Any]:
+        """A handle on an existing Sprite (no request is made for it)."""
+        validate_sprite_name(name)
+        async with self._client() as client:
+            yield client.sprite(name)
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    async def create(self, name: str) -> SpriteStatus:
+        validate_sprite_name(name)
+        async with self._client() as client:
+            with translated(f"look up Sprite {name!r}"):
+                try:
+                    await client.get_sprite(name)
+                except self._errors.NotFoundError:
+                    await client.create_sprite(
+                        name, url_settings=self._sdk.URLSettings(auth="sprite")
+                    )
+        return await self.status(name)
+
+    async def bootstrap(
+        self,
+        name: str,
+        token: str,
+        environment: Mapping[str, str],
+        progress: ProgressCallback | None = None,
+    ) -> SpriteStatus:
+        steps = [
+            "Creating the Sprite",
+            "Installing node and pi",
+            "Uploading the bridge",
+            "Installing the bridge's dependencies",
+            "Starting the bridge",
+            "Waiting for the bridge",
+        ]
+        await report_progress(progress, steps, 0)
+        await self.create(name)
+        await report_progress(progress, steps, 1)
+        await self._run_step(name, INSTALL_PI, "install node and pi", seconds=900)
+        await report_progress(progress, steps, 2)
+        await self._upload_bridge(name)
+        await report_progress(progress, steps, 3)
+        await self._run_step(
+            name, install_python_script(bridge_requirements()), "install the bridge", seconds=900
+        )
+        await report_progress(progress, steps, 4)
+        await self._define_bridge_service(name, token, environment)
+        await report_progress(progress, steps, 5)
+        await self._wait_until_healthy(name)
+        return await self.status(name)
+
+    async def _run_step(self, name: str, script: str, action: str, seconds: float) -> None:
+        result = await self.exec(name, ["bash", "-c", script], timeout=seconds)
+        if not result.ok:
+            output = (result.stderr or result.stdout).decode(errors="replace").strip()[-500:]
+            raise SpriteError(
+                f"Could not {action} in Sprite {name!r} (exit {result.exit_code}): {output}",
+                # Missing node or an old Python will not fix itself; a flaky download might.
+                retryable=result.exit_code != 3,
+            )
+
+    async def _upload_bridge(self, name: str) -> None:
+        if not (self._bridge_source / "__main__.py").is_file():
+            raise SpriteError(f"The bridge is not where it should be: {self._bridge_source}.")
+        base = posixpath.join(self.home, STARTER_DIR)
+        async with self._sprite(name) as sprite:
+            filesystem = sprite.filesystem(base)
+            with translated(f"upload the bridge to Sprite {name!r}"):
+                with contextlib.suppress(self._errors.FileNotFoundError_):
+                    await (filesystem / "bridge").rmtree()
+                limit = asyncio.Semaphore(8)
+
+                async def upload(relative: str, data: bytes) -> None:
+                    async with limit:
+                        await (filesystem / "bridge" / relative).write_bytes(data)
+
+                uploads = [upload(path, data) for path, data in bridge_files(self._bridge_source)]
+                await asyncio.gather(*uploads)
+                await (filesystem / "run-bridge.sh").write_bytes(RUN_BRIDGE.encode(), mode=0o755)
+
+    async def _define_bridge_service(
+        self, name: str, token: str, environment: Mapping[str, str]
+    ) -> None:
+        """(Re)define the bridge service with this environment and make sure it runs."""
+        service_environment = {
+            **environment,
+            "STARTER_SECRET_NAMES": ",".join(sorted(environment)),
+            "STARTER_BRIDGE_TOKEN": token,
+        }
+        async with self._sprite(name) as sprite:
+            with translated(f"start the bridge in Sprite {name!r}"):
+                with contextlib.suppress(self._errors.APIError):  # 404 or 409: not running
+                    await sprite.stop_service(BRIDGE_SERVICE)
+                await sprite.create_service(
+                    BRIDGE_SERVICE,
+                    "bash",
+                    # Relative to ``dir``: the command should not depend on where the
+                    # home is mounted.
+                    [posixpath.join(STARTER_DIR, "run-bridge.sh")],
+                    http_port=BRIDGE_HTTP_PORT,
+                    env=service_environment,
+                    dir=self.home,
+                )
+                service = await sprite.get_service(BRIDGE_SERVICE)
+                if service.state is None or service.state.status != "running":
+                    await sprite.start_service(BRIDGE_SERVICE)
+
+    async def _wait_until_healthy(self, name: str) -> None:
+        """Poll ``/starter/health`` through the Sprite's URL, as the control plane will."""
+        url = await self._sprite_url(name)
+        deadline = time.monotonic() + self._health_timeout
+        last = "no answer"
+        async with httpx.AsyncClient(timeout=10.0) as client:
+            while time.monotonic() < deadline:
+                try:
+                    response = await client.get(
+                        f"{url}/starter/health", headers={"Authorization": f"Bearer {self._token}"}
+                    )
+                    if response.status_code == 200:
+                        return
+                    last = f"status {response.status_code}"
+                except httpx.HTTPError as error:
+                    last = type(error).__name__
+                await asyncio.sleep(0.5)
+        raise SpriteError(
+            f"The bridge in Sprite {name!r} did not become healthy ({last}); see the service"
+            f" log of {BRIDGE_SERVICE}.",
+            retryable=True,
+        )
+
+    async def _sprite_url(self, name: str) -> str:
+        async with self._client() as client:
+            with translated(f"look up Sprite {name!r}"):
+                sprite = await client.get_sprite(name)
+        if not sprite.url:
+            raise SpriteError(f"Sprite {name!r} has no URL yet; try again.", retryable=True)
+        return str(sprite.url).rstrip("/")
+
+    async def status(self, name: str) -> SpriteStatus:
+        validate_sprite_name(name)
+        async with self._client() as client:
+            with translated(f"look up Sprite {name!r}"):
+                try:
+                    sprite = await client.get_sprite(name)
+                except self._errors.NotFoundError:
+                    return SpriteStatus(name, "missing")
+                try:
+                    service = await sprite.get_service(BRIDGE_SERVICE)
+                except self._errors.APIError as error:
+                    if error.status_code != 404:
+                        raise
+                    return SpriteStatus(name, "created", f"machine {sprite.status}; no bridge yet")
+        service_status = service.state.status if service.state else "stopped"
+        state: SpriteState = {"running": "running", "stopped": "stopped"}.get(
+            service_status, "failed"
+        )  # type: ignore[assignment]
+        return SpriteStatus(name, state, f"machine {sprite.status}; bridge {service_status}")
+
+    async def wake(self, name: str) -> SpriteStatus:
+        async with self._sprite(name) as sprite:
+            with translated(f"wake Sprite {name!r}"):
+                service = await sprite.get_service(BRIDGE_SERVICE)
+                if service.state is None or service.state.status != "running":
+                    await sprite.start_service(BRIDGE_SERVICE)
+        await self._wait_until_healthy(name)
+        return await self.status(name)
+
+    async def sleep(self, name: str) -> SpriteStatus:
+        """Stop the bridge; the Sprite itself pauses by itself once idle."""
+        async with self._sprite(name) as sprite:
+            with translated(f"put Sprite {name!r} to sleep"):
+                try:
+                    await sprite.stop_service(BRIDGE_SERVICE)
+                except self._errors.APIError as error:
+                    if error.status_code not in (404, 409):  # already stopped / no bridge
+                        raise
+        return await self.status(name)
+
+    async def destroy(self, name: str) -> None:
+        validate_sprite_name(name)
+        async with self._client() as client:
+            with translated(f"destroy Sprite {name!r}"):
+                with contextlib.suppress(self._errors.NotFoundError):
+                    await client.delete_sprite(name)
+
+    async def set_environment(
+        self, name: str, token: str, environment: Mapping[str, str]
+    ) -> SpriteStatus:
+        await self._define_bridge_service(name, token, environment)
+        await self._wait_until_healthy(name)
+        return await self.status(name)
+
+    # -- commands and files ------------------------------------------------------------
+
+    async def exec(
+        self,
+        name: str,
+        command: Sequence[str] | str,
+        timeout: float = 60.0,  # noqa: ASYNC109 (enforced in the Sprite by timeout(1))
+        env: Mapping[str, str] | None = None,
+    ) -> ExecResult:
+        argv = ["bash", "-c", command] if isinstance(command, str) else list(command)
+        variables: dict[str, str] = {}
+        if self._environment_source is not None:
+            variables.update((await resolve_environment(self._environment_source, name)).variables)
+        variables.update(env or {})
+        # The exec API's env parameter replaces the whole environment (PATH included),
+        # so extra variables go through env(1) instead.
+        prefix = (
+            ["env", *(f"{key}={value}" for key, value in variables.items())] if variables else []
+        )
+        # timeout(1) stops the command in the Sprite; the SDK's timeout only stops waiting.
+        remote = ["timeout", "-k", "5", f"{timeout:g}", *prefix, *argv]
+        started = time.monotonic()
+        async with self._sprite(name) as sprite:
+            with translated(f"run a command in Sprite {name!r}"):
+                try:
+                    completed = await sprite.run(
+                        *remote, capture_output=True, timeout=timeout + 30, cwd=self.home
+                    )
+                except TimeoutError:
+                    return ExecResult(-1, b"", b"", timed_out=True)
+        elapsed = time.monotonic() - started
+        timed_out = completed.returncode in _TIMED_OUT_CODES and elapsed >= timeout * 0.9
+        return ExecResult(
+            completed.returncode, completed.stdout or b"", completed.stderr or b"", timed_out
+        )
+
+    def _relative(self, path: str) -> str:
+        absolute = confined_remote_path(self.home, path)
+        return posixpath.relpath(absolute, self.home)
+
+    async def read_file(self, name: str, path: str) -> bytes:
+        relative = self._relative(path)
+        async with self._sprite(name) as sprite:
+            with translated(f"read {path!r} in Sprite {name!r}"):
+                data: bytes = await (sprite.filesystem(self.home) / relative).read_bytes()
+        return data
+
+    async def write_file(self, name: str, path: str, data: bytes) -> None:
+        relative = self._relative(path)
+        if relative == ".":
+            raise SpriteError("Give a file path, not the home itself.")
+        async with self._sprite(name) as sprite:
+            with translated(f"write {path!r} in Sprite {name!r}"):
+                await (sprite.filesystem(self.home) / relative).write_bytes(data)
+
+    async def list_files(self, name: str, path: str = ".") -> list[FileEntry]:
+        relative = self._relative(path)
+        async with self._sprite(name) as sprite:
+            directory = sprite.filesystem(self.home) / relative
+            with translated(f"list {path!r} in Sprite {name!r}"):
+                entries = []
+                async for child in directory.iterdir():
+                    info = await child.stat()
+                    entries.append(
+                        FileEntry(
+                            name=info.name,
+                            path=posixpath.normpath(posixpath.join(relative, info.name)),
+                            is_dir=info.is_dir,
+                            size=info.size,
+                            modified_at=info.mod_time,
+                        )
+                    )
+        return sorted(entries, key=lambda entry: entry.name)
+
+    # -- checkpoints ----------------------------------------------------------------
+
+    async def create_checkpoint(self, name: str, comment: str = "") -> Checkpoint:
+        async with self._sprite(name) as sprite:
+            with translated(f"create a checkpoint of Sprite {name!r}"):
+                messages = list(await sprite.create_checkpoint(comment))
+        errors = [m for m in messages if m.type == "error"]
+        if errors:
+            raise SpriteError(
+                f"Creating the checkpoint failed: {errors[0].error or errors[0].data}"
+            )
+        found = [m for m in messages if m.data and _CHECKPOINT_ID.search(str(m.data))]
+        checkpoints = await self.list_checkpoints(name)
+        if found:
+            checkpoint_id = _CHECKPOINT_ID.search(str(found[-1].data)).group(1)  # type: ignore[union-attr]
+            for checkpoint in checkpoints:
+                if checkpoint.id == checkpoint_id:
+                    return checkpoint
+        if not checkpoints:
+            raise SpriteError("The checkpoint was not listed after it was created.", retryable=True)
+        return max(checkpoints, key=lambda checkpoint: checkpoint.created_at)
+
+    async def list_checkpoints(self, name: str) -> list[Checkpoint]:
+        async with self._sprite(name) as sprite:
+            with translated(f"list the checkpoints of Sprite {name!r}"):
+                listed = await sprite.list_checkpoints()
+        return [
+            Checkpoint(id=item.id, comment=item.comment or "", created_at=item.create_time)
+            for item in listed
+            if item.id != "Current"  # the live state, not a checkpoint
+        ]
+
+    async def restore_checkpoint(self, name: str, checkpoint_id: str) -> SpriteStatus:
+        async with self._sprite(name) as sprite:
+            with translated(f"restore checkpoint {checkpoint_id!r} of Sprite {name!r}"):
+                messages = list(await sprite.restore_checkpoint(checkpoint_id))
+        errors = [m for m in messages if m.type == "error"]
+        if errors:
+            raise SpriteError(
+                f"Restoring the checkpoint failed: {errors[0].error or errors[0].data}"
+            )
+        return await self.status(name)
+
+    # -- reaching the bridge ------------------------------------------------------------
+
+    async def bridge_endpoint(self, name: str, token: str) -> BridgeEndpoint:
+        url = await self._sprite_url(name)
+        # The Sprite URL is private: the Sprites token opens it, the bridge token the bridge.
+        return BridgeEndpoint(
+            url, {"Authorization": f"Bearer {self._token}", "X-Starter-Token": token}
+        )
+
+    async def list_sprites(self) -> list[SpriteInfo]:
+        states: dict[str, SpriteState] = {
+            "running": "running",
+            "warm": "stopped",
+            "cold": "stopped",
+        }
+        infos: list[SpriteInfo] = []
+        continuation: str | None = None
+        async with self._client() as client:
+            with translated("list Sprites"):
+                while True:
+                    page = await client.list_sprites(
+                        self._sdk.ListOptions(max_results=50, continuation_token=continuation)
+                    )
+                    infos.extend(
+                        SpriteInfo(
+                            name=info.name,
+                            state=states.get(info.status, "failed"),
+                            created_at=info.created_at,
+                        )
+                        for info in page.sprites
+                    )
+                    if not page.has_more:
+                        return infos
+                    continuation = page.next_continuation_token
