@@ -23,6 +23,13 @@ class Status(models.TextChoices):
     ERROR = "error", "Error"
 
 
+class Kind(models.TextChoices):
+    PROJECT = "project", "Project"
+    # The user's general agent: a Sprite of its own that reaches into their projects
+    # through the REST API. Listed nowhere, reachable only by its owner.
+    GENERAL_AGENT = "general_agent", "General agent"
+
+
 class ProjectQuerySet(models.QuerySet["Project"]):
     def for_user(self, user: object) -> ProjectQuerySet:
         """Every lookup made for a person goes through here: it only sees what it owns."""
@@ -32,6 +39,10 @@ class ProjectQuerySet(models.QuerySet["Project"]):
 
     def visible(self) -> ProjectQuerySet:
         return self.exclude(status=Status.DESTROYED)
+
+    def workspaces(self) -> ProjectQuerySet:
+        """Real projects only (not the general agent's Sprite): what lists show."""
+        return self.filter(kind=Kind.PROJECT)
 
 
 class Project(models.Model):
@@ -44,6 +55,7 @@ class Project(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="projects"
     )
     description = models.TextField(blank=True, default="")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.PROJECT)
     sprite_name = models.CharField(max_length=100, blank=True, default="")
     sprite_url = models.CharField(max_length=300, blank=True, default="")
     bridge_token = EncryptedTextField(blank=True, default="")
