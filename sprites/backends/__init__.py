@@ -43,8 +43,9 @@ def get_backend(kind: str = "local", **config: Any) -> SpriteBackend:
     """The backend named ``kind`` built from plain ``config`` values.
 
     local: ``data_dir`` (required), ``environment_source``, ``python``, ``bridge_path``,
-    ``pi_bin``, ``base_environment``, ``sandbox``, ``start_timeout``.
-    fly: ``token`` (required), ``base_url``, ``bridge_source``, ``home``, ``timeout``.
+    ``pi_bin``, ``base_environment``, ``sandbox``, ``start_timeout``, ``bridge_arguments``.
+    fly: ``token`` (required), ``base_url``, ``bridge_source``, ``home``, ``timeout``,
+    ``environment_source``, ``health_timeout``.
     """
     if kind == "local":
         from sprites.backends.local import LocalBackend

@@ -69,9 +69,11 @@ class LocalBackend:
         base_environment: Mapping[str, str] | None = None,
         sandbox: bool = True,
         start_timeout: float = 20.0,
+        bridge_arguments: Sequence[str] = (),
     ) -> None:
         """``base_environment`` holds non-secret variables every Sprite gets (model
-        server URLs, ``STARTER_PI_BIN`` overrides); ``sandbox=False`` skips bubblewrap."""
+        server URLs, ``STARTER_PI_BIN`` overrides); ``sandbox=False`` skips bubblewrap;
+        ``bridge_arguments`` are added to the bridge's command line (``--no-prewarm``)."""
         self.sprites_dir = Path(data_dir).resolve() / "sprites"
         self._environment_source = environment_source
         self._python = python
@@ -81,6 +83,7 @@ class LocalBackend:
         self._base_environment = dict(base_environment or {})
         self._sandbox = sandbox
         self._start_timeout = start_timeout
+        self._bridge_arguments = list(bridge_arguments)
         # Environments given to this instance; only a fallback when there is no source.
         self._environments: dict[str, BridgeEnvironment] = {}
 
@@ -286,6 +289,7 @@ class LocalBackend:
         argv = [
             self._python, "-m", "bridge_agent",
             "--host", "127.0.0.1", "--port", str(port), "--home", str(home),
+            *self._bridge_arguments,
         ]  # fmt: skip
         process_environment = self._process_environment(name, environment.variables)
         process_environment["PYTHONPATH"] = str(self._bridge_path)

@@ -36,7 +36,7 @@ def data_dir() -> Iterator[Path]:
 
 @pytest.fixture
 async def local_backend(data_dir: Path) -> AsyncIterator[LocalBackend]:
-    backend = LocalBackend(data_dir, start_timeout=20.0)
+    backend = LocalBackend(data_dir, start_timeout=20.0, bridge_arguments=["--no-prewarm"])
     yield backend
     for info in await backend.list_sprites():
         await backend.destroy(info.name)
