@@ -6,6 +6,9 @@ button twice, or from two places at once, starts the work once.
 
 from __future__ import annotations
 
+import uuid
+
+from celery import Task
 from django.db import transaction
 
 from projects import tasks
@@ -22,41 +25,50 @@ DONE_MESSAGES = {
 }
 
 
-def wake(project: Project) -> None:
+def _enqueue_on_commit(task: Task, project: Project) -> str:
+    """Send `task` once the transaction commits; its id is known now, for API callers."""
+    task_id = str(uuid.uuid4())
+    task.apply_async_on_commit((project.pk,), task_id=task_id)
+    return task_id
+
+
+def wake(project: Project) -> str:
     if project.status != Status.SLEEPING:
         raise ProjectError("Only a sleeping project can be woken.", "conflict")
-    transaction.on_commit(lambda: tasks.wake_project.delay(project.pk))
+    return _enqueue_on_commit(tasks.wake_project, project)
 
 
-def sleep(project: Project) -> None:
+def sleep(project: Project) -> str:
     if project.status != Status.RUNNING:
         raise ProjectError("Only a running project can be put to sleep.", "conflict")
-    transaction.on_commit(lambda: tasks.sleep_project.delay(project.pk))
+    return _enqueue_on_commit(tasks.sleep_project, project)
 
 
-def rebootstrap(project: Project) -> None:
+def rebootstrap(project: Project) -> str:
     if not transition(
         project, Status.BOOTSTRAPPING, only_from={Status.RUNNING, Status.SLEEPING, Status.ERROR}
     ):
         raise ProjectError(
             "The project is busy; wait until it is running, sleeping or failed.", "conflict"
         )
-    tasks.rebootstrap_project.delay_on_commit(project.pk)
+    return _enqueue_on_commit(tasks.rebootstrap_project, project)
 
 
-def retry(project: Project) -> None:
+def retry(project: Project) -> str:
     """From `error`: start again from where the Sprite got to."""
     if project.status != Status.ERROR:
         raise ProjectError("Only a failed project can be retried.", "conflict")
     target = Status.BOOTSTRAPPING if project.sprite_name else Status.CREATING
     if not transition(project, target, only_from={Status.ERROR}):
         raise ProjectError("The project changed meanwhile; reload and try again.", "conflict")
-    tasks.provision_project.delay_on_commit(project.pk)
+    return _enqueue_on_commit(tasks.provision_project, project)
 
 
-def destroy(project: Project) -> None:
-    if not destroy_project(project):
+def destroy(project: Project) -> str:
+    task_id = str(uuid.uuid4())
+    if not destroy_project(project, task_id=task_id):
         raise ProjectError("The project is already being destroyed.", "conflict")
+    return task_id
 
 
 ACTIONS = {
@@ -68,9 +80,10 @@ ACTIONS = {
 }
 
 
-def perform(project: Project, action: str) -> None:
+def perform(project: Project, action: str) -> str:
+    """Do `action` and return the id of the Celery task that carries it out."""
     handler = ACTIONS.get(action)
     if handler is None:
         raise ProjectError(f"Unknown action {action!r}.", "not_found")
     with transaction.atomic():
-        handler(project)
+        return handler(project)

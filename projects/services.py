@@ -68,17 +68,20 @@ def rename_project(project: Project, name: str, description: str | None = None) 
     return project
 
 
-def destroy_project(project: Project) -> bool:
+def destroy_project(project: Project, task_id: str | None = None) -> bool:
     """Mark the project for destruction and destroy its Sprite in the background.
 
     Returns False when it was already being destroyed (calling twice is harmless).
+    `task_id` names the Celery task, for callers that report it (the REST API).
     """
     from projects import tasks
 
     with transaction.atomic():
         moved = transition(project, Status.DESTROYING, message="")
         if moved:
-            tasks.destroy_project_sprite.delay_on_commit(project.pk)
+            tasks.destroy_project_sprite.apply_async_on_commit(
+                (project.pk,), task_id=task_id
+            )
     return moved
 
 
