@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+from pathlib import Path
 from types import ModuleType
 
 import pytest
 
+from sprites.backends.local import PROJECT_ROOT
 from sprites.backends.sdk import load_sdk_module
 from tests.support.fake_sprites_api import RunningFake
+from tests.support.fake_sprites_state import free_port
 
 
 def test_sync_sdk_sprite_lifecycle(fake_api: RunningFake, sdk: ModuleType) -> None:
@@ -153,3 +159,39 @@ async def test_exec_closed_before_exit_is_a_network_error(
         fake_api.state.faults.exec_drops = 1
         with pytest.raises(sdk.NetworkError, match="closed before receiving command exit"):
             await sprite.run("echo", "hi", capture_output=True)
+
+
+def test_the_fake_runs_from_the_command_line(tmp_path: Path) -> None:
+    import httpx
+
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.fake_sprites_api", "--port", str(port),
+         "--token", "cli-token", "--data-dir", str(tmp_path)],
+        cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                answer = httpx.get(
+                    f"http://127.0.0.1:{port}/v1/sprites",
+                    headers={"Authorization": "Bearer cli-token"},
+                )
+                break
+            except httpx.ConnectError:
+                assert time.monotonic() < deadline and server.poll() is None
+                time.sleep(0.1)
+        assert answer.status_code == 200 and answer.json()["sprites"] == []
+        refused = httpx.get(f"http://127.0.0.1:{port}/v1/sprites")
+        assert refused.status_code == 401 and refused.json()["error"] == "unauthorized"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_the_sdk_and_the_django_app_named_sprites_live_side_by_side(sdk: ModuleType) -> None:
+    import sprites
+
+    assert Path(sprites.__file__).parent == PROJECT_ROOT / "sprites"
+    assert sdk.__version__ == "0.7.2"
