@@ -45,8 +45,19 @@ async def events(request: Request) -> Response:
             raise ApiError(
                 400, "invalid_cursor", "Last-Event-ID / 'after' must be a non-negative integer."
             )
+    # replay_only: send what is kept after the cursor and end (the control plane's relay
+    # uses it to catch a viewer up while its one live stream per project keeps running).
+    replay_only = request.query_params.get("replay_only", "") in {"1", "true"}
+    if replay_only and after is None:
+        raise ApiError(
+            400, "invalid_cursor", "replay_only needs a cursor: send 'after' or Last-Event-ID."
+        )
     return EventStreamResponse(
-        runtime.log, after, runtime.config.keepalive_interval, runtime.shutting_down
+        runtime.log,
+        after,
+        runtime.config.keepalive_interval,
+        runtime.shutting_down,
+        replay_only=replay_only,
     )
 
 

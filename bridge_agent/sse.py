@@ -4,6 +4,9 @@ One response owns three waits: the writer (replay, live frames, keep-alive comme
 client's disconnect, and the bridge's shutdown. Whichever finishes first cancels the others,
 so an open stream never holds up shutdown and a stalled reader is cut off as soon as its
 subscription overflows, even while a write to it is blocked.
+
+With ``replay_only`` the stream ends after the replay. Every response says, in the
+``X-Starter-Last-Event-Id`` header, the log's last id at the moment its replay was cut.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from starlette.types import Receive, Scope, Send
 from bridge_agent.event_log import EventLog, Subscription
 
 FINAL_WRITE_TIMEOUT = 0.5
+LAST_EVENT_ID_HEADER = b"x-starter-last-event-id"
 
 
 class EventStreamResponse(Response):
@@ -28,6 +32,8 @@ class EventStreamResponse(Response):
         after: int | None,
         keepalive_interval: float,
         shutdown: asyncio.Event,
+        *,
+        replay_only: bool = False,
     ) -> None:
         # Not Response.__init__: it would add "content-length: 0" for the empty body.
         self.status_code = 200
@@ -41,11 +47,18 @@ class EventStreamResponse(Response):
         self.after = after
         self.keepalive_interval = keepalive_interval
         self.shutdown = shutdown
+        self.replay_only = replay_only
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         subscription = self.log.subscribe(self.after)
+        # The log's last id when this stream was cut: a client that gets no replayed event
+        # still learns that everything up to here is accounted for.
+        headers = [
+            *self.raw_headers,
+            (LAST_EVENT_ID_HEADER, str(subscription.snapshot_last_id).encode()),
+        ]
         try:
-            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
             writer = asyncio.create_task(self._write(subscription, send))
             waits = {
                 writer,
@@ -74,6 +87,8 @@ class EventStreamResponse(Response):
             await self._send(send, subscription.reset.sse_frame())
         for replayed in subscription.replay_frames():
             await self._send(send, b"".join(replayed))
+        if self.replay_only:
+            return
         while True:
             frames = await subscription.next_frames(quiet_after=self.keepalive_interval)
             if frames is None:
