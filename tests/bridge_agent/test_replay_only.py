@@ -39,10 +39,14 @@ def test_replay_only_at_the_end_of_the_log_is_empty_but_says_where_the_log_is(
     with BridgeProcess(tmp_path / "home") as bridge:
         _notify_until(bridge, 2)
         with bridge.client(timeout=10) as client:
-            last = int(client.get("/starter/events", params={"after": "0", "replay_only": "1"})
-                       .headers["x-starter-last-event-id"])
-            response = client.get("/starter/events", params={"after": str(last),
-                                                             "replay_only": "1"})
+            last = int(
+                client.get("/starter/events", params={"after": "0", "replay_only": "1"}).headers[
+                    "x-starter-last-event-id"
+                ]
+            )
+            response = client.get(
+                "/starter/events", params={"after": str(last), "replay_only": "1"}
+            )
         assert _events(response.text) == []
         assert response.headers["x-starter-last-event-id"] == str(last)
 
@@ -51,8 +55,9 @@ def test_replay_only_with_a_cursor_ahead_of_the_log_is_a_reset(tmp_path: Path) -
     with BridgeProcess(tmp_path / "home") as bridge:
         _notify_until(bridge, 1)
         with bridge.client(timeout=10) as client:
-            response = client.get("/starter/events", params={"replay_only": "1"},
-                                  headers={"Last-Event-ID": "999"})
+            response = client.get(
+                "/starter/events", params={"replay_only": "1"}, headers={"Last-Event-ID": "999"}
+            )
         events = _events(response.text)
         assert [e["type"] for e in events] == ["reset"]
 
