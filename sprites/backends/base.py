@@ -235,3 +235,22 @@ async def report_progress(
     result = progress(steps[index], index + 1, len(steps))
     if inspect.isawaitable(result):
         await result
+
+
+RESERVED_ENVIRONMENT_NAMES = frozenset(
+    {"PATH", "HOME", "USER", "SHELL", "LANG", "PWD", "PYTHONPATH", "PYTHONHOME", "LD_PRELOAD",
+     "LD_LIBRARY_PATH", "NODE_OPTIONS", "HOST", "PORT"}
+)  # fmt: skip
+_ENVIRONMENT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+
+
+def environment_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a project secret's variable name, or ``None`` if it can.
+
+    The backends set these themselves (or the bridge relies on them), so a secret must
+    not replace them; ``STARTER_*`` is the bridge's own namespace."""
+    if not _ENVIRONMENT_NAME.fullmatch(name):
+        return "use letters, digits and underscores, not starting with a digit"
+    if name.upper() in RESERVED_ENVIRONMENT_NAMES or name.upper().startswith("STARTER_"):
+        return f"{name} is set by Starter itself; choose another name"
+    return None

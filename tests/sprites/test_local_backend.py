@@ -284,3 +284,11 @@ async def test_selftest_passes_on_the_local_backend(local_backend: LocalBackend)
     lines = [line async for line in run_selftest(local_backend, "selftest-local")]
     assert len(lines) == 5 and all(line.startswith("ok") for line in lines)
     assert (await local_backend.status("selftest-local")).state == "missing"
+
+
+def test_secret_names_that_would_break_the_sprite_are_refused() -> None:
+    from sprites.backends.base import environment_name_problem
+
+    assert environment_name_problem("STRIPE_API_KEY") is None
+    for name in ("PATH", "STARTER_BRIDGE_TOKEN", "1ABC", "A-B", "LD_PRELOAD"):
+        assert environment_name_problem(name) is not None
