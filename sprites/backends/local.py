@@ -277,7 +277,9 @@ class LocalBackend:
         return sandboxed(
             argv,
             home=home,
-            hidden=[self.sprites_dir],
+            # The whole data dir: besides every Sprite it holds the control plane's own
+            # keys (SECRET_KEY, the encryption keys of the secrets in the database).
+            hidden=[self.sprites_dir.parent],
             readable=[self._bridge_path],
             use_sandbox=self._sandbox,
         )

@@ -292,3 +292,13 @@ def test_secret_names_that_would_break_the_sprite_are_refused() -> None:
     assert environment_name_problem("STRIPE_API_KEY") is None
     for name in ("PATH", "STARTER_BRIDGE_TOKEN", "1ABC", "A-B", "LD_PRELOAD"):
         assert environment_name_problem(name) is not None
+
+
+@pytest.mark.skipif(bubblewrap_path() is None, reason="bubblewrap cannot sandbox here")
+async def test_a_sprite_cannot_read_the_control_planes_keys_in_the_data_dir(
+    local_backend: LocalBackend, data_dir: Path
+) -> None:
+    (data_dir / "encryption_key").write_text("control-plane-key")
+    await local_backend.create("alpha")
+    result = await local_backend.exec("alpha", ["cat", str(data_dir / "encryption_key")])
+    assert result.exit_code != 0 and b"control-plane-key" not in result.stdout
