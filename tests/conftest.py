@@ -2,6 +2,7 @@
 
 Like healthchecks' hc/test.py: an owner (alice), an outsider (bob) and an operator.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -44,5 +45,6 @@ def bob_client(bob: User) -> Client:
 
 @pytest.fixture
 def alice_project(alice: User) -> Project:
-    return Project.objects.create(owner=alice, name="Sales dashboard", status=Status.RUNNING,
-                                  sprite_name="starter-test")
+    return Project.objects.create(
+        owner=alice, name="Sales dashboard", status=Status.RUNNING, sprite_name="starter-test"
+    )

@@ -21,15 +21,18 @@ def test_non_staff_cannot_log_into_the_admin(client: Client, alice: User) -> Non
     assert "staff account" in response.content.decode()
 
 
-def test_operator_sees_projects_and_users_without_secrets(client: Client, operator: User,
-                                                          alice_project: Project) -> None:
+def test_operator_sees_projects_and_users_without_secrets(
+    client: Client, operator: User, alice_project: Project
+) -> None:
     from accounts import user_settings
 
     user_settings.set_api_key(alice_project.owner, "openai", "sk-very-secret-openai")
     client.force_login(operator)
     listing = client.get("/admin/projects/project/?q=Sales").content.decode()
     assert "Sales dashboard" in listing
-    user_page = client.get(f"/admin/accounts/user/{alice_project.owner.pk}/change/").content.decode()
+    user_page = client.get(
+        f"/admin/accounts/user/{alice_project.owner.pk}/change/"
+    ).content.decode()
     assert "openai" in user_page
     assert "sk-very-secret-openai" not in user_page
 
@@ -38,7 +41,7 @@ def test_api_token_is_shown_once_and_stored_hashed(alice_client: Client, alice: 
     alice_client.post("/settings/tokens/", {"name": "CI"})
     first = alice_client.get("/settings/").content.decode()
     token = ApiToken.objects.get(user=alice)
-    raw = first.split('data-new-token>')[1].split("<")[0]
+    raw = first.split("data-new-token>")[1].split("<")[0]
     assert raw.startswith("st_")
     assert token.token_hash != raw and raw not in token.token_hash
     assert raw not in alice_client.get("/settings/").content.decode()  # never again

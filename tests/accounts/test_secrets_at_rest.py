@@ -26,11 +26,15 @@ def test_stored_api_key_column_does_not_contain_the_key(alice: User) -> None:
     assert stored.api_key_map() == {"anthropic": API_KEY}
 
 
-def test_sprites_token_and_project_secret_are_encrypted(alice: User, alice_project: Project) -> None:
+def test_sprites_token_and_project_secret_are_encrypted(
+    alice: User, alice_project: Project
+) -> None:
     user_settings.set_sprites_token(alice, "org/123/very-secret-sprites-token")
     secret = set_project_secret(alice_project, "STRIPE_KEY", "sk_live_supersecret")
     settings_row = UserSettings.objects.get(user=alice)
-    assert "very-secret" not in _raw_column("accounts_usersettings", "sprites_token", settings_row.pk)
+    assert "very-secret" not in _raw_column(
+        "accounts_usersettings", "sprites_token", settings_row.pk
+    )
     assert "supersecret" not in _raw_column("projects_projectsecret", "value", secret.pk)
 
 

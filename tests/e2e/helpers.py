@@ -1,4 +1,5 @@
 """Small helpers for end-to-end tests against the live stack."""
+
 from __future__ import annotations
 
 import os
@@ -11,8 +12,12 @@ from accounts.models import User
 from projects.models import Project, Status
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 60.0, interval: float = 0.2,
-             message: str = "condition") -> None:
+def wait_for(
+    predicate: Callable[[], bool],
+    timeout: float = 60.0,
+    interval: float = 0.2,
+    message: str = "condition",
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -34,8 +39,14 @@ def wait_for_status(project: Project, *statuses: str, timeout: float = 90.0) -> 
 
 def use_scripted_model(user: User, base_url: str) -> None:
     """Point the user's agents at the scripted model server, as a custom provider."""
-    user_settings.save_custom_provider(user, "fake", "openai-completions", base_url,
-                                       ["fake-model", "fake-model-2"], "sk-scripted-fake")
+    user_settings.save_custom_provider(
+        user,
+        "fake",
+        "openai-completions",
+        base_url,
+        ["fake-model", "fake-model-2"],
+        "sk-scripted-fake",
+    )
     user_settings.update_defaults(user, "fake", "fake-model", "off")
 
 

@@ -1,4 +1,5 @@
 """Issue 4 acceptance on the local backend, driven through the real Celery worker."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,8 +27,9 @@ def _health(project: Project) -> int:
     return httpx.get(endpoint.base_url + "/starter/health", timeout=5).status_code
 
 
-def test_create_sleep_wake_destroy_on_the_local_backend(live_stack: LiveStack, settings: object,
-                                                        tmp_path: Path) -> None:
+def test_create_sleep_wake_destroy_on_the_local_backend(
+    live_stack: LiveStack, settings: object, tmp_path: Path
+) -> None:
     settings.DATA_DIR = live_stack.data_dir  # type: ignore[attr-defined]
     owner = User.objects.create_user("dora@example.com", "pw-long-enough-1")
     project = create_project(owner, "Lifecycle")
@@ -58,12 +60,16 @@ def test_create_sleep_wake_destroy_on_the_local_backend(live_stack: LiveStack, s
     destroy_project(project)
     wait_for_status(project, Status.DESTROYED)
     assert not home.exists()
-    wait_for(lambda: processes_mentioning(project.sprite_name) == [], timeout=10,
-             message="no process left")
+    wait_for(
+        lambda: processes_mentioning(project.sprite_name) == [],
+        timeout=10,
+        message="no process left",
+    )
 
 
-def test_running_the_same_provision_twice_does_no_harm(live_stack: LiveStack,
-                                                       settings: object) -> None:
+def test_running_the_same_provision_twice_does_no_harm(
+    live_stack: LiveStack, settings: object
+) -> None:
     settings.DATA_DIR = live_stack.data_dir  # type: ignore[attr-defined]
     owner = User.objects.create_user("eve@example.com", "pw-long-enough-1")
     project = create_project(owner, "Twice")

@@ -1,5 +1,6 @@
-"""Issue 4 acceptance 2–4: secrets reach the agent's commands only as environment;
+"""Issue 4 acceptance 2-4: secrets reach the agent's commands only as environment;
 checkpoints bring files back; a worker killed mid-bootstrap does not leave a project stuck."""
+
 from __future__ import annotations
 
 import hashlib
@@ -45,8 +46,12 @@ def _tool_outputs(project: Project) -> str:
 
 
 def _grep(root: Path, needle: str) -> list[str]:
-    found = subprocess.run(["grep", "-rl", "--binary-files=text", needle, str(root)],
-                           capture_output=True, text=True, check=False)
+    found = subprocess.run(
+        ["grep", "-rl", "--binary-files=text", needle, str(root)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     return found.stdout.split()
 
 
@@ -61,8 +66,9 @@ def test_secret_reaches_commands_as_environment_and_never_a_file(
 
     browser = Client()
     browser.force_login(owner)
-    response = browser.post(f"/p/{project.public_id}/secrets/",
-                            {"name": "PAYMENT_KEY", "value": SECRET_VALUE})
+    response = browser.post(
+        f"/p/{project.public_id}/secrets/", {"name": "PAYMENT_KEY", "value": SECRET_VALUE}
+    )
     assert response.status_code == 302
     time.sleep(1.5)  # the sync task restarts the bridge with the new environment
     wait_for(lambda: call_bridge(project, "GET", "/starter/health").status == 200, timeout=30)
@@ -70,10 +76,17 @@ def test_secret_reaches_commands_as_environment_and_never_a_file(
     # The command prints a digest of the variable, so the value itself never enters the
     # transcript and any copy of it on disk is a leak.
     expected = hashlib.sha256(SECRET_VALUE.encode()).hexdigest()
-    call_bridge(project, "POST", "/starter/prompt",
-                json_body={"message": "[[bash: printenv PAYMENT_KEY | tr -d '\\n' | sha256sum]]"})
-    wait_for(lambda: expected in _tool_outputs(project), timeout=60,
-             message="the digest of the secret in the command output")
+    call_bridge(
+        project,
+        "POST",
+        "/starter/prompt",
+        json_body={"message": "[[bash: printenv PAYMENT_KEY | tr -d '\\n' | sha256sum]]"},
+    )
+    wait_for(
+        lambda: expected in _tool_outputs(project),
+        timeout=60,
+        message="the digest of the secret in the command output",
+    )
 
     home = live_stack.data_dir / "sprites" / project.sprite_name / "home"
     assert _grep(live_stack.data_dir, SECRET_VALUE) == []  # homes, run dirs and logs
@@ -82,8 +95,9 @@ def test_secret_reaches_commands_as_environment_and_never_a_file(
     wait_for_status(project, Status.DESTROYED)
 
 
-def test_checkpoint_delete_restore_brings_the_file_back(live_stack: LiveStack,
-                                                        settings: object) -> None:
+def test_checkpoint_delete_restore_brings_the_file_back(
+    live_stack: LiveStack, settings: object
+) -> None:
     from projects.checkpoints import create_checkpoint, list_checkpoints, restore_checkpoint
 
     settings.DATA_DIR = live_stack.data_dir  # type: ignore[attr-defined]
@@ -105,15 +119,30 @@ def test_checkpoint_delete_restore_brings_the_file_back(live_stack: LiveStack,
 
 def _start_worker(stack: LiveStack, queue: str, name: str) -> subprocess.Popen[bytes]:
     environment = dict(stack.environment, STARTER_WORK_LOCK_SECONDS="3")
-    log = open(stack.data_dir / "logs" / f"{name}.log", "ab")  # noqa: SIM115
+    log = open(stack.data_dir / "logs" / f"{name}.log", "ab")
     return subprocess.Popen(
-        [str(Path(sys.executable).parent / "celery"), "-A", "starter", "worker", "-Q", queue,
-         "--pool=threads", "--concurrency=2", "-n", f"{name}@%h"],
-        cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
+        [
+            str(Path(sys.executable).parent / "celery"),
+            "-A",
+            "starter",
+            "worker",
+            "-Q",
+            queue,
+            "--pool=threads",
+            "--concurrency=2",
+            "-n",
+            f"{name}@%h",
+        ],
+        cwd=ROOT,
+        env=environment,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
 
 
-def test_worker_killed_mid_bootstrap_ends_running_not_stuck(live_stack: LiveStack,
-                                                            settings: object) -> None:
+def test_worker_killed_mid_bootstrap_ends_running_not_stuck(
+    live_stack: LiveStack, settings: object
+) -> None:
     from projects import tasks
     from projects.work_lock import is_locked
 
@@ -124,8 +153,12 @@ def test_worker_killed_mid_bootstrap_ends_running_not_stuck(live_stack: LiveStac
     doomed = _start_worker(live_stack, "kill-test", "doomed")
     try:
         tasks.provision_project.apply_async((project.pk,), queue="kill-test")
-        wait_for(lambda: is_locked(project.pk), timeout=30, interval=0.01,
-                 message="the worker to claim the project")
+        wait_for(
+            lambda: is_locked(project.pk),
+            timeout=30,
+            interval=0.01,
+            message="the worker to claim the project",
+        )
         doomed.send_signal(signal.SIGKILL)
         doomed.wait(timeout=10)
     finally:
@@ -138,6 +171,7 @@ def test_worker_killed_mid_bootstrap_ends_running_not_stuck(live_stack: LiveStac
     # once the dead worker's claim has expired.
     again = _start_worker(live_stack, "celery", "again")
     try:
+
         def recovered() -> bool:
             resume_interrupted_work()
             project.refresh_from_db()

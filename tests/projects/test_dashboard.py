@@ -7,7 +7,9 @@ from projects.models import Project, ProjectSecret, Status
 
 
 def test_owner_creates_a_project_and_sees_it_listed(alice_client: Client, alice: User) -> None:
-    response = alice_client.post("/", {"name": "  Expense   tracker ", "description": "Track spend"})
+    response = alice_client.post(
+        "/", {"name": "  Expense   tracker ", "description": "Track spend"}
+    )
     project = Project.objects.get(owner=alice)
     assert response.status_code == 302
     assert response["Location"] == f"/p/{project.public_id}/"
@@ -16,8 +18,9 @@ def test_owner_creates_a_project_and_sees_it_listed(alice_client: Client, alice:
     assert "Expense tracker" in alice_client.get("/").content.decode()
 
 
-def test_project_list_shows_only_own_projects(alice_client: Client, bob: User,
-                                              alice_project: Project) -> None:
+def test_project_list_shows_only_own_projects(
+    alice_client: Client, bob: User, alice_project: Project
+) -> None:
     Project.objects.create(owner=bob, name="Bob's secret plan")
     page = alice_client.get("/").content.decode()
     assert "Sales dashboard" in page
@@ -25,15 +28,17 @@ def test_project_list_shows_only_own_projects(alice_client: Client, bob: User,
 
 
 def test_rename_project(alice_client: Client, alice_project: Project) -> None:
-    response = alice_client.post(f"/p/{alice_project.public_id}/rename/",
-                                 {"name": "Revenue board", "description": "new"})
+    response = alice_client.post(
+        f"/p/{alice_project.public_id}/rename/", {"name": "Revenue board", "description": "new"}
+    )
     assert response.status_code == 302
     alice_project.refresh_from_db()
     assert (alice_project.name, alice_project.description) == ("Revenue board", "new")
 
 
-def test_delete_asks_for_confirmation_then_destroys(alice_client: Client,
-                                                    alice_project: Project) -> None:
+def test_delete_asks_for_confirmation_then_destroys(
+    alice_client: Client, alice_project: Project
+) -> None:
     url = f"/p/{alice_project.public_id}/delete/"
     assert "cannot be undone" in alice_client.get(url).content.decode()
     wrong = alice_client.post(url, {"confirm_name": "nope"})
@@ -46,8 +51,9 @@ def test_delete_asks_for_confirmation_then_destroys(alice_client: Client,
     assert alice_project.status == Status.DESTROYING
 
 
-def test_destroyed_projects_disappear_from_every_page(alice_client: Client,
-                                                      alice_project: Project) -> None:
+def test_destroyed_projects_disappear_from_every_page(
+    alice_client: Client, alice_project: Project
+) -> None:
     Project.objects.filter(pk=alice_project.pk).update(status=Status.DESTROYED)
     assert alice_client.get(f"/p/{alice_project.public_id}/").status_code == 404
     assert "Sales dashboard" not in alice_client.get("/").content.decode()
@@ -62,7 +68,8 @@ def test_secret_values_are_write_only(alice_client: Client, alice_project: Proje
     assert "sk_live_hidden_value" not in page
 
 
-def test_lifecycle_button_refuses_impossible_action(alice_client: Client,
-                                                    alice_project: Project) -> None:
+def test_lifecycle_button_refuses_impossible_action(
+    alice_client: Client, alice_project: Project
+) -> None:
     response = alice_client.post(f"/p/{alice_project.public_id}/actions/wake/", follow=True)
     assert "Only a sleeping project can be woken." in response.content.decode()

@@ -1,4 +1,5 @@
 """An outsider gets 404 on every project URL; the test walks the URL list itself."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -10,11 +11,19 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from projects.models import Project
 
 # Values for the URL parameters of project URLs other than the project's id.
-OTHER_PARAMETERS = {"action": "wake", "name": "STRIPE_KEY", "path": "README.md",
-                    "session_id": "abc", "asset_id": "1", "token_id": "1"}
+OTHER_PARAMETERS = {
+    "action": "wake",
+    "name": "STRIPE_KEY",
+    "path": "README.md",
+    "session_id": "abc",
+    "asset_id": "1",
+    "token_id": "1",
+}
 
 
-def _project_patterns(resolver: URLResolver, namespace: str = "") -> Iterator[tuple[str, list[str]]]:
+def _project_patterns(
+    resolver: URLResolver, namespace: str = ""
+) -> Iterator[tuple[str, list[str]]]:
     for entry in resolver.url_patterns:
         if isinstance(entry, URLResolver):
             inner = f"{namespace}{entry.namespace}:" if entry.namespace else namespace

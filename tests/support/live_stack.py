@@ -3,6 +3,7 @@
 They use the test database (so tests using them need `transactional_db`), the real Redis,
 and a data directory of their own; both are stopped when the test session ends.
 """
+
 from __future__ import annotations
 
 import os
@@ -49,40 +50,65 @@ class LiveStack:
 def stack_environment(database_name: str, data_dir: Path, extra: dict[str, str]) -> dict[str, str]:
     base_url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/starter")
     environment = dict(os.environ)
-    environment.update({
-        "DATABASE_URL": base_url.rsplit("/", 1)[0] + "/" + database_name,
-        "STARTER_DATA_DIR": str(data_dir),
-        "DEBUG": "true",
-        "PYTHONUNBUFFERED": "1",
-        # The test process and the stack must read each other's encrypted columns.
-        "SECRET_KEY": settings.SECRET_KEY,
-        "STARTER_ENCRYPTION_KEYS": ",".join(settings.ENCRYPTION_KEYS),
-    })
+    environment.update(
+        {
+            "DATABASE_URL": base_url.rsplit("/", 1)[0] + "/" + database_name,
+            "STARTER_DATA_DIR": str(data_dir),
+            "DEBUG": "true",
+            "PYTHONUNBUFFERED": "1",
+            # The test process and the stack must read each other's encrypted columns.
+            "SECRET_KEY": settings.SECRET_KEY,
+            "STARTER_ENCRYPTION_KEYS": ",".join(settings.ENCRYPTION_KEYS),
+        }
+    )
     environment.update(extra)
     return environment
 
 
-def start_live_stack(database_name: str, data_dir: Path, extra: dict[str, str] | None = None,
-                     with_worker: bool = True) -> LiveStack:
+def start_live_stack(
+    database_name: str,
+    data_dir: Path,
+    extra: dict[str, str] | None = None,
+    with_worker: bool = True,
+) -> LiveStack:
     data_dir.mkdir(parents=True, exist_ok=True)
     log_dir = data_dir / "logs"
     log_dir.mkdir(exist_ok=True)
     port = free_port()
     environment = stack_environment(database_name, data_dir, extra or {})
-    stack = LiveStack(url=f"http://127.0.0.1:{port}", data_dir=data_dir,
-                      environment=environment, log_dir=log_dir)
+    stack = LiveStack(
+        url=f"http://127.0.0.1:{port}", data_dir=data_dir, environment=environment, log_dir=log_dir
+    )
     bin_dir = Path(sys.executable).parent
     commands = {
-        "web": [str(bin_dir / "daphne"), "-b", "127.0.0.1", "-p", str(port),
-                "starter.asgi:application"],
+        "web": [
+            str(bin_dir / "daphne"),
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "starter.asgi:application",
+        ],
     }
     if with_worker:
-        commands["worker"] = [str(bin_dir / "celery"), "-A", "starter", "worker", "--pool=threads",
-                              "--concurrency=4", "--loglevel=INFO", "-n", f"test-{port}@%h"]
+        commands["worker"] = [
+            str(bin_dir / "celery"),
+            "-A",
+            "starter",
+            "worker",
+            "--pool=threads",
+            "--concurrency=4",
+            "--loglevel=INFO",
+            "-n",
+            f"test-{port}@%h",
+        ]
     for name, command in commands.items():
-        log = open(log_dir / f"{name}.log", "wb")  # noqa: SIM115  (closed with the process)
-        stack.processes.append(subprocess.Popen(command, cwd=ROOT, env=environment,
-                                                stdout=log, stderr=subprocess.STDOUT))
+        log = open(log_dir / f"{name}.log", "wb")
+        stack.processes.append(
+            subprocess.Popen(
+                command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT
+            )
+        )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -94,8 +120,9 @@ def start_live_stack(database_name: str, data_dir: Path, extra: dict[str, str] |
     raise RuntimeError(f"daphne did not start; see {log_dir / 'web.log'}")
 
 
-def iter_stack(database_name: str, data_dir: Path, extra: dict[str, str] | None = None
-               ) -> Iterator[LiveStack]:
+def iter_stack(
+    database_name: str, data_dir: Path, extra: dict[str, str] | None = None
+) -> Iterator[LiveStack]:
     stack = start_live_stack(database_name, data_dir, extra)
     try:
         yield stack
