@@ -128,3 +128,13 @@ def iter_stack(
         yield stack
     finally:
         stack.stop()
+        destroy_local_sprites(data_dir)
+
+
+def destroy_local_sprites(data_dir: Path) -> None:
+    """Stop every bridge a test left running (a failed test skips its own clean-up)."""
+    from sprites.backends import get_backend, run_sync
+
+    backend = get_backend("local", data_dir=data_dir)
+    for info in run_sync(backend.list_sprites()):
+        run_sync(backend.destroy(info.name))
