@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "channels",
+    "ninja",  # the API docs page and its Swagger UI files, served locally (no CDN)
     "accounts",
     "sprites",
     "projects",

@@ -8,6 +8,7 @@ admin.site.site_title = "Starter admin"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/v1/", include("starter.api")),
     path("accounts/", include("allauth.urls")),
     path("settings/", include("accounts.urls")),
     path("", include("projects.urls")),

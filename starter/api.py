@@ -1,0 +1,178 @@
+"""The REST API under ``/api/v1/``: one NinjaAPI, the apps' routers, and every error mapped
+to one JSON shape (``{"error", "message", "detail"}``) in one place.
+
+OpenAPI is served at ``/api/v1/openapi.json`` and interactive docs at ``/api/v1/docs``
+(Swagger UI from django-ninja's own static files: no CDN is needed).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import URLPattern, URLResolver, path
+from ninja import NinjaAPI, Swagger
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+from accounts import api as accounts_api
+from accounts.api_auth import FULL_ACCESS, ScopeDenied
+from accounts.user_settings import SettingsError
+from projects import api as projects_api
+from projects import api_agent, api_events, api_sprite
+from projects.bridge_client import BridgeError
+from projects.rate_limit import RateLimited
+from projects.services import ProjectError
+
+logger = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+Everything the dashboard does, for programs.
+
+**Authentication**: a personal API token from the settings page, sent as
+`Authorization: Bearer st_…`; or the browser session (unsafe methods then need the
+`X-CSRFToken` header). Tokens with the `general_agent` scope reach only the operations that
+the general agent uses (list, create and read projects, exec, files).
+
+**Errors** are always `{"error": code, "message": text, "detail": …}`. Another person's
+project is a 404, exactly like one that does not exist. The agent and exec operations are
+rate-limited per token (429 with `Retry-After`).
+
+**Events**: `GET /api/v1/projects/{project_id}/events` is a Server-Sent Events stream
+(`curl -N`), resumable with `Last-Event-ID` or `?after=N`.
+"""
+
+api = NinjaAPI(
+    title="Starter API",
+    version="1",
+    description=DESCRIPTION,
+    urls_namespace="api",
+    auth=FULL_ACCESS,
+    docs=Swagger(settings={"persistAuthorization": True}),
+)
+api.add_router("/projects", projects_api.router)
+api.add_router("/projects", api_agent.router)
+api.add_router("/projects", api_events.router)
+api.add_router("/projects", api_sprite.router)
+api.add_router("/settings", accounts_api.router)
+
+PROJECT_ERROR_STATUS = {
+    "invalid": 400,
+    "not_found": 404,
+    "conflict": 409,
+    # A quota (50 projects), not a rate: waiting does not help, deleting one does.
+    "limit": 409,
+    "too_large": 413,
+    "sprite_error": 502,
+    "sprite_unavailable": 503,
+}
+
+
+def error_response(
+    request: HttpRequest, status: int, code: str, message: str, detail: Any = None
+) -> HttpResponse:
+    return api.create_response(
+        request, {"error": code, "message": message, "detail": detail}, status=status
+    )
+
+
+def _project_error(request: HttpRequest, error: ProjectError) -> HttpResponse:
+    status = PROJECT_ERROR_STATUS.get(error.code, 400)
+    return error_response(request, status, error.code, error.message)
+
+
+def _settings_error(request: HttpRequest, error: SettingsError) -> HttpResponse:
+    return error_response(request, 400, "invalid", str(error))
+
+
+def _bridge_error(request: HttpRequest, error: BridgeError) -> HttpResponse:
+    return error_response(request, error.status, error.code, error.message, error.detail)
+
+
+def _validation_error(request: HttpRequest, error: ValidationError) -> HttpResponse:
+    # Only where and what: pydantic's `input` may echo a secret back, `ctx` may not serialise.
+    detail = [
+        {
+            "loc": [str(part) for part in item.get("loc", ())],
+            "msg": str(item.get("msg", "")),
+            "type": str(item.get("type", "")),
+        }
+        for item in error.errors
+    ]
+    fields = ", ".join(
+        ".".join(entry["loc"][1:]) or entry["loc"][0] for entry in detail if entry["loc"]
+    )
+    message = f"Invalid input ({fields}): see detail." if fields else "Invalid input: see detail."
+    return error_response(request, 422, "validation_error", message, detail)
+
+
+def _not_found(request: HttpRequest, error: Http404) -> HttpResponse:
+    message = str(error) if error.args else "Not found."
+    return error_response(request, 404, "not_found", message)
+
+
+def _unauthenticated(request: HttpRequest, error: AuthenticationError) -> HttpResponse:
+    response = error_response(
+        request,
+        401,
+        "unauthenticated",
+        "Authentication required: send 'Authorization: Bearer st_…' with a token from the "
+        "settings page, or sign in.",
+    )
+    response["WWW-Authenticate"] = 'Bearer realm="starter"'
+    return response
+
+
+HTTP_ERROR_CODES = {400: "invalid", 403: "forbidden", 404: "not_found", 422: "validation_error"}
+
+
+def _http_error(request: HttpRequest, error: HttpError) -> HttpResponse:
+    code = HTTP_ERROR_CODES.get(error.status_code, "error")
+    return error_response(request, error.status_code, code, error.message)
+
+
+def _scope_denied(request: HttpRequest, error: ScopeDenied) -> HttpResponse:
+    return error_response(request, 403, "insufficient_scope", error.message)
+
+
+def _rate_limited(request: HttpRequest, error: RateLimited) -> HttpResponse:
+    response = error_response(request, 429, "rate_limited", error.message)
+    response["Retry-After"] = str(math.ceil(error.retry_after))
+    return response
+
+
+def _too_large(request: HttpRequest, error: RequestDataTooBig) -> HttpResponse:
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return error_response(
+        request, 413, "body_too_large", f"The request body is larger than {limit} bytes."
+    )
+
+
+def _unexpected(request: HttpRequest, error: Exception) -> HttpResponse:
+    logger.exception("unexpected error in %s %s", request.method, request.path)
+    return error_response(
+        request, 500, "server_error", "Something went wrong on our side; it has been logged."
+    )
+
+
+HANDLERS: list[tuple[type[Exception], Callable[[HttpRequest, Any], HttpResponse]]] = [
+    (ProjectError, _project_error),
+    (SettingsError, _settings_error),
+    (BridgeError, _bridge_error),
+    (ValidationError, _validation_error),
+    (Http404, _not_found),
+    (AuthenticationError, _unauthenticated),
+    (HttpError, _http_error),
+    (ScopeDenied, _scope_denied),
+    (RateLimited, _rate_limited),
+    (RequestDataTooBig, _too_large),
+    (Exception, _unexpected),
+]
+for exception_class, handler in HANDLERS:
+    api.add_exception_handler(exception_class, handler)
+
+urlpatterns: list[URLPattern | URLResolver] = [path("", api.urls)]
