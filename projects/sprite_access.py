@@ -18,6 +18,7 @@ from django.conf import settings
 
 from accounts.providers import provider_environment
 from accounts.user_settings import custom_provider_environment, pi_models_document, settings_for
+from projects.general_agent_role import role_environment
 from projects.models import Project, ProjectSecret
 from sprites.backends import BridgeEnvironment, SpriteBackend, get_backend
 
@@ -88,7 +89,10 @@ def sprite_environment(project: Project) -> dict[str, str]:
     environment.update(custom_provider_environment(project.owner))
     secret_values = dict(ProjectSecret.objects.filter(project=project).values_list("name", "value"))
     environment.update(secret_values)
-    environment["STARTER_SECRET_NAMES"] = ",".join(sorted(secret_values))
+    # The agent learns the names of the user's secrets; platform-internal ones stay unlisted.
+    user_names = sorted(name for name in secret_values if not name.startswith("STARTER_"))
+    environment["STARTER_SECRET_NAMES"] = ",".join(user_names)
+    environment.update(role_environment(project))
     environment["STARTER_PROJECT_ID"] = project.public_id
     return environment
 

@@ -75,7 +75,9 @@ def start_live_stack(
     log_dir = data_dir / "logs"
     log_dir.mkdir(exist_ok=True)
     port = free_port()
-    environment = stack_environment(database_name, data_dir, extra or {})
+    environment = stack_environment(
+        database_name, data_dir, {"STARTER_SITE_URL": f"http://127.0.0.1:{port}", **(extra or {})}
+    )
     stack = LiveStack(
         url=f"http://127.0.0.1:{port}", data_dir=data_dir, environment=environment, log_dir=log_dir
     )
