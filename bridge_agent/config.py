@@ -12,6 +12,10 @@ PI_BIN_ENV = "STARTER_PI_BIN"
 DEFAULT_APP_PORT = 3000
 PACKAGE_DIR = Path(__file__).resolve().parent
 EXTENSION_PATH = PACKAGE_DIR / "extension" / "starter-extension.ts"
+# A user's general agent (STARTER_AGENT_ROLE=general) also gets the tools that reach into
+# all of the user's projects through the control plane's API.
+ROLE_EXTENSIONS = {"general": PACKAGE_DIR / "extension" / "general-agent.ts"}
+ROLE_ENV = "STARTER_AGENT_ROLE"
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,13 @@ class BridgeConfig:
     prewarm: bool = True
     extension_path: Path = EXTENSION_PATH
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+
+    @property
+    def extension_paths(self) -> tuple[Path, ...]:
+        role_extension = ROLE_EXTENSIONS.get(self.env.get(ROLE_ENV, ""))
+        if role_extension is None:
+            return (self.extension_path,)
+        return (self.extension_path, role_extension)
 
     @property
     def pi_dir(self) -> Path:

@@ -55,6 +55,7 @@ class PiLaunch:
     agent_dir: Path
     session_dir: Path
     extension: Path
+    extra_extensions: tuple[Path, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
     session_file: Path | None = None
 
@@ -69,6 +70,8 @@ class PiLaunch:
             "-e",
             str(self.extension),
         ]
+        for extra in self.extra_extensions:
+            args += ["-e", str(extra)]
         if self.session_file is not None:
             args += ["--session", str(self.session_file)]
         return args

@@ -306,6 +306,7 @@ class SessionManager:
             agent_dir=self.config.agent_dir,
             session_dir=self.config.session_dir,
             extension=self.config.extension_path,
+            extra_extensions=self.config.extension_paths[1:],
             env=self._pi_environment(),
             session_file=session_file,
         )
