@@ -1,4 +1,9 @@
-"""ASGI entry point: HTTP through Django, websockets through Channels."""
+"""ASGI entry point.
+
+Requests for a preview host (``<public_id>.<STARTER_PREVIEW_DOMAIN>``) go to the preview
+proxy before Django sees them; everything else is HTTP through Django and websockets
+through Channels (``/ws/projects/<public_id>/`` and ``/ws/home/``).
+"""
 
 from __future__ import annotations
 
@@ -9,17 +14,47 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "starter.settings")
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up first)
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs Django set up)
+from django.urls import path  # noqa: E402
+from starlette.types import ASGIApp, Receive, Scope, Send  # noqa: E402
 
-websocket_urlpatterns: list = []
+from projects.consumers import HomeConsumer, ProjectEventsConsumer  # noqa: E402
+from projects.preview import PreviewProxy  # noqa: E402
+from projects.preview_links import public_id_from_host  # noqa: E402
+from projects.ws_auth import WebsocketAuthMiddleware  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
-    }
+websocket_urlpatterns = [
+    path("ws/projects/<str:public_id>/", ProjectEventsConsumer.as_asgi()),
+    path("ws/home/", HomeConsumer.as_asgi()),
+]
+
+
+class PreviewHostRouter:
+    """Sends preview hosts to the preview proxy, everything else to ``default``."""
+
+    def __init__(self, preview: ASGIApp, default: ASGIApp) -> None:
+        self.preview = preview
+        self.default = default
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in {"http", "websocket"}:
+            for name, value in scope.get("headers", []):
+                if name == b"host":
+                    if public_id_from_host(value.decode("latin-1")):
+                        await self.preview(scope, receive, send)
+                        return
+                    break
+        await self.default(scope, receive, send)
+
+
+application = PreviewHostRouter(
+    PreviewProxy(),
+    ProtocolTypeRouter(
+        {
+            "http": django_asgi_app,
+            # The origin check lives in WebsocketAuthMiddleware: the session counts only from
+            # the dashboard's origin, while token clients (programs) send no Origin at all.
+            "websocket": WebsocketAuthMiddleware(URLRouter(websocket_urlpatterns)),
+        }
+    ),
 )
