@@ -31,7 +31,7 @@ def lock_ttl() -> int:
 
 
 def lock_key(project_id: int) -> str:
-    return f"starter:project-work:{project_id}"
+    return f"{settings.STARTER_REDIS_PREFIX}:project-work:{project_id}"
 
 
 class ProjectBusy(Exception):

@@ -5,6 +5,9 @@ Like healthchecks' hc/test.py: an owner (alice), an outsider (bob) and an operat
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+
 import pytest
 from django.test import Client
 
@@ -12,6 +15,33 @@ from accounts.models import User
 from projects.models import Project, Status
 
 PASSWORD = "correct-horse-battery-staple"
+
+# Several test runs may share this machine's PostgreSQL and Redis (developers running
+# suites side by side): each run gets its own test database, Celery queue and Redis key
+# prefix, so their live workers never pick up each other's tasks.
+RUN_ID = f"{os.getpid()}"
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings() -> None:
+    from django.conf import settings
+
+    base = settings.DATABASES["default"]["TEST"].get("NAME") or "test_starter"
+    settings.DATABASES["default"]["TEST"]["NAME"] = f"{base}_{RUN_ID}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_task_queue() -> Iterator[str]:
+    from django.conf import settings
+
+    from starter.celery import app
+
+    queue = f"tests-{RUN_ID}"
+    os.environ["CELERY_TASK_DEFAULT_QUEUE"] = queue  # inherited by the live stack's worker
+    os.environ["STARTER_REDIS_PREFIX"] = f"test{RUN_ID}"
+    settings.STARTER_REDIS_PREFIX = f"test{RUN_ID}"
+    app.conf.task_default_queue = queue
+    yield queue
 
 
 @pytest.fixture

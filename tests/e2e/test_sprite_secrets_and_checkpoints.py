@@ -4,6 +4,7 @@ checkpoints bring files back; a worker killed mid-bootstrap does not leave a pro
 from __future__ import annotations
 
 import hashlib
+import os
 import signal
 import subprocess
 import sys
@@ -169,7 +170,7 @@ def test_worker_killed_mid_bootstrap_ends_running_not_stuck(
 
     # A new worker starts; beat's watchdog (run here by hand every second) resumes the work
     # once the dead worker's claim has expired.
-    again = _start_worker(live_stack, "celery", "again")
+    again = _start_worker(live_stack, os.environ["CELERY_TASK_DEFAULT_QUEUE"], "again")
     try:
 
         def recovered() -> bool:
