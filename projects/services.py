@@ -50,7 +50,7 @@ def create_project(owner: User, name: str, description: str = "") -> Project:
 
     name = clean_name(name)
     description = clean_description(description)
-    if Project.objects.for_user(owner).count() >= MAX_PROJECTS_PER_USER:
+    if Project.objects.for_user(owner).workspaces().count() >= MAX_PROJECTS_PER_USER:
         raise ProjectError(f"You can have at most {MAX_PROJECTS_PER_USER} projects.", "limit")
     with transaction.atomic():
         project = Project.objects.create(owner=owner, name=name, description=description)
