@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts.models import User
+from accounts.model_catalog import providers_for
+from accounts.models import THINKING_LEVELS, User
 from projects import actions
 from projects.forms import ProjectForm, SecretForm
 from projects.lookup import get_project_for_user
@@ -47,7 +49,7 @@ def home(request: HttpRequest) -> HttpResponse:
                     request, f"Project “{project.name}” created. Its Sprite is starting."
                 )
                 return redirect("projects:detail", public_id=project.public_id)
-    projects = Project.objects.for_user(user)
+    projects = Project.objects.for_user(user).workspaces()
     template = (
         "projects/_project_list.html"
         if request.headers.get("HX-Target") == "project-list"
@@ -59,16 +61,71 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def detail(request: HttpRequest, public_id: str) -> HttpResponse:
+    """The project workspace. Everything from the agent is fetched by the page's script,
+    so rendering it never waits on the project's machine."""
     project = get_project_for_user(request.user, public_id)
+    user = _user(request)
     return render(
         request,
-        "projects/detail.html",
+        "projects/workspace.html",
         {
             "project": project,
             "secrets": project.secrets.all(),
-            "secret_form": SecretForm(),
+            "workspace_config": {
+                "publicId": project.public_id,
+                "name": project.name,
+                "status": project.status,
+                "statusLabel": project.get_status_display(),
+                "secretNames": [secret.name for secret in project.secrets.all()],
+                "providers": [provider.as_json() for provider in providers_for(user)],
+                "thinkingLevels": list(THINKING_LEVELS),
+                "urls": _workspace_urls(project),
+            },
         },
     )
+
+
+def _workspace_urls(project: Project) -> dict[str, str]:
+    names = [
+        "agent_history", "agent_send", "agent_abort", "agent_state", "agent_config",
+        "agent_sessions", "agent_session_new", "agent_session_switch", "agent_compact",
+        "secret_provide", "preview_link", "inspect", "file_view", "file_raw", "logs",
+        "checkpoints", "checkpoint_restore", "lifecycle", "manage",
+    ]
+    urls = {name: reverse(f"projects:{name}", args=[project.public_id]) for name in names}
+    # The trace URL takes the session id; the page fills it in.
+    urls["trace"] = reverse("projects:trace", args=[project.public_id, "SESSION"])
+    urls["websocket"] = f"/ws/projects/{project.public_id}/"
+    return urls
+
+
+@login_required
+def manage_panel(request: HttpRequest, public_id: str) -> HttpResponse:
+    """The project's settings panel: lifecycle, secrets, rename and delete."""
+    project = get_project_for_user(request.user, public_id)
+    return render(
+        request,
+        "projects/workspace/_manage.html",
+        {"project": project, "secrets": project.secrets.all(), "secret_form": SecretForm()},
+    )
+
+
+@login_required
+def palette_items(request: HttpRequest) -> JsonResponse:
+    """What the command palette offers on every page: the person's projects and actions."""
+    projects = [
+        {
+            "public_id": project.public_id,
+            "name": project.name,
+            "status": project.status,
+            "status_label": project.get_status_display(),
+            "url": reverse("projects:detail", args=[project.public_id]),
+            "wake_url": reverse("projects:action", args=[project.public_id, "wake"]),
+            "sleep_url": reverse("projects:action", args=[project.public_id, "sleep"]),
+        }
+        for project in Project.objects.for_user(request.user).workspaces()
+    ]
+    return JsonResponse({"projects": projects})
 
 
 @login_required
@@ -119,11 +176,17 @@ def delete(request: HttpRequest, public_id: str) -> HttpResponse:
 @require_POST
 def lifecycle_action(request: HttpRequest, public_id: str, action: str) -> HttpResponse:
     project = get_project_for_user(request.user, public_id)
+    wants_json = "application/json" in request.headers.get("Accept", "")
     try:
         actions.perform(project, action)
     except ProjectError as error:
+        if wants_json:  # the command palette and the workspace call this with fetch
+            status = 404 if error.code == "not_found" else 409
+            return JsonResponse({"error": error.code, "message": error.message}, status=status)
         messages.error(request, error.message)
     else:
+        if wants_json:
+            return JsonResponse({"ok": True, "message": actions.DONE_MESSAGES[action]})
         messages.success(request, actions.DONE_MESSAGES[action])
     return redirect("projects:detail", public_id=project.public_id)
 
