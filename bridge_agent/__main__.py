@@ -6,16 +6,15 @@ import argparse
 import asyncio
 import logging
 import os
-import signal
 import socket
 import sys
 from pathlib import Path
-from types import FrameType
 
 import uvicorn
 
-from bridge_agent.app import BridgeApp, create_app
+from bridge_agent.app import create_app
 from bridge_agent.config import DEFAULT_APP_PORT, TOKEN_ENV, BridgeConfig, find_pi_binary
+from bridge_agent.server import BridgeServer, event_loop_factory, no_delay_http_protocol
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -49,26 +48,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--port-file", type=Path, help="write the bound port here once listening")
     parser.add_argument("--log-level", default=os.environ.get("STARTER_LOG_LEVEL", "info"))
     return parser.parse_args(argv)
-
-
-class BridgeServer(uvicorn.Server):
-    """uvicorn, except that a signal first ends the open SSE streams.
-
-    uvicorn waits for every open connection before running the lifespan shutdown; event
-    streams never finish by themselves, so they are told to end the moment a signal lands.
-    The signal is not re-raised afterwards, so a clean shutdown exits with status 0.
-    """
-
-    def __init__(self, config: uvicorn.Config, app: BridgeApp) -> None:
-        super().__init__(config)
-        self.bridge_app = app
-
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        self.bridge_app.begin_shutdown()
-        if self.should_exit and sig == signal.SIGINT:
-            self.force_exit = True
-        else:
-            self.should_exit = True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,10 +92,14 @@ def main(argv: list[str] | None = None) -> int:
         timeout_graceful_shutdown=10,
         lifespan="on",
         server_header=False,
+        # Proxied responses carry the app's own Date header; don't add a second one.
+        date_header=False,
+        http=no_delay_http_protocol(),
     )
     server = BridgeServer(uvicorn_config, app)
     logging.getLogger("bridge_agent").info("bridge listening on http://%s:%s", args.host, port)
-    asyncio.run(server.serve(sockets=[listener]))
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        runner.run(server.serve(sockets=[listener]))
     return 0
 
 

@@ -84,10 +84,11 @@ class Subscription:
     reset: Event | None
     max_pending: int
     pending: deque[bytes] = field(default_factory=deque)
-    wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     overflowed: bool = False
     closed: bool = False
+    keepalive_due: bool = False
+    _waiter: asyncio.Future[None] | None = None
 
     def replay_frames(self) -> Iterator[list[bytes]]:
         """Yield the missed events' frames in batches, oldest first."""
@@ -104,24 +105,33 @@ class Subscription:
             self.close()
             return
         self.pending.append(frame)
-        self.wakeup.set()
+        self._wake()
+
+    def poke(self) -> None:
+        """Ask for a keep-alive: ``next_frames`` returns ``[]`` if nothing else is pending."""
+        self.keepalive_due = True
+        self._wake()
 
     def close(self) -> None:
         self.closed = True
-        self.wakeup.set()
         self.ended.set()
+        self._wake()
 
-    async def next_frames(self, quiet_after: float) -> list[bytes] | None:
-        """Live frames; ``[]`` after ``quiet_after`` quiet seconds; ``None`` once it is over."""
-        if not self.pending and not self.closed:
-            self.wakeup.clear()
-            # A timer handle is much cheaper than wait_for's extra task, which matters with
-            # a hundred subscribers at a few hundred events a second.
-            timer = asyncio.get_running_loop().call_later(quiet_after, self.wakeup.set)
+    def _wake(self) -> None:
+        # One bare future per wait: the cheapest wake-up asyncio has, which matters when a
+        # hundred subscribers are woken for each of a few hundred events a second.
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def next_frames(self) -> list[bytes] | None:
+        """Live frames; ``[]`` when a keep-alive is due; ``None`` once it is over."""
+        if not self.pending and not self.closed and not self.keepalive_due:
+            self._waiter = asyncio.get_running_loop().create_future()
             try:
-                await self.wakeup.wait()
+                await self._waiter
             finally:
-                timer.cancel()
+                self._waiter = None
+        self.keepalive_due = False
         if self.overflowed:
             return None
         if self.pending:

@@ -16,7 +16,6 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import websockets
 from starlette.types import Message, Receive, Scope, Send
 from websockets.asyncio.client import ClientConnection
@@ -25,6 +24,12 @@ from websockets.exceptions import ConnectionClosed
 
 from bridge_agent.app_target import AppTarget
 from bridge_agent.auth import TOKEN_HEADER, is_bridge_authorization
+from bridge_agent.upstream import (
+    UpstreamError,
+    UpstreamPool,
+    UpstreamResponse,
+    UpstreamUnavailable,
+)
 
 logger = logging.getLogger("bridge_agent.proxy")
 
@@ -53,6 +58,15 @@ WEBSOCKET_HANDSHAKE = frozenset(
     }
 )
 
+# Framing headers are rebuilt by the upstream client; ``expect`` was already answered by
+# uvicorn (it sends 100 Continue when the body is read).
+HTTP_REQUEST_EXCLUDED = frozenset({b"content-length", b"expect"})
+
+
+class ClientDisconnected(Exception):
+    """The browser went away while its request body was being relayed."""
+
+
 PLACEHOLDER_HTML = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -80,20 +94,15 @@ class ReverseProxy:
     def __init__(self, target: AppTarget, token: str) -> None:
         self.target = target
         self.token = token.encode()
-        self._client: httpx.AsyncClient | None = None
+        self._pool: UpstreamPool | None = None
 
     async def start(self) -> None:
-        self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(connect=5.0, read=None, write=None, pool=None),
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
-            follow_redirects=False,
-            trust_env=False,
-        )
+        self._pool = UpstreamPool()
 
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -135,59 +144,74 @@ class ReverseProxy:
         return [(name, value) for name, value in headers if name.lower() not in excluded]
 
     def _url(self, scope: Scope, scheme: str) -> str:
-        raw_path = scope.get("raw_path") or scope["path"].encode()
-        path = raw_path.decode("latin-1")
-        query = scope.get("query_string", b"").decode("latin-1")
-        return f"{scheme}://127.0.0.1:{self.target.port}{path}" + (f"?{query}" if query else "")
+        return f"{scheme}://127.0.0.1:{self.target.port}" + self._target(scope).decode("latin-1")
+
+    @staticmethod
+    def _target(scope: Scope) -> bytes:
+        target: bytes = scope.get("raw_path") or scope["path"].encode()
+        query: bytes = scope.get("query_string", b"")
+        return target + b"?" + query if query else target
 
     # -- HTTP ------------------------------------------------------------------------------
 
     async def _proxy_http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        assert self._client is not None, "the proxy was not started"
-        body_done = asyncio.Event()
+        assert self._pool is not None, "the proxy was not started"
+        headers = self._forward_headers(scope, HTTP_REQUEST_EXCLUDED)
+        incoming = dict(scope.get("headers", []))
+        body_length: int | None = None
+        has_body = False
+        if b"content-length" in incoming:
+            try:
+                body_length = int(incoming[b"content-length"])
+            except ValueError:
+                await self._plain(send, 400, "Invalid Content-Length.\n")
+                return
+            has_body = body_length > 0
+        elif b"transfer-encoding" in incoming:
+            has_body = True  # chunked: relayed chunked, length unknown
+        body_done = not has_body
 
         async def request_body() -> AsyncIterator[bytes]:
+            nonlocal body_done
             while True:
                 message = await receive()
                 if message["type"] == "http.disconnect":
-                    body_done.set()
-                    return
+                    raise ClientDisconnected
                 chunk = message.get("body", b"")
                 if chunk:
                     yield chunk
                 if not message.get("more_body", False):
-                    body_done.set()
+                    body_done = True
                     return
 
-        headers = self._forward_headers(scope)
-        has_body = any(name in (b"content-length", b"transfer-encoding") for name, _ in headers)
-        if not has_body:
-            body_done.set()
-        request = self._client.build_request(
-            scope["method"],
-            self._url(scope, "http"),
-            headers=headers,
-            content=request_body() if has_body else None,
-        )
         try:
-            response = await self._client.send(request, stream=True)
-        except httpx.ConnectError:
+            response = await self._pool.request(
+                self.target.port,
+                scope["method"],
+                self._target(scope),
+                headers,
+                request_body() if has_body else None,
+                body_length,
+            )
+        except UpstreamUnavailable:
             await self._placeholder(send)
             return
-        except httpx.HTTPError as error:
+        except UpstreamError as error:
             await self._plain(send, 502, f"The app on port {self.target.port} failed: {error}\n")
+            return
+        except ClientDisconnected:
             return
         try:
             await send(
                 {
                     "type": "http.response.start",
-                    "status": response.status_code,
-                    "headers": self._response_headers(response.headers.raw),
+                    "status": response.status,
+                    "headers": self._response_headers(response.headers),
                 }
             )
             streaming = asyncio.create_task(self._stream_body(response, send))
             waits: set[asyncio.Task[Any]] = {streaming}
-            if body_done.is_set():
+            if body_done:
                 # Once the request body is read, the only message left is the disconnect;
                 # without watching for it an endless upstream SSE stream would never stop.
                 waits.add(asyncio.create_task(self._wait_disconnect(receive)))
@@ -198,14 +222,14 @@ class ReverseProxy:
                     task.cancel()
                 results = await asyncio.gather(*waits, return_exceptions=True)
             for outcome in results:
-                if isinstance(outcome, httpx.HTTPError):
+                if isinstance(outcome, UpstreamError):
                     logger.info("the app's response ended early: %s", outcome)
         finally:
-            await response.aclose()
+            response.release()
 
     @staticmethod
-    async def _stream_body(response: httpx.Response, send: Send) -> None:
-        async for chunk in response.aiter_raw():
+    async def _stream_body(response: UpstreamResponse, send: Send) -> None:
+        async for chunk in response.body():
             if chunk:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -62,6 +62,7 @@ class EventStreamResponse(Response):
             writer = asyncio.create_task(self._write(subscription, send))
             waits = {
                 writer,
+                asyncio.create_task(self._keepalive(subscription)),
                 asyncio.create_task(self._wait_disconnect(receive)),
                 asyncio.create_task(subscription.ended.wait()),
                 asyncio.create_task(self.shutdown.wait()),
@@ -90,10 +91,16 @@ class EventStreamResponse(Response):
         if self.replay_only:
             return
         while True:
-            frames = await subscription.next_frames(quiet_after=self.keepalive_interval)
+            frames = await subscription.next_frames()
             if frames is None:
                 return
             await self._send(send, b"".join(frames) if frames else b": keep-alive\n\n")
+
+    async def _keepalive(self, subscription: Subscription) -> None:
+        # One timer per stream per interval, instead of one per event (see next_frames).
+        while True:
+            await asyncio.sleep(self.keepalive_interval)
+            subscription.poke()
 
     @staticmethod
     async def _send(send: Send, body: bytes) -> None:

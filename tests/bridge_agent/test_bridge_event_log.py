@@ -101,7 +101,7 @@ async def test_live_events_follow_the_replay_without_gap_or_duplicate(tmp_path: 
     subscription = log.subscribe(after=1)
     log.append("tick", {"n": 3})
     replay = [i for batch in subscription.replay_frames() for i in frames_to_ids(batch)]
-    live = await subscription.next_frames(quiet_after=1.0)
+    live = await subscription.next_frames()
     assert live is not None
     assert replay + frames_to_ids(live) == [2, 3, 4]
 
@@ -109,7 +109,10 @@ async def test_live_events_follow_the_replay_without_gap_or_duplicate(tmp_path: 
 async def test_quiet_stream_wakes_up_for_a_keepalive(tmp_path: Path) -> None:
     log = open_log(tmp_path / "events.db")
     subscription = log.subscribe(after=None)
-    assert await subscription.next_frames(quiet_after=0.05) == []
+    waiting = asyncio.create_task(subscription.next_frames())
+    await asyncio.sleep(0.01)
+    subscription.poke()
+    assert await waiting == []
 
 
 async def test_slow_subscriber_is_dropped_and_never_blocks_appends(tmp_path: Path) -> None:
@@ -118,12 +121,12 @@ async def test_slow_subscriber_is_dropped_and_never_blocks_appends(tmp_path: Pat
     fast = log.subscribe(after=None)
     for n in range(4):
         log.append("tick", {"n": n})
-    assert frames_to_ids(await fast.next_frames(quiet_after=1.0) or []) == [1, 2, 3, 4]
+    assert frames_to_ids(await fast.next_frames() or []) == [1, 2, 3, 4]
     for n in range(4, 9):
         log.append("tick", {"n": n})  # never waits for the slow reader
     assert slow.overflowed and slow.ended.is_set()
-    assert await slow.next_frames(quiet_after=1.0) is None
-    assert frames_to_ids(await fast.next_frames(quiet_after=1.0) or []) == [5, 6, 7, 8, 9]
+    assert await slow.next_frames() is None
+    assert frames_to_ids(await fast.next_frames() or []) == [5, 6, 7, 8, 9]
     assert log.subscriber_count == 1
     # The dropped reader reconnects with its last id and misses nothing.
     assert replayed_ids(log, 0)[:4] == [1, 2, 3, 4]

@@ -123,3 +123,24 @@ def test_config_app_port_retargets_the_proxy(
     restarted = start_bridge(bridge.home)
     with restarted.client() as client:  # the port is remembered in the home
         assert client.get("/").text == "<h1>Sample app</h1>"
+
+
+def test_proxy_relays_chunked_uploads_and_large_bodies(bridge: BridgeProcess) -> None:
+    def upload() -> Iterator[bytes]:
+        yield b"first-"
+        yield b"x" * 200_000
+        yield b"-last"
+
+    with bridge.client() as client:
+        chunked = client.post("/echo", content=upload())
+        big = client.post("/echo", content=b"y" * 1_500_000)
+    assert chunked.json()["body"] == "first-" + "x" * 200_000 + "-last"
+    assert big.json()["body"] == "y" * 1_500_000
+
+
+def test_proxy_answers_head_and_keeps_the_connection_usable(bridge: BridgeProcess) -> None:
+    with bridge.client() as client:
+        head = client.head("/")
+        assert head.status_code == 200 and head.content == b""
+        for _ in range(5):
+            assert client.get("/").text == "<h1>Sample app</h1>"
