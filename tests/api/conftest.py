@@ -1,0 +1,66 @@
+"""Fixtures for the REST API tests: tokens for the owner (alice) and an outsider (bob),
+clients that send them, and the live stack for the end-to-end flow."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from django.test import Client
+
+from accounts.models import ApiToken, User
+from accounts.tokens import create_api_token
+from projects.work_lock import redis_client
+from tests.e2e.conftest import live_stack
+from tests.support.fixtures import scripted_model_server
+
+__all__ = ["live_stack", "scripted_model_server"]
+
+API = "/api/v1"
+
+
+class TokenClient(Client):
+    """A Django test client that sends `Authorization: Bearer <token>` (or nothing)."""
+
+    def __init__(self, token: str | None) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        super().__init__(headers=headers, HTTP_HOST="localhost")
+
+
+@pytest.fixture
+def alice_token(alice: User) -> str:
+    return create_api_token(alice, "tests")[1]
+
+
+@pytest.fixture
+def bob_token(bob: User) -> str:
+    return create_api_token(bob, "tests")[1]
+
+
+@pytest.fixture
+def agent_token(alice: User) -> str:
+    return create_api_token(alice, "general agent", scope=ApiToken.SCOPE_GENERAL_AGENT)[1]
+
+
+@pytest.fixture
+def alice_api(alice_token: str) -> TokenClient:
+    return TokenClient(alice_token)
+
+
+@pytest.fixture
+def bob_api(bob_token: str) -> TokenClient:
+    return TokenClient(bob_token)
+
+
+@pytest.fixture
+def anonymous_api() -> TokenClient:
+    return TokenClient(None)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits() -> Iterator[None]:
+    """Rate-limit windows live in Redis, outside the test transaction: clear them."""
+    yield
+    client = redis_client()
+    for key in client.scan_iter("starter:rate:*"):
+        client.delete(key)
