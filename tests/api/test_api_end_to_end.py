@@ -22,14 +22,18 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def api(live_stack: LiveStack, settings: Any,
-        scripted_model_server: ScriptedModelServer) -> Iterator[httpx.Client]:
+def api(
+    live_stack: LiveStack, settings: Any, scripted_model_server: ScriptedModelServer
+) -> Iterator[httpx.Client]:
     settings.DATA_DIR = live_stack.data_dir
     user = User.objects.create_user("api-flow@example.com", "pw-long-enough-1")
     use_scripted_model(user, scripted_model_server.base_url)
     _, token = create_api_token(user, "e2e")
-    with httpx.Client(base_url=live_stack.url + "/api/v1", timeout=60,
-                      headers={"Authorization": f"Bearer {token}"}) as client:
+    with httpx.Client(
+        base_url=live_stack.url + "/api/v1",
+        timeout=60,
+        headers={"Authorization": f"Bearer {token}"},
+    ) as client:
         yield client
 
 
@@ -47,21 +51,32 @@ def retry_busy(response: httpx.Response) -> httpx.Response | None:
     return None if response.status_code == 409 else response
 
 
-def read_events(api: httpx.Client, project_id: str, *, until: str,
-                headers: dict[str, str] | None = None, after: int | None = 0,
-                timeout: float = 60) -> list[dict[str, Any]]:
+def read_events(
+    api: httpx.Client,
+    project_id: str,
+    *,
+    until: str,
+    headers: dict[str, str] | None = None,
+    after: int | None = 0,
+    timeout: float = 60,
+) -> list[dict[str, Any]]:
     """Follow the SSE stream like `curl -N` does, until an event of type `until`."""
     events: list[dict[str, Any]] = []
     params = {"after": str(after)} if after is not None else {}
     deadline = time.monotonic() + timeout
-    with api.stream("GET", f"/projects/{project_id}/events", params=params,
-                    headers=headers or {}, timeout=httpx.Timeout(timeout)) as response:
+    with api.stream(
+        "GET",
+        f"/projects/{project_id}/events",
+        params=params,
+        headers=headers or {},
+        timeout=httpx.Timeout(timeout),
+    ) as response:
         assert response.status_code == 200, response.read()
         assert response.headers["content-type"].startswith("text/event-stream")
         for line in response.iter_lines():
             assert time.monotonic() < deadline, f"no {until} event in {timeout}s: {events}"
             if line.startswith("data: "):
-                events.append(json.loads(line[len("data: "):]))
+                events.append(json.loads(line[len("data: ") :]))
                 if events[-1]["type"] == until:
                     return events
     raise AssertionError(f"the stream ended before {until}: {events}")
@@ -91,26 +106,35 @@ def test_whole_flow_with_only_http_and_a_token(api: httpx.Client) -> None:
     assert {"id", "session_id", "type", "data", "ts"} <= set(events[-1])
 
     # Resuming with Last-Event-ID replays exactly what came after it.
-    resumed = read_events(api, project_id, until="agent_end", after=None,
-                          headers={"Last-Event-ID": str(ids[-2])})
+    resumed = read_events(
+        api, project_id, until="agent_end", after=None, headers={"Last-Event-ID": str(ids[-2])}
+    )
     assert [event["id"] for event in resumed] == [ids[-1]]
 
     messages = api.get(f"/projects/{project_id}/messages").json()["messages"]
-    tool_output = [part.get("text", "") for message in messages
-                   if message.get("role") == "toolResult" for part in message["content"]]
+    tool_output = [
+        part.get("text", "")
+        for message in messages
+        if message.get("role") == "toolResult"
+        for part in message["content"]
+    ]
     assert any("hi" in text for text in tool_output), messages
 
     # A secret reaches commands as an environment variable; its value is never returned.
-    secret = api.put(f"/projects/{project_id}/secrets/GREETING",
-                     json={"value": "hello-from-a-secret"})
+    secret = api.put(
+        f"/projects/{project_id}/secrets/GREETING", json={"value": "hello-from-a-secret"}
+    )
     assert secret.status_code == 200, secret.text
     assert "hello-from-a-secret" not in secret.text
     assert [item["name"] for item in api.get(f"/projects/{project_id}/secrets").json()] == [
-        "GREETING"]
+        "GREETING"
+    ]
 
     def printenv() -> dict[str, Any] | None:
-        result = api.post(f"/projects/{project_id}/exec",
-                          json={"command": ["printenv", "GREETING"], "timeout": 10})
+        result = api.post(
+            f"/projects/{project_id}/exec",
+            json={"command": ["printenv", "GREETING"], "timeout": 10},
+        )
         if result.status_code != 200:  # the bridge restarts with the new environment
             return None
         return result.json() if result.json()["exit_code"] == 0 else None
@@ -120,15 +144,18 @@ def test_whole_flow_with_only_http_and_a_token(api: httpx.Client) -> None:
     assert result["timed_out"] is False and result["truncated"] is False
 
     # Files: write, read back (text and bytes), list.
-    written = api.put(f"/projects/{project_id}/files/content",
-                      json={"path": "notes/hello.txt", "content": "first version"})
+    written = api.put(
+        f"/projects/{project_id}/files/content",
+        json={"path": "notes/hello.txt", "content": "first version"},
+    )
     assert written.json() == {"path": "notes/hello.txt", "size": 13}
     read = api.get(f"/projects/{project_id}/files/content", params={"path": "notes/hello.txt"})
     assert read.json()["content"] == "first version" and read.json()["encoding"] == "text"
     blob = bytes(range(256))
-    api.put(f"/projects/{project_id}/files/content",
-            json={"path": "blob.bin", "content": base64.b64encode(blob).decode(),
-                  "encoding": "base64"}).raise_for_status()
+    api.put(
+        f"/projects/{project_id}/files/content",
+        json={"path": "blob.bin", "content": base64.b64encode(blob).decode(), "encoding": "base64"},
+    ).raise_for_status()
     read_blob = api.get(f"/projects/{project_id}/files/content", params={"path": "blob.bin"})
     assert read_blob.json()["encoding"] == "base64"
     assert base64.b64decode(read_blob.json()["content"]) == blob
@@ -137,15 +164,22 @@ def test_whole_flow_with_only_http_and_a_token(api: httpx.Client) -> None:
 
     # Checkpoint, change the file, restore: the first version is back.
     # The secret's environment sync may still hold the project: a 409 says to try again.
-    checkpoint = wait_until(lambda: retry_busy(api.post(
-        f"/projects/{project_id}/checkpoints", json={"comment": "first"})), 60, "a checkpoint")
+    checkpoint = wait_until(
+        lambda: retry_busy(
+            api.post(f"/projects/{project_id}/checkpoints", json={"comment": "first"})
+        ),
+        60,
+        "a checkpoint",
+    )
     assert checkpoint.status_code == 201, checkpoint.text
-    api.put(f"/projects/{project_id}/files/content",
-            json={"path": "notes/hello.txt", "content": "second version"}).raise_for_status()
+    api.put(
+        f"/projects/{project_id}/files/content",
+        json={"path": "notes/hello.txt", "content": "second version"},
+    ).raise_for_status()
     assert [item["id"] for item in api.get(f"/projects/{project_id}/checkpoints").json()] == [
-        checkpoint.json()["id"]]
-    restored = api.post(
-        f"/projects/{project_id}/checkpoints/{checkpoint.json()['id']}/restore")
+        checkpoint.json()["id"]
+    ]
+    restored = api.post(f"/projects/{project_id}/checkpoints/{checkpoint.json()['id']}/restore")
     assert restored.status_code == 200, restored.text
     read = api.get(f"/projects/{project_id}/files/content", params={"path": "notes/hello.txt"})
     assert read.json()["content"] == "first version"
@@ -160,12 +194,14 @@ def test_whole_flow_with_only_http_and_a_token(api: httpx.Client) -> None:
 
 def test_files_refuse_symlinks_out_of_the_home_and_exec_caps_output(api: httpx.Client) -> None:
     project_id = api.post("/projects", json={"name": "Confined"}).json()["id"]
-    wait_until(lambda: api.get(f"/projects/{project_id}").json()["status"] == "running", 90,
-               "running")
+    wait_until(
+        lambda: api.get(f"/projects/{project_id}").json()["status"] == "running", 90, "running"
+    )
 
     def run(command: str, timeout: float = 30) -> dict[str, Any]:
-        response = api.post(f"/projects/{project_id}/exec",
-                            json={"command": command, "timeout": timeout})
+        response = api.post(
+            f"/projects/{project_id}/exec", json={"command": command, "timeout": timeout}
+        )
         assert response.status_code == 200, response.text
         return dict(response.json())
 
@@ -173,8 +209,10 @@ def test_files_refuse_symlinks_out_of_the_home_and_exec_caps_output(api: httpx.C
     refused = [
         api.get(f"/projects/{project_id}/files/content", params={"path": "leak"}),
         api.get(f"/projects/{project_id}/files", params={"path": "root/etc"}),
-        api.put(f"/projects/{project_id}/files/content",
-                json={"path": "root/tmp/escaped.txt", "content": "x"}),
+        api.put(
+            f"/projects/{project_id}/files/content",
+            json={"path": "root/tmp/escaped.txt", "content": "x"},
+        ),
     ]
     for response in refused:
         assert response.status_code == 400, response.text
