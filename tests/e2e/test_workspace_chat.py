@@ -1,0 +1,256 @@
+"""Issue 5 acceptance 1–2 in a real browser: sign up, watch the machine come up, chat with
+streaming text and tool cards in two sessions; a dropped websocket and a reload leave the
+transcript exactly equal to the bridge's /starter/messages.
+
+Real daphne + Celery (live stack), PostgreSQL, Redis, the local Sprite backend with the real
+bridge and pi, Debian's chromium; only the model is scripted.
+"""
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.test import Client
+from playwright.sync_api import Browser, Page, expect
+
+from accounts.models import User
+from projects.bridge_client import call_bridge
+from projects.models import Project, Status
+from projects.services import create_project, destroy_project
+from tests.e2e.helpers import use_scripted_model, wait_for, wait_for_status
+from tests.support.fixtures import scripted_model_server
+from tests.support.live_stack import LiveStack
+from tests.support.model_server import ScriptedModelServer
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+__all__ = ["scripted_model_server"]
+
+PASSWORD = "a-long-passphrase-42"
+LAPTOP = {"width": 1366, "height": 768}
+
+
+# -- helpers shared with the other workspace tests -------------------------------------------
+
+def screenshot_dir(tmp_path: Path) -> Path:
+    directory = Path(os.environ.get("STARTER_SCREENSHOTS") or tmp_path)
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+def logged_in_page(browser: Browser, stack: LiveStack, user: User) -> Page:
+    """A laptop-sized page already signed in as `user` (a real session of the test DB)."""
+    client = Client()
+    client.force_login(user)
+    context = browser.new_context(viewport=LAPTOP)
+    context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value,
+                          "url": stack.url}])
+    return context.new_page()
+
+
+def running_project_for(owner: User, name: str) -> Project:
+    project = create_project(owner, name)
+    return wait_for_status(project, Status.RUNNING, timeout=120)
+
+
+def destroy(project: Project) -> None:
+    project.refresh_from_db()
+    if project.status != Status.DESTROYED:
+        destroy_project(project)
+        wait_for_status(project, Status.DESTROYED)
+
+
+def open_workspace(page: Page, stack: LiveStack, project: Project) -> None:
+    page.goto(f"{stack.url}/p/{project.public_id}/")
+    expect(page.locator(".panel-chat .composer-input").first).to_be_visible(timeout=60_000)
+    expect(page.locator("#connection-state")).to_have_attribute("data-state", "connected",
+                                                                  timeout=30_000)
+
+
+def send(page: Page, text: str, panel: int = 0) -> None:
+    box = page.locator(".panel-chat .composer-input").nth(panel)
+    box.fill(text)
+    box.press("Enter")
+
+
+def panel_session_ids(page: Page) -> list[str]:
+    return page.evaluate("window.starterWorkspace.views.map(v => v.session && v.session.id)")
+
+
+def bridge_messages(project: Project, session_id: str) -> list[dict[str, Any]]:
+    body = call_bridge(project, "GET", "/starter/messages", params={"session_id": session_id}).body
+    return list(body["messages"])
+
+
+def page_transcript(page: Page, session_id: str) -> list[dict[str, Any]]:
+    return list(page.evaluate("id => window.starterWorkspace.transcript(id)", session_id))
+
+
+def assert_transcript_matches_bridge(page: Page, project: Project, session_id: str) -> None:
+    """The page's messages equal the bridge's, and the DOM shows each one exactly once."""
+    expected = bridge_messages(project, session_id)
+    assert page_transcript(page, session_id) == expected
+    panel = page.locator(".panel-chat").first
+    users = [m for m in expected if m["role"] == "user"]
+    assistants = [m for m in expected if m["role"] == "assistant"]
+    calls = [part for m in assistants for part in m["content"] if part.get("type") == "toolCall"]
+    expect(panel.locator(".msg-user")).to_have_count(len(users))
+    expect(panel.locator(".chat-messages .msg-assistant")).to_have_count(len(assistants))
+    expect(panel.locator(".chat-messages .tool-card")).to_have_count(len(calls))
+    expect(panel.locator(".msg-streaming")).to_have_count(0)
+    keys = panel.locator(".chat-messages .msg").evaluate_all(
+        "nodes => nodes.map(n => n.dataset.messageKey)")
+    assert len(keys) == len(set(keys)), "a message is shown twice"
+
+
+@pytest.fixture
+def stack(live_stack: LiveStack, settings: Any) -> LiveStack:
+    settings.DATA_DIR = live_stack.data_dir
+    return live_stack
+
+
+# -- acceptance 1 ------------------------------------------------------------------------------
+
+def test_signup_create_watch_progress_then_stream_tool_card_and_two_sessions(
+    stack: LiveStack, browser: Browser, scripted_model_server: ScriptedModelServer,
+    tmp_path: Path,
+) -> None:
+    shots = screenshot_dir(tmp_path)
+    context = browser.new_context(viewport=LAPTOP)
+    page = context.new_page()
+    page.goto(stack.url + "/accounts/signup/")
+    page.fill("input[name=email]", "wendy@example.com")
+    page.fill("input[name=password1]", PASSWORD)
+    page.fill("input[name=password2]", PASSWORD)
+    page.click("main button[type=submit]")
+    expect(page.get_by_role("heading", name="Projects", exact=True)).to_be_visible()
+    use_scripted_model(User.objects.get(email="wendy@example.com"), scripted_model_server.base_url)
+    page.screenshot(path=str(shots / "home-empty.png"))
+
+    page.fill("input[name=name]", "Storefront")
+    page.click("text=Create project")
+    page.wait_for_url("**/p/*/")
+    project = Project.objects.get(name="Storefront")
+
+    # Progress arrives live (websocket lifecycle messages, htmx polling as the fallback).
+    steps: set[str] = set()
+    composer = page.locator(".panel-chat .composer-input").first
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not composer.is_visible():
+        step = page.locator("#lifecycle-stage [data-progress-step]")
+        if step.count() and page.locator("#lifecycle-stage").is_visible():
+            steps.add(step.first.inner_text())
+            if len(steps) == 2:
+                page.screenshot(path=str(shots / "bootstrap-progress.png"))
+        time.sleep(0.05)
+    expect(composer).to_be_visible()
+    assert len(steps) >= 2, steps
+    expect(page.locator("[data-status-badge]").first).to_have_text("Running")
+
+    # A tool call shows as a card with its output, then the answer streams in.
+    send(page, "[[bash: echo tool-ran-ok]]")
+    card = page.locator(".panel-chat .tool-card[data-tool-name=bash]").first
+    expect(card).to_be_visible(timeout=30_000)
+    expect(card.locator(".tool-output")).to_contain_text("tool-ran-ok", timeout=30_000)
+    expect(card.locator(".tool-summary")).to_have_text("echo tool-ran-ok")
+    expect(page.locator(".panel-chat .msg-assistant").last).to_contain_text(
+        "Done. tool-ran-ok", timeout=30_000)
+    card.locator("summary").click()
+    expect(card.locator(".tool-input")).to_contain_text('"command": "echo tool-ran-ok"')
+
+    # A slow reply is visibly streaming before it is complete.
+    send(page, "[[slow: 25]]")
+    streaming = page.locator(".panel-chat .msg-streaming")
+    expect(streaming).to_contain_text("tick3", timeout=30_000)
+    assert "tick24" not in streaming.inner_text()
+    expect(page.locator(".panel-chat .stop-button, .panel-chat button:has-text('Stop')").first
+           ).to_be_visible()
+    page.screenshot(path=str(shots / "chat-streaming.png"))
+    expect(page.locator(".panel-chat .chat-messages .msg-assistant").last).to_contain_text(
+        "tick24", timeout=30_000)
+    expect(streaming).to_have_count(0)
+
+    # A second chat session beside the first, each answering its own prompt.
+    page.get_by_role("button", name="Split right").first.click()
+    expect(page.locator(".panel-chat")).to_have_count(2)
+    wait_for(lambda: len(set(filter(None, panel_session_ids(page)))) == 2, timeout=30,
+             message="two distinct sessions")
+    send(page, "[[reply: answer-in-the-second-session]]", panel=1)
+    send(page, "[[reply: answer-in-the-first-session]]", panel=0)
+    second = page.locator(".panel-chat").nth(1)
+    first = page.locator(".panel-chat").nth(0)
+    expect(second.locator(".msg-assistant").last).to_have_text(
+        "answer-in-the-second-session", timeout=30_000)
+    expect(first.locator(".msg-assistant").last).to_have_text(
+        "answer-in-the-first-session", timeout=30_000)
+    expect(first).not_to_contain_text("answer-in-the-second-session")
+    expect(second).not_to_contain_text("answer-in-the-first-session")
+    page.screenshot(path=str(shots / "two-sessions.png"))
+
+    first_id, second_id = panel_session_ids(page)
+    assert_transcript_matches_bridge(page, project, first_id)
+    context.close()
+    destroy(project)
+
+
+# -- acceptance 2 ------------------------------------------------------------------------------
+
+@pytest.fixture
+def chatty_project(stack: LiveStack, scripted_model_server: ScriptedModelServer
+                   ) -> Iterator[tuple[User, Project]]:
+    owner = User.objects.create_user("xavier@example.com", PASSWORD)
+    use_scripted_model(owner, scripted_model_server.base_url)
+    project = running_project_for(owner, "Replay")
+    yield owner, project
+    destroy(project)
+
+
+def test_killing_the_websocket_mid_stream_loses_and_repeats_nothing(
+    stack: LiveStack, browser: Browser, chatty_project: tuple[User, Project],
+) -> None:
+    owner, project = chatty_project
+    page = logged_in_page(browser, stack, owner)
+    open_workspace(page, stack, project)
+    send(page, "[[bash: echo before-the-drop]]")
+    expect(page.locator(".panel-chat .msg-assistant").last).to_contain_text(
+        "Done. before-the-drop", timeout=30_000)
+
+    send(page, "[[slow: 40]]")
+    streaming = page.locator(".panel-chat .msg-streaming")
+    expect(streaming).to_contain_text("tick4", timeout=30_000)
+    connects = page.evaluate("window.starterWorkspace.connects")
+    for _ in range(2):  # twice, so a drop during the replay itself is covered too
+        page.evaluate("window.starterWorkspace.socket.socket.close()")
+        time.sleep(0.6)
+    wait_for(lambda: page.evaluate("window.starterWorkspace.connects") >= connects + 2,
+             timeout=20, message="the websocket to come back")
+    assert "tick39" not in (streaming.inner_text() if streaming.count() else "")
+    expect(page.locator(".panel-chat .chat-messages .msg-assistant").last).to_contain_text(
+        "tick39", timeout=30_000)
+    session_id = panel_session_ids(page)[0]
+    assert_transcript_matches_bridge(page, project, session_id)
+
+
+def test_reloading_mid_stream_rebuilds_the_exact_transcript(
+    stack: LiveStack, browser: Browser, chatty_project: tuple[User, Project],
+) -> None:
+    owner, project = chatty_project
+    page = logged_in_page(browser, stack, owner)
+    open_workspace(page, stack, project)
+    send(page, "[[bash: echo first-turn]]")
+    expect(page.locator(".panel-chat .msg-assistant").last).to_contain_text(
+        "Done. first-turn", timeout=30_000)
+    send(page, "[[slow: 40]]")
+    expect(page.locator(".panel-chat .msg-streaming")).to_contain_text("tick4", timeout=30_000)
+    page.reload()
+    open_workspace(page, stack, project)
+    expect(page.locator(".panel-chat .chat-messages .msg-assistant").last).to_contain_text(
+        "tick39", timeout=30_000)
+    session_id = panel_session_ids(page)[0]
+    assert_transcript_matches_bridge(page, project, session_id)
+    # The same session came back in the same panel: the layout is remembered.
+    assert page.locator(".panel-chat").count() == 1
