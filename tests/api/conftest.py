@@ -11,10 +11,9 @@ from django.test import Client
 from accounts.models import ApiToken, User
 from accounts.tokens import create_api_token
 from projects.work_lock import redis_client
-from tests.e2e.conftest import live_stack
 from tests.support.fixtures import scripted_model_server
 
-__all__ = ["live_stack", "scripted_model_server"]
+__all__ = ["scripted_model_server"]
 
 API = "/api/v1"
 
