@@ -8,6 +8,7 @@ next status or in `error` with a message a person can act on.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 
@@ -89,8 +90,10 @@ def _bootstrap(project: Project, report: Callable[[str, int, int], None]) -> Non
     report("Writing the agent's settings", 2, 4)
     write_agent_configuration(project)
 
-    def backend_progress(step: str, done: int, total: int) -> None:
-        report(step, 2 + done, 2 + total)
+    async def backend_progress(step: str, done: int, total: int) -> None:
+        # Called inside the backend's event loop, where the ORM and async_to_sync (the
+        # broadcast) refuse to run: report from a thread.
+        await asyncio.to_thread(report, step, 2 + done, 2 + total)
 
     report("Installing and starting the bridge", 3, 4)
     run(
