@@ -49,7 +49,8 @@ from tests.support.model_server import ScriptedModelServer, write_pi_config  # n
 TOKEN = "bench-token"
 RESULTS = ROOT / "bench" / "results" / "bridge.md"
 SSE_RATE = 200
-SSE_SECONDS = 5.0
+SSE_SECONDS = 4.0
+SSE_ROUNDS = 3
 BENCH_T = re.compile(rb'"bench_t":(\d+\.\d+)\}')
 
 
@@ -229,13 +230,27 @@ async def _sse_level(subscribers: int, home: Path) -> dict[str, float]:
     }
 
 
-def bench_sse(work: Path) -> list[dict[str, float]]:
+def bench_sse(work: Path) -> list[dict[str, Any]]:
+    """Each level runs ``SSE_ROUNDS`` times; the round with the median p99 is reported.
+
+    The machine is shared, and one busy neighbour on a 2-CPU box moves a p99 by several
+    milliseconds, so a single round says more about the neighbours than about the bridge.
+    Every round's p99 is kept in the report.
+    """
     levels = []
     for subscribers in (1, 10, 100):
-        home = work / f"sse{subscribers}"
-        # The same event loop as ``python -m bridge_agent`` (uvloop when installed).
-        with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
-            levels.append(runner.run(_sse_level(subscribers, home)))
+        rounds = []
+        for number in range(SSE_ROUNDS):
+            home = work / f"sse{subscribers}-{number}"
+            # The same event loop as ``python -m bridge_agent`` (uvloop when installed).
+            with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+                rounds.append(runner.run(_sse_level(subscribers, home)))
+        rounds.sort(key=lambda level: level["p99_ms"])
+        median = dict(rounds[len(rounds) // 2])
+        median["round_p99s_ms"] = [level["p99_ms"] for level in rounds]
+        median["delivered"] = sum(level["delivered"] for level in rounds)
+        median["expected"] = sum(level["expected"] for level in rounds)
+        levels.append(median)
     return levels
 
 
@@ -349,7 +364,8 @@ def report(results: dict[str, Any]) -> str:
         "",
         f"Run on {date.today().isoformat()} with `.venv/bin/python bench/bridge_bench.py` on "
         f"{os.cpu_count()} CPUs ({platform.machine()}, Python {platform.python_version()}), "
-        "shared with other work; the real pi 0.73.1 and the scripted model server.",
+        "shared with other work (load average at the start: "
+        f"{results['load_average']}); the real pi 0.73.1 and the scripted model server.",
         "",
         "## Targets",
         "",
@@ -372,21 +388,26 @@ def report(results: dict[str, Any]) -> str:
         f"{answer['bridge_rss_with_live_session_mib']:.1f} MiB",
         f"- pi idle RSS (one session, after a run): {answer['pi_idle_rss_mib']:.1f} MiB",
         "",
-        f"## SSE delivery latency (appended → received), {SSE_RATE} events/s for "
-        f"{SSE_SECONDS:.0f} s",
+        f"## SSE delivery latency (appended → received), {SSE_RATE} events/s",
         "",
-        "| subscribers | delivered / expected | p50 | p99 | max |",
-        "|---|---|---|---|---|",
+        f"{SSE_ROUNDS} rounds of {SSE_SECONDS:.0f} s per level; p50/p99/max are from the "
+        "round with the median p99, and every round's p99 is listed.",
+        "",
+        "| subscribers | delivered / expected (all rounds) | p50 | p99 | max | p99 of each round |",
+        "|---|---|---|---|---|---|",
     ]
     for level in sse:
+        rounds = ", ".join(f"{value:.2f}" for value in level["round_p99s_ms"])
         lines.append(
             f"| {level['subscribers']} | {level['delivered']} / {level['expected']} "
-            f"| {level['p50_ms']:.2f} ms | {level['p99_ms']:.2f} ms | {level['max_ms']:.2f} ms |"
+            f"| {level['p50_ms']:.2f} ms | {level['p99_ms']:.2f} ms | {level['max_ms']:.2f} ms "
+            f"| {rounds} ms |"
         )
     lines += [
         "",
         "The stamp is taken just before the append, so the figure includes the SQLite write, "
-        "the fan-out and the socket; the readers run in another process.",
+        "the fan-out and the socket; the readers run in another process (plain sockets and "
+        "epoll, so their own overhead stays small).",
         "",
         "## Proxy throughput (8 concurrent keep-alive clients, direct and proxied interleaved)",
         "",
@@ -413,7 +434,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bridge-bench-") as directory, \
             ScriptedModelServer() as server:  # fmt: skip
         work = Path(directory)
-        results: dict[str, Any] = {}
+        results: dict[str, Any] = {
+            "load_average": " ".join(f"{value:.2f}" for value in os.getloadavg())
+        }
         print("bridge start-up …", flush=True)
         results["startup"] = bench_startup(work, server)
         print("pi first answer and memory …", flush=True)

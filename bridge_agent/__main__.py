@@ -95,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         # Proxied responses carry the app's own Date header; don't add a second one.
         date_header=False,
         http=no_delay_http_protocol(),
+        # Nothing sits in front of the bridge that it should trust for client addresses.
+        proxy_headers=False,
     )
     server = BridgeServer(uvicorn_config, app)
     logging.getLogger("bridge_agent").info("bridge listening on http://%s:%s", args.host, port)

@@ -209,6 +209,11 @@ class ReverseProxy:
                     "headers": self._response_headers(response.headers),
                 }
             )
+            complete_body = response.buffered_body()
+            if complete_body is not None:
+                # Small responses arrive whole with their headers: no streaming tasks needed.
+                await send({"type": "http.response.body", "body": complete_body})
+                return
             streaming = asyncio.create_task(self._stream_body(response, send))
             waits: set[asyncio.Task[Any]] = {streaming}
             if body_done:

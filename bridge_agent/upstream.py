@@ -60,6 +60,7 @@ class _ResponseParser:
         self.headers_done = False
         self.complete = False
         self.interim = False
+        self.keep_alive = False
         self.chunks: deque[bytes] = deque()
         self.parser = httptools.HttpResponseParser(self)
 
@@ -70,6 +71,8 @@ class _ResponseParser:
         # 1xx (e.g. 103 Early Hints) precede the real response on the same connection.
         self.interim = self.parser.get_status_code() < 200
         self.headers_done = not self.interim
+        # llhttp answers this reliably only inside the callbacks.
+        self.keep_alive = bool(self.parser.should_keep_alive())
 
     def on_body(self, body: bytes) -> None:
         self.chunks.append(body)
@@ -93,7 +96,7 @@ class UpstreamResponse:
         self.headers = parser.headers
         # A HEAD response announces a body it does not send; the parser cannot know that.
         self._done = head or parser.complete or self.status in (204, 304)
-        self._keep_alive = bool(parser.parser.should_keep_alive()) and not head
+        self._keep_alive = parser.keep_alive and not head
         self._released = False
 
     async def body(self) -> AsyncIterator[bytes]:
@@ -119,6 +122,15 @@ class UpstreamResponse:
             except httptools.HttpParserError as error:
                 self._keep_alive = False
                 raise UpstreamError(f"unparsable response from the app: {error}") from error
+
+    def buffered_body(self) -> bytes | None:
+        """The whole body if it already arrived with the headers (typical of small pages)."""
+        if not (self._done or self._parser.complete):
+            return None
+        body = b"".join(self._parser.chunks)
+        self._parser.chunks.clear()
+        self._done = True
+        return body
 
     def _has_length(self) -> bool:
         return any(name in (b"content-length", b"transfer-encoding") for name, _ in self.headers)
