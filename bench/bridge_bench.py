@@ -106,8 +106,10 @@ def bench_first_answer(work: Path, server: ScriptedModelServer, runs: int = 3) -
                 started = events.wait_type("session_started", timeout=60)
                 pi_ready.append(time.perf_counter() - began)
                 events.wait_for(
-                    lambda e: e["type"] == "message_update"
-                    and e["data"]["assistantMessageEvent"]["type"] == "text_delta",
+                    lambda e: (
+                        e["type"] == "message_update"
+                        and e["data"]["assistantMessageEvent"]["type"] == "text_delta"
+                    ),
                     timeout=60,
                 )
                 first_answer.append(time.perf_counter() - began)
