@@ -67,17 +67,21 @@ return 0
 """
 
 
+def _key(kind: str, public_id: str) -> str:
+    return f"{settings.STARTER_REDIS_PREFIX}:relay:{kind}:{public_id}"
+
+
 def lock_key(public_id: str) -> str:
-    return f"relay:lock:{public_id}"
+    return _key("lock", public_id)
 
 
 def cursor_key(public_id: str) -> str:
-    return f"relay:cursor:{public_id}"
+    return _key("cursor", public_id)
 
 
 def connects_key(public_id: str) -> str:
     """How many upstream streams were opened for the project (for tests and the benchmark)."""
-    return f"relay:connects:{public_id}"
+    return _key("connects", public_id)
 
 
 def event_frame(event: dict[str, Any]) -> str:

@@ -1,0 +1,74 @@
+"""What the project's bridge itself says, to compare the relay against."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from projects.bridge_client import call_bridge, endpoint_for
+from projects.models import Project
+
+
+def bridge_events(project: Project, after: int = 0) -> list[dict[str, Any]]:
+    """Every event the bridge keeps after ``after``, straight from its log (replay-only)."""
+    endpoint = endpoint_for(project)
+    response = httpx.get(
+        endpoint.base_url + "/starter/events",
+        params={"after": str(after), "replay_only": "1"},
+        headers=dict(endpoint.headers),
+        timeout=30,
+    )
+    response.raise_for_status()
+    return [
+        json.loads(line[6:]) for line in response.text.splitlines() if line.startswith("data: ")
+    ]
+
+
+def bridge_port(project: Project) -> int:
+    return int(endpoint_for(project).base_url.rsplit(":", 1)[1])
+
+
+def established_connections_to(port: int) -> int:
+    """Server-side ESTABLISHED TCP sockets on 127.0.0.1:<port> (the bridge's open streams)."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local_port = int(fields[1].rsplit(":", 1)[1], 16)
+            if local_port == port and fields[3] == "01":
+                count += 1
+    return count
+
+
+def transcript_from_events(events: list[dict[str, Any]], session_id: str) -> str:
+    """The assistant text of a session, rebuilt from the streamed deltas."""
+    return "".join(
+        e["data"]["assistantMessageEvent"].get("delta", "")
+        for e in events
+        if e["type"] == "message_update"
+        and e["session_id"] == session_id
+        and e["data"].get("assistantMessageEvent", {}).get("type") == "text_delta"
+    )
+
+
+def transcript_from_messages(project: Project, session_id: str) -> str:
+    messages = call_bridge(
+        project, "GET", "/starter/messages", params={"session_id": session_id}
+    ).body["messages"]
+    return "".join(
+        part.get("text", "")
+        for message in messages
+        if message.get("role") == "assistant"
+        for part in message.get("content", [])
+        if part.get("type") == "text"
+    )
+
+
+def prompt(project: Project, message: str, session_id: str | None = None) -> str:
+    body: dict[str, Any] = {"message": message}
+    if session_id:
+        body["session_id"] = session_id
+    return str(call_bridge(project, "POST", "/starter/prompt", json_body=body).body["session_id"])
