@@ -17,7 +17,6 @@ import contextlib
 import itertools
 import json
 import logging
-import os
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -290,7 +289,3 @@ class PiProcess:
 def child_environment(base: dict[str, str], drop: tuple[str, ...]) -> dict[str, str]:
     """The bridge's environment (project secrets included) minus the bridge's own token."""
     return {key: value for key, value in base.items() if key not in drop}
-
-
-def current_environment() -> dict[str, str]:
-    return dict(os.environ)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
-from tests.support.bridge_process import BridgeProcess
+from tests.support.bridge_process import BridgeProcess, EventStream
 
 PROTECTED = [
     ("GET", "/starter/events"),
@@ -120,3 +122,10 @@ def test_unknown_model_is_400_with_pi_reason(shared_bridge: BridgeProcess) -> No
         response = client.post("/starter/config", json={"model": "fake/no-such-model"})
     assert response.status_code == 400
     assert "fake/no-such-model" in response.json()["message"]
+
+
+def test_idle_event_stream_gets_keepalive_comments(shared_bridge: BridgeProcess) -> None:
+    # shared_bridge runs with --keepalive 1
+    with EventStream(shared_bridge) as stream:
+        time.sleep(1.6)
+        assert stream.comments >= 1
