@@ -163,3 +163,14 @@ def test_sigterm_ends_open_streams_and_reaps_pi(start_bridge: StartBridge) -> No
         mode = log.execute("PRAGMA journal_mode").fetchone()[0]
     assert last[0] == "session_ended" and '"shutdown"' in last[1]
     assert mode == "wal"
+
+
+def test_missing_pi_binary_is_a_503_and_an_error_event(start_bridge: StartBridge) -> None:
+    bridge = start_bridge(env={"STARTER_PI_BIN": "/nonexistent/pi"})
+    with EventStream(bridge) as events, bridge.client() as client:
+        response = client.post("/starter/prompt", json={"message": "hello"})
+        assert response.status_code == 503
+        assert response.json()["error"] == "agent_unavailable"
+        assert "could not start" in response.json()["message"]
+        assert "pi did not start" in events.wait_type("error")["data"]["message"]
+        assert client.get("/starter/health").status_code == 200
