@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from ninja import Field, Schema
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BaseModel
 
 ThinkingLevel = Literal["off", "minimal", "low", "medium", "high", "xhigh"]
 
@@ -18,6 +18,11 @@ def _printable(value: str) -> str:
 
 
 PrintableText = Annotated[str, AfterValidator(_printable)]
+
+
+class Input(BaseModel):
+    """A request body. Plain pydantic, not ninja's Schema: that one also accepts any object
+    (reading fields as attributes), so a JSON array would pass as an empty body."""
 
 
 class ProviderKeyOut(Schema):
@@ -35,7 +40,7 @@ class SettingsOut(Schema):
     sprites_token_set_at: datetime | None
 
 
-class DefaultsPatchIn(Schema):
+class DefaultsPatchIn(Input):
     """Only the fields given change."""
 
     default_provider: PrintableText | None = Field(None, max_length=64, examples=["anthropic"])
@@ -45,5 +50,5 @@ class DefaultsPatchIn(Schema):
     default_thinking_level: ThinkingLevel | None = None
 
 
-class ApiKeyIn(Schema):
+class ApiKeyIn(Input):
     key: str = Field(description="Write-only: never returned by any endpoint.", min_length=1)

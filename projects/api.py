@@ -48,7 +48,7 @@ router = Router(tags=["projects"])
 def list_projects(request: HttpRequest, filters: Query[ProjectFilters]) -> ProjectPage:
     """Newest first; `limit` and `offset` page through, `count` is the total."""
     limit, offset = filters.limit, filters.offset
-    projects = Project.objects.for_user(principal_of(request).user)
+    projects = Project.objects.for_user(principal_of(request).user).workspaces()
     if filters.status is not None:
         projects = projects.filter(status=filters.status)
     page = [ProjectOut.of(project) for project in projects[offset : offset + limit]]

@@ -9,8 +9,9 @@ from urllib.parse import quote
 
 import httpx
 from django.http import HttpRequest, HttpResponse
-from ninja import Path, Query, Router, Schema
+from ninja import Path, Query, Router
 from ninja.responses import Status as Reply
+from pydantic import BaseModel
 
 from accounts.api_auth import principal_of
 from projects.api_common import project_for
@@ -40,7 +41,7 @@ def relay(
     project_id: str,
     method: str,
     path: str,
-    payload: Schema | None = None,
+    payload: BaseModel | None = None,
     *,
     params: dict[str, str] | None = None,
     timeout: httpx.Timeout = TIMEOUT,

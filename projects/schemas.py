@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from ninja import Field, Schema
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BaseModel
 
 from projects.models import Project, Status
 from projects.sprite_exec import DEFAULT_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS
@@ -21,6 +21,11 @@ def _no_control_characters(value: str) -> str:
 
 PlainText = Annotated[str, AfterValidator(_no_control_characters)]
 SessionId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")]
+
+
+class Input(BaseModel):
+    """A request body. Plain pydantic, not ninja's Schema: that one also accepts any object
+    (reading fields as attributes), so a JSON array would pass as an empty body."""
 
 
 # -- projects -----------------------------------------------------------------------
@@ -75,12 +80,12 @@ class ProjectPage(Schema):
     offset: int
 
 
-class ProjectIn(Schema):
+class ProjectIn(Input):
     name: PlainText = Field(max_length=100, examples=["Sales dashboard"])
     description: PlainText = Field("", max_length=2000)
 
 
-class ProjectPatchIn(Schema):
+class ProjectPatchIn(Input):
     name: PlainText | None = Field(None, max_length=100)
     description: PlainText | None = Field(None, max_length=2000)
 
@@ -99,7 +104,7 @@ class SecretOut(Schema):
     updated_at: datetime
 
 
-class SecretIn(Schema):
+class SecretIn(Input):
     value: str = Field(description="Write-only: never shown again.", min_length=1)
 
 
@@ -109,7 +114,7 @@ class CheckpointOut(Schema):
     created_at: datetime
 
 
-class CheckpointIn(Schema):
+class CheckpointIn(Input):
     comment: PlainText = Field("", max_length=200)
 
 
@@ -121,7 +126,7 @@ class RestoredOut(Schema):
 # -- commands and files -----------------------------------------------------------------
 
 
-class ExecIn(Schema):
+class ExecIn(Input):
     command: str | list[str] = Field(
         description="A shell command (run with bash -c) or an argv list.",
         examples=["ls -la", ["python3", "--version"]],
@@ -161,7 +166,7 @@ class FileContentOut(Schema):
     size: int
 
 
-class FileWriteIn(Schema):
+class FileWriteIn(Input):
     path: str = Field(examples=["notes/todo.md"])
     content: str
     encoding: Encoding = "text"
@@ -175,12 +180,12 @@ class FileWrittenOut(Schema):
 # -- the agent ----------------------------------------------------------------------------
 
 
-class ImageIn(Schema):
+class ImageIn(Input):
     data: str = Field(description="Base64 image bytes.")
     mimeType: str = Field(examples=["image/png"])  # the bridge's field name
 
 
-class PromptIn(Schema):
+class PromptIn(Input):
     message: str = Field(min_length=1, max_length=200_000)
     images: list[ImageIn] | None = None
     session_id: SessionId | None = None
@@ -190,22 +195,22 @@ class SessionQuery(Schema):
     session_id: SessionId | None = Field(None, description="Default: the current session.")
 
 
-class AbortIn(Schema):
+class AbortIn(Input):
     session_id: SessionId | None = None
 
 
-class ConfigIn(Schema):
+class ConfigIn(Input):
     model: str | None = Field(None, examples=["anthropic/claude-sonnet-4-5"])
     thinking_level: Literal["off", "minimal", "low", "medium", "high", "xhigh"] | None = None
     app_port: int | None = Field(None, ge=1, le=65535)
     session_id: SessionId | None = None
 
 
-class SwitchIn(Schema):
+class SwitchIn(Input):
     session_id: SessionId
 
 
-class CompactIn(Schema):
+class CompactIn(Input):
     session_id: SessionId | None = None
     instructions: str | None = Field(None, max_length=20_000)
 

@@ -79,9 +79,7 @@ def destroy_project(project: Project, task_id: str | None = None) -> bool:
     with transaction.atomic():
         moved = transition(project, Status.DESTROYING, message="")
         if moved:
-            tasks.destroy_project_sprite.apply_async_on_commit(
-                (project.pk,), task_id=task_id
-            )
+            tasks.destroy_project_sprite.apply_async_on_commit((project.pk,), task_id=task_id)
     return moved
 
 
