@@ -122,6 +122,10 @@ async def config(request: Request) -> Response:
     app_port = body.get("app_port")
     if app_port is not None and not valid_port(app_port):
         raise ApiError(400, "invalid_field", "'app_port' must be an integer from 1 to 65535.")
+    if app_port is not None and app_port == runtime.config.port:
+        raise ApiError(
+            400, "invalid_field", f"Port {app_port} is the bridge; proxying to it would loop."
+        )
     answer: dict[str, Any] = {"ok": True}
     if model is not None or thinking_level is not None:
         live = await runtime.sessions.configure(

@@ -129,3 +129,10 @@ def test_idle_event_stream_gets_keepalive_comments(shared_bridge: BridgeProcess)
     with EventStream(shared_bridge) as stream:
         time.sleep(1.6)
         assert stream.comments >= 1
+
+
+def test_app_port_cannot_be_the_bridge_itself(shared_bridge: BridgeProcess) -> None:
+    with shared_bridge.client() as client:
+        response = client.post("/starter/config", json={"app_port": shared_bridge.port})
+    assert response.status_code == 400
+    assert "loop" in response.json()["message"]
