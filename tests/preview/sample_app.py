@@ -1,0 +1,67 @@
+"""The "app the agent built", for preview tests: HTTP pages and a websocket echo on one port,
+run on a thread of its own with the `websockets` server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from http import HTTPStatus
+
+from websockets.asyncio.server import Request, Response, Server, ServerConnection, serve
+from websockets.datastructures import Headers
+
+from tests.support.live_stack import free_port
+
+PAGE = "<!doctype html><title>Agent app</title><h1 id=app>Hello from the agent's app</h1>"
+
+
+class SampleApp:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.seen_headers: list[dict[str, str]] = []
+        self._loop = asyncio.new_event_loop()
+        self._server: Server | None = None
+        self._started = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._server = self._loop.run_until_complete(self._start())
+        self._started.set()
+        self._loop.run_forever()
+
+    async def _start(self) -> Server:
+        return await serve(self._echo, "127.0.0.1", self.port, process_request=self._http)
+
+    def _http(self, connection: ServerConnection, request: Request) -> Response | None:
+        self.seen_headers.append({k.lower(): v for k, v in request.headers.raw_items()})
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            return None
+        if request.path == "/headers":
+            body = json.dumps(self.seen_headers[-1]).encode()
+            kind = "application/json"
+        else:
+            body, kind = PAGE.encode(), "text/html; charset=utf-8"
+        headers = Headers({"Content-Type": kind, "Content-Length": str(len(body))})
+        return Response(HTTPStatus.OK.value, "OK", headers, body)
+
+    async def _echo(self, connection: ServerConnection) -> None:
+        async for message in connection:
+            await connection.send(f"echo: {message}")
+
+    def __enter__(self) -> SampleApp:
+        self._thread.start()
+        if not self._started.wait(10):
+            raise TimeoutError("the sample app did not start")
+        return self
+
+    async def _shutdown(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    def __exit__(self, *exc_info: object) -> None:
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
