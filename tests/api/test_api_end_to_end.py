@@ -7,6 +7,7 @@ import base64
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -190,6 +191,36 @@ def test_whole_flow_with_only_http_and_a_token(api: httpx.Client) -> None:
     assert destroyed.json()["status"] == "destroying" and destroyed.json()["task_id"]
     wait_until(lambda: api.get(f"/projects/{project_id}").status_code == 404, 60, "destroyed")
     assert project_id not in [item["id"] for item in api.get("/projects").json()["items"]]
+
+
+def connections_to(port: int) -> int:
+    """Established TCP connections to 127.0.0.1:`port` on this machine (client side)."""
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        remote_port = int(fields[2].split(":")[1], 16)
+        if remote_port == port and fields[3] == "01":
+            count += 1
+    return count
+
+
+def test_event_streams_close_upstream_when_the_client_goes(
+    api: httpx.Client, live_stack: LiveStack
+) -> None:
+    project_id = api.post("/projects", json={"name": "Streams"}).json()["id"]
+    wait_until(
+        lambda: api.get(f"/projects/{project_id}").json()["status"] == "running", 90, "running"
+    )
+    sprite = next((live_stack.data_dir / "sprites").glob(f"*{project_id}*"))
+    bridge_port = int((sprite / "run" / "bridge.port").read_text())
+    streams = [api.stream("GET", f"/projects/{project_id}/events") for _ in range(3)]
+    for stream in streams:
+        assert stream.__enter__().status_code == 200
+    wait_until(lambda: connections_to(bridge_port) >= 3, 10, "three upstream streams")
+    for stream in streams:
+        stream.__exit__(None, None, None)
+    wait_until(lambda: connections_to(bridge_port) == 0, 20, "upstream streams closed")
+    api.delete(f"/projects/{project_id}").raise_for_status()
 
 
 def test_files_refuse_symlinks_out_of_the_home_and_exec_caps_output(api: httpx.Client) -> None:
