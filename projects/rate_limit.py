@@ -50,7 +50,7 @@ def check_rate_limit(bucket: str, caller_key: str) -> None:
     """Count one request of `caller_key` in `bucket`; raise RateLimited past the limit."""
     limit = limit_for(bucket)
     # The window opens at the caller's first request and closes when the key expires.
-    key = f"starter:rate:{bucket}:{caller_key}"
+    key = f"{settings.STARTER_REDIS_PREFIX}:rate:{bucket}:{caller_key}"
     count, ttl = redis_client().eval(_COUNT, 1, key, limit.window)
     if int(count) > limit.requests:
         raise RateLimited(bucket, limit.requests, max(1, int(ttl)))

@@ -4,6 +4,7 @@ clients that send them, and the live stack for the end-to-end flow."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -57,9 +58,9 @@ def anonymous_api() -> TokenClient:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_rate_limits() -> Iterator[None]:
+def _fresh_rate_limits(settings: Any) -> Iterator[None]:
     """Rate-limit windows live in Redis, outside the test transaction: clear them."""
     yield
     client = redis_client()
-    for key in client.scan_iter("starter:rate:*"):
+    for key in client.scan_iter(f"{settings.STARTER_REDIS_PREFIX}:rate:*"):
         client.delete(key)
