@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import httptools
 
 CONNECT_TIMEOUT = 5.0
-READ_CHUNK = 1 << 16
+READ_CHUNK = 1 << 18
 # Servers close idle keep-alive connections (uvicorn after 5 s); don't reuse one that old.
 MAX_IDLE_SECONDS = 4.0
 
