@@ -186,6 +186,11 @@ STARTER_SPRITES_TOKEN = env_str("STARTER_SPRITES_TOKEN", "")
 STARTER_IDLE_SLEEP_SECONDS = env_int("STARTER_IDLE_SLEEP_SECONDS", 30 * 60)
 # How long a worker's claim on a project outlives the worker (renewed at every step).
 STARTER_WORK_LOCK_SECONDS = env_int("STARTER_WORK_LOCK_SECONDS", 60)
+# Per-token requests a minute on the REST API's agent and exec endpoints.
+STARTER_RATE_LIMITS = {
+    "agent": env_int("STARTER_RATE_LIMIT_AGENT", 120),
+    "exec": env_int("STARTER_RATE_LIMIT_EXEC", 60),
+}
 STARTER_PREVIEW_DOMAIN = env_str("STARTER_PREVIEW_DOMAIN", "preview.localhost")
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
