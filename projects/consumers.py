@@ -35,8 +35,8 @@ from projects.relay import (
     ProjectFeed,
     RelayUnavailable,
     Replay,
+    SseEvent,
     bridge_target,
-    event_frame,
     get_hub,
     lifecycle_frame,
     relay_frame,
@@ -51,7 +51,7 @@ CLOSE_TOO_FAR_BEHIND = 4408
 MAX_BUFFERED = 20_000
 CATCH_UP_RETRY_SECONDS = 2.0
 
-Buffered = tuple[dict[str, Any], int | None, str]
+Buffered = tuple[SseEvent, int | None]
 
 
 def _find_project(user: Any, public_id: str) -> Project | None:
@@ -134,37 +134,35 @@ class ProjectEventsConsumer(AsyncWebsocketConsumer):
         if not self.closing:
             await self.send(text_data=frame)
 
-    async def deliver_event(
-        self, event: dict[str, Any], previous_id: int | None, frame: str
-    ) -> None:
+    async def deliver_event(self, event: SseEvent, previous_id: int | None) -> None:
         if self.closing:
             return
         if self.catching_up:
-            self.buffer.append((event, previous_id, frame))
+            self.buffer.append((event, previous_id))
             if len(self.buffer) > MAX_BUFFERED:
                 await self._too_far_behind()
             return
         if self._missed_before(event, previous_id):
             self.catching_up = True
-            self.buffer.append((event, previous_id, frame))
+            self.buffer.append((event, previous_id))
             assert self.last_sent is not None
             self._start_catch_up(self.last_sent)
             return
-        await self._send_event(event, frame)
+        await self._send_event(event)
 
     # -- exactly once -------------------------------------------------------------------------
 
-    def _missed_before(self, event: dict[str, Any], previous_id: int | None) -> bool:
+    def _missed_before(self, event: SseEvent, previous_id: int | None) -> bool:
         return (
-            event.get("type") != "reset"
+            event.type != "reset"
             and self.last_sent is not None
             and previous_id is not None
             and previous_id > self.last_sent
         )
 
-    async def _send_event(self, event: dict[str, Any], frame: str | None = None) -> None:
-        event_id = int(event["id"])
-        if event.get("type") == "reset":
+    async def _send_event(self, event: SseEvent) -> None:
+        event_id = event.id
+        if event.type == "reset":
             # A reset's id is the log's last id; the same reset can come from a replay and
             # from the live stream, and it can lower the cursor (a restored checkpoint).
             if self.last_reset == event_id and self.last_sent == event_id:
@@ -173,7 +171,7 @@ class ProjectEventsConsumer(AsyncWebsocketConsumer):
         elif self.last_sent is not None and event_id <= self.last_sent:
             return
         self.last_sent = event_id
-        await self.send(text_data=frame or event_frame(event))
+        await self.send(text_data=event.frame)
 
     def _start_catch_up(self, after: int) -> None:
         self.catch_up_task = asyncio.create_task(self._catch_up(after))
@@ -185,12 +183,12 @@ class ProjectEventsConsumer(AsyncWebsocketConsumer):
             await self._replay(cursor)
             gap = False
             while self.buffer:
-                event, previous_id, frame = self.buffer[0]
+                event, previous_id = self.buffer[0]
                 if self._missed_before(event, previous_id):
                     gap = True
                     break
                 self.buffer.popleft()
-                await self._send_event(event, frame)
+                await self._send_event(event)
             if not gap:
                 # No await between the empty check and this: nothing can slip past the buffer.
                 self.catching_up = False
@@ -206,7 +204,7 @@ class ProjectEventsConsumer(AsyncWebsocketConsumer):
                 replay = Replay(hub.http, endpoint, after)
                 reset = False
                 async for event in replay.events():
-                    reset = reset or event.get("type") == "reset"
+                    reset = reset or event.type == "reset"
                     await self._send_event(event)
                 if replay.last_id is not None and not reset:
                     self.last_sent = max(self.last_sent or 0, replay.last_id)

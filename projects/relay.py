@@ -2,22 +2,29 @@
 
 Who does what:
 
-* A **feed** (``ProjectFeed``) is this process's subscription to a project's channel group
-  ``project.<public_id>``. It exists while this process has viewers of the project (and
-  ``LINGER_SECONDS`` after the last one leaves), receives ``bridge.event``,
-  ``lifecycle.update`` and ``relay.state`` messages from the group, encodes each once and
-  hands it to every local viewer. So a group message costs one channel-layer delivery per
-  *process*, not one per browser.
+* A **feed** (``ProjectFeed``) is this process's subscription to a project. It exists while
+  this process has viewers of the project (and ``LINGER_SECONDS`` after the last one
+  leaves). It is a member of the channel group ``project.<public_id>`` (``lifecycle.update``
+  from Celery, ``relay.state`` from the upstream holder) and subscribed to the Redis pub/sub
+  channel ``<prefix>:relay:events:<public_id>`` (the bridge events). It turns each message
+  into a websocket frame once and hands it to every local viewer, so an event costs one
+  delivery per *process*, not one per browser.
+* Bridge events travel by Redis pub/sub rather than as ``bridge.event`` group messages: a
+  channels-redis group message costs about six Redis round trips (send and receive), a
+  publish one, pipelined with the cursor write. At 100 events/s per project that difference
+  decides whether the relay keeps up (see bench/relay_bench.py). The event's JSON is never
+  decoded on the way: the frame is built around the bridge's own bytes.
 * Every feed runs an **upstream candidate**. At most one candidate per project, in any
   process, holds the Redis lock ``relay:lock:<public_id>`` (``SET NX EX``, renewed every
   ``LOCK_RENEW_SECONDS``); the holder follows the bridge's ``GET /starter/events`` and
   publishes each event to the group as ``bridge.event``. If the holder dies its lock expires
   and another candidate takes over; if it loses the upstream it reconnects. Either way the
   stream resumes with ``Last-Event-ID`` = the last id published, kept in Redis.
-* Each ``bridge.event`` carries ``previous_id``: the id the publisher published before it
+* Each published event carries ``previous_id``: the id the publisher published before it
   (or, for the first event of a fresh stream, the log position the stream started from). A
   viewer whose last sent id is lower than ``previous_id`` has missed something (it joined
-  while no stream ran, or the channel layer dropped a message) and catches up from the
+  while no stream ran, or pub/sub dropped a message: it delivers at most once) and catches
+  up from the
   bridge with a replay-only request (see ``iterate_replay``); the consumer owns that logic.
 """
 
@@ -29,6 +36,7 @@ import json
 import logging
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 import httpx
@@ -84,8 +92,33 @@ def connects_key(public_id: str) -> str:
     return _key("connects", public_id)
 
 
-def event_frame(event: dict[str, Any]) -> str:
-    return json.dumps({"kind": "event", "event": event}, separators=(",", ":"))
+def events_channel(public_id: str) -> str:
+    return _key("events", public_id)
+
+
+@dataclass(frozen=True, slots=True)
+class SseEvent:
+    """One bridge event as it came off the wire: its envelope JSON is kept as text."""
+
+    id: int
+    type: str
+    data: str
+
+    @property
+    def frame(self) -> str:
+        return '{"kind":"event","event":' + self.data + "}"
+
+    def published(self, previous_id: int | None) -> str:
+        """Pub/sub payload: ``<previous id or -> <id> <type>`` on the first line, then data."""
+        previous = "-" if previous_id is None else str(previous_id)
+        return f"{previous} {self.id} {self.type}\n{self.data}"
+
+
+def parse_published(payload: str) -> tuple[int | None, SseEvent]:
+    header, _, data = payload.partition("\n")
+    previous, event_id, event_type = header.split(" ", 2)
+    event = SseEvent(int(event_id), event_type, data)
+    return (None if previous == "-" else int(previous)), event
 
 
 def relay_frame(state: str) -> str:
@@ -122,16 +155,28 @@ async def bridge_target(public_id: str) -> BridgeEndpoint:
     return await database_sync_to_async(_bridge_target_sync)(public_id)
 
 
-async def iterate_sse(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
-    """The event envelopes of a bridge event stream, in order; comments are skipped."""
+async def iterate_sse(response: httpx.Response) -> AsyncIterator[SseEvent]:
+    """The events of a bridge event stream, in order; comments and ``retry`` are skipped.
+
+    The bridge writes ``id``, ``event`` and one ``data`` line (compact JSON) per event.
+    """
+    event_id: int | None = None
+    event_type = "message"
     data: list[str] = []
     async for line in response.aiter_lines():
         if line == "":
-            if data:
-                yield json.loads("\n".join(data))
-                data = []
-        elif line.startswith("data:"):
-            data.append(line[5:].lstrip(" ") if line.startswith("data: ") else line[5:])
+            if data and event_id is not None:
+                yield SseEvent(event_id, event_type, "\n".join(data))
+            event_id, event_type, data = None, "message", []
+            continue
+        name, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if name == "data":
+            data.append(value)
+        elif name == "id":
+            event_id = int(value)
+        elif name == "event":
+            event_type = value
 
 
 class Replay:
@@ -147,7 +192,7 @@ class Replay:
         self.after = after
         self.last_id: int | None = None
 
-    async def events(self) -> AsyncIterator[dict[str, Any]]:
+    async def events(self) -> AsyncIterator[SseEvent]:
         headers = {**self.endpoint.headers, "Last-Event-ID": str(self.after)}
         try:
             async with self.client.stream(
@@ -174,9 +219,7 @@ class Replay:
 class Viewer(Protocol):
     """A websocket watching a project (see projects/consumers.py)."""
 
-    async def deliver_event(
-        self, event: dict[str, Any], previous_id: int | None, frame: str
-    ) -> None: ...
+    async def deliver_event(self, event: SseEvent, previous_id: int | None) -> None: ...
 
     async def deliver_frame(self, frame: str) -> None: ...
 
@@ -191,6 +234,7 @@ class ProjectFeed:
         self.relay_state: str | None = None
         self.started = asyncio.Event()
         self.channel_name = ""
+        self.pubsub: Any = None
         self.upstream = UpstreamCandidate(hub, public_id)
         self._tasks: list[asyncio.Task[None]] = []
         self._linger: asyncio.Task[None] | None = None
@@ -201,8 +245,14 @@ class ProjectFeed:
         layer = self.hub.layer
         self.channel_name = await layer.new_channel("relay")
         await layer.group_add(project_group(self.public_id), self.channel_name)
+        self.pubsub = self.hub.redis.pubsub()
+        await self.pubsub.subscribe(events_channel(self.public_id))
+        # The confirmation means Redis has registered the subscription.
+        while (await self.pubsub.get_message(timeout=10.0)) is None:
+            pass
         self._tasks = [
             asyncio.create_task(self._receive(), name=f"relay-feed-{self.public_id}"),
+            asyncio.create_task(self._receive_events(), name=f"relay-events-{self.public_id}"),
             asyncio.create_task(self.upstream.run(), name=f"relay-upstream-{self.public_id}"),
         ]
         self.started.set()
@@ -213,6 +263,9 @@ class ProjectFeed:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         with contextlib.suppress(Exception):
             await self.hub.layer.group_discard(project_group(self.public_id), self.channel_name)
+        if self.pubsub is not None:
+            with contextlib.suppress(Exception):
+                await self.pubsub.aclose()
 
     async def _receive(self) -> None:
         layer = self.hub.layer
@@ -223,15 +276,22 @@ class ProjectFeed:
             except Exception:  # one bad message must not end the feed of every viewer
                 logger.exception("relay feed of %s failed on a message", self.public_id)
 
+    async def _receive_events(self) -> None:
+        while True:
+            message = await self.pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
+            if message is None or message.get("type") != "message":
+                continue
+            try:
+                previous_id, event = parse_published(message["data"].decode())
+            except (ValueError, UnicodeDecodeError):
+                logger.warning("relay feed of %s got a malformed event", self.public_id)
+                continue
+            for viewer in list(self.viewers):
+                await viewer.deliver_event(event, previous_id)
+
     async def _dispatch(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
-        if kind == "bridge.event":
-            event = message["event"]
-            previous_id = message.get("previous_id")
-            frame = event_frame(event)
-            for viewer in list(self.viewers):
-                await viewer.deliver_event(event, previous_id, frame)
-        elif kind == "lifecycle.update":
+        if kind == "lifecycle.update":
             payload = message.get("payload", {})
             if payload.get("status") == Status.RUNNING:
                 self.upstream.poke()  # a woken Sprite: do not wait for the slow retry
@@ -443,13 +503,14 @@ class UpstreamCandidate:
             self.connected = True
             await redis.incr(connects_key(self.public_id))
             await self._publish_state("connected")
-            group = project_group(self.public_id)
+            channel = events_channel(self.public_id)
             async for event in iterate_sse(response):
-                await self.hub.layer.group_send(
-                    group, {"type": "bridge.event", "event": event, "previous_id": cursor}
-                )
-                cursor = int(event["id"])
-                await redis.set(cursor_key(self.public_id), cursor, ex=CURSOR_TTL_SECONDS)
+                # One round trip: the event out, and the cursor a successor resumes from.
+                async with redis.pipeline(transaction=False) as pipe:
+                    pipe.publish(channel, event.published(cursor))
+                    pipe.set(cursor_key(self.public_id), event.id, ex=CURSOR_TTL_SECONDS)
+                    await pipe.execute()
+                cursor = event.id
 
     async def _publish_state(self, state: RelayState) -> None:
         if state == self._published_state:

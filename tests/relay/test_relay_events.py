@@ -22,7 +22,7 @@ from tests.relay.bridge_truth import (
     transcript_from_events,
     transcript_from_messages,
 )
-from tests.relay.group_listener import GroupListener
+from tests.relay.published_events import PublishedEvents
 from tests.relay.viewer import Viewer
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -116,7 +116,7 @@ def test_a_restarted_bridge_is_followed_again_from_the_last_event_id_without_los
     running_project: Project, owner_token: str, open_viewer: OpenViewer
 ) -> None:
     viewer = open_viewer(running_project, owner_token, after=0)
-    listener = GroupListener(running_project.public_id)
+    listener = PublishedEvents(running_project.public_id)
     try:
         prompt(running_project, "[[reply: before the restart]]")
         viewer.wait_event("agent_end")
@@ -145,11 +145,9 @@ def test_a_restarted_bridge_is_followed_again_from_the_last_event_id_without_los
     assert "upstream_down" in viewer.relay_states
     # The reader itself resumed where it stopped: every event it published names the one
     # before it, across the restart, so no viewer had to fill a gap from the bridge.
-    chain = [(m["previous_id"], m["event"]["id"]) for m in published]
-    assert all(
-        previous == before for (previous, _), (_, before) in zip(chain[1:], chain[:-1], strict=True)
-    ), chain
-    assert [m["event"]["id"] for m in published][-1] == viewer.ids[-1]
+    ids = [event.id for _, event in published]
+    assert [previous for previous, _ in published[1:]] == ids[:-1]
+    assert ids[-1] == viewer.ids[-1]
 
 
 def _upstream_connects(project: Project) -> int:
