@@ -128,7 +128,7 @@
     this.session = null;
     this.list.textContent = "";
     this.setStatus("Loading…");
-    return this.workspace.sessionFor(sessionId).then(function (session) {
+    this.binding = this.workspace.sessionFor(sessionId).then(function (session) {
       self.session = session;
       session.attach(self);
       self.workspace.panelSessionChanged(self, session.id);
@@ -138,7 +138,9 @@
     }, function (error) {
       self.setStatus("");
       self.note(error.message, "error");
+      return null;
     });
+    return this.binding;
   };
 
   ChatView.prototype.destroy = function () {
@@ -196,9 +198,21 @@
   ChatView.prototype.send = function (mode) {
     var self = this;
     var text = this.input.value;
-    if (!text.trim() || !this.session) { return; }
+    if (!text.trim()) { return; }
+    if (!this.session) {
+      // Still finding its session (the page just opened): send once it is there.
+      if (this.binding) { this.binding.then(function (session) { if (session) { self.send(mode); } }); }
+      return;
+    }
     this.input.value = "";
     this.sendText(text, mode).catch(function (error) {
+      if (error.code === "unknown_session") {
+        // The session never got a file and is gone (its machine restarted before the first
+        // answer): carry on in the machine's current session.
+        return self.bindTo(null).then(function () { return self.sendText(text, mode); });
+      }
+      throw error;
+    }).catch(function (error) {
       if (!self.input.value) { self.input.value = text; }
       self.note(error.message, "error");
     });

@@ -1,8 +1,7 @@
 // Markdown and code rendering for agent output: marked → DOMPurify → highlight.js.
 //
 // highlight.js ships only CommonJS files in npm (no browser bundle), so its core and a
-// few languages are loaded one after another with a `module` object in place, after the
-// page's own scripts (marked and DOMPurify) have run and can no longer be confused by it.
+// few languages are fetched and run with a `module` object of their own.
 (function () {
   "use strict";
 
@@ -13,17 +12,16 @@
     "plaintext"];
   var highlighter = null;
 
+  // Each file runs in its own function scope: as plain <script>s their top-level consts
+  // (the same names in several language files) would collide in the global scope.
   function loadCommonJs(url) {
-    return new Promise(function (resolve, reject) {
+    return fetch(url, { credentials: "same-origin" }).then(function (response) {
+      if (!response.ok) { throw new Error("could not load " + url); }
+      return response.text();
+    }).then(function (source) {
       var module = { exports: {} };
-      window.module = module;
-      window.exports = module.exports;
-      var tag = document.createElement("script");
-      tag.src = url;
-      tag.onload = function () { cleanup(); resolve(module.exports); };
-      tag.onerror = function () { cleanup(); reject(new Error("could not load " + url)); };
-      function cleanup() { delete window.module; delete window.exports; tag.remove(); }
-      document.head.appendChild(tag);
+      new Function("module", "exports", source + "\n//# sourceURL=" + url)(module, module.exports);
+      return module.exports;
     });
   }
 
@@ -33,15 +31,11 @@
   }).then(function () {
     return loadCommonJs(highlightBase + "core.js");
   }).then(function (core) {
-    var chain = Promise.resolve();
-    LANGUAGES.forEach(function (name) {
-      chain = chain.then(function () {
-        return loadCommonJs(highlightBase + "languages/" + name + ".js").then(function (language) {
-          core.registerLanguage(name, language);
-        }, function () { /* a missing language only loses colours */ });
-      });
-    });
-    return chain.then(function () { highlighter = core; return core; });
+    return Promise.all(LANGUAGES.map(function (name) {
+      return loadCommonJs(highlightBase + "languages/" + name + ".js").then(function (language) {
+        core.registerLanguage(name, language);
+      }, function () { /* a missing language only loses colours */ });
+    })).then(function () { highlighter = core; return core; });
   }).catch(function () { return null; });
 
   if (window.DOMPurify) {

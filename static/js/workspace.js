@@ -102,6 +102,7 @@
     ring: [],
     cursor: null,
     status: null,
+    connects: 0,
     views: [],
     focusedChat: null,
   };
@@ -202,7 +203,7 @@
       else if (message.kind === "relay") { showConnection(message.state); }
     },
     onState: function (state) {
-      if (state === "open") { showConnection("connected"); }
+      if (state === "open") { workspace.connects += 1; showConnection("connected"); }
       else if (state === "closed" || state === "connecting") { showConnection("reconnecting"); }
       else if (state === "not_found") { showConnection("gone"); }
       else if (state === "logged_out") { window.location.reload(); }
@@ -262,10 +263,10 @@
   }
 
   function refreshLifecycle() {
-    var card = stage && stage.querySelector("#lifecycle");
-    if (card && window.htmx) {
+    if (!window.htmx) { return; }
+    document.querySelectorAll("section.lifecycle-card").forEach(function (card) {
       window.htmx.ajax("GET", config.urls.lifecycle, { target: card, swap: "outerHTML" });
-    }
+    });
   }
 
   function setStatus(status) {
@@ -673,6 +674,21 @@
       }
     }, 500);
   }
+
+  // Lifecycle buttons (wake, sleep, retry, re-bootstrap) act in place: the page stays, the
+  // progress arrives on the socket. Without this script they are plain form posts.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    var action = form.getAttribute("action") || "";
+    var match = action.match(/\/actions\/([a-z]+)\/$/);
+    if (!match || form.method.toLowerCase() !== "post") { return; }
+    event.preventDefault();
+    var buttons = form.querySelectorAll("button");
+    buttons.forEach(function (button) { button.disabled = true; });
+    lifecycleAction(match[1]).then(function () {
+      buttons.forEach(function (button) { button.disabled = false; });
+    });
+  });
 
   // -- checkpoints and the palette -----------------------------------------------------------
 
