@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django import forms
 
-from accounts.models import THINKING_LEVELS
+from accounts.models import THINKING_LEVELS, CustomProvider
 from accounts.providers import provider_choices
 
 
@@ -17,7 +17,9 @@ class DefaultsForm(forms.Form):
         required=False,
         max_length=200,
         label="Model",
-        widget=forms.TextInput(attrs={"placeholder": "e.g. claude-sonnet-4-5"}),
+        widget=forms.TextInput(
+            attrs={"placeholder": "e.g. claude-sonnet-4-5", "list": "model-names"}
+        ),
     )
     default_thinking_level = forms.ChoiceField(
         choices=[(level, level) for level in THINKING_LEVELS], label="Thinking level"
@@ -55,3 +57,42 @@ class ApiTokenForm(forms.Form):
         widget=forms.TextInput(attrs={"placeholder": "e.g. CI script"}),
         error_messages={"required": "Name the token so you can recognise it later."},
     )
+
+
+class CustomProviderForm(forms.Form):
+    name = forms.CharField(
+        max_length=40,
+        label="Name",
+        widget=forms.TextInput(attrs={"placeholder": "e.g. my-ollama", "autocomplete": "off"}),
+        error_messages={"required": "Name the provider, e.g. 'my-ollama'."},
+    )
+    api = forms.ChoiceField(
+        choices=CustomProvider.APIS,
+        label="API",
+        error_messages={"invalid_choice": "Choose the API the endpoint speaks."},
+    )
+    base_url = forms.CharField(
+        max_length=500,
+        label="Base URL",
+        widget=forms.TextInput(attrs={"placeholder": "http://gpu-box:11434/v1"}),
+        error_messages={"required": "Give the endpoint's base URL."},
+    )
+    model_ids = forms.CharField(
+        max_length=4000,
+        label="Model ids",
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "llama3.1:70b, qwen2.5-coder"}),
+        error_messages={"required": "List at least one model id."},
+    )
+    api_key = forms.CharField(
+        required=False,
+        max_length=4096,
+        label="API key",
+        strip=True,
+        widget=forms.PasswordInput(
+            attrs={"autocomplete": "off", "placeholder": "Leave empty to keep the saved key"}
+        ),
+    )
+
+    def model_id_list(self) -> list[str]:
+        raw = self.cleaned_data.get("model_ids") or ""
+        return [part.strip() for part in raw.replace("\n", ",").split(",") if part.strip()]

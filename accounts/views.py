@@ -1,4 +1,4 @@
-"""The settings page: model defaults, write-only secrets, personal API tokens."""
+"""The settings page: model defaults, write-only secrets, custom providers, API tokens."""
 
 from __future__ import annotations
 
@@ -12,8 +12,15 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import user_settings
-from accounts.forms import ApiKeyForm, ApiTokenForm, DefaultsForm, SpritesTokenForm
-from accounts.models import ApiToken, User
+from accounts.forms import (
+    ApiKeyForm,
+    ApiTokenForm,
+    CustomProviderForm,
+    DefaultsForm,
+    SpritesTokenForm,
+)
+from accounts.model_catalog import providers_for
+from accounts.models import ApiToken, CustomProvider, User
 from accounts.providers import PROVIDER_LABELS
 from accounts.tokens import create_api_token, revoke_api_token
 
@@ -50,9 +57,25 @@ def _context(user: User, **forms: Any) -> dict[str, Any]:
         ),
         "provider_labels": PROVIDER_LABELS,
         "api_tokens": ApiToken.objects.for_user(user),
+        "model_catalog": providers_for(user),
+        "custom_providers": CustomProvider.objects.filter(user=user),
+        "custom_provider_form": CustomProviderForm(),
+        "project_secrets": _project_secrets(user),
     }
     context.update(forms)
     return context
+
+
+def _project_secrets(user: User) -> list[tuple[Any, list[str]]]:
+    """Each project with the names of its secrets (values are never read here).
+
+    Imported here, not at the top: accounts does not depend on projects (DESIGN.md); the
+    settings page only shows what the projects app already lists elsewhere.
+    """
+    from projects.models import Project
+
+    projects = Project.objects.for_user(user).prefetch_related("secrets")
+    return [(project, [secret.name for secret in project.secrets.all()]) for project in projects]
 
 
 @login_required
@@ -160,4 +183,40 @@ def revoke_token(request: HttpRequest, token_id: int) -> HttpResponse:
         raise Http404("No such token.")
     revoke_api_token(token)
     messages.success(request, f"Token “{token.name}” revoked.")
+    return redirect("accounts:settings")
+
+
+@login_required
+@require_POST
+def save_custom_provider(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    form = CustomProviderForm(request.POST)
+    if not form.is_valid():
+        _form_errors_to_messages(request, form)
+        return _invalid(request, user, custom_provider_form=form)
+    try:
+        provider = user_settings.save_custom_provider(
+            user,
+            form.cleaned_data["name"],
+            form.cleaned_data["api"],
+            form.cleaned_data["base_url"],
+            form.model_id_list(),
+            form.cleaned_data["api_key"] or None,
+        )
+    except user_settings.SettingsError as error:
+        messages.error(request, str(error))
+        return _invalid(request, user, custom_provider_form=form)
+    messages.success(request, f"Provider {provider.name} saved.")
+    return redirect("accounts:settings")
+
+
+@login_required
+@require_POST
+def remove_custom_provider(request: HttpRequest, name: str) -> HttpResponse:
+    try:
+        user_settings.remove_custom_provider(_user(request), name)
+    except user_settings.SettingsError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"Provider {name} removed.")
     return redirect("accounts:settings")

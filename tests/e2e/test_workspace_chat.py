@@ -1,4 +1,4 @@
-"""Issue 5 acceptance 1–2 in a real browser: sign up, watch the machine come up, chat with
+"""Issue 5 acceptance 1-2 in a real browser: sign up, watch the machine come up, chat with
 streaming text and tool cards in two sessions; a dropped websocket and a reload leave the
 transcript exactly equal to the bridge's /starter/messages.
 
@@ -126,7 +126,8 @@ document.addEventListener("DOMContentLoaded", () => {
   const record = () => stage.querySelectorAll("[data-progress-step]").forEach(
     (node) => window.__progressSteps.push(node.textContent.trim()));
   record();
-  new MutationObserver(record).observe(stage, {subtree: true, childList: true, characterData: true});
+  new MutationObserver(record).observe(stage,
+                                      {subtree: true, childList: true, characterData: true});
 });
 """
 
@@ -221,6 +222,7 @@ def test_signup_create_watch_progress_then_stream_tool_card_and_two_sessions(
     page.screenshot(path=str(shots / "two-sessions.png"))
 
     first_id, second_id = panel_session_ids(page)
+    assert first_id != second_id
     assert_transcript_matches_bridge(page, project, first_id)
     context.close()
     destroy(project)

@@ -1,4 +1,4 @@
-"""Issue 5 acceptance 3–4 in a real browser: what the agent records appears in the sidebar
+"""Issue 5 acceptance 3-4 in a real browser: what the agent records appears in the sidebar
 without a reload and opens in a viewer; the app it serves shows in the preview panel, whose
 page cannot read the dashboard's cookies; a second user gets nothing (404 / 4404 / 403)."""
 from __future__ import annotations
@@ -60,7 +60,7 @@ def owner_and_project(stack: LiveStack, scripted_model_server: ScriptedModelServ
 
 
 def preview_frame(page: Page, project: Project) -> Frame:
-    frames = [f for f in page.frames if f".preview." in f.url and project.public_id in f.url]
+    frames = [f for f in page.frames if ".preview." in f.url and project.public_id in f.url]
     assert frames, [f.url for f in page.frames]
     return frames[0]
 
@@ -94,7 +94,8 @@ def test_agent_asset_appears_live_and_app_shows_in_preview_without_dashboard_coo
 
     # From inside the preview page: the dashboard's cookies are out of reach.
     dashboard_cookies = page.evaluate("document.cookie")
-    assert "csrftoken=" in dashboard_cookies  # readable on the dashboard, so the check means something
+    # Readable on the dashboard itself, so its absence below means something.
+    assert "csrftoken=" in dashboard_cookies
     inside = preview_frame(page, project)
     assert "csrftoken" not in inside.evaluate("document.cookie")
     assert "sessionid" not in inside.evaluate("document.cookie")

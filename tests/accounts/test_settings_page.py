@@ -1,0 +1,76 @@
+"""The settings page: model lists from pi's registry and the person's own providers, custom
+providers added/edited/removed with write-only keys, and project secrets listed by name."""
+from __future__ import annotations
+
+from django.test import Client
+
+from accounts.models import CustomProvider, User
+from projects.models import Project, ProjectSecret
+
+PROVIDER = {
+    "name": "my-ollama",
+    "api": "openai-completions",
+    "base_url": "http://gpu-box:11434/v1",
+    "model_ids": "llama3.1:70b,\nqwen2.5-coder",
+    "api_key": "sk-ollama-write-only-5521",
+}
+
+
+def test_model_suggestions_come_from_pis_registry(alice_client: Client) -> None:
+    page = alice_client.get("/settings/").content.decode()
+    assert '<template data-models-for="anthropic">' in page
+    assert 'value="claude-sonnet-4-5"' in page or 'value="claude-sonnet-4-5-20250929"' in page
+    assert '<template data-models-for="openai">' in page
+
+
+def test_custom_provider_is_saved_listed_and_offered_as_a_model_source(
+    alice_client: Client, alice: User
+) -> None:
+    response = alice_client.post("/settings/providers/", PROVIDER)
+    assert response.status_code == 302
+    provider = CustomProvider.objects.get(user=alice)
+    assert provider.model_ids == ["llama3.1:70b", "qwen2.5-coder"]
+    assert provider.api_key == PROVIDER["api_key"]
+    page = alice_client.get("/settings/").content.decode()
+    assert "my-ollama" in page and "http://gpu-box:11434/v1" in page
+    assert '<template data-models-for="my-ollama"><option value="llama3.1:70b">' in page
+    assert "key set" in page
+    assert PROVIDER["api_key"] not in page
+
+
+def test_editing_a_provider_without_a_key_keeps_the_key(alice_client: Client,
+                                                        alice: User) -> None:
+    alice_client.post("/settings/providers/", PROVIDER)
+    alice_client.post("/settings/providers/", {**PROVIDER, "base_url": "http://other:8000/v1",
+                                               "api_key": ""})
+    provider = CustomProvider.objects.get(user=alice)
+    assert provider.base_url == "http://other:8000/v1"
+    assert provider.api_key == PROVIDER["api_key"]
+
+
+def test_bad_provider_input_gets_a_message_and_a_422(alice_client: Client) -> None:
+    response = alice_client.post("/settings/providers/", {**PROVIDER, "base_url": "gpu-box"})
+    assert response.status_code == 422
+    assert "starts with http:// or https://" in response.content.decode()
+    response = alice_client.post("/settings/providers/", {**PROVIDER, "name": "openai"})
+    assert "is a built-in provider" in response.content.decode().replace("&#x27;", "'")
+
+
+def test_removing_is_scoped_to_the_person(alice_client: Client, bob_client: Client,
+                                          alice: User) -> None:
+    alice_client.post("/settings/providers/", PROVIDER)
+    refused = bob_client.post("/settings/providers/my-ollama/remove/", follow=True)
+    assert "There is no custom provider named" in refused.content.decode().replace("&#x27;", "'")
+    assert CustomProvider.objects.filter(user=alice).exists()
+    alice_client.post("/settings/providers/my-ollama/remove/")
+    assert not CustomProvider.objects.filter(user=alice).exists()
+
+
+def test_project_secrets_are_listed_by_name_only(alice_client: Client, alice_project: Project,
+                                                 bob: User) -> None:
+    ProjectSecret.objects.create(project=alice_project, name="STRIPE_KEY", value="sk_live_xyz_9")
+    bobs = Project.objects.create(owner=bob, name="Bob's plan")
+    ProjectSecret.objects.create(project=bobs, name="BOB_ONLY", value="bob-value")
+    page = alice_client.get("/settings/").content.decode()
+    assert "STRIPE_KEY" in page and "sk_live_xyz_9" not in page
+    assert "BOB_ONLY" not in page and "Bob" not in page
