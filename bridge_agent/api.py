@@ -33,7 +33,11 @@ async def health(request: Request) -> Response:
 
 
 async def events(request: Request) -> Response:
-    runtime = runtime_of(request)
+    return events_response(runtime_of(request), request)
+
+
+def events_response(runtime: BridgeRuntime, request: Request) -> Response:
+    """The SSE response for ``GET /starter/events``; raises ``ApiError`` for a bad cursor."""
     cursor = request.headers.get("last-event-id") or request.query_params.get("after")
     after: int | None = None
     if cursor is not None and cursor.strip() != "":

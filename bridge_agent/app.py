@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from bridge_agent.api import routes
+from bridge_agent.api import events_response, routes
 from bridge_agent.auth import TokenAuthMiddleware
 from bridge_agent.config import BridgeConfig
 from bridge_agent.errors import ApiError, error_response
@@ -22,6 +22,7 @@ from bridge_agent.sessions import SessionError
 logger = logging.getLogger("bridge_agent")
 
 API_PREFIX = "/starter/"
+EVENTS_PATH = "/starter/events"
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
@@ -78,10 +79,21 @@ class BridgeApp:
 
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
-        if path.startswith(API_PREFIX) or path == API_PREFIX.rstrip("/"):
+        if path == EVENTS_PATH and scope["type"] == "http" and scope["method"] == "GET":
+            await self._events(scope, receive, send)
+        elif path.startswith(API_PREFIX) or path == API_PREFIX.rstrip("/"):
             await self.api(scope, receive, send)
         else:
             await self.proxy(scope, receive, send)
+
+    async def _events(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Event streams bypass Starlette's middleware: each of its layers wraps every send,
+        # and with a hundred subscribers at a few hundred events a second that adds up.
+        try:
+            response = events_response(self.runtime, Request(scope, receive))
+        except ApiError as error:
+            response = error_response(error.status, error.code, error.message)
+        await response(scope, receive, send)
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
