@@ -89,7 +89,8 @@ class ProjectEventsConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         public_id = str(self.scope["url_route"]["kwargs"]["public_id"])
-        if await database_sync_to_async(_find_project)(user, public_id) is None:
+        find = database_sync_to_async(_find_project, thread_sensitive=False)
+        if await find(user, public_id) is None:
             await self.close(code=CLOSE_NOT_FOUND)
             return
         self.public_id = public_id

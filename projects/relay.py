@@ -34,6 +34,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -150,9 +151,22 @@ def _bridge_target_sync(public_id: str) -> BridgeEndpoint:
         raise RelayUnavailable("upstream_down", error.message) from error
 
 
-async def bridge_target(public_id: str) -> BridgeEndpoint:
-    """URL and token headers of a running project's bridge (never log the headers)."""
-    return await database_sync_to_async(_bridge_target_sync)(public_id)
+_targets: dict[str, tuple[float, BridgeEndpoint]] = {}
+TARGET_CACHE_SECONDS = 2.0
+
+
+async def bridge_target(public_id: str, *, fresh: bool = False) -> BridgeEndpoint:
+    """URL and token headers of a running project's bridge (never log the headers).
+
+    Viewers catching up after a reconnect storm ask for the same project at once; for a
+    couple of seconds they share one lookup. The upstream holder always asks ``fresh``.
+    """
+    cached = _targets.get(public_id)
+    if not fresh and cached is not None and cached[0] > time.monotonic():
+        return cached[1]
+    endpoint = await database_sync_to_async(_bridge_target_sync, thread_sensitive=False)(public_id)
+    _targets[public_id] = (time.monotonic() + TARGET_CACHE_SECONDS, endpoint)
+    return endpoint
 
 
 async def iterate_sse(response: httpx.Response) -> AsyncIterator[SseEvent]:
@@ -465,7 +479,7 @@ class UpstreamCandidate:
         failures = 0
         while True:
             try:
-                endpoint = await bridge_target(self.public_id)
+                endpoint = await bridge_target(self.public_id, fresh=True)
             except RelayUnavailable as unavailable:
                 await self._publish_state(unavailable.state)
                 await self._sleep(NOT_RUNNING_RETRY_SECONDS)

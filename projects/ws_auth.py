@@ -69,7 +69,9 @@ class WebsocketAuthMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         raw = presented_token(scope)
         if raw is not None:
-            user, token = await database_sync_to_async(_authenticate)(raw)
+            # Off the shared sync thread: a burst of (re)connecting programs must not queue
+            # behind each other past daphne's handshake timeout.
+            user, token = await database_sync_to_async(_authenticate, thread_sensitive=False)(raw)
             await self.inner({**scope, "user": user, "api_token": token}, receive, send)
         elif is_dashboard_origin(scope):
             await self.with_session(scope, receive, send)

@@ -1,0 +1,466 @@
+"""Benchmark of the relay, bridge → browser websocket: ``.venv/bin/python bench/relay_bench.py``.
+
+Measures, in one run on this machine, and writes ``bench/results/relay.md``: event delivery
+latency (event appended to a bridge's log → frame parsed by a websocket client) p50/p99/max
+with 1, 50 and 500 concurrent viewers spread over 10 projects at 100 events/s per project;
+the number of upstream connections to the bridges (must equal the number of projects with
+viewers); events lost or duplicated per viewer (must be zero).
+
+What runs, all real except the event source:
+
+- ten real bridges (``bridge_agent`` apps under uvicorn, one process), each with its own home
+  and durable event log. Their events are appended through the bridge's own ``EventLog``
+  API, in the bridge process, at a fixed rate, each carrying its append time. (pi and the
+  scripted model could not produce 100 events/s per project steadily; everything from the
+  log on — SQLite append, SSE fan-out, the relay, the websocket — is the production path.)
+- the control plane: one daphne process (``starter.asgi``) on a throwaway database and a
+  Redis key prefix of its own; the projects point at the bridges through the local backend.
+- viewers: ``websockets`` clients in separate processes, authenticated with an API token,
+  each subscribed with the project's last id and checked against the exact id range the
+  bridge appended.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+PROJECTS = 10
+RATE = 100  # events/s per project
+DURATION = 10.0  # seconds of events per scenario
+SCENARIOS = (1, 50, 200, 500)
+CLIENT_PROCESSES = 2
+TOKEN = "bench-bridge-token"
+RESULT = ROOT / "bench" / "results" / "relay.md"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# -- role: the bridges ------------------------------------------------------------------------
+
+
+async def run_bridges(data_dir: Path, ports: list[int]) -> None:
+    """Serve one bridge per port; on stdin 'run RATE SECONDS' append events, answer ids."""
+    import uvicorn
+
+    from bridge_agent.app import create_app
+    from bridge_agent.config import BridgeConfig
+
+    apps = []
+    servers = []
+    for index, port in enumerate(ports):
+        home = data_dir / "sprites" / f"bench-{index}" / "home"
+        config = BridgeConfig(home=home, token=TOKEN, port=port, prewarm=False)
+        app = create_app(config)
+        apps.append(app)
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        )
+        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        servers.append(server)
+    serving = [asyncio.create_task(server.serve()) for server in servers]
+    while not all(server.started for server in servers):
+        await asyncio.sleep(0.05)
+    loop = asyncio.get_running_loop()
+    print("ready", json.dumps([app.runtime.log.last_id for app in apps]), flush=True)
+
+    async def append(app: Any, rate: int, seconds: float) -> None:
+        start = time.monotonic()
+        total = int(rate * seconds)
+        for number in range(total):
+            delay = start + number / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            app.runtime.log.append("bench_tick", {"sent": time.time(), "n": number}, "bench")
+
+    while True:
+        line = await loop.run_in_executor(None, sys.stdin.readline)
+        if not line or line.strip() == "quit":
+            break
+        _, rate, seconds, count = line.split()
+        await asyncio.gather(
+            *(append(app, int(rate), float(seconds)) for app in apps[: int(count)])
+        )
+        print("done", json.dumps([app.runtime.log.last_id for app in apps]), flush=True)
+    for server in servers:
+        server.should_exit = True
+    await asyncio.gather(*serving, return_exceptions=True)
+
+
+# -- role: the viewers ------------------------------------------------------------------------
+
+
+async def run_viewers(url: str, token: str, assignments: list[tuple[str, int]]) -> None:
+    """Open one websocket per assignment (public_id, after); collect until told the targets."""
+    from websockets.asyncio.client import connect
+
+    latencies: list[int] = []
+    received: list[list[int]] = [[] for _ in assignments]
+    sockets: list[Any] = []
+
+    async def open_one(index: int, public_id: str, after: int) -> None:
+        websocket = await connect(
+            f"{url}/ws/projects/{public_id}/",
+            additional_headers={"Authorization": f"Bearer {token}"},
+            max_size=None,
+            open_timeout=60,
+        )
+        await websocket.send(json.dumps({"type": "subscribe", "after": after}))
+        sockets.append(websocket)
+
+        async def read() -> None:
+            ids = received[index]
+            async for raw in websocket:
+                now = time.time()
+                frame = json.loads(raw)
+                if frame.get("kind") != "event":
+                    continue
+                event = frame["event"]
+                ids.append(event["id"])
+                sent = event["data"].get("sent")
+                if sent is not None:
+                    latencies.append(int((now - sent) * 1_000_000))
+
+        readers.append(asyncio.create_task(read()))
+
+    readers: list[asyncio.Task[None]] = []
+    limit = asyncio.Semaphore(20)
+
+    async def limited(index: int, public_id: str, after: int) -> None:
+        async with limit:
+            await open_one(index, public_id, after)
+
+    await asyncio.gather(*(limited(i, p, a) for i, (p, a) in enumerate(assignments)))
+    print("ready", flush=True)
+    loop = asyncio.get_running_loop()
+    targets: dict[str, int] = json.loads(await loop.run_in_executor(None, sys.stdin.readline))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if all(
+            (ids[-1] if ids else after) >= targets[public_id]
+            for ids, (public_id, after) in zip(received, assignments, strict=True)
+        ):
+            break
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(0.5)  # anything arriving late would be a duplicate: let it show
+    lost = duplicated = 0
+    for ids, (public_id, after) in zip(received, assignments, strict=True):
+        expected = list(range(after + 1, targets[public_id] + 1))
+        duplicated += len(ids) - len(set(ids))
+        lost += len(set(expected) - set(ids))
+    for task in readers:
+        task.cancel()
+    await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+    print(json.dumps({"latencies": latencies, "lost": lost, "duplicated": duplicated}), flush=True)
+
+
+# -- the conductor -----------------------------------------------------------------------------
+
+
+def established_to(ports: list[int]) -> dict[int, int]:
+    counts = dict.fromkeys(ports, 0)
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            port = int(fields[1].rsplit(":", 1)[1], 16)
+            if port in counts and fields[3] == "01":
+                counts[port] += 1
+    return counts
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def percentile(values: list[int], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] / 1000
+
+
+def prepare_database(env: dict[str, str]) -> None:
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True
+    )
+
+
+def main() -> None:
+    work = Path(tempfile.mkdtemp(prefix="relay-bench-"))
+    suffix = os.getpid()
+    base_url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/starter")
+    database = f"bench_relay_{suffix}"
+    env = dict(os.environ)
+    env.update(
+        {
+            "DATABASE_URL": base_url.rsplit("/", 1)[0] + "/" + database,
+            "STARTER_DATA_DIR": str(work),
+            "STARTER_REDIS_PREFIX": f"bench-relay-{suffix}",
+            "DEBUG": "false",
+            "LOG_LEVEL": "WARNING",
+            "SECRET_KEY": f"bench-secret-{suffix}-" + "x" * 40,
+            "ALLOWED_HOSTS": "127.0.0.1,localhost,.localhost",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    import psycopg
+
+    admin_url = base_url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{database}"')
+    processes: list[subprocess.Popen[str]] = []
+    try:
+        os.environ.update(env)
+        prepare_database(env)
+        import django
+
+        os.environ["DJANGO_SETTINGS_MODULE"] = "starter.settings"
+        django.setup()
+        results = conduct(work, env, processes)
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in processes:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(10)
+            if process.poll() is None:
+                process.kill()
+        from django.db import connections
+
+        connections.close_all()
+        with psycopg.connect(admin_url, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    write_report(results)
+
+
+def conduct(
+    work: Path, env: dict[str, str], processes: list[subprocess.Popen[str]]
+) -> list[dict[str, Any]]:
+    from accounts.models import User
+    from accounts.tokens import create_api_token
+    from projects.models import Project, Status
+    from projects.relay import connects_key
+    from projects.work_lock import redis_client
+
+    bridge_ports = [free_port() for _ in range(PROJECTS)]
+    bridges = subprocess.Popen(
+        [sys.executable, __file__, "bridges", str(work), json.dumps(bridge_ports)],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    processes.append(bridges)
+    assert bridges.stdout is not None and bridges.stdin is not None
+    last_ids = json.loads(bridges.stdout.readline().split(" ", 1)[1])
+
+    owner = User.objects.create_user("bench@example.com", "bench-password-123")
+    token = create_api_token(owner, "bench")[1]
+    projects = []
+    for index, port in enumerate(bridge_ports):
+        name = f"bench-{index}"
+        run_dir = work / "sprites" / name / "run"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "state").write_text("running")
+        (run_dir / "bridge.port").write_text(str(port))
+        projects.append(
+            Project.objects.create(
+                owner=owner, name=name, status=Status.RUNNING, sprite_name=name, bridge_token=TOKEN
+            )
+        )
+
+    web_port = free_port()
+    web = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "daphne"),
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(web_port),
+            "starter.asgi:application",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(work / "daphne.log", "w"),
+    )
+    processes.append(web)
+    url = f"ws://127.0.0.1:{web_port}"
+    import httpx
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"http://127.0.0.1:{web_port}/accounts/login/").status_code == 200:
+                break
+        time.sleep(0.2)
+
+    results = []
+    for viewers in SCENARIOS:
+        active = projects[: min(PROJECTS, viewers)]
+        assignments = [
+            (active[i % len(active)].public_id, last_ids[i % len(active)]) for i in range(viewers)
+        ]
+        shares = [assignments[i::CLIENT_PROCESSES] for i in range(CLIENT_PROCESSES)]
+        clients = []
+        for share in shares:
+            if not share:
+                continue
+            client = subprocess.Popen(
+                [sys.executable, __file__, "viewers", url, token, json.dumps(share)],
+                cwd=ROOT,
+                env=env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            processes.append(client)
+            clients.append(client)
+        for client in clients:
+            assert client.stdout is not None
+            assert client.stdout.readline().strip() == "ready"
+        connects_before = {
+            p.public_id: int(redis_client().get(connects_key(p.public_id)) or 0) for p in projects
+        }
+        time.sleep(2.0)  # the upstream streams connect
+        cpu_before = {
+            "daphne": cpu_seconds(web.pid),
+            "bridges": cpu_seconds(bridges.pid),
+            "viewers": sum(cpu_seconds(c.pid) for c in clients),
+        }
+        started = time.monotonic()
+
+        bridges.stdin.write(f"run {RATE} {DURATION} {len(active)}\n")
+        bridges.stdin.flush()
+        samples: list[dict[int, int]] = []
+        while True:
+            samples.append(established_to(bridge_ports))
+            line = ""
+            import select
+
+            ready, _, _ = select.select([bridges.stdout], [], [], 0.5)
+            if ready:
+                line = bridges.stdout.readline()
+                break
+        last_ids = json.loads(line.split(" ", 1)[1])
+        elapsed = time.monotonic() - started
+        cpu = {
+            "daphne": cpu_seconds(web.pid) - cpu_before["daphne"],
+            "bridges": cpu_seconds(bridges.pid) - cpu_before["bridges"],
+            "viewers": sum(cpu_seconds(c.pid) for c in clients) - cpu_before["viewers"],
+        }
+        targets = {p.public_id: last_ids[i] for i, p in enumerate(projects)}
+        outcomes = []
+        for client in clients:
+            assert client.stdin is not None and client.stdout is not None
+            client.stdin.write(json.dumps(targets) + "\n")
+            client.stdin.flush()
+        for client in clients:
+            assert client.stdout is not None
+            outcomes.append(json.loads(client.stdout.readline()))
+            client.wait(30)
+        latencies = [value for outcome in outcomes for value in outcome["latencies"]]
+        per_port_max = {port: max(sample[port] for sample in samples) for port in bridge_ports}
+        opened = {
+            p.public_id: int(redis_client().get(connects_key(p.public_id)) or 0)
+            - connects_before[p.public_id]
+            for p in projects
+        }
+        results.append(
+            {
+                "viewers": viewers,
+                "projects": len(active),
+                "events": int(RATE * DURATION) * len(active),
+                "deliveries": len(latencies),
+                "p50": percentile(latencies, 0.50),
+                "p99": percentile(latencies, 0.99),
+                "max": max(latencies) / 1000,
+                "mean": statistics.fmean(latencies) / 1000,
+                "upstream_max": sum(per_port_max.values()),
+                "upstream_projects": sum(1 for v in per_port_max.values() if v),
+                "upstream_per_project_max": max(per_port_max.values()),
+                "reconnects": sum(opened.values()),
+                "lost": sum(o["lost"] for o in outcomes),
+                "duplicated": sum(o["duplicated"] for o in outcomes),
+                # CPU seconds per second of events (1.0 = one core busy all along).
+                "cpu": {name: round(value / elapsed, 2) for name, value in cpu.items()},
+                "load": os.getloadavg()[0],
+            }
+        )
+        print(json.dumps(results[-1]), flush=True)
+        time.sleep(10)  # the feeds linger, then let go of the upstreams
+    bridges.stdin.write("quit\n")
+    bridges.stdin.flush()
+    return results
+
+
+def write_report(results: list[dict[str, Any]]) -> None:
+    rows = "\n".join(
+        f"| {r['viewers']} | {r['projects']} | {r['events']} | {r['deliveries']} "
+        f"| {r['p50']:.1f} | {r['p99']:.1f} | {r['max']:.1f} "
+        f"| {r['upstream_max']} (≤{r['upstream_per_project_max']} per project) "
+        f"| {r['lost']} | {r['duplicated']} "
+        f"| {r['cpu']['daphne']:.2f} / {r['cpu']['viewers']:.2f} / {r['cpu']['bridges']:.2f} "
+        f"| {r['load']:.1f} |"
+        for r in results
+    )
+    RESULT.write_text(f"""# Relay benchmark — {date(2026, 11, 21).isoformat()}
+
+`.venv/bin/python bench/relay_bench.py` — {platform.machine()}, {os.cpu_count()} CPUs (shared
+with other work while it ran), Python {platform.python_version()}.
+
+Ten real bridges ({RATE} events/s each, appended through the bridge's own event log, each
+event carrying its append time), one daphne process with the relay, Redis, viewers in
+{CLIENT_PROCESSES} client processes (`websockets`), {DURATION:.0f} s of events per row.
+Latency = bridge log append → viewer parsed the websocket frame (same clock).
+"Upstream" = most ESTABLISHED TCP connections seen on the bridges' ports during the row,
+sampled every 0.5 s from /proc/net/tcp.
+
+| viewers | projects | events | deliveries | p50 ms | p99 ms | max ms | upstream \
+| lost | dup | CPU daphne / viewers / bridges | load |
+|---|---|---|---|---|---|---|---|---|---|---|---|
+{rows}
+
+Target: p99 < 50 ms at 500 viewers; upstream connections = projects with viewers; zero lost
+or duplicated.
+""")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("role", nargs="?", default="main", choices=["main", "bridges", "viewers"])
+    parser.add_argument("args", nargs="*")
+    options = parser.parse_args()
+    if options.role == "bridges":
+        asyncio.run(run_bridges(Path(options.args[0]), json.loads(options.args[1])))
+    elif options.role == "viewers":
+        asyncio.run(
+            run_viewers(
+                options.args[0], options.args[1], [tuple(a) for a in json.loads(options.args[2])]
+            )
+        )
+    else:
+        main()
