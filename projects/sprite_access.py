@@ -10,6 +10,7 @@ import asyncio
 import json
 import secrets
 from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Any, TypeVar
 
@@ -26,8 +27,18 @@ T = TypeVar("T")
 
 
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run a backend coroutine from synchronous code (Celery tasks, admin actions)."""
-    return asyncio.run(coroutine)
+    """Run a backend coroutine from synchronous code (Celery tasks, views, admin actions).
+
+    When the calling thread already runs an event loop (a sync view called from async
+    code, or a browser-driving test), the coroutine gets a loop of its own in a helper
+    thread instead of failing.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sprite-backend") as executor:
+        return executor.submit(asyncio.run, coroutine).result()
 
 
 @lru_cache(maxsize=64)
