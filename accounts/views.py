@@ -60,22 +60,9 @@ def _context(user: User, **forms: Any) -> dict[str, Any]:
         "model_catalog": providers_for(user),
         "custom_providers": CustomProvider.objects.filter(user=user),
         "custom_provider_form": CustomProviderForm(),
-        "project_secrets": _project_secrets(user),
     }
     context.update(forms)
     return context
-
-
-def _project_secrets(user: User) -> list[tuple[Any, list[str]]]:
-    """Each project with the names of its secrets (values are never read here).
-
-    Imported here, not at the top: accounts does not depend on projects (DESIGN.md); the
-    settings page only shows what the projects app already lists elsewhere.
-    """
-    from projects.models import Project
-
-    projects = Project.objects.for_user(user).prefetch_related("secrets")
-    return [(project, [secret.name for secret in project.secrets.all()]) for project in projects]
 
 
 @login_required

@@ -9,6 +9,7 @@ app_name = "projects"
 urlpatterns = [
     path("", views.home, name="home"),
     path("palette.json", views.palette_items, name="palette"),
+    path("secrets-overview/", views.secrets_overview, name="secrets_overview"),
     path("p/<str:public_id>/", views.detail, name="detail"),
     path("p/<str:public_id>/status/", views.status_badge, name="status"),
     path("p/<str:public_id>/lifecycle/", views.lifecycle_panel, name="lifecycle"),

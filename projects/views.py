@@ -111,6 +111,15 @@ def manage_panel(request: HttpRequest, public_id: str) -> HttpResponse:
 
 
 @login_required
+def secrets_overview(request: HttpRequest) -> HttpResponse:
+    """The settings page's "Project secrets" section: each project's secret names, never a
+    value. Served by projects/ so that accounts/ keeps knowing nothing of projects."""
+    projects = Project.objects.for_user(request.user).prefetch_related("secrets")
+    rows = [(project, [secret.name for secret in project.secrets.all()]) for project in projects]
+    return render(request, "projects/_secrets_overview.html", {"rows": rows})
+
+
+@login_required
 def palette_items(request: HttpRequest) -> JsonResponse:
     """What the command palette offers on every page: the person's projects and actions."""
     projects = [

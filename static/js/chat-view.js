@@ -211,6 +211,13 @@
         // answer): carry on in the machine's current session.
         return self.bindTo(null).then(function () { return self.sendText(text, mode); });
       }
+      if (error.code === "agent_unavailable") {
+        // Its pi process stopped (a restart of the machine); the bridge starts it again on
+        // the next command, as its message says.
+        return new Promise(function (resolve) { setTimeout(resolve, 1000); }).then(function () {
+          return self.sendText(text, mode);
+        });
+      }
       throw error;
     }).catch(function (error) {
       if (!self.input.value) { self.input.value = text; }

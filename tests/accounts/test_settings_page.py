@@ -72,5 +72,7 @@ def test_project_secrets_are_listed_by_name_only(alice_client: Client, alice_pro
     bobs = Project.objects.create(owner=bob, name="Bob's plan")
     ProjectSecret.objects.create(project=bobs, name="BOB_ONLY", value="bob-value")
     page = alice_client.get("/settings/").content.decode()
-    assert "STRIPE_KEY" in page and "sk_live_xyz_9" not in page
-    assert "BOB_ONLY" not in page and "Bob" not in page
+    assert 'hx-get="/secrets-overview/"' in page  # the section loads with the page
+    section = alice_client.get("/secrets-overview/").content.decode()
+    assert "STRIPE_KEY" in section and "sk_live_xyz_9" not in section
+    assert "BOB_ONLY" not in section and "Bob" not in section
