@@ -201,27 +201,38 @@
     if (!text.trim()) { return; }
     if (!this.session) {
       // Still finding its session (the page just opened): send once it is there.
-      if (this.binding) { this.binding.then(function (session) { if (session) { self.send(mode); } }); }
+      // If finding it failed (the machine was restarting), look for the current one again.
+      var binding = this.binding || Promise.resolve(null);
+      binding.then(function (session) { return session || self.bindTo(null); }).then(function (session) {
+        if (session) { self.send(mode); }
+      });
       return;
     }
     this.input.value = "";
-    this.sendText(text, mode).catch(function (error) {
+    this.sendRecovering(text, mode, 0).catch(function (error) {
+      if (!self.input.value) { self.input.value = text; }
+      self.note(error.message, "error");
+    });
+  };
+
+  // Right after the machine restarts (re-bootstrap, new secret) its sessions come back one
+  // by one: a session that never got a file is gone, and a pi process may still be
+  // stopping. Both are told apart by the bridge's error codes and tried again, a few times.
+  ChatView.prototype.sendRecovering = function (text, mode, attempt) {
+    var self = this;
+    return this.sendText(text, mode).catch(function (error) {
+      if (attempt >= 3) { throw error; }
       if (error.code === "unknown_session") {
-        // The session never got a file and is gone (its machine restarted before the first
-        // answer): carry on in the machine's current session.
-        return self.bindTo(null).then(function () { return self.sendText(text, mode); });
+        return self.bindTo(null).then(function () {
+          return self.sendRecovering(text, mode, attempt + 1);
+        });
       }
-      if (error.code === "agent_unavailable") {
-        // Its pi process stopped (a restart of the machine); the bridge starts it again on
-        // the next command, as its message says.
-        return new Promise(function (resolve) { setTimeout(resolve, 1000); }).then(function () {
-          return self.sendText(text, mode);
+      if (error.code === "agent_unavailable" || error.code === "bridge_unreachable") {
+        return new Promise(function (resolve) { setTimeout(resolve, 1500); }).then(function () {
+          return self.sendRecovering(text, mode, attempt + 1);
         });
       }
       throw error;
-    }).catch(function (error) {
-      if (!self.input.value) { self.input.value = text; }
-      self.note(error.message, "error");
     });
   };
 
