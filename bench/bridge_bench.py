@@ -33,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -380,6 +380,36 @@ def summary(values: list[float]) -> str:
     )
 
 
+HISTORY_HEADING = "## History (one row per run; the machine is shared, so the spread matters)"
+
+
+def history(results: dict[str, Any]) -> str:
+    """The previous runs' rows from the results file, plus this run's."""
+    rows: list[str] = []
+    if RESULTS.exists():
+        lines = RESULTS.read_text().splitlines()
+        if HISTORY_HEADING in lines:
+            start = lines.index(HISTORY_HEADING)
+            rows = [line for line in lines[start + 3 :] if line.startswith("| 20")]
+    at_100 = next(level for level in results["sse"] if level["subscribers"] == 100)
+    rows.append(
+        f"| {datetime.now(UTC).strftime('%Y-%m-%d %H:%M')} UTC | {results['load_average']} "
+        f"| {at_100['p99_ms']:.2f} ms | {results['answer']['bridge_idle_rss_mib']:.1f} MiB "
+        f"| {results['proxy']['/small']['ratio']:.0%} | {results['proxy']['/big']['ratio']:.0%} |"
+    )
+    return "\n".join(
+        [
+            HISTORY_HEADING,
+            "",
+            "| run | load average | SSE p99, 100 subscribers | bridge idle RSS "
+            "| proxy, small pages | proxy, 1 MiB |",
+            "|---|---|---|---|---|---|",
+            *rows,
+            "",
+        ]
+    )
+
+
 def report(results: dict[str, Any]) -> str:
     startup, answer, sse, proxy = (
         results["startup"], results["answer"], results["sse"], results["proxy"],
@@ -497,7 +527,7 @@ def main() -> int:
         results["sse"] = bench_sse(work)
         print("proxy throughput …", flush=True)
         results["proxy"] = bench_proxy(work, server)
-    text = report(results)
+    text = report(results) + history(results)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(text)
     print(text)
