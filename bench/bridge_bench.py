@@ -399,6 +399,7 @@ def history(results: dict[str, Any]) -> str:
     )
     return "\n".join(
         [
+            "",
             HISTORY_HEADING,
             "",
             "| run | load average | SSE p99, 100 subscribers | bridge idle RSS "
