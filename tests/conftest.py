@@ -100,11 +100,22 @@ def live_stack(
         )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    # Playwright's sync API keeps an event loop running in the test thread, which makes
-    # Django's async-safety check refuse the ORM calls of browser tests and of their
-    # teardown; the ORM is still used from one thread only.
+    """Chromium for one test module.
+
+    Playwright's sync API keeps an event loop running in the test thread while it is open.
+    That makes Django's async-safety check refuse the ORM calls of browser tests (the ORM
+    is still used from one thread only), and it would break every asyncio test after it,
+    so the browser lives for one module and the allowance ends with it.
+    """
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with chromium() as instance:
-        yield instance
+    try:
+        with chromium() as instance:
+            yield instance
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
