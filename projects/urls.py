@@ -2,12 +2,14 @@ from __future__ import annotations
 
 from django.urls import path
 
-from projects import views, workspace_panels, workspace_views
+from projects import general_agent_views, views, workspace_panels, workspace_views
 
 app_name = "projects"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("agent/", general_agent_views.agent_workspace, name="general_agent"),
+    path("agent/renew/", general_agent_views.renew_agent_access, name="general_agent_renew"),
     path("palette.json", views.palette_items, name="palette"),
     path("secrets-overview/", views.secrets_overview, name="secrets_overview"),
     path("p/<str:public_id>/", views.detail, name="detail"),

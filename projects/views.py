@@ -64,25 +64,32 @@ def detail(request: HttpRequest, public_id: str) -> HttpResponse:
     """The project workspace. Everything from the agent is fetched by the page's script,
     so rendering it never waits on the project's machine."""
     project = get_project_for_user(request.user, public_id)
+    return render_workspace(request, project)
+
+
+def render_workspace(
+    request: HttpRequest, project: Project, extra: dict[str, object] | None = None
+) -> HttpResponse:
+    """The workspace page for a project; the general agent uses it too (general_agent_views)."""
     user = _user(request)
-    return render(
-        request,
-        "projects/workspace.html",
-        {
-            "project": project,
-            "secrets": project.secrets.all(),
-            "workspace_config": {
-                "publicId": project.public_id,
-                "name": project.name,
-                "status": project.status,
-                "statusLabel": project.get_status_display(),
-                "secretNames": [secret.name for secret in project.secrets.all()],
-                "providers": [provider.as_json() for provider in providers_for(user)],
-                "thinkingLevels": list(THINKING_LEVELS),
-                "urls": _workspace_urls(project),
-            },
+    context: dict[str, object] = {
+        "project": project,
+        "secrets": project.secrets.exclude(name__startswith="STARTER_"),
+        "workspace_config": {
+            "publicId": project.public_id,
+            "name": project.name,
+            "status": project.status,
+            "statusLabel": project.get_status_display(),
+            "secretNames": [
+                secret.name for secret in project.secrets.exclude(name__startswith="STARTER_")
+            ],
+            "providers": [provider.as_json() for provider in providers_for(user)],
+            "thinkingLevels": list(THINKING_LEVELS),
+            "urls": _workspace_urls(project),
         },
-    )
+    }
+    context.update(extra or {})
+    return render(request, "projects/workspace.html", context)
 
 
 def _workspace_urls(project: Project) -> dict[str, str]:

@@ -180,6 +180,7 @@
       state.done = true;
       state.isError = Boolean(data.isError);
       state.output = typeof data.text === "string" ? data.text : textOf((data.result || {}).content);
+      state.details = (data.result || {}).details || null;
     }
     this.liveTools[id] = state;
     this.notify("updateTool", id, state);

@@ -285,12 +285,14 @@
     if (message.role === "toolResult") {
       var card = this.findCard(message.toolCallId);
       if (card) {
-        this.fillCard(card, M.textOf(message.content), Boolean(message.isError), true);
+        this.fillCard(card, M.textOf(message.content), Boolean(message.isError), true, false,
+          message.details);
         card.dataset.resultKey = key;
         return null;
       }
       var orphan = this.toolCard({ id: message.toolCallId, name: message.toolName, arguments: {} });
-      this.fillCard(orphan, M.textOf(message.content), Boolean(message.isError), true);
+      this.fillCard(orphan, M.textOf(message.content), Boolean(message.isError), true, false,
+        message.details);
       orphan.dataset.resultKey = key;
       return orphan;
     }
@@ -382,7 +384,8 @@
     return null;
   };
 
-  ChatView.prototype.fillCard = function (card, output, isError, done, running) {
+  ChatView.prototype.fillCard = function (card, output, isError, done, running, details) {
+    this.markTouchedProject(card, details);
     var state = card.querySelector(".tool-state");
     var pre = card.querySelector(".tool-output");
     if (pre) { pre.textContent = output || (done ? "(no output)" : ""); }
@@ -394,7 +397,20 @@
 
   ChatView.prototype.updateTool = function (toolCallId, live) {
     var card = this.findCard(toolCallId);
-    if (card) { this.fillCard(card, live.output, live.isError, live.done, live.running); }
+    if (card) { this.fillCard(card, live.output, live.isError, live.done, live.running, live.details); }
+  };
+
+  // The general agent's tools that write (sprite_write, sprite_exec, create_project) say in
+  // their result details which project they touched: the card links to it.
+  ChatView.prototype.markTouchedProject = function (card, details) {
+    var project = details && details.project;
+    if (!project || !project.id || card.querySelector(".tool-project")) { return; }
+    var link = el("a", "tool-project", "→ " + (project.name || project.id));
+    link.href = "/p/" + encodeURIComponent(project.id) + "/";
+    link.title = "Open the project this tool touched";
+    link.dataset.touchedProject = project.id;
+    var head = card.querySelector(".tool-head");
+    (head || card).appendChild(link);
   };
 
   ChatView.prototype.showPartial = function (partial) { this.updatePartial(partial); };

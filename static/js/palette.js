@@ -60,6 +60,7 @@
 
   var BASE_ITEMS = [
     { group: "Actions", label: "New project", hint: "Create a project and its machine", href: "/?new=1" },
+    { group: "Actions", label: "Open the general agent", hint: "One chat across all your projects", href: "/agent/" },
     { group: "Actions", label: "Settings", hint: "Models, API keys, tokens", href: "/settings/" },
     { group: "Actions", label: "All projects", href: "/" },
   ];
