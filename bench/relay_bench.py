@@ -35,7 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -111,15 +111,18 @@ async def run_bridges(data_dir: Path, ports: list[int]) -> None:
 # -- role: the viewers ------------------------------------------------------------------------
 
 
-async def run_viewers(url: str, token: str, assignments: list[tuple[str, int]]) -> None:
-    """Open one websocket per assignment (public_id, after); collect until told the targets."""
+async def run_viewers(token: str, assignments: list[tuple[str, str, int]]) -> None:
+    """Open one websocket per assignment (url, public_id, after); collect until told the
+    targets."""
     from websockets.asyncio.client import connect
 
     latencies: list[int] = []
+    frames = [0]  # websocket frames that carried events
+    batches: list[int] = []  # sizes of the frames that carried several
     received: list[list[int]] = [[] for _ in assignments]
     sockets: list[Any] = []
 
-    async def open_one(index: int, public_id: str, after: int) -> None:
+    async def open_one(index: int, url: str, public_id: str, after: int) -> None:
         websocket = await connect(
             f"{url}/ws/projects/{public_id}/",
             additional_headers={"Authorization": f"Bearer {token}"},
@@ -134,24 +137,31 @@ async def run_viewers(url: str, token: str, assignments: list[tuple[str, int]]) 
             async for raw in websocket:
                 now = time.time()
                 frame = json.loads(raw)
-                if frame.get("kind") != "event":
+                kind = frame.get("kind")
+                if kind == "event":
+                    events = [frame["event"]]
+                elif kind == "events":
+                    events = frame["events"]
+                    batches.append(len(events))
+                else:
                     continue
-                event = frame["event"]
-                ids.append(event["id"])
-                sent = event["data"].get("sent")
-                if sent is not None:
-                    latencies.append(int((now - sent) * 1_000_000))
+                frames[0] += 1
+                for event in events:
+                    ids.append(event["id"])
+                    sent = event["data"].get("sent")
+                    if sent is not None:
+                        latencies.append(int((now - sent) * 1_000_000))
 
         readers.append(asyncio.create_task(read()))
 
     readers: list[asyncio.Task[None]] = []
     limit = asyncio.Semaphore(20)
 
-    async def limited(index: int, public_id: str, after: int) -> None:
+    async def limited(index: int, url: str, public_id: str, after: int) -> None:
         async with limit:
-            await open_one(index, public_id, after)
+            await open_one(index, url, public_id, after)
 
-    await asyncio.gather(*(limited(i, p, a) for i, (p, a) in enumerate(assignments)))
+    await asyncio.gather(*(limited(i, u, p, a) for i, (u, p, a) in enumerate(assignments)))
     print("ready", flush=True)
     loop = asyncio.get_running_loop()
     targets: dict[str, int] = json.loads(await loop.run_in_executor(None, sys.stdin.readline))
@@ -159,20 +169,27 @@ async def run_viewers(url: str, token: str, assignments: list[tuple[str, int]]) 
     while time.monotonic() < deadline:
         if all(
             (ids[-1] if ids else after) >= targets[public_id]
-            for ids, (public_id, after) in zip(received, assignments, strict=True)
+            for ids, (_, public_id, after) in zip(received, assignments, strict=True)
         ):
             break
         await asyncio.sleep(0.1)
     await asyncio.sleep(0.5)  # anything arriving late would be a duplicate: let it show
     lost = duplicated = 0
-    for ids, (public_id, after) in zip(received, assignments, strict=True):
+    for ids, (_, public_id, after) in zip(received, assignments, strict=True):
         expected = list(range(after + 1, targets[public_id] + 1))
         duplicated += len(ids) - len(set(ids))
         lost += len(set(expected) - set(ids))
     for task in readers:
         task.cancel()
     await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
-    print(json.dumps({"latencies": latencies, "lost": lost, "duplicated": duplicated}), flush=True)
+    outcome = {
+        "latencies": latencies,
+        "lost": lost,
+        "duplicated": duplicated,
+        "frames": frames[0],
+        "largest_batch": max(batches, default=1),
+    }
+    print(json.dumps(outcome), flush=True)
 
 
 # -- the conductor -----------------------------------------------------------------------------
@@ -206,7 +223,7 @@ def prepare_database(env: dict[str, str]) -> None:
     )
 
 
-def main() -> None:
+def main(daphnes: int, scenarios: tuple[int, ...], write: bool) -> None:
     work = Path(tempfile.mkdtemp(prefix="relay-bench-"))
     suffix = os.getpid()
     base_url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/starter")
@@ -237,7 +254,8 @@ def main() -> None:
 
         os.environ["DJANGO_SETTINGS_MODULE"] = "starter.settings"
         django.setup()
-        results = conduct(work, env, processes)
+        load_at_start = os.getloadavg()
+        results = conduct(work, env, processes, daphnes, scenarios)
     finally:
         for process in processes:
             if process.poll() is None:
@@ -252,16 +270,21 @@ def main() -> None:
         connections.close_all()
         with psycopg.connect(admin_url, autocommit=True) as connection:
             connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-    write_report(results)
+    if write:
+        write_report(results, daphnes, load_at_start)
 
 
 def conduct(
-    work: Path, env: dict[str, str], processes: list[subprocess.Popen[str]]
+    work: Path,
+    env: dict[str, str],
+    processes: list[subprocess.Popen[str]],
+    daphnes: int,
+    scenarios: tuple[int, ...],
 ) -> list[dict[str, Any]]:
     from accounts.models import User
     from accounts.tokens import create_api_token
     from projects.models import Project, Status
-    from projects.relay import connects_key
+    from projects.relay_wire import connects_key
     from projects.work_lock import redis_client
 
     bridge_ports = [free_port() for _ in range(PROJECTS)]
@@ -292,37 +315,50 @@ def conduct(
             )
         )
 
-    web_port = free_port()
-    web = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "daphne"),
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(web_port),
-            "starter.asgi:application",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=open(work / "daphne.log", "w"),
-    )
-    processes.append(web)
-    url = f"ws://127.0.0.1:{web_port}"
+    webs: list[subprocess.Popen[str]] = []
+    urls: list[str] = []
+    for index in range(daphnes):
+        web_port = free_port()
+        web = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "daphne"),
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(web_port),
+                "starter.asgi:application",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=open(work / f"daphne-{index}.log", "w"),
+        )
+        processes.append(web)
+        webs.append(web)
+        urls.append(f"ws://127.0.0.1:{web_port}")
     import httpx
 
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"http://127.0.0.1:{web_port}/accounts/login/").status_code == 200:
-                break
-        time.sleep(0.2)
+    for url in urls:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                login = url.replace("ws://", "http://") + "/accounts/login/"
+                if httpx.get(login).status_code == 200:
+                    break
+            time.sleep(0.2)
 
     results = []
-    for viewers in SCENARIOS:
+    for viewers in scenarios:
         active = projects[: min(PROJECTS, viewers)]
+        # Viewer i watches project i mod 10; each project's viewers alternate between the
+        # daphne processes, so every process has viewers of every project.
         assignments = [
-            (active[i % len(active)].public_id, last_ids[i % len(active)]) for i in range(viewers)
+            (
+                urls[(i // len(active)) % len(urls)],
+                active[i % len(active)].public_id,
+                last_ids[i % len(active)],
+            )
+            for i in range(viewers)
         ]
         shares = [assignments[i::CLIENT_PROCESSES] for i in range(CLIENT_PROCESSES)]
         clients = []
@@ -330,7 +366,7 @@ def conduct(
             if not share:
                 continue
             client = subprocess.Popen(
-                [sys.executable, __file__, "viewers", url, token, json.dumps(share)],
+                [sys.executable, __file__, "viewers", token, json.dumps(share)],
                 cwd=ROOT,
                 env=env,
                 stdin=subprocess.PIPE,
@@ -347,7 +383,7 @@ def conduct(
         }
         time.sleep(2.0)  # the upstream streams connect
         cpu_before = {
-            "daphne": cpu_seconds(web.pid),
+            "daphne": sum(cpu_seconds(web.pid) for web in webs),
             "bridges": cpu_seconds(bridges.pid),
             "viewers": sum(cpu_seconds(c.pid) for c in clients),
         }
@@ -368,7 +404,7 @@ def conduct(
         last_ids = json.loads(line.split(" ", 1)[1])
         elapsed = time.monotonic() - started
         cpu = {
-            "daphne": cpu_seconds(web.pid) - cpu_before["daphne"],
+            "daphne": sum(cpu_seconds(web.pid) for web in webs) - cpu_before["daphne"],
             "bridges": cpu_seconds(bridges.pid) - cpu_before["bridges"],
             "viewers": sum(cpu_seconds(c.pid) for c in clients) - cpu_before["viewers"],
         }
@@ -405,6 +441,8 @@ def conduct(
                 "reconnects": sum(opened.values()),
                 "lost": sum(o["lost"] for o in outcomes),
                 "duplicated": sum(o["duplicated"] for o in outcomes),
+                "frames": sum(o["frames"] for o in outcomes),
+                "largest_batch": max(o["largest_batch"] for o in outcomes),
                 # CPU seconds per second of events (1.0 = one core busy all along).
                 "cpu": {name: round(value / elapsed, 2) for name, value in cpu.items()},
                 "load": os.getloadavg()[0],
@@ -417,9 +455,43 @@ def conduct(
     return results
 
 
-def write_report(results: list[dict[str, Any]]) -> None:
+HISTORY_HEADING = "## History (one row per run; the machine is shared, so the spread matters)"
+HISTORY_HEADER = """\
+| run (UTC) | frames | daphne processes | load at start | p99 ms at 1 / 50 / 200 / 500 viewers \
+| p50 ms at 500 | lost | dup |
+|---|---|---|---|---|---|---|---|"""
+
+
+def history(results: list[dict[str, Any]], daphnes: int, load: tuple[float, ...]) -> str:
+    """The history section of the results file with this run's row added to its table.
+
+    Earlier rows and any notes under the table are kept as they are.
+    """
+    by_viewers = {r["viewers"]: r for r in results}
+    p99s = " / ".join(f"{by_viewers[v]['p99']:.1f}" if v in by_viewers else "-" for v in SCENARIOS)
+    largest = max(r["viewers"] for r in results)
+    row = (
+        f"| {datetime.now(UTC):%Y-%m-%d %H:%M} | batched under backlog | {daphnes} "
+        f"| {' '.join(f'{value:.2f}' for value in load)} | {p99s} "
+        f"| {by_viewers[largest]['p50']:.1f} | {sum(r['lost'] for r in results)} "
+        f"| {sum(r['duplicated'] for r in results)} |"
+    )
+    rows: list[str] = []
+    notes = ""
+    if RESULT.exists() and HISTORY_HEADING in RESULT.read_text():
+        kept = RESULT.read_text().split(HISTORY_HEADING, 1)[1].strip("\n").splitlines()
+        table = [line for line in kept if line.startswith("| 20")]
+        rows = table
+        after_table = [line for line in kept if not line.startswith("|")]
+        notes = "\n".join(after_table).strip()
+    body = "\n".join([HISTORY_HEADER, *rows, row])
+    return f"{HISTORY_HEADING}\n\n{body}\n" + (f"\n{notes}\n" if notes else "")
+
+
+def write_report(results: list[dict[str, Any]], daphnes: int, load: tuple[float, ...]) -> None:
     rows = "\n".join(
         f"| {r['viewers']} | {r['projects']} | {r['events']} | {r['deliveries']} "
+        f"| {r['frames']} ({r['deliveries'] / max(r['frames'], 1):.1f}, ≤{r['largest_batch']}) "
         f"| {r['p50']:.1f} | {r['p99']:.1f} | {r['max']:.1f} "
         f"| {r['upstream_max']} (≤{r['upstream_per_project_max']} per project) "
         f"| {r['lost']} | {r['duplicated']} "
@@ -427,40 +499,68 @@ def write_report(results: list[dict[str, Any]]) -> None:
         f"| {r['load']:.1f} |"
         for r in results
     )
-    RESULT.write_text(f"""# Relay benchmark — {date(2026, 11, 21).isoformat()}
+    largest = max(results, key=lambda r: r["viewers"])
+    p99_met = largest["viewers"] >= 500 and largest["p99"] < 50
+    upstream_met = all(
+        r["upstream_max"] == r["projects"] and r["upstream_per_project_max"] <= 1 for r in results
+    )
+    exact_met = all(r["lost"] == 0 and r["duplicated"] == 0 for r in results)
 
-`.venv/bin/python bench/relay_bench.py` — {platform.machine()}, {os.cpu_count()} CPUs (shared
-with other work while it ran), Python {platform.python_version()}.
+    def verdict(met: bool) -> str:
+        return "met" if met else "**not met**"
+
+    processes = "one daphne process" if daphnes == 1 else f"{daphnes} daphne processes"
+    report = f"""# Relay benchmark
+
+Run on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: `.venv/bin/python bench/relay_bench.py\
+{"" if daphnes == 1 else f" --daphnes {daphnes}"}` — {platform.machine()}, {os.cpu_count()} CPUs \
+(shared with other work while it ran; load average at the start \
+{" ".join(f"{value:.2f}" for value in load)}), Python {platform.python_version()}.
 
 Ten real bridges ({RATE} events/s each, appended through the bridge's own event log, each
-event carrying its append time), one daphne process with the relay, Redis, viewers in
-{CLIENT_PROCESSES} client processes (`websockets`), {DURATION:.0f} s of events per row.
-Latency = bridge log append → viewer parsed the websocket frame (same clock).
+event carrying its append time), {processes} with the relay{
+        "" if daphnes == 1 else " (each project's viewers alternate between them)"
+    }, Redis, viewers in {CLIENT_PROCESSES} client processes (`websockets`), {DURATION:.0f} s of
+events per row. Latency = bridge log append → viewer parsed the websocket frame that carried
+the event (same clock). "Frames" = websocket frames that carried events (events per frame,
+largest frame): under backlog a viewer gets the events that queued up in one frame.
 "Upstream" = most ESTABLISHED TCP connections seen on the bridges' ports during the row,
 sampled every 0.5 s from /proc/net/tcp.
 
-| viewers | projects | events | deliveries | p50 ms | p99 ms | max ms | upstream \
-| lost | dup | CPU daphne / viewers / bridges | load |
-|---|---|---|---|---|---|---|---|---|---|---|---|
+| viewers | projects | events | deliveries | frames (events/frame, max) | p50 ms | p99 ms \
+| max ms | upstream | lost | dup | CPU daphne / viewers / bridges | load |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|
 {rows}
 
-Target: p99 < 50 ms at 500 viewers; upstream connections = projects with viewers; zero lost
-or duplicated.
-""")
+| target | measured | |
+|---|---|---|
+| p99 < 50 ms at 500 viewers | {largest["p99"]:.1f} ms at {largest["viewers"]} viewers \
+| {verdict(p99_met)} |
+| upstream connections = projects with viewers | \
+{", ".join(str(r["upstream_max"]) + "/" + str(r["projects"]) for r in results)} \
+| {verdict(upstream_met)} |
+| zero events lost or duplicated | {sum(r["lost"] for r in results)} lost, \
+{sum(r["duplicated"] for r in results)} duplicated | {verdict(exact_met)} |
+
+"""
+    RESULT.write_text(report + history(results, daphnes, load))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("role", nargs="?", default="main", choices=["main", "bridges", "viewers"])
     parser.add_argument("args", nargs="*")
+    parser.add_argument("--daphnes", type=int, default=1, help="daphne processes (default 1)")
+    parser.add_argument(
+        "--viewers",
+        default=",".join(map(str, SCENARIOS)),
+        help="comma-separated viewer counts; the results file is written for the full set only",
+    )
     options = parser.parse_args()
     if options.role == "bridges":
         asyncio.run(run_bridges(Path(options.args[0]), json.loads(options.args[1])))
     elif options.role == "viewers":
-        asyncio.run(
-            run_viewers(
-                options.args[0], options.args[1], [tuple(a) for a in json.loads(options.args[2])]
-            )
-        )
+        asyncio.run(run_viewers(options.args[0], [tuple(a) for a in json.loads(options.args[1])]))
     else:
-        main()
+        scenarios = tuple(int(value) for value in options.viewers.split(","))
+        main(options.daphnes, scenarios, write=scenarios == SCENARIOS)

@@ -6,9 +6,12 @@
   close 4404: no such project for this person; close 4400: a malformed message.
 * The client's first message is ``{"type": "subscribe", "after": N}``: N is the last event
   id it has (``null``: live only; ``0``: everything the bridge keeps).
-* The server sends ``{"kind": "event", "event": {...}}`` for every event with an id above N,
-  exactly once and in order, then live ones; ``{"kind": "lifecycle", "payload": {...}}`` for
-  lifecycle progress; ``{"kind": "relay", "state": ...}`` about the upstream.
+* The server sends every event with an id above N, exactly once and in order, then live
+  ones: one event alone as ``{"kind": "event", "event": {...}}``, several that are ready at
+  once (a replay, or live events that queued up under load) as
+  ``{"kind": "events", "events": [{...}, ...]}``, oldest first. A client handles both.
+  ``{"kind": "lifecycle", "payload": {...}}`` is lifecycle progress;
+  ``{"kind": "relay", "state": ...}`` is about the upstream.
 
 Exactly once, in order: the consumer joins the project's feed *first* and buffers what it
 brings, then replays ids above N from the bridge (a replay-only request), then flushes the
@@ -31,13 +34,13 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from projects.broadcast import user_group
 from projects.models import Project
-from projects.relay import (
-    ProjectFeed,
-    RelayUnavailable,
-    Replay,
+from projects.relay import ProjectFeed, get_hub
+from projects.relay_upstream import RelayUnavailable, Replay, bridge_target
+from projects.relay_wire import (
+    MAX_BATCH_EVENTS,
+    PublishedBatch,
     SseEvent,
-    bridge_target,
-    get_hub,
+    events_frame,
     lifecycle_frame,
     relay_frame,
 )
@@ -135,23 +138,44 @@ class ProjectEventsConsumer(AsyncWebsocketConsumer):
         if not self.closing:
             await self.send(text_data=frame)
 
-    async def deliver_event(self, event: SseEvent, previous_id: int | None) -> None:
+    async def deliver_events(self, batch: PublishedBatch) -> None:
         if self.closing:
             return
         if self.catching_up:
-            self.buffer.append((event, previous_id))
+            self.buffer.extend(batch.items)
             if len(self.buffer) > MAX_BUFFERED:
                 await self._too_far_behind()
             return
-        if self._missed_before(event, previous_id):
-            self.catching_up = True
-            self.buffer.append((event, previous_id))
-            assert self.last_sent is not None
-            self._start_catch_up(self.last_sent)
+        if batch.seamless and self._level_with(batch):
+            # The common case: the frame the feed built once for every viewer.
+            self.last_sent = batch.last_id
+            await self.send(text_data=batch.frame)
             return
-        await self._send_event(event)
+        outgoing: list[SseEvent] = []
+        for index, (event, previous_id) in enumerate(batch.items):
+            if self._missed_before(event, previous_id):
+                # Buffer first (anything arriving meanwhile queues behind), start the catch-up
+                # only once what came before the gap is on its way.
+                self.catching_up = True
+                self.buffer.extend(batch.items[index:])
+                await self._send_events(outgoing)
+                assert self.last_sent is not None
+                self._start_catch_up(self.last_sent)
+                return
+            if self._admit(event):
+                outgoing.append(event)
+        await self._send_events(outgoing)
 
     # -- exactly once -------------------------------------------------------------------------
+
+    def _level_with(self, batch: PublishedBatch) -> bool:
+        """This socket has sent exactly what comes before the batch (or is live-only)."""
+        if self.last_sent is None:
+            return True
+        previous_id = batch.first_previous_id
+        return batch.first_id > self.last_sent and (
+            previous_id is None or previous_id <= self.last_sent
+        )
 
     def _missed_before(self, event: SseEvent, previous_id: int | None) -> bool:
         return (
@@ -161,18 +185,23 @@ class ProjectEventsConsumer(AsyncWebsocketConsumer):
             and previous_id > self.last_sent
         )
 
-    async def _send_event(self, event: SseEvent) -> None:
+    def _admit(self, event: SseEvent) -> bool:
+        """Whether the event is new to this socket; if so, it counts as sent from now on."""
         event_id = event.id
         if event.type == "reset":
             # A reset's id is the log's last id; the same reset can come from a replay and
             # from the live stream, and it can lower the cursor (a restored checkpoint).
             if self.last_reset == event_id and self.last_sent == event_id:
-                return
+                return False
             self.last_reset = event_id
         elif self.last_sent is not None and event_id <= self.last_sent:
-            return
+            return False
         self.last_sent = event_id
-        await self.send(text_data=event.frame)
+        return True
+
+    async def _send_events(self, events: list[SseEvent]) -> None:
+        for start in range(0, len(events), MAX_BATCH_EVENTS):
+            await self.send(text_data=events_frame(events[start : start + MAX_BATCH_EVENTS]))
 
     def _start_catch_up(self, after: int) -> None:
         self.catch_up_task = asyncio.create_task(self._catch_up(after))
@@ -182,35 +211,51 @@ class ProjectEventsConsumer(AsyncWebsocketConsumer):
         cursor = after
         while True:
             await self._replay(cursor)
-            gap = False
-            while self.buffer:
-                event, previous_id = self.buffer[0]
-                if self._missed_before(event, previous_id):
-                    gap = True
-                    break
-                self.buffer.popleft()
-                await self._send_event(event)
-            if not gap:
-                # No await between the empty check and this: nothing can slip past the buffer.
+            if not await self._flush_buffer():
+                # No await between the empty buffer and this: nothing can slip past it.
                 self.catching_up = False
                 return
             assert self.last_sent is not None
             cursor = self.last_sent
 
+    async def _flush_buffer(self) -> bool:
+        """Sends the buffered events in order up to a gap; True if a gap stopped it."""
+        while self.buffer:
+            outgoing: list[SseEvent] = []
+            while self.buffer:
+                event, previous_id = self.buffer[0]
+                if self._missed_before(event, previous_id):
+                    await self._send_events(outgoing)
+                    return True
+                self.buffer.popleft()
+                if self._admit(event):
+                    outgoing.append(event)
+            # Live events that arrive while this is sent join the buffer for the next round.
+            await self._send_events(outgoing)
+        return False
+
     async def _replay(self, after: int) -> None:
         hub = get_hub()
         while True:
+            outgoing: list[SseEvent] = []
             try:
                 endpoint = await bridge_target(self.public_id)
                 replay = Replay(hub.http, endpoint, after)
                 reset = False
                 async for event in replay.events():
                     reset = reset or event.type == "reset"
-                    await self._send_event(event)
+                    if self._admit(event):
+                        outgoing.append(event)
+                    if len(outgoing) >= MAX_BATCH_EVENTS:
+                        await self._send_events(outgoing)
+                        outgoing = []
+                await self._send_events(outgoing)
                 if replay.last_id is not None and not reset:
                     self.last_sent = max(self.last_sent or 0, replay.last_id)
                 return
             except RelayUnavailable as unavailable:
+                # What was admitted before the drop counts as sent: send it before retrying.
+                await self._send_events(outgoing)
                 await self.deliver_frame(relay_frame(unavailable.state))
                 after = self.last_sent if self.last_sent is not None else after
                 await asyncio.sleep(CATCH_UP_RETRY_SECONDS)

@@ -199,6 +199,7 @@
     cursor: function () { return workspace.cursor; },
     onMessage: function (message) {
       if (message.kind === "event") { handleEvent(message.event); }
+      else if (message.kind === "events") { (message.events || []).forEach(function (event) { handleEvent(event); }); }
       else if (message.kind === "lifecycle") { applyLifecycle(message.payload || {}); }
       else if (message.kind === "relay") { showConnection(message.state); }
     },

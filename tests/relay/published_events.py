@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from projects.relay import SseEvent, events_channel, parse_published
+from projects.relay_wire import SseEvent, events_channel, parse_published
 from projects.work_lock import redis_client
 
 
@@ -24,7 +24,7 @@ class PublishedEvents:
         while not self._stop.is_set():
             message = self._pubsub.get_message(timeout=0.2)
             if message and message["type"] == "message":
-                self.published.append(parse_published(message["data"].decode()))
+                self.published.extend(parse_published(message["data"].decode()))
 
     def stop(self) -> list[tuple[int | None, SseEvent]]:
         self._stop.set()

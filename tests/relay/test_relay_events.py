@@ -11,7 +11,7 @@ import pytest
 
 from projects import lifecycle
 from projects.models import Project
-from projects.relay import connects_key
+from projects.relay_wire import connects_key
 from projects.work_lock import redis_client
 from tests.e2e.helpers import wait_for
 from tests.relay.bridge_truth import (

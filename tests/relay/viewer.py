@@ -17,6 +17,15 @@ from websockets.sync.client import ClientConnection, connect
 Envelope = dict[str, Any]
 
 
+def _events_of(frame: dict[str, Any]) -> list[Envelope]:
+    """The events a frame carries: one (``event``), several (``events``), or none."""
+    if frame.get("kind") == "event":
+        return [frame["event"]]
+    if frame.get("kind") == "events":
+        return list(frame["events"])
+    return []
+
+
 class Viewer:
     def __init__(
         self,
@@ -67,7 +76,7 @@ class Viewer:
     @property
     def events(self) -> list[Envelope]:
         with self._condition:
-            return [f["event"] for f in self.frames if f.get("kind") == "event"]
+            return [event for frame in self.frames for event in _events_of(frame)]
 
     @property
     def ids(self) -> list[int]:
