@@ -480,10 +480,9 @@ def history(results: list[dict[str, Any]], daphnes: int, load: tuple[float, ...]
     notes = ""
     if RESULT.exists() and HISTORY_HEADING in RESULT.read_text():
         kept = RESULT.read_text().split(HISTORY_HEADING, 1)[1].strip("\n").splitlines()
-        table = [line for line in kept if line.startswith("| 20")]
-        rows = table
-        after_table = [line for line in kept if not line.startswith("|")]
-        notes = "\n".join(after_table).strip()
+        end = next((i for i, line in enumerate(kept) if not line.startswith("|")), len(kept))
+        rows = [line for line in kept[:end] if line.startswith("| 20")]
+        notes = "\n".join(kept[end:]).strip()
     body = "\n".join([HISTORY_HEADER, *rows, row])
     return f"{HISTORY_HEADING}\n\n{body}\n" + (f"\n{notes}\n" if notes else "")
 
