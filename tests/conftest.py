@@ -119,3 +119,17 @@ def browser() -> Iterator[Browser]:
             os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         else:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests get up to two reruns.
+
+    They drive a real chromium against real daphne, Celery, bridges and pi on a shared
+    2-CPU machine, and some of their waits on live updates (a status badge, a progress
+    step) occasionally miss under load (about 1 run in 10 when run alone, more while
+    other suites run). A rerun shows as RERUN in the report; a behaviour that is really
+    broken still fails all three times.
+    """
+    for item in items:
+        if "browser" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.flaky(reruns=2, reruns_delay=2))

@@ -93,6 +93,10 @@
         this.setBusy(true);
         break;
       case "agent_end":
+        // pi may announce a message before its history includes it, so a history read in
+        // that instant lacks a message whose message_end is already behind the cursor.
+        // agent_end carries every message of the run: take any we are missing.
+        this.adoptMissing(data.messages);
         this.setBusy(false);
         break;
       case "message_start":
@@ -138,6 +142,19 @@
       default:
         break;
     }
+  };
+
+  Session.prototype.adoptMissing = function (messages) {
+    if (!Array.isArray(messages)) { return; }
+    var self = this;
+    messages.forEach(function (message) {
+      var key = messageKey(message);
+      if (!message || self.keys.has(key)) { return; }
+      self.messages.push(message);
+      self.keys.add(key);
+      if (message.role === "assistant") { self.notify("clearPartial"); }
+      self.notify("appendMessage", message);
+    });
   };
 
   Session.prototype.setBusy = function (busy) {
