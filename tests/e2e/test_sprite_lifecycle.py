@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 
 from accounts.models import User
 from projects import actions, lifecycle
+from projects.broadcast import user_group
 from projects.models import Project, Status
 from projects.services import create_project, destroy_project
 from projects.sprite_access import backend_for, run
@@ -32,18 +37,27 @@ def test_create_sleep_wake_destroy_on_the_local_backend(
 ) -> None:
     settings.DATA_DIR = live_stack.data_dir  # type: ignore[attr-defined]
     owner = User.objects.create_user("dora@example.com", "pw-long-enough-1")
+    # Listen where the dashboard listens (the owner's group) while the project is created.
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(user_group(owner.pk), channel)
     project = create_project(owner, "Lifecycle")
-    seen_steps: set[str] = set()
 
-    def running() -> bool:
-        project.refresh_from_db()
-        if project.progress_step:
-            seen_steps.add(project.progress_step)
-        assert project.status != Status.ERROR, project.status_message
-        return project.status == Status.RUNNING
+    async def collect_until_running() -> list[dict[str, Any]]:
+        received: list[dict[str, Any]] = []
+        while not received or received[-1]["status"] != Status.RUNNING:
+            message = await asyncio.wait_for(layer.receive(channel), timeout=90)
+            received.append(message["payload"])
+            assert received[-1]["status"] != Status.ERROR, received[-1]
+        return received
 
-    wait_for(running, timeout=90, interval=0.05, message="running")
-    assert len(seen_steps) >= 2, seen_steps  # progress was published step by step
+    updates = async_to_sync(collect_until_running)()
+    steps = [(u["step"], u["done"], u["total"]) for u in updates if u["step"]]
+    # Progress arrives step by step (n of m, increasing), then the running status.
+    assert len(steps) >= 3, steps
+    assert [done for _, done, _ in steps] == sorted(done for _, done, _ in steps)
+    assert all(0 < done <= total for _, done, total in steps)
+    project.refresh_from_db()
     assert _health(project) == 200
     home = _home(live_stack, project)
     (home / "notes.txt").write_text("kept across sleep")
