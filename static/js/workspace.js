@@ -576,8 +576,18 @@
     if (!picker || !view.session) { return; }
     api.get("agent_state", { session_id: view.session.id }).then(function (state) {
       var model = state.model || {};
-      fillProviders(model.provider || "");
-      fillModels(model.provider || "", model.id || "");
+      // pi reports provider "unknown" when no provider has a key yet: offer a choice instead.
+      var known = Boolean(model.provider && model.id && model.provider !== "unknown" && model.id !== "unknown");
+      fillProviders(known ? model.provider : "");
+      fillModels(known ? model.provider : "", known ? model.id : "");
+      if (!known) {
+        var placeholder = el("option", null, "Choose a model…");
+        placeholder.value = "";
+        placeholder.disabled = true;
+        placeholder.selected = true;
+        providerSelect.insertBefore(placeholder, providerSelect.firstChild);
+        if (!modelSelect.options.length) { modelSelect.appendChild(el("option", null, "—")); }
+      }
       thinkingSelect.value = state.thinking_level || "off";
       picker.hidden = false;
     }, function () { /* the picker stays as it was */ });
