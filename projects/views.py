@@ -14,7 +14,7 @@ from accounts.models import THINKING_LEVELS, User
 from projects import actions
 from projects.forms import ProjectForm, SecretForm
 from projects.lookup import get_project_for_user
-from projects.models import Project
+from projects.models import Kind, Project
 from projects.services import (
     ProjectError,
     create_project,
@@ -86,6 +86,7 @@ def render_workspace(
             "providers": [provider.as_json() for provider in providers_for(user)],
             "thinkingLevels": list(THINKING_LEVELS),
             "urls": _workspace_urls(project),
+            "generalAgent": project.kind == Kind.GENERAL_AGENT,
         },
     }
     context.update(extra or {})

@@ -44,8 +44,13 @@
     this.partialNode = el("div", "chat-partial");
     this.notes = el("div", "chat-notes");
     this.empty = el("div", "chat-empty");
-    this.empty.innerHTML = "<strong>Ask the agent to build something.</strong>" +
-      "<span>It works in this project's own machine: it can install packages, write files and run servers.</span>";
+    var general = Boolean(workspace.config && workspace.config.generalAgent);
+    this.empty.innerHTML = general
+      ? "<strong>Ask about any of your projects.</strong>" +
+        "<span>The general agent can list, search, read, change and create your projects: " +
+        "“What's the status of all my projects?”</span>"
+      : "<strong>Ask the agent to build something.</strong>" +
+        "<span>It works in this project's own machine: it can install packages, write files and run servers.</span>";
     this.log.append(this.empty, this.list, this.partialNode, this.notes);
     this.queueNode = el("div", "chat-queue");
     this.buildComposer();
