@@ -14,6 +14,8 @@ from projects.work_lock import ProjectBusy, project_work_lock
 from sprites.backends import Checkpoint, SpriteError
 
 MAX_COMMENT = 200
+# A person's checkpoint request waits this long for a lifecycle step that is finishing.
+PERSON_WAIT_SECONDS = 15.0
 
 
 def _sprite_ready(project: Project) -> None:
@@ -29,7 +31,7 @@ def create_checkpoint(project: Project, comment: str = "") -> Checkpoint:
         raise ProjectError(f"A checkpoint comment has at most {MAX_COMMENT} characters.")
     _sprite_ready(project)
     try:
-        with project_work_lock(project.pk):
+        with project_work_lock(project.pk, wait_seconds=PERSON_WAIT_SECONDS):
             return run(backend_for(project).create_checkpoint(project.sprite_name, comment))
     except ProjectBusy as error:
         raise ProjectError("The project is busy; try again in a moment.", "conflict") from error
@@ -52,7 +54,7 @@ def restore_checkpoint(project: Project, checkpoint_id: str) -> None:
     if checkpoint_id not in known:
         raise ProjectError(f"There is no checkpoint {checkpoint_id!r}.", "not_found")
     try:
-        with project_work_lock(project.pk):
+        with project_work_lock(project.pk, wait_seconds=PERSON_WAIT_SECONDS):
             run(backend_for(project).restore_checkpoint(project.sprite_name, checkpoint_id))
     except ProjectBusy as error:
         raise ProjectError("The project is busy; try again in a moment.", "conflict") from error

@@ -6,6 +6,7 @@ It lets the watchdog tell a project that is being worked on from one whose worke
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -48,10 +49,18 @@ class WorkLock:
 
 
 @contextmanager
-def project_work_lock(project_id: int) -> Iterator[WorkLock]:
+def project_work_lock(project_id: int, wait_seconds: float = 0.0) -> Iterator[WorkLock]:
+    """Hold the project's lock for the block; raise ProjectBusy if another worker keeps it.
+
+    `wait_seconds` lets a person's request (a checkpoint, say) wait out a step that is just
+    finishing instead of failing at once; tasks do not wait, they are retried.
+    """
     lock = WorkLock(project_id)
-    if not redis_client().set(lock.key, lock.owner, nx=True, ex=lock_ttl()):
-        raise ProjectBusy(project_id)
+    deadline = time.monotonic() + wait_seconds
+    while not redis_client().set(lock.key, lock.owner, nx=True, ex=lock_ttl()):
+        if time.monotonic() >= deadline:
+            raise ProjectBusy(project_id)
+        time.sleep(0.2)
     try:
         yield lock
     finally:
