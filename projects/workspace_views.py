@@ -7,6 +7,10 @@ and preview modules), and answers JSON; failures answer `{"error", "message"}` w
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET, require_POST
@@ -18,117 +22,113 @@ from projects.services import ProjectError, set_project_secret
 from projects.workspace_http import BadRequest, json_error, payload, text_field, user_of
 
 AgentErrors = (BridgeError, ProjectError, BadRequest)
+JsonView = Callable[..., JsonResponse]
+
+
+def errors_as_json(view: JsonView) -> JsonView:
+    """Answer the agent's and the domain's refusals as `{"error", "message"}` with their 4xx."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except AgentErrors as error:
+            return json_error(error)
+
+    return wrapper
 
 
 @login_required
 @require_GET
+@errors_as_json
 def agent_history(request: HttpRequest, public_id: str) -> JsonResponse:
     project = get_project_for_user(request.user, public_id)
-    try:
-        session_id = agent.clean_session_id(request.GET.get("session_id"))
-        return JsonResponse(agent.history(project, session_id))
-    except AgentErrors as error:
-        return json_error(error)
+    session_id = agent.clean_session_id(request.GET.get("session_id"))
+    return JsonResponse(agent.history(project, session_id))
 
 
 @login_required
 @require_POST
+@errors_as_json
 def agent_send(request: HttpRequest, public_id: str) -> JsonResponse:
     project = get_project_for_user(request.user, public_id)
-    try:
-        data = payload(request)
-        session_id = agent.clean_session_id(data.get("session_id"))
-        sent_to = agent.send_message(
-            project,
-            session_id,
-            text_field(data, "message"),
-            text_field(data, "mode", "prompt"),
-        )
-    except AgentErrors as error:
-        return json_error(error)
+    data = payload(request)
+    session_id = agent.clean_session_id(data.get("session_id"))
+    sent_to = agent.send_message(
+        project,
+        session_id,
+        text_field(data, "message"),
+        text_field(data, "mode", "prompt"),
+    )
     return JsonResponse({"ok": True, "session_id": sent_to}, status=202)
 
 
 @login_required
 @require_POST
+@errors_as_json
 def agent_abort(request: HttpRequest, public_id: str) -> JsonResponse:
     project = get_project_for_user(request.user, public_id)
-    try:
-        agent.abort(project, agent.clean_session_id(payload(request).get("session_id")))
-    except AgentErrors as error:
-        return json_error(error)
+    agent.abort(project, agent.clean_session_id(payload(request).get("session_id")))
     return JsonResponse({"ok": True})
 
 
 @login_required
 @require_GET
+@errors_as_json
 def agent_sessions(request: HttpRequest, public_id: str) -> JsonResponse:
     project = get_project_for_user(request.user, public_id)
-    try:
-        return JsonResponse(agent.list_sessions(project))
-    except AgentErrors as error:
-        return json_error(error)
+    return JsonResponse(agent.list_sessions(project))
 
 
 @login_required
 @require_POST
+@errors_as_json
 def agent_session_new(request: HttpRequest, public_id: str) -> JsonResponse:
     project = get_project_for_user(request.user, public_id)
-    try:
-        return JsonResponse({"ok": True, "session_id": agent.new_session(project)}, status=201)
-    except AgentErrors as error:
-        return json_error(error)
+    return JsonResponse({"ok": True, "session_id": agent.new_session(project)}, status=201)
 
 
 @login_required
 @require_POST
+@errors_as_json
 def agent_session_switch(request: HttpRequest, public_id: str) -> JsonResponse:
     project = get_project_for_user(request.user, public_id)
-    try:
-        session_id = agent.clean_session_id(payload(request).get("session_id"))
-        if session_id is None:
-            raise ProjectError("Choose the session to switch to.")
-        return JsonResponse({"ok": True, "session_id": agent.switch_session(project, session_id)})
-    except AgentErrors as error:
-        return json_error(error)
+    session_id = agent.clean_session_id(payload(request).get("session_id"))
+    if session_id is None:
+        raise ProjectError("Choose the session to switch to.")
+    return JsonResponse({"ok": True, "session_id": agent.switch_session(project, session_id)})
 
 
 @login_required
 @require_POST
+@errors_as_json
 def agent_compact(request: HttpRequest, public_id: str) -> JsonResponse:
     project = get_project_for_user(request.user, public_id)
-    try:
-        session_id = agent.clean_session_id(payload(request).get("session_id"))
-        return JsonResponse(agent.compact(project, session_id))
-    except AgentErrors as error:
-        return json_error(error)
+    session_id = agent.clean_session_id(payload(request).get("session_id"))
+    return JsonResponse(agent.compact(project, session_id))
 
 
 @login_required
 @require_GET
+@errors_as_json
 def agent_state(request: HttpRequest, public_id: str) -> JsonResponse:
     project = get_project_for_user(request.user, public_id)
-    try:
-        session_id = agent.clean_session_id(request.GET.get("session_id"))
-        return JsonResponse(agent.agent_state(project, session_id))
-    except AgentErrors as error:
-        return json_error(error)
+    session_id = agent.clean_session_id(request.GET.get("session_id"))
+    return JsonResponse(agent.agent_state(project, session_id))
 
 
 @login_required
 @require_POST
+@errors_as_json
 def agent_config(request: HttpRequest, public_id: str) -> JsonResponse:
     project = get_project_for_user(request.user, public_id)
-    try:
-        data = payload(request)
-        answer = agent.configure(
-            project,
-            agent.clean_session_id(data.get("session_id")),
-            text_field(data, "model") or None,
-            text_field(data, "thinking_level") or None,
-        )
-    except AgentErrors as error:
-        return json_error(error)
+    data = payload(request)
+    answer = agent.configure(
+        project,
+        agent.clean_session_id(data.get("session_id")),
+        text_field(data, "model") or None,
+        text_field(data, "thinking_level") or None,
+    )
     return JsonResponse(answer)
 
 
@@ -143,9 +143,7 @@ def secret_provide(request: HttpRequest, public_id: str) -> JsonResponse:
     project = get_project_for_user(request.user, public_id)
     try:
         data = payload(request)
-        secret = set_project_secret(
-            project, text_field(data, "name"), text_field(data, "value")
-        )
+        secret = set_project_secret(project, text_field(data, "name"), text_field(data, "value"))
     except (ProjectError, BadRequest) as error:
         return json_error(error)
     return JsonResponse({"ok": True, "name": secret.name})
