@@ -280,13 +280,15 @@ class HomeConsumer(AsyncWebsocketConsumer):
     group = ""
 
     async def connect(self) -> None:
-        await self.accept()
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
+            await self.accept()
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
+        # Join before accepting: once the browser sees the socket open, no update is missed.
         self.group = user_group(int(user.pk))
         await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
 
     async def disconnect(self, code: int) -> None:
         if self.group:

@@ -38,7 +38,11 @@
     onMessage: function (message) {
       if (message.kind === "lifecycle" && message.payload) { applyLifecycle(message.payload); }
     },
-    onState: function (state) { setPolling(state !== "open"); },
+    onState: function (state) {
+      setPolling(state !== "open");
+      // A change between rendering the page and joining the updates would otherwise be lost.
+      if (state === "open") { refreshList(); }
+    },
   });
   document.addEventListener("DOMContentLoaded", function () { socket.open(); });
   window.starterHome = { socket: socket };
