@@ -35,7 +35,6 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from projects.broadcast import user_group
 from projects.models import Project
 from projects.relay import ProjectFeed, get_hub
-from projects.relay_server import quiet_frame_logging
 from projects.relay_upstream import RelayUnavailable, Replay, bridge_target
 from projects.relay_wire import (
     MAX_BATCH_EVENTS,
@@ -47,9 +46,6 @@ from projects.relay_wire import (
 )
 
 logger = logging.getLogger(__name__)
-
-# Relay frames go out by the ten thousand per second: no per-frame log formatting.
-quiet_frame_logging()
 
 CLOSE_BAD_MESSAGE = 4400
 CLOSE_UNAUTHENTICATED = 4401

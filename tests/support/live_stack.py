@@ -84,7 +84,9 @@ def start_live_stack(
     bin_dir = Path(sys.executable).parent
     commands = {
         "web": [
-            str(bin_dir / "daphne"),
+            sys.executable,
+            "-m",
+            "starter.web_server",
             "-b",
             "127.0.0.1",
             "-p",

@@ -1,0 +1,103 @@
+"""The web process: daphne, on uvloop, with a cheaper websocket write path.
+
+``python -m starter.web_server [daphne arguments]`` runs daphne's own command line after
+changes that matter when the relay fans events out to hundreds of websockets
+(bench/relay_bench.py, 500 viewers at 100 events/s per project):
+
+* **uvloop** under Twisted's asyncio reactor. daphne builds its reactor's loop with
+  ``asyncio.new_event_loop()`` when ``daphne.server`` is imported, so the policy must be set
+  before that import, which is why this is a launcher and not a setting of the ASGI app.
+* **write-through websocket sends**. A Twisted transport queues every write and asks the
+  loop to watch the socket for writability, then writes on the next turn and stops watching:
+  two ``epoll_ctl`` calls and two loop callbacks per frame, about half of what the relay
+  spent per frame when profiled. When nothing is queued on the connection, ``write_through``
+  hands the frame to the socket at once and queues only what the socket did not take, so
+  order is kept and back-pressure still goes through Twisted's buffer.
+* autobahn formats the arguments of its per-frame debug log line before the logger drops
+  it (four ``click.style`` calls per frame with debug logging off); those helpers hand their
+  argument through unformatted in autobahn's websocket modules.
+
+Nagle needs nothing here: autobahn sets TCP_NODELAY on every websocket connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Any
+
+import uvloop
+
+
+def _unformatted(value: object, *args: object, **kwargs: object) -> object:
+    return value
+
+
+def write_through(transport: Any, data: bytes) -> None:
+    """Write ``data`` to a Twisted TCP transport, sending at once when nothing is queued.
+
+    Only a plain (non-TLS) TCP connection that is open, not closing and has an empty buffer
+    is written directly; anything else, and whatever the socket did not take, goes through
+    ``transport.write`` as usual, so bytes are never reordered or dropped.
+    """
+    from twisted.internet import tcp
+
+    if (
+        isinstance(transport, tcp.Connection)
+        and not transport.TLS
+        and transport.connected
+        and not transport.disconnecting
+        and not transport._writeDisconnected
+        and not transport._tempDataBuffer
+        and transport.offset == len(transport.dataBuffer)
+    ):
+        sent = transport.writeSomeData(data)
+        if isinstance(sent, int) and sent > 0:
+            if sent == len(data):
+                return
+            data = data[sent:]
+        # 0 (the socket is full) or an error: Twisted's buffer and its doWrite handle both.
+    transport.write(data)
+
+
+def tune_websockets() -> None:
+    """Idempotent; changes daphne's websocket protocol in this process only."""
+    import autobahn.twisted.websocket as autobahn_twisted
+    import autobahn.websocket.protocol as autobahn_protocol
+    from daphne.ws_protocol import WebSocketProtocol
+
+    for module in (autobahn_protocol, autobahn_twisted):
+        module.hltype = _unformatted  # type: ignore[attr-defined]
+        module.hlval = _unformatted  # type: ignore[attr-defined]
+
+    if getattr(WebSocketProtocol, "_starter_write_through", False):
+        return
+    original = WebSocketProtocol.sendData
+    state_open = WebSocketProtocol.STATE_OPEN
+
+    def send_data(self: Any, data: bytes, sync: bool = False, chopsize: int | None = None) -> None:
+        # autobahn's own path for everything but a plain send on an open connection
+        # (handshake, closing, chopped or synchronous sends, an already queued send).
+        if sync or chopsize or self.send_queue or self.logOctets or self.state != state_open:
+            original(self, data, sync, chopsize)
+            return
+        write_through(self.transport, data)
+        self.trafficStats.outgoingOctetsWireLevel += len(data)
+
+    WebSocketProtocol.sendData = send_data
+    WebSocketProtocol._starter_write_through = True
+
+
+def main(argv: list[str] | None = None) -> None:
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    # daphne.cli imports daphne.server, which installs Twisted's asyncio reactor on a new loop
+    # (now a uvloop one); only after that may autobahn's Twisted modules be imported.
+    from daphne.cli import CommandLineInterface
+
+    tune_websockets()
+
+    CommandLineInterface().run(sys.argv[1:] if argv is None else argv)
+
+
+if __name__ == "__main__":
+    main()
