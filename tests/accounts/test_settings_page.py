@@ -1,5 +1,6 @@
 """The settings page: model lists from pi's registry and the person's own providers, custom
 providers added/edited/removed with write-only keys, and project secrets listed by name."""
+
 from __future__ import annotations
 
 from django.test import Client
@@ -38,11 +39,11 @@ def test_custom_provider_is_saved_listed_and_offered_as_a_model_source(
     assert PROVIDER["api_key"] not in page
 
 
-def test_editing_a_provider_without_a_key_keeps_the_key(alice_client: Client,
-                                                        alice: User) -> None:
+def test_editing_a_provider_without_a_key_keeps_the_key(alice_client: Client, alice: User) -> None:
     alice_client.post("/settings/providers/", PROVIDER)
-    alice_client.post("/settings/providers/", {**PROVIDER, "base_url": "http://other:8000/v1",
-                                               "api_key": ""})
+    alice_client.post(
+        "/settings/providers/", {**PROVIDER, "base_url": "http://other:8000/v1", "api_key": ""}
+    )
     provider = CustomProvider.objects.get(user=alice)
     assert provider.base_url == "http://other:8000/v1"
     assert provider.api_key == PROVIDER["api_key"]
@@ -56,8 +57,9 @@ def test_bad_provider_input_gets_a_message_and_a_422(alice_client: Client) -> No
     assert "is a built-in provider" in response.content.decode().replace("&#x27;", "'")
 
 
-def test_removing_is_scoped_to_the_person(alice_client: Client, bob_client: Client,
-                                          alice: User) -> None:
+def test_removing_is_scoped_to_the_person(
+    alice_client: Client, bob_client: Client, alice: User
+) -> None:
     alice_client.post("/settings/providers/", PROVIDER)
     refused = bob_client.post("/settings/providers/my-ollama/remove/", follow=True)
     assert "There is no custom provider named" in refused.content.decode().replace("&#x27;", "'")
@@ -66,8 +68,9 @@ def test_removing_is_scoped_to_the_person(alice_client: Client, bob_client: Clie
     assert not CustomProvider.objects.filter(user=alice).exists()
 
 
-def test_project_secrets_are_listed_by_name_only(alice_client: Client, alice_project: Project,
-                                                 bob: User) -> None:
+def test_project_secrets_are_listed_by_name_only(
+    alice_client: Client, alice_project: Project, bob: User
+) -> None:
     ProjectSecret.objects.create(project=alice_project, name="STRIPE_KEY", value="sk_live_xyz_9")
     bobs = Project.objects.create(owner=bob, name="Bob's plan")
     ProjectSecret.objects.create(project=bobs, name="BOB_ONLY", value="bob-value")

@@ -1,6 +1,7 @@
 """Issue 7 acceptance 2-3 in a real browser: a general-agent conversation from the home
 screen, tool cards linking to the project they touched, and the offer to renew a revoked
 token."""
+
 from __future__ import annotations
 
 import json
@@ -40,8 +41,9 @@ def test_general_agent_conversation_from_the_home_screen(
     agent = Project.objects.get(owner=owner, kind=Kind.GENERAL_AGENT)
     wait_for_status(agent, Status.RUNNING, timeout=120)
     expect(page.locator(".panel-chat .composer-input").first).to_be_visible(timeout=60_000)
-    expect(page.locator("#connection-state")).to_have_attribute("data-state", "connected",
-                                                                  timeout=30_000)
+    expect(page.locator("#connection-state")).to_have_attribute(
+        "data-state", "connected", timeout=30_000
+    )
 
     arguments = {"project": "Sales numbers", "path": "from-agent.txt", "content": "hello"}
     send(page, f"[[tool: sprite_write {json.dumps(arguments)}]]")

@@ -1,5 +1,6 @@
 """Acceptance 1 of the foundation: sign up, log in, create a project, see it; the operator
 sees it in the admin. Real daphne, real PostgreSQL, real chromium."""
+
 from __future__ import annotations
 
 import pytest
@@ -12,8 +13,9 @@ from tests.support.live_stack import LiveStack
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_signup_login_create_project_and_operator_sees_it(live_stack: LiveStack,
-                                                           browser: Browser) -> None:
+def test_signup_login_create_project_and_operator_sees_it(
+    live_stack: LiveStack, browser: Browser
+) -> None:
     page = browser.new_page()
     page.goto(live_stack.url + "/accounts/signup/")
     page.fill("input[name=email]", "carol@example.com")

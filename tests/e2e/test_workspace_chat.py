@@ -5,6 +5,7 @@ transcript exactly equal to the bridge's /starter/messages.
 Real daphne + Celery (live stack), PostgreSQL, Redis, the local Sprite backend with the real
 bridge and pi, Debian's chromium; only the model is scripted.
 """
+
 from __future__ import annotations
 
 import os
@@ -38,6 +39,7 @@ LAPTOP = {"width": 1366, "height": 768}
 
 # -- helpers shared with the other workspace tests -------------------------------------------
 
+
 def screenshot_dir(tmp_path: Path) -> Path:
     directory = Path(os.environ.get("STARTER_SCREENSHOTS") or tmp_path)
     directory.mkdir(parents=True, exist_ok=True)
@@ -49,8 +51,9 @@ def logged_in_page(browser: Browser, stack: LiveStack, user: User) -> Page:
     client = Client()
     client.force_login(user)
     context = browser.new_context(viewport=LAPTOP)
-    context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value,
-                          "url": stack.url}])
+    context.add_cookies(
+        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": stack.url}]
+    )
     return context.new_page()
 
 
@@ -69,8 +72,9 @@ def destroy(project: Project) -> None:
 def open_workspace(page: Page, stack: LiveStack, project: Project) -> None:
     page.goto(f"{stack.url}/p/{project.public_id}/")
     expect(page.locator(".panel-chat .composer-input").first).to_be_visible(timeout=60_000)
-    expect(page.locator("#connection-state")).to_have_attribute("data-state", "connected",
-                                                                  timeout=30_000)
+    expect(page.locator("#connection-state")).to_have_attribute(
+        "data-state", "connected", timeout=30_000
+    )
     wait_for(lambda: all(panel_session_ids(page)), timeout=30, message="chats bound to sessions")
 
 
@@ -92,8 +96,9 @@ def in_thread(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 def bridge_messages(project: Project, session_id: str) -> list[dict[str, Any]]:
     project.refresh_from_db()
-    answer = in_thread(call_bridge, project, "GET", "/starter/messages",
-                       params={"session_id": session_id})
+    answer = in_thread(
+        call_bridge, project, "GET", "/starter/messages", params={"session_id": session_id}
+    )
     return list(answer.body["messages"])
 
 
@@ -114,7 +119,8 @@ def assert_transcript_matches_bridge(page: Page, project: Project, session_id: s
     expect(panel.locator(".chat-messages .tool-card")).to_have_count(len(calls))
     expect(panel.locator(".msg-streaming")).to_have_count(0)
     keys = panel.locator(".chat-messages .msg").evaluate_all(
-        "nodes => nodes.map(n => n.dataset.messageKey)")
+        "nodes => nodes.map(n => n.dataset.messageKey)"
+    )
     assert len(keys) == len(set(keys)), "a message is shown twice"
 
 
@@ -140,8 +146,11 @@ def stack(live_stack: LiveStack, settings: Any) -> LiveStack:
 
 # -- acceptance 1 ------------------------------------------------------------------------------
 
+
 def test_signup_create_watch_progress_then_stream_tool_card_and_two_sessions(
-    stack: LiveStack, browser: Browser, scripted_model_server: ScriptedModelServer,
+    stack: LiveStack,
+    browser: Browser,
+    scripted_model_server: ScriptedModelServer,
     tmp_path: Path,
 ) -> None:
     shots = screenshot_dir(tmp_path)
@@ -188,7 +197,8 @@ def test_signup_create_watch_progress_then_stream_tool_card_and_two_sessions(
     expect(card.locator(".tool-output")).to_contain_text("tool-ran-ok", timeout=30_000)
     expect(card.locator(".tool-summary")).to_have_text("echo tool-ran-ok")
     expect(page.locator(".panel-chat .msg-assistant").last).to_contain_text(
-        "Done. tool-ran-ok", timeout=30_000)
+        "Done. tool-ran-ok", timeout=30_000
+    )
     card.locator("summary").click()
     expect(card.locator(".tool-input")).to_contain_text('"command": "echo tool-ran-ok"')
 
@@ -197,26 +207,33 @@ def test_signup_create_watch_progress_then_stream_tool_card_and_two_sessions(
     streaming = page.locator(".panel-chat .msg-streaming")
     expect(streaming).to_contain_text("tick3", timeout=30_000)
     assert "tick24" not in streaming.inner_text()
-    expect(page.locator(".panel-chat .stop-button, .panel-chat button:has-text('Stop')").first
-           ).to_be_visible()
+    expect(
+        page.locator(".panel-chat .stop-button, .panel-chat button:has-text('Stop')").first
+    ).to_be_visible()
     page.screenshot(path=str(shots / "chat-streaming.png"))
     expect(page.locator(".panel-chat .chat-messages .msg-assistant").last).to_contain_text(
-        "tick24", timeout=30_000)
+        "tick24", timeout=30_000
+    )
     expect(streaming).to_have_count(0)
 
     # A second chat session beside the first, each answering its own prompt.
     page.get_by_role("button", name="Split right").first.click()
     expect(page.locator(".panel-chat")).to_have_count(2)
-    wait_for(lambda: len(set(filter(None, panel_session_ids(page)))) == 2, timeout=30,
-             message="two distinct sessions")
+    wait_for(
+        lambda: len(set(filter(None, panel_session_ids(page)))) == 2,
+        timeout=30,
+        message="two distinct sessions",
+    )
     send(page, "[[reply: answer-in-the-second-session]]", panel=1)
     send(page, "[[reply: answer-in-the-first-session]]", panel=0)
     second = page.locator(".panel-chat").nth(1)
     first = page.locator(".panel-chat").nth(0)
     expect(second.locator(".msg-assistant").last).to_have_text(
-        "answer-in-the-second-session", timeout=30_000)
+        "answer-in-the-second-session", timeout=30_000
+    )
     expect(first.locator(".msg-assistant").last).to_have_text(
-        "answer-in-the-first-session", timeout=30_000)
+        "answer-in-the-first-session", timeout=30_000
+    )
     expect(first).not_to_contain_text("answer-in-the-second-session")
     expect(second).not_to_contain_text("answer-in-the-first-session")
     page.screenshot(path=str(shots / "two-sessions.png"))
@@ -230,9 +247,11 @@ def test_signup_create_watch_progress_then_stream_tool_card_and_two_sessions(
 
 # -- acceptance 2 ------------------------------------------------------------------------------
 
+
 @pytest.fixture
-def chatty_project(stack: LiveStack, scripted_model_server: ScriptedModelServer
-                   ) -> Iterator[tuple[User, Project]]:
+def chatty_project(
+    stack: LiveStack, scripted_model_server: ScriptedModelServer
+) -> Iterator[tuple[User, Project]]:
     owner = User.objects.create_user("xavier@example.com", PASSWORD)
     use_scripted_model(owner, scripted_model_server.base_url)
     project = running_project_for(owner, "Replay")
@@ -241,14 +260,17 @@ def chatty_project(stack: LiveStack, scripted_model_server: ScriptedModelServer
 
 
 def test_killing_the_websocket_mid_stream_loses_and_repeats_nothing(
-    stack: LiveStack, browser: Browser, chatty_project: tuple[User, Project],
+    stack: LiveStack,
+    browser: Browser,
+    chatty_project: tuple[User, Project],
 ) -> None:
     owner, project = chatty_project
     page = logged_in_page(browser, stack, owner)
     open_workspace(page, stack, project)
     send(page, "[[bash: echo before-the-drop]]")
     expect(page.locator(".panel-chat .msg-assistant").last).to_contain_text(
-        "Done. before-the-drop", timeout=30_000)
+        "Done. before-the-drop", timeout=30_000
+    )
 
     send(page, "[[slow: 40]]")
     streaming = page.locator(".panel-chat .msg-streaming")
@@ -257,30 +279,38 @@ def test_killing_the_websocket_mid_stream_loses_and_repeats_nothing(
     for _ in range(2):  # twice, so a drop during the replay itself is covered too
         page.evaluate("window.starterWorkspace.socket.socket.close()")
         time.sleep(0.6)
-    wait_for(lambda: page.evaluate("window.starterWorkspace.connects") >= connects + 2,
-             timeout=20, message="the websocket to come back")
+    wait_for(
+        lambda: page.evaluate("window.starterWorkspace.connects") >= connects + 2,
+        timeout=20,
+        message="the websocket to come back",
+    )
     assert "tick39" not in (streaming.inner_text() if streaming.count() else "")
     expect(page.locator(".panel-chat .chat-messages .msg-assistant").last).to_contain_text(
-        "tick39", timeout=30_000)
+        "tick39", timeout=30_000
+    )
     session_id = panel_session_ids(page)[0]
     assert_transcript_matches_bridge(page, project, session_id)
 
 
 def test_reloading_mid_stream_rebuilds_the_exact_transcript(
-    stack: LiveStack, browser: Browser, chatty_project: tuple[User, Project],
+    stack: LiveStack,
+    browser: Browser,
+    chatty_project: tuple[User, Project],
 ) -> None:
     owner, project = chatty_project
     page = logged_in_page(browser, stack, owner)
     open_workspace(page, stack, project)
     send(page, "[[bash: echo first-turn]]")
     expect(page.locator(".panel-chat .msg-assistant").last).to_contain_text(
-        "Done. first-turn", timeout=30_000)
+        "Done. first-turn", timeout=30_000
+    )
     send(page, "[[slow: 40]]")
     expect(page.locator(".panel-chat .msg-streaming")).to_contain_text("tick4", timeout=30_000)
     page.reload()
     open_workspace(page, stack, project)
     expect(page.locator(".panel-chat .chat-messages .msg-assistant").last).to_contain_text(
-        "tick39", timeout=30_000)
+        "tick39", timeout=30_000
+    )
     session_id = panel_session_ids(page)[0]
     assert_transcript_matches_bridge(page, project, session_id)
     # The same session came back in the same panel: the layout is remembered.

@@ -2,6 +2,7 @@
 switching mid-session, `notify` toasts, the agent's secret request answered inline (the
 value never reaches the transcript), checkpoints, the remembered layout, and the home
 screen's live badges."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -37,8 +38,9 @@ SECRET_VALUE = "wx_live_value_typed_by_the_person_6083"
 
 
 @pytest.fixture
-def owner_and_project(stack: LiveStack, scripted_model_server: ScriptedModelServer
-                      ) -> Iterator[tuple[User, Project]]:
+def owner_and_project(
+    stack: LiveStack, scripted_model_server: ScriptedModelServer
+) -> Iterator[tuple[User, Project]]:
     owner = User.objects.create_user("quinn@example.com", PASSWORD)
     use_scripted_model(owner, scripted_model_server.base_url)
     project = running_project_for(owner, "Forecasts")
@@ -47,8 +49,11 @@ def owner_and_project(stack: LiveStack, scripted_model_server: ScriptedModelServ
 
 
 def test_palette_picker_toasts_secret_request_checkpoints_layout_and_home_badges(
-    stack: LiveStack, browser: Browser, owner_and_project: tuple[User, Project],
-    scripted_model_server: ScriptedModelServer, tmp_path: Path,
+    stack: LiveStack,
+    browser: Browser,
+    owner_and_project: tuple[User, Project],
+    scripted_model_server: ScriptedModelServer,
+    tmp_path: Path,
 ) -> None:
     owner, project = owner_and_project
     shots = screenshot_dir(tmp_path)
@@ -83,17 +88,21 @@ def test_palette_picker_toasts_secret_request_checkpoints_layout_and_home_badges
     expect(page.locator("#toasts")).to_contain_text("fake/fake-model-2")
     send(page, "[[reply: answered-by-the-second-model]]")
     expect(page.locator(".panel-chat .msg-assistant").last).to_have_text(
-        "answered-by-the-second-model", timeout=30_000)
+        "answered-by-the-second-model", timeout=30_000
+    )
     assert scripted_model_server.requests[-1]["model"] == "fake-model-2"
 
     # notify_dashboard becomes a toast.
     send(page, '[[tool: notify_dashboard {"message": "Forecast page is live", "type": "success"}]]')
-    expect(page.locator("#toasts .toast-success", has_text="Forecast page is live")
-           ).to_be_visible(timeout=30_000)
+    expect(page.locator("#toasts .toast-success", has_text="Forecast page is live")).to_be_visible(
+        timeout=30_000
+    )
 
     # request_secret: an inline form; the value goes to the project's secrets only.
-    send(page, '[[tool: request_secret {"name": "WEATHER_API_KEY", '
-               '"reason": "To fetch the forecasts"}]]')
+    send(
+        page,
+        '[[tool: request_secret {"name": "WEATHER_API_KEY", "reason": "To fetch the forecasts"}]]',
+    )
     form = page.locator(".secret-form[data-secret-name=WEATHER_API_KEY]")
     expect(form).to_contain_text("To fetch the forecasts", timeout=30_000)
     form.locator("input[type=password]").fill(SECRET_VALUE)
@@ -103,9 +112,11 @@ def test_palette_picker_toasts_secret_request_checkpoints_layout_and_home_badges
     assert ProjectSecret.objects.get(project=project, name="WEATHER_API_KEY").value == SECRET_VALUE
     chat = page.locator(".panel-chat").first
     expect(chat.locator(".msg-user").last).to_contain_text(
-        "I saved the secret WEATHER_API_KEY", timeout=60_000)
-    expect(chat.locator(".msg-assistant").last).to_contain_text("Scripted answer: I saved",
-                                                               timeout=60_000)
+        "I saved the secret WEATHER_API_KEY", timeout=60_000
+    )
+    expect(chat.locator(".msg-assistant").last).to_contain_text(
+        "Scripted answer: I saved", timeout=60_000
+    )
     session_id = panel_session_ids(page)[0]
     assert SECRET_VALUE not in str(bridge_messages(project, session_id))
     assert SECRET_VALUE not in page.content()
@@ -130,8 +141,11 @@ def test_palette_picker_toasts_secret_request_checkpoints_layout_and_home_badges
     page.goto(stack.url + "/")
     badge = page.locator(f"[data-status-badge='{project.public_id}']")
     expect(badge).to_have_text("Running")
-    wait_for(lambda: page.evaluate("window.starterHome.socket.isOpen()"), timeout=10,
-             message="the home socket")
+    wait_for(
+        lambda: page.evaluate("window.starterHome.socket.isOpen()"),
+        timeout=10,
+        message="the home socket",
+    )
     page.keyboard.press("Control+k")
     page.keyboard.type("sleep forecasts")
     page.keyboard.press("Enter")

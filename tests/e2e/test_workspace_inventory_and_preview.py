@@ -1,6 +1,7 @@
 """Issue 5 acceptance 3-4 in a real browser: what the agent records appears in the sidebar
 without a reload and opens in a viewer; the app it serves shows in the preview panel, whose
 page cannot read the dashboard's cookies; a second user gets nothing (404 / 4404 / 403)."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -50,8 +51,9 @@ def serve_app(port: int) -> str:
 
 
 @pytest.fixture
-def owner_and_project(stack: LiveStack, scripted_model_server: ScriptedModelServer
-                      ) -> Iterator[tuple[User, Project]]:
+def owner_and_project(
+    stack: LiveStack, scripted_model_server: ScriptedModelServer
+) -> Iterator[tuple[User, Project]]:
     owner = User.objects.create_user("yara@example.com", PASSWORD)
     use_scripted_model(owner, scripted_model_server.base_url)
     project = running_project_for(owner, "Reports")
@@ -66,7 +68,10 @@ def preview_frame(page: Page, project: Project) -> Frame:
 
 
 def test_agent_asset_appears_live_and_app_shows_in_preview_without_dashboard_cookies(
-    stack: LiveStack, browser: Browser, owner_and_project: tuple[User, Project], tmp_path: Path,
+    stack: LiveStack,
+    browser: Browser,
+    owner_and_project: tuple[User, Project],
+    tmp_path: Path,
 ) -> None:
     owner, project = owner_and_project
     shots = screenshot_dir(tmp_path)
@@ -102,17 +107,23 @@ def test_agent_asset_appears_live_and_app_shows_in_preview_without_dashboard_coo
     answer = inside.evaluate(
         """url => fetch(url, {credentials: "include"}).then(r => r.text()).then(
                t => "read:" + t, e => "blocked:" + e.name)""",
-        stack.url + "/palette.json")
+        stack.url + "/palette.json",
+    )
     assert answer.startswith("blocked:"), answer
     assert "Reports" not in answer
 
 
 def test_second_user_gets_404_for_workspace_4404_for_websocket_and_403_for_preview(
-    stack: LiveStack, browser: Browser,
+    stack: LiveStack,
+    browser: Browser,
 ) -> None:
     owner = User.objects.create_user("zoe@example.com", PASSWORD)
-    project = Project.objects.create(owner=owner, name="Zoe's private plan",
-                                     status=Status.RUNNING, sprite_name="starter-not-real")
+    project = Project.objects.create(
+        owner=owner,
+        name="Zoe's private plan",
+        status=Status.RUNNING,
+        sprite_name="starter-not-real",
+    )
     outsider = User.objects.create_user("mallory@example.com", PASSWORD)
     page = logged_in_page(browser, stack, outsider)
 
@@ -129,7 +140,8 @@ def test_second_user_gets_404_for_workspace_4404_for_websocket_and_403_for_previ
              socket.onopen = () => socket.send(JSON.stringify({type: "subscribe", after: null}));
              socket.onclose = event => resolve(event.code);
            })""",
-        stack.url.replace("http://", "ws://") + f"/ws/projects/{project.public_id}/")
+        stack.url.replace("http://", "ws://") + f"/ws/projects/{project.public_id}/",
+    )
     assert code == 4404
 
     port = stack.url.rsplit(":", 1)[1]

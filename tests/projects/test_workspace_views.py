@@ -1,6 +1,7 @@
 """The workspace's server side: viewers read the Sprite's real files (local backend) with a
 size cap and confined paths; agent endpoints validate input and turn every failure into a
 4xx with a message; the page itself never waits on the machine and never shows a secret."""
+
 from __future__ import annotations
 
 import json
@@ -49,8 +50,9 @@ def test_markdown_is_sent_escaped_for_the_browser_to_render(
     assert "<script>alert(1)" not in body
 
 
-def test_csv_becomes_a_table(alice_client: Client, alice_project: Project,
-                             sprite_home: Path) -> None:
+def test_csv_becomes_a_table(
+    alice_client: Client, alice_project: Project, sprite_home: Path
+) -> None:
     (sprite_home / "data").mkdir()
     (sprite_home / "data" / "sales.csv").write_text('region,total\nNorth,"1,200"\nSouth,900\n')
     body = view(alice_client, alice_project, "data/sales.csv").content.decode()  # type: ignore[attr-defined]
@@ -58,18 +60,22 @@ def test_csv_becomes_a_table(alice_client: Client, alice_project: Project,
     assert "<td>1,200</td>" in body and "<td>South</td>" in body
 
 
-def test_code_is_highlighted_text_never_live_html(alice_client: Client, alice_project: Project,
-                                                 sprite_home: Path) -> None:
+def test_code_is_highlighted_text_never_live_html(
+    alice_client: Client, alice_project: Project, sprite_home: Path
+) -> None:
     (sprite_home / "index.html").write_text("<img src=x onerror=alert(1)>")
     body = view(alice_client, alice_project, "index.html").content.decode()  # type: ignore[attr-defined]
     assert 'class="language-xml"' in body
     assert "&lt;img src=x onerror=alert(1)&gt;" in body
 
 
-def test_images_and_pdfs_are_served_raw_and_inert(alice_client: Client, alice_project: Project,
-                                                  sprite_home: Path) -> None:
+def test_images_and_pdfs_are_served_raw_and_inert(
+    alice_client: Client, alice_project: Project, sprite_home: Path
+) -> None:
     (sprite_home / "chart.png").write_bytes(PNG)
-    (sprite_home / "logo.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>')
+    (sprite_home / "logo.svg").write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
+    )
     (sprite_home / "report.pdf").write_bytes(b"%PDF-1.4\n%%EOF\n")
     png = view(alice_client, alice_project, "chart.png", raw=True)
     assert png.status_code == 200 and png.content == PNG  # type: ignore[attr-defined]
@@ -83,30 +89,40 @@ def test_images_and_pdfs_are_served_raw_and_inert(alice_client: Client, alice_pr
     assert "<img src=" in text.content.decode()  # type: ignore[attr-defined]
 
 
-def test_raw_refuses_text_files(alice_client: Client, alice_project: Project,
-                                sprite_home: Path) -> None:
+def test_raw_refuses_text_files(
+    alice_client: Client, alice_project: Project, sprite_home: Path
+) -> None:
     (sprite_home / "page.html").write_text("<script>steal()</script>")
     response = view(alice_client, alice_project, "page.html", raw=True)
     assert response.status_code == 400  # type: ignore[attr-defined]
     assert b"Only images and PDFs" in response.content  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize(("path", "status", "message"), [
-    ("../secrets.txt", 400, "cannot contain '..'"),
-    ("", 400, "Give the path"),
-    ("missing.md", 404, "missing.md"),
-    ("/etc/passwd", 404, "outside the Sprite's home"),
-])
-def test_bad_paths_get_a_clear_4xx(alice_client: Client, alice_project: Project,
-                                   sprite_home: Path, path: str, status: int,
-                                   message: str) -> None:
+@pytest.mark.parametrize(
+    ("path", "status", "message"),
+    [
+        ("../secrets.txt", 400, "cannot contain '..'"),
+        ("", 400, "Give the path"),
+        ("missing.md", 404, "missing.md"),
+        ("/etc/passwd", 404, "outside the Sprite's home"),
+    ],
+)
+def test_bad_paths_get_a_clear_4xx(
+    alice_client: Client,
+    alice_project: Project,
+    sprite_home: Path,
+    path: str,
+    status: int,
+    message: str,
+) -> None:
     response = view(alice_client, alice_project, path)
     assert response.status_code == status  # type: ignore[attr-defined]
     assert message in response.content.decode().replace("&#x27;", "'")  # type: ignore[attr-defined]
 
 
-def test_symlink_out_of_the_home_is_refused(alice_client: Client, alice_project: Project,
-                                            sprite_home: Path, tmp_path: Path) -> None:
+def test_symlink_out_of_the_home_is_refused(
+    alice_client: Client, alice_project: Project, sprite_home: Path, tmp_path: Path
+) -> None:
     (tmp_path / "outside.txt").write_text("control plane secret")
     (sprite_home / "link.txt").symlink_to(tmp_path / "outside.txt")
     response = view(alice_client, alice_project, "link.txt")
@@ -145,45 +161,55 @@ def test_agent_endpoints_explain_a_machine_that_is_not_running(
     assert "can be reached once it is running" in response.json()["message"]
 
 
-@pytest.mark.parametrize(("url", "body", "message"), [
-    ("agent/send/", {"message": "   "}, "Write a message first."),
-    ("agent/send/", {"message": "hi", "mode": "shout"}, "prompt, steer or follow_up"),
-    ("agent/send/", {"message": "hi", "session_id": "../../etc"}, "not a session id"),
-    ("agent/config/", {"model": "no-slash"}, "provider/model"),
-    ("agent/config/", {"thinking_level": "galaxy"}, "Thinking level must be one of"),
-    ("agent/config/", {}, "Choose a model or a thinking level"),
-    ("agent/sessions/switch/", {}, "Choose the session"),
-])
+@pytest.mark.parametrize(
+    ("url", "body", "message"),
+    [
+        ("agent/send/", {"message": "   "}, "Write a message first."),
+        ("agent/send/", {"message": "hi", "mode": "shout"}, "prompt, steer or follow_up"),
+        ("agent/send/", {"message": "hi", "session_id": "../../etc"}, "not a session id"),
+        ("agent/config/", {"model": "no-slash"}, "provider/model"),
+        ("agent/config/", {"thinking_level": "galaxy"}, "Thinking level must be one of"),
+        ("agent/config/", {}, "Choose a model or a thinking level"),
+        ("agent/sessions/switch/", {}, "Choose the session"),
+    ],
+)
 def test_agent_input_is_checked_before_the_bridge_is_called(
     alice_client: Client, alice_project: Project, url: str, body: dict[str, str], message: str
 ) -> None:
-    response = alice_client.post(f"/p/{alice_project.public_id}/{url}", json.dumps(body),
-                                 content_type="application/json")
+    response = alice_client.post(
+        f"/p/{alice_project.public_id}/{url}", json.dumps(body), content_type="application/json"
+    )
     assert response.status_code == 400
     assert message in response.json()["message"]
 
 
 def test_malformed_json_is_a_400(alice_client: Client, alice_project: Project) -> None:
-    response = alice_client.post(f"/p/{alice_project.public_id}/agent/send/", "{nope",
-                                 content_type="application/json")
+    response = alice_client.post(
+        f"/p/{alice_project.public_id}/agent/send/", "{nope", content_type="application/json"
+    )
     assert response.status_code == 400
     assert response.json()["message"] == "The request body is not valid JSON."
 
 
-def test_requested_secret_is_stored_and_never_echoed(alice_client: Client,
-                                                     alice_project: Project) -> None:
+def test_requested_secret_is_stored_and_never_echoed(
+    alice_client: Client, alice_project: Project
+) -> None:
     value = "sk_live_requested_by_the_agent_771"
-    response = alice_client.post(f"/p/{alice_project.public_id}/agent/secret/",
-                                 json.dumps({"name": "STRIPE_KEY", "value": value}),
-                                 content_type="application/json")
+    response = alice_client.post(
+        f"/p/{alice_project.public_id}/agent/secret/",
+        json.dumps({"name": "STRIPE_KEY", "value": value}),
+        content_type="application/json",
+    )
     assert response.status_code == 200
     assert response.json() == {"ok": True, "name": "STRIPE_KEY"}
     assert ProjectSecret.objects.get(project=alice_project, name="STRIPE_KEY").value == value
     page = alice_client.get(f"/p/{alice_project.public_id}/").content.decode()
     assert "STRIPE_KEY" in page and value not in page
-    bad = alice_client.post(f"/p/{alice_project.public_id}/agent/secret/",
-                            json.dumps({"name": "lower", "value": value}),
-                            content_type="application/json")
+    bad = alice_client.post(
+        f"/p/{alice_project.public_id}/agent/secret/",
+        json.dumps({"name": "lower", "value": value}),
+        content_type="application/json",
+    )
     assert bad.status_code == 400 and value not in bad.content.decode()
 
 
@@ -197,16 +223,19 @@ def test_workspace_page_renders_without_touching_the_machine(
     assert "data-needs-running" in page
 
 
-def test_palette_lists_only_the_persons_projects(alice_client: Client, alice_project: Project,
-                                                 bob: User) -> None:
+def test_palette_lists_only_the_persons_projects(
+    alice_client: Client, alice_project: Project, bob: User
+) -> None:
     Project.objects.create(owner=bob, name="Bob's plan")
     names = [p["name"] for p in alice_client.get("/palette.json").json()["projects"]]
     assert names == ["Sales dashboard"]
 
 
-def test_lifecycle_action_answers_json_for_scripts(alice_client: Client,
-                                                   alice_project: Project) -> None:
-    response = alice_client.post(f"/p/{alice_project.public_id}/actions/wake/",
-                                 HTTP_ACCEPT="application/json")
+def test_lifecycle_action_answers_json_for_scripts(
+    alice_client: Client, alice_project: Project
+) -> None:
+    response = alice_client.post(
+        f"/p/{alice_project.public_id}/actions/wake/", HTTP_ACCEPT="application/json"
+    )
     assert response.status_code == 409
     assert response.json()["message"] == "Only a sleeping project can be woken."

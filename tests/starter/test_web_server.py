@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +18,7 @@ import pytest
 from websockets.sync.client import connect
 
 from tests.starter.frames_app import frame
-from tests.support.live_stack import free_port
+from tests.support.live_stack import free_port, web_command
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,16 +29,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = tmp_path_factory.mktemp("web-server") / "web.log"
     with log.open("w") as output:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "starter.web_server",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "tests.starter.frames_app:application",
-            ],
+            web_command(port, "tests.starter.frames_app:application"),
             cwd=ROOT,
             stdout=output,
             stderr=subprocess.STDOUT,

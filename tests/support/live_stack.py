@@ -27,6 +27,20 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def web_command(port: int, application: str = "starter.asgi:application") -> list[str]:
+    """The product's web process (as the Procfile runs it) on a loopback port."""
+    return [
+        sys.executable,
+        "-m",
+        "starter.web_server",
+        "-b",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        application,
+    ]
+
+
 @dataclass
 class LiveStack:
     url: str
@@ -83,16 +97,7 @@ def start_live_stack(
     )
     bin_dir = Path(sys.executable).parent
     commands = {
-        "web": [
-            sys.executable,
-            "-m",
-            "starter.web_server",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "starter.asgi:application",
-        ],
+        "web": web_command(port),
     }
     if with_worker:
         commands["worker"] = [
