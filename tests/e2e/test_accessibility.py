@@ -1,0 +1,164 @@
+"""Accessibility and laptop fit of the dashboard, in a real browser.
+
+axe-core (pinned in package.json, injected into each page) checks the WCAG 2.1 A and AA
+rules it can decide automatically (labels, names, contrast, roles, landmarks…) on the pages
+a person uses: log in, sign up, home, settings, rename and delete, the workspace with a
+conversation that has a tool card, and the workspace with the command palette open. On each
+page nothing may overflow a 1366x768 screen sideways, and Tab must move the focus to visible
+controls that show where the focus is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.test import Client
+from playwright.sync_api import Browser, Page, expect
+
+from accounts.models import User
+from projects.models import Project
+from tests.e2e.helpers import use_scripted_model
+from tests.e2e.test_workspace_chat import (
+    LAPTOP,
+    PASSWORD,
+    destroy,
+    open_workspace,
+    running_project_for,
+    send,
+    stack,
+)
+from tests.support.fixtures import scripted_model_server
+from tests.support.live_stack import LiveStack
+from tests.support.model_server import ScriptedModelServer
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+__all__ = ["scripted_model_server", "stack"]
+
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+AXE_RUN = """async (tags) => {
+  const result = await axe.run(document, {runOnly: {type: "tag", values: tags}});
+  return result.violations.map((violation) => ({
+    id: violation.id,
+    impact: violation.impact,
+    help: violation.help,
+    nodes: violation.nodes.slice(0, 4).map((node) => node.target.join(" ")
+      + " :: " + node.failureSummary.replace(/\\s+/g, " ")),
+  }));
+}"""
+
+# Where the focus is after each Tab, and whether it shows: an outline or a box shadow.
+FOCUSED = """() => {
+  const element = document.activeElement;
+  if (!element || element === document.body) return null;
+  const style = getComputedStyle(element);
+  const box = element.getBoundingClientRect();
+  return {
+    tag: element.tagName.toLowerCase(),
+    name: element.getAttribute("aria-label") || element.textContent.trim().slice(0, 40)
+      || element.getAttribute("name") || element.id,
+    visible: box.width > 0 && box.height > 0,
+    indicated: (style.outlineStyle !== "none" && parseFloat(style.outlineWidth) > 0)
+      || style.boxShadow !== "none",
+  };
+}"""
+
+
+def page_for(browser: Browser, stack: LiveStack, user: User | None) -> Page:
+    # bypass_csp: axe is injected as an inline script, which the dashboard's policy refuses.
+    context = browser.new_context(viewport=LAPTOP, bypass_csp=True)
+    if user is not None:
+        client = Client()
+        client.force_login(user)
+        context.add_cookies(
+            [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": stack.url}]
+        )
+    return context.new_page()
+
+
+def audit(page: Page, where: str) -> list[str]:
+    """What is wrong on the page as it is now: axe violations, sideways overflow, focus."""
+    problems: list[str] = []
+    page.add_script_tag(path=str(AXE))
+    violations: list[dict[str, Any]] = page.evaluate(AXE_RUN, WCAG_TAGS)
+    for violation in violations:
+        problems.append(
+            f"{where}: {violation['id']} ({violation['impact']}): {violation['help']}\n    "
+            + "\n    ".join(violation["nodes"])
+        )
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    if overflow > 0:
+        problems.append(f"{where}: {overflow}px wider than a 1366px screen")
+    return problems
+
+
+def tab_through(page: Page, where: str, presses: int = 12) -> list[str]:
+    """Tab a few times from the top: every stop is a visible control with a focus indicator."""
+    problems: list[str] = []
+    page.locator("body").click(position={"x": 1, "y": 1})
+    stops = 0
+    for _ in range(presses):
+        page.keyboard.press("Tab")
+        focused = page.evaluate(FOCUSED)
+        if focused is None:
+            continue
+        stops += 1
+        if not focused["visible"]:
+            problems.append(f"{where}: Tab reached an invisible {focused['tag']} {focused}")
+        elif not focused["indicated"]:
+            problems.append(f"{where}: no visible focus on {focused['tag']} {focused['name']!r}")
+    if stops == 0:
+        problems.append(f"{where}: Tab reaches no control")
+    return problems
+
+
+@pytest.fixture
+def owner_and_project(
+    stack: LiveStack, scripted_model_server: ScriptedModelServer
+) -> Iterator[tuple[User, Project]]:
+    owner = User.objects.create_user("ada@example.com", PASSWORD)
+    use_scripted_model(owner, scripted_model_server.base_url)
+    project = running_project_for(owner, "Accessible app")
+    yield owner, project
+    destroy(project)
+
+
+def test_pages_pass_axe_fit_a_laptop_and_show_keyboard_focus(
+    stack: LiveStack,
+    browser: Browser,
+    owner_and_project: tuple[User, Project],
+    scripted_model_server: ScriptedModelServer,
+) -> None:
+    owner, project = owner_and_project
+    problems: list[str] = []
+
+    anonymous = page_for(browser, stack, None)
+    for path in ("/accounts/login/", "/accounts/signup/"):
+        anonymous.goto(stack.url + path)
+        problems += audit(anonymous, path)
+        problems += tab_through(anonymous, path)
+
+    page = page_for(browser, stack, owner)
+    project_pages = (f"/p/{project.public_id}/rename/", f"/p/{project.public_id}/delete/")
+    for path in ("/", "/settings/", *project_pages):
+        page.goto(stack.url + path)
+        problems += audit(page, path)
+        problems += tab_through(page, path)
+
+    open_workspace(page, stack, project)
+    send(page, "[[bash: echo build-checked]]")
+    expect(page.locator(".tool-card").first).to_be_visible(timeout=60_000)
+    expect(page.locator(".panel-chat").first).to_contain_text("Done. build-checked", timeout=60_000)
+    problems += audit(page, "workspace")
+    problems += tab_through(page, "workspace", presses=20)
+
+    page.keyboard.press("Control+k")
+    expect(page.locator("#palette")).to_be_visible()
+    problems += audit(page, "workspace with the palette open")
+
+    assert not problems, "\n".join(problems)
