@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -76,43 +77,55 @@ def _invalid(request: HttpRequest, user: User, **forms: Any) -> HttpResponse:
     return render(request, "accounts/settings.html", _context(user, **forms), status=422)
 
 
+def _submit(
+    request: HttpRequest,
+    form: Form,
+    form_name: str,
+    save: Callable[[User, dict[str, Any]], str],
+) -> HttpResponse:
+    """Every settings form: validate, save through the domain, say what happened.
+
+    ``save`` gets the user and the form's cleaned data and returns the success message.
+    An invalid form or a refusal of the domain re-renders the page (422) with the form as
+    it was typed, so nothing the person entered is lost; success redirects (PRG).
+    """
+    user = _user(request)
+    if not form.is_valid():
+        _form_errors_to_messages(request, form)
+        return _invalid(request, user, **{form_name: form})
+    try:
+        message = save(user, form.cleaned_data)
+    except user_settings.SettingsError as error:
+        messages.error(request, str(error))
+        return _invalid(request, user, **{form_name: form})
+    if message:
+        messages.success(request, message)
+    return redirect("accounts:settings")
+
+
 @login_required
 @require_POST
 def save_defaults(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
-    form = DefaultsForm(request.POST)
-    if not form.is_valid():
-        _form_errors_to_messages(request, form)
-        return _invalid(request, user, defaults_form=form)
-    try:
+    def save(user: User, data: dict[str, Any]) -> str:
         user_settings.update_defaults(
             user,
-            form.cleaned_data["default_provider"],
-            form.cleaned_data["default_model"],
-            form.cleaned_data["default_thinking_level"],
+            data["default_provider"],
+            data["default_model"],
+            data["default_thinking_level"],
         )
-    except user_settings.SettingsError as error:
-        messages.error(request, str(error))
-        return _invalid(request, user, defaults_form=form)
-    messages.success(request, "Defaults saved.")
-    return redirect("accounts:settings")
+        return "Defaults saved."
+
+    return _submit(request, DefaultsForm(request.POST), "defaults_form", save)
 
 
 @login_required
 @require_POST
 def save_api_key(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
-    form = ApiKeyForm(request.POST)
-    if not form.is_valid():
-        _form_errors_to_messages(request, form)
-        return _invalid(request, user, api_key_form=form)
-    try:
-        user_settings.set_api_key(user, form.cleaned_data["provider"], form.cleaned_data["key"])
-    except user_settings.SettingsError as error:
-        messages.error(request, str(error))
-        return _invalid(request, user, api_key_form=form)
-    messages.success(request, f"{PROVIDER_LABELS[form.cleaned_data['provider']]} key saved.")
-    return redirect("accounts:settings")
+    def save(user: User, data: dict[str, Any]) -> str:
+        user_settings.set_api_key(user, data["provider"], data["key"])
+        return f"{PROVIDER_LABELS[data['provider']]} key saved."
+
+    return _submit(request, ApiKeyForm(request.POST), "api_key_form", save)
 
 
 @login_required
@@ -130,36 +143,28 @@ def remove_api_key(request: HttpRequest, provider: str) -> HttpResponse:
 @login_required
 @require_POST
 def save_sprites_token(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
     if request.POST.get("clear"):
-        user_settings.clear_sprites_token(user)
+        user_settings.clear_sprites_token(_user(request))
         messages.success(request, "Sprites token removed; the platform's token is used.")
         return redirect("accounts:settings")
-    form = SpritesTokenForm(request.POST)
-    if not form.is_valid():
-        _form_errors_to_messages(request, form)
-        return _invalid(request, user, sprites_token_form=form)
-    try:
-        user_settings.set_sprites_token(user, form.cleaned_data["token"])
-    except user_settings.SettingsError as error:
-        messages.error(request, str(error))
-        return _invalid(request, user, sprites_token_form=form)
-    messages.success(request, "Sprites token saved.")
-    return redirect("accounts:settings")
+
+    def save(user: User, data: dict[str, Any]) -> str:
+        user_settings.set_sprites_token(user, data["token"])
+        return "Sprites token saved."
+
+    return _submit(request, SpritesTokenForm(request.POST), "sprites_token_form", save)
 
 
 @login_required
 @require_POST
 def create_token(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
-    form = ApiTokenForm(request.POST)
-    if not form.is_valid():
-        _form_errors_to_messages(request, form)
-        return _invalid(request, user, api_token_form=form)
-    _, raw = create_api_token(user, form.cleaned_data["name"])
-    # Shown exactly once, on the next page; only its hash is stored.
-    request.session["new_api_token"] = raw
-    return redirect("accounts:settings")
+    def save(user: User, data: dict[str, Any]) -> str:
+        _, raw = create_api_token(user, data["name"])
+        # Shown exactly once, on the next page; only its hash is stored.
+        request.session["new_api_token"] = raw
+        return ""
+
+    return _submit(request, ApiTokenForm(request.POST), "api_token_form", save)
 
 
 @login_required
@@ -176,25 +181,20 @@ def revoke_token(request: HttpRequest, token_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def save_custom_provider(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
     form = CustomProviderForm(request.POST)
-    if not form.is_valid():
-        _form_errors_to_messages(request, form)
-        return _invalid(request, user, custom_provider_form=form)
-    try:
+
+    def save(user: User, data: dict[str, Any]) -> str:
         provider = user_settings.save_custom_provider(
             user,
-            form.cleaned_data["name"],
-            form.cleaned_data["api"],
-            form.cleaned_data["base_url"],
+            data["name"],
+            data["api"],
+            data["base_url"],
             form.model_id_list(),
-            form.cleaned_data["api_key"] or None,
+            data["api_key"] or None,
         )
-    except user_settings.SettingsError as error:
-        messages.error(request, str(error))
-        return _invalid(request, user, custom_provider_form=form)
-    messages.success(request, f"Provider {provider.name} saved.")
-    return redirect("accounts:settings")
+        return f"Provider {provider.name} saved."
+
+    return _submit(request, form, "custom_provider_form", save)
 
 
 @login_required
