@@ -17,6 +17,9 @@ changes that matter when the relay fans events out to hundreds of websockets
   it (four ``click.style`` calls per frame with debug logging off); those helpers hand their
   argument through unformatted in autobahn's websocket modules.
 
+With ``STARTER_WEB_PROCESSES`` above 1 it runs that many such processes on one socket
+(starter/web_processes.py).
+
 Nagle needs nothing here: autobahn sets TCP_NODELAY on every websocket connection.
 """
 
@@ -27,6 +30,8 @@ import sys
 from typing import Any
 
 import uvloop
+
+from starter.web_processes import configured_count, supervise
 
 
 def _unformatted(value: object, *args: object, **kwargs: object) -> object:
@@ -89,6 +94,15 @@ def tune_websockets() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    count = configured_count()
+    if count > 1:
+        raise SystemExit(supervise(args, count))
+    serve(args)
+
+
+def serve(args: list[str]) -> None:
+    """One web process: daphne's command line, on uvloop, tuned."""
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     # daphne.cli imports daphne.server, which installs Twisted's asyncio reactor on a new loop
     # (now a uvloop one); only after that may autobahn's Twisted modules be imported.
@@ -96,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
 
     tune_websockets()
 
-    CommandLineInterface().run(sys.argv[1:] if argv is None else argv)
+    CommandLineInterface().run(args)
 
 
 if __name__ == "__main__":

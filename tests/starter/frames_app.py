@@ -2,7 +2,7 @@
 
 On a websocket, it answers ``{"frames": N, "size": S}`` with N text frames of S bytes each,
 sent back to back without waiting for the client, then what the process runs on:
-``{"loop": <event loop module>, "write_through": <patched?>}``.
+``{"pid": ..., "loop": <event loop module>, "write_through": <patched?>}``.
 Frame k is the digit ``k % 10`` repeated, prefixed with ``k:``, so a client can tell a frame
 lost, cut or out of order.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from typing import Any
 
 
@@ -41,6 +42,7 @@ async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
         from daphne.ws_protocol import WebSocketProtocol
 
         facts = {
+            "pid": os.getpid(),
             "loop": type(asyncio.get_running_loop()).__module__,
             "write_through": getattr(WebSocketProtocol, "_starter_write_through", False),
         }

@@ -8,9 +8,12 @@ reading long enough for the socket to fill (partial sends, then Twisted's own bu
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -23,14 +26,18 @@ from tests.support.live_stack import free_port, web_command
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@contextmanager
+def running_web_server(
+    log: Path, processes: int = 1
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``python -m starter.web_server`` serving frames_app; its URL and process."""
     port = free_port()
-    log = tmp_path_factory.mktemp("web-server") / "web.log"
+    environment = {**os.environ, "STARTER_WEB_PROCESSES": str(processes)}
     with log.open("w") as output:
         process = subprocess.Popen(
             web_command(port, "tests.starter.frames_app:application"),
             cwd=ROOT,
+            env=environment,
             stdout=output,
             stderr=subprocess.STDOUT,
         )
@@ -43,11 +50,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             except httpx.HTTPError:
                 assert process.poll() is None, log.read_text()
                 time.sleep(0.1)
-        yield f"ws://127.0.0.1:{port}/"
+        yield f"ws://127.0.0.1:{port}/", process
     finally:
         process.terminate()
-        process.wait(15)
+        process.wait(30)
     assert "Traceback" not in log.read_text(), log.read_text()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with running_web_server(tmp_path_factory.mktemp("web-server") / "web.log") as (url, _):
+        yield url
 
 
 def receive_all(url: str, frames: int, size: int, pause: float = 0.0) -> dict[str, object]:
@@ -66,7 +79,8 @@ def receive_all(url: str, frames: int, size: int, pause: float = 0.0) -> dict[st
 
 def test_runs_on_uvloop_with_write_through(server: str) -> None:
     facts = receive_all(server, frames=2000, size=200)
-    assert facts == {"loop": "uvloop", "write_through": True}
+    assert facts["loop"] == "uvloop"
+    assert facts["write_through"] is True
 
 
 def test_large_frames_behind_a_full_socket_arrive_whole_and_in_order(server: str) -> None:
@@ -76,3 +90,57 @@ def test_large_frames_behind_a_full_socket_arrive_whole_and_in_order(server: str
 
 def test_many_frames_to_a_slow_reader_arrive_in_order(server: str) -> None:
     receive_all(server, frames=20_000, size=512, pause=0.5)
+
+
+def served_by(url: str) -> int:
+    facts = receive_all(url, frames=1, size=10)
+    pid = facts["pid"]
+    assert isinstance(pid, int)
+    return pid
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def test_several_processes_share_the_port_are_restarted_and_stop_together(
+    tmp_path: Path,
+) -> None:
+    with running_web_server(tmp_path / "web.log", processes=2) as (url, supervisor):
+        pids: set[int] = set()
+        deadline = time.monotonic() + 30
+        while len(pids) < 2 and time.monotonic() < deadline:
+            pids.add(served_by(url))
+        assert len(pids) == 2, "connections should reach both web processes"
+        assert supervisor.pid not in pids
+
+        # A web process that dies is replaced; the port keeps answering meanwhile.
+        victim = min(pids)
+        os.kill(victim, signal.SIGKILL)
+        fresh: set[int] = set()
+        deadline = time.monotonic() + 30
+        while len(fresh - pids) < 1 and time.monotonic() < deadline:
+            fresh.add(served_by(url))
+        assert fresh - pids, "no new web process took the dead one's place"
+        assert victim not in fresh
+        children = (pids | fresh) - {victim}
+
+    assert supervisor.returncode == 0
+    assert not [pid for pid in children if alive(pid)], "web processes outlived the supervisor"
+
+
+def test_a_bad_process_count_is_refused_clearly(tmp_path: Path) -> None:
+    answer = subprocess.run(
+        web_command(free_port(), "tests.starter.frames_app:application"),
+        cwd=ROOT,
+        env={**os.environ, "STARTER_WEB_PROCESSES": "many"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert answer.returncode != 0
+    assert "STARTER_WEB_PROCESSES must be a whole number" in answer.stderr
