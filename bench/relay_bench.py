@@ -53,8 +53,9 @@ DURATION = 10.0  # seconds of events per scenario
 SCENARIOS = (1, 50, 200, 500)
 BASELINE_SCENARIOS = (500,)
 # The web process as the product runs it (Procfile), and plain daphne for the side-by-side.
+PRODUCT = "starter.web_server"
 SERVERS = {
-    "starter.web_server": [sys.executable, "-m", "starter.web_server"],  # PRODUCT
+    "starter.web_server": [sys.executable, "-m", "starter.web_server"],
     "plain daphne": [str(Path(sys.executable).parent / "daphne")],
 }
 CLIENT_PROCESSES = 2
@@ -323,9 +324,15 @@ def established_to(ports: list[int]) -> dict[int, int]:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time so far of a process and its live descendants (the web
+    processes of a supervisor)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except FileNotFoundError:
+        return 0.0
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(cpu_seconds(int(child)) for child in children)
 
 
 def percentile(values: list[int], fraction: float) -> float:
@@ -466,12 +473,15 @@ def start_webs(
 
     webs: list[subprocess.Popen[str]] = []
     urls: list[str] = []
-    for _ in range(count):
+    # The product runs its processes on one port (STARTER_WEB_PROCESSES); plain daphne
+    # cannot, so it gets one port per process and the viewers alternate between them.
+    shared = command == SERVERS[PRODUCT]
+    for _ in range(1 if shared else count):
         web_port = free_port()
         web = subprocess.Popen(
             [*command, "-b", "127.0.0.1", "-p", str(web_port), "starter.asgi:application"],
             cwd=ROOT,
-            env=env,
+            env={**env, "STARTER_WEB_PROCESSES": str(count)} if shared else env,
             stdout=subprocess.DEVNULL,
             stderr=open(work / f"web-{len(processes)}.log", "w"),
         )
@@ -620,7 +630,6 @@ HISTORY_HEADER = """\
 | run (UTC) | relay / web process | daphne processes | load at start \
 | p99 ms at 1 / 50 / 200 / 500 viewers | p50 ms at 500 | lost | dup |
 |---|---|---|---|---|---|---|---|"""
-PRODUCT = "starter.web_server"
 
 
 def history(results: list[dict[str, Any]], daphnes: int, load: tuple[float, ...]) -> str:
@@ -712,7 +721,9 @@ Run on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: `.venv/bin/python bench/relay_ben
 
 Ten real bridges ({RATE} events/s each, appended through the bridge's own event log, each
 event carrying its append time), {processes} with the relay{
-        "" if daphnes == 1 else " (each project's viewers alternate between them)"
+        ""
+        if daphnes == 1
+        else f" (STARTER_WEB_PROCESSES={daphnes}: one port, the kernel spreads the viewers)"
     }, Redis, viewers in {CLIENT_PROCESSES} client processes (a minimal RFC 6455 client on
 uvloop, `ViewerSocket`), {DURATION:.0f} s of events per row. The web process is the
 product's, `python -m {PRODUCT}` (daphne on uvloop with write-through websocket sends, as
@@ -746,7 +757,13 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("role", nargs="?", default="main", choices=["main", "bridges", "viewers"])
     parser.add_argument("args", nargs="*")
-    parser.add_argument("--daphnes", type=int, default=1, help="daphne processes (default 1)")
+    parser.add_argument(
+        "--daphnes",
+        type=int,
+        default=1,
+        help="web processes (default 1): STARTER_WEB_PROCESSES for the product's, "
+        "one port each for plain daphne",
+    )
     parser.add_argument(
         "--viewers",
         default=",".join(map(str, SCENARIOS)),
