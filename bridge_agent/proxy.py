@@ -11,16 +11,13 @@ refuse unknown hosts; the public host travels in ``X-Forwarded-Host``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 import websockets
-from starlette.types import Message, Receive, Scope, Send
-from websockets.asyncio.client import ClientConnection
+from starlette.types import Receive, Scope, Send
 from websockets.asyncio.client import connect as websocket_connect
-from websockets.exceptions import ConnectionClosed
 
 from bridge_agent.app_target import AppTarget
 from bridge_agent.auth import TOKEN_HEADER, is_bridge_authorization
@@ -30,6 +27,7 @@ from bridge_agent.upstream import (
     UpstreamResponse,
     UpstreamUnavailable,
 )
+from bridge_agent.websocket_pump import pump
 
 logger = logging.getLogger("bridge_agent.proxy")
 
@@ -299,21 +297,8 @@ class ReverseProxy:
         except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.InvalidURI):
             await self._deny_websocket(scope, send)
             return
-        try:
-            await send({"type": "websocket.accept", "subprotocol": upstream.subprotocol})
-            tasks = {
-                asyncio.create_task(self._client_to_app(receive, upstream)),
-                asyncio.create_task(self._app_to_client(upstream, send)),
-            }
-            try:
-                await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
-        finally:
-            with contextlib.suppress(Exception):
-                await upstream.close()
+        await send({"type": "websocket.accept", "subprotocol": upstream.subprotocol})
+        await pump(receive, send, upstream)
 
     async def _deny_websocket(self, scope: Scope, send: Send) -> None:
         if "websocket.http.response" in scope.get("extensions", {}):
@@ -328,30 +313,3 @@ class ReverseProxy:
             await send({"type": "websocket.http.response.body", "body": body})
         else:
             await send({"type": "websocket.close", "code": 1011})
-
-    @staticmethod
-    async def _client_to_app(receive: Receive, upstream: ClientConnection) -> None:
-        while True:
-            message: Message = await receive()
-            if message["type"] == "websocket.receive":
-                text = message.get("text")
-                await upstream.send(text if text is not None else message.get("bytes") or b"")
-            elif message["type"] == "websocket.disconnect":
-                await upstream.close(code=int(message.get("code", 1000)))
-                return
-
-    @staticmethod
-    async def _app_to_client(upstream: ClientConnection, send: Send) -> None:
-        try:
-            async for data in upstream:
-                if isinstance(data, str):
-                    await send({"type": "websocket.send", "text": data})
-                else:
-                    await send({"type": "websocket.send", "bytes": data})
-        except ConnectionClosed:
-            pass
-        code = upstream.close_code
-        # 1005/1006 describe a missing close frame and may not be sent on the wire.
-        if code is None or code in (1005, 1006):
-            code = 1000
-        await send({"type": "websocket.close", "code": code, "reason": upstream.close_reason or ""})

@@ -4,6 +4,7 @@ Called by the dashboard, the REST API and the admin alike. Restoring stops the b
 swaps the files and starts it again; the bridge's event log comes back with the files, so
 viewers get a `reset` event and reload the history.
 """
+
 from __future__ import annotations
 
 from projects.bridge_client import BridgeError, ensure_running

@@ -1,5 +1,6 @@
 """The general agent in the dashboard: the same workspace and chat panels as a project,
 opened from the home screen and the palette."""
+
 from __future__ import annotations
 
 from django.contrib import messages

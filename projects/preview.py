@@ -23,11 +23,10 @@ import httpx
 import websockets
 from channels.db import database_sync_to_async
 from starlette.types import Receive, Scope, Send
-from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as websocket_connect
-from websockets.exceptions import ConnectionClosed
 
 from accounts.models import User
+from bridge_agent.websocket_pump import pump
 from projects.bridge_client import BridgeError, endpoint_for, ensure_running, touch
 from projects.models import Project
 from projects.preview_links import (
@@ -381,41 +380,5 @@ class PreviewProxy:
         except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.InvalidURI):
             await send({"type": "websocket.close", "code": 1011})
             return
-        try:
-            await send({"type": "websocket.accept", "subprotocol": upstream.subprotocol})
-            tasks = {
-                asyncio.create_task(self._browser_to_app(receive, upstream)),
-                asyncio.create_task(self._app_to_browser(upstream, send)),
-            }
-            try:
-                await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
-        finally:
-            with contextlib.suppress(Exception):
-                await upstream.close()
-
-    @staticmethod
-    async def _browser_to_app(receive: Receive, upstream: ClientConnection) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "websocket.receive":
-                text = message.get("text")
-                await upstream.send(text if text is not None else message.get("bytes") or b"")
-            elif message["type"] == "websocket.disconnect":
-                return
-
-    @staticmethod
-    async def _app_to_browser(upstream: ClientConnection, send: Send) -> None:
-        with contextlib.suppress(ConnectionClosed):
-            async for data in upstream:
-                if isinstance(data, str):
-                    await send({"type": "websocket.send", "text": data})
-                else:
-                    await send({"type": "websocket.send", "bytes": data})
-        code = upstream.close_code
-        await send(
-            {"type": "websocket.close", "code": 1000 if code in (None, 1005, 1006) else code}
-        )
+        await send({"type": "websocket.accept", "subprotocol": upstream.subprotocol})
+        await pump(receive, send, upstream)

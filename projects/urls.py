@@ -27,14 +27,24 @@ urlpatterns = [
     path("p/<str:public_id>/agent/abort/", workspace_views.agent_abort, name="agent_abort"),
     path("p/<str:public_id>/agent/state/", workspace_views.agent_state, name="agent_state"),
     path("p/<str:public_id>/agent/config/", workspace_views.agent_config, name="agent_config"),
-    path("p/<str:public_id>/agent/sessions/", workspace_views.agent_sessions,
-         name="agent_sessions"),
-    path("p/<str:public_id>/agent/sessions/new/", workspace_views.agent_session_new,
-         name="agent_session_new"),
-    path("p/<str:public_id>/agent/sessions/switch/", workspace_views.agent_session_switch,
-         name="agent_session_switch"),
-    path("p/<str:public_id>/agent/sessions/compact/", workspace_views.agent_compact,
-         name="agent_compact"),
+    path(
+        "p/<str:public_id>/agent/sessions/", workspace_views.agent_sessions, name="agent_sessions"
+    ),
+    path(
+        "p/<str:public_id>/agent/sessions/new/",
+        workspace_views.agent_session_new,
+        name="agent_session_new",
+    ),
+    path(
+        "p/<str:public_id>/agent/sessions/switch/",
+        workspace_views.agent_session_switch,
+        name="agent_session_switch",
+    ),
+    path(
+        "p/<str:public_id>/agent/sessions/compact/",
+        workspace_views.agent_compact,
+        name="agent_compact",
+    ),
     path("p/<str:public_id>/agent/secret/", workspace_views.secret_provide, name="secret_provide"),
     path("p/<str:public_id>/preview-link/", workspace_views.preview_link, name="preview_link"),
     # The workspace's panels and sidebar (HTML fragments, loaded with htmx).
@@ -42,9 +52,15 @@ urlpatterns = [
     path("p/<str:public_id>/files/view/", workspace_panels.file_view, name="file_view"),
     path("p/<str:public_id>/files/raw/", workspace_panels.file_raw, name="file_raw"),
     path("p/<str:public_id>/logs/", workspace_panels.log_tail, name="logs"),
-    path("p/<str:public_id>/sessions/<str:session_id>/trace/", workspace_panels.session_trace,
-         name="trace"),
+    path(
+        "p/<str:public_id>/sessions/<str:session_id>/trace/",
+        workspace_panels.session_trace,
+        name="trace",
+    ),
     path("p/<str:public_id>/checkpoints/", workspace_panels.checkpoint_list, name="checkpoints"),
-    path("p/<str:public_id>/checkpoints/restore/", workspace_panels.checkpoint_restore,
-         name="checkpoint_restore"),
+    path(
+        "p/<str:public_id>/checkpoints/restore/",
+        workspace_panels.checkpoint_restore,
+        name="checkpoint_restore",
+    ),
 ]

@@ -95,10 +95,25 @@ def render_workspace(
 
 def _workspace_urls(project: Project) -> dict[str, str]:
     names = [
-        "agent_history", "agent_send", "agent_abort", "agent_state", "agent_config",
-        "agent_sessions", "agent_session_new", "agent_session_switch", "agent_compact",
-        "secret_provide", "preview_link", "inspect", "file_view", "file_raw", "logs",
-        "checkpoints", "checkpoint_restore", "lifecycle", "manage",
+        "agent_history",
+        "agent_send",
+        "agent_abort",
+        "agent_state",
+        "agent_config",
+        "agent_sessions",
+        "agent_session_new",
+        "agent_session_switch",
+        "agent_compact",
+        "secret_provide",
+        "preview_link",
+        "inspect",
+        "file_view",
+        "file_raw",
+        "logs",
+        "checkpoints",
+        "checkpoint_restore",
+        "lifecycle",
+        "manage",
     ]
     urls = {name: reverse(f"projects:{name}", args=[project.public_id]) for name in names}
     # The trace URL takes the session id; the page fills it in.

@@ -225,8 +225,9 @@ def tail_log(project: Project, path: str, max_bytes: int = LOG_TAIL_BYTES) -> Lo
     truncated = size > len(data)
     if truncated and b"\n" in data:
         data = data[data.find(b"\n") + 1 :]
-    return LogTail(path=path, text=data.decode("utf-8", errors="replace"), size=size,
-                   truncated=truncated)
+    return LogTail(
+        path=path, text=data.decode("utf-8", errors="replace"), size=size, truncated=truncated
+    )
 
 
 def first_existing(project: Project, candidates: list[str]) -> str | None:
