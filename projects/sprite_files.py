@@ -20,34 +20,41 @@ MAX_PATH_CHARACTERS = 1024
 MAX_FILE_BYTES = 4 * 1024 * 1024
 
 
-def clean_path(path: str, *, directory: bool = False) -> str:
-    """A path relative to the home, normalised; ``.`` (the home) only for a directory."""
-    if not path:
-        raise ProjectError("Give a path relative to the project's home, e.g. 'src/app.py'.")
+def check_path_text(path: str) -> PurePosixPath:
+    """The checks every path typed by a person gets, whatever it is relative to."""
     if len(path) > MAX_PATH_CHARACTERS:
         raise ProjectError(f"A path has at most {MAX_PATH_CHARACTERS} characters.")
     if any(ord(character) < 32 for character in path):
         raise ProjectError("A path cannot contain NUL or other control characters.")
+    pure = PurePosixPath(path)
+    if ".." in pure.parts:
+        raise ProjectError(f"{path!r} cannot contain '..'; give a path inside the project's home.")
+    return pure
+
+
+def clean_path(path: str, *, directory: bool = False) -> str:
+    """A path relative to the home, normalised; ``.`` (the home) only for a directory."""
+    if not path:
+        raise ProjectError("Give a path relative to the project's home, e.g. 'src/app.py'.")
     if path.startswith(("/", "~")):
         raise ProjectError(
             f"{path!r} is an absolute path; give a path relative to the project's home."
         )
-    pure = PurePosixPath(path)
-    if ".." in pure.parts:
-        raise ProjectError(f"{path!r} goes up with '..'; give a path inside the project's home.")
-    cleaned = str(pure)
+    cleaned = str(check_path_text(path))
     if cleaned == "." and not directory:
         raise ProjectError("Give a file path, not the home directory itself.")
     return cleaned
 
 
-def _file_error(error: SpriteError) -> ProjectError:
+def file_error(error: SpriteError) -> ProjectError:
+    """A backend's refusal as the error a person or program sees (with its API code)."""
     if error.retryable:
         return ProjectError(error.message, "sprite_unavailable")
     lowered = error.message.lower()
     if "no file" in lowered or "no directory" in lowered or "no such file" in lowered:
         return ProjectError(error.message, "not_found")
-    if "outside" in lowered or "'..'" in lowered or "directory, not a file" in lowered:
+    refusals = ("outside", "'..'", "directory, not a file", "invalid path", "not the home")
+    if any(refusal in lowered for refusal in refusals):
         return ProjectError(error.message, "invalid")
     return ProjectError(error.message, "sprite_error")
 
@@ -63,7 +70,7 @@ def read_file(project: Project, path: str) -> bytes:
     try:
         data = run(backend_for(project).read_file(project.sprite_name, path))
     except SpriteError as error:
-        raise _file_error(error) from error
+        raise file_error(error) from error
     if len(data) > MAX_FILE_BYTES:
         raise ProjectError(
             f"{path} has {len(data)} bytes, more than the {MAX_FILE_BYTES} this API returns; "
@@ -84,7 +91,7 @@ def write_file(project: Project, path: str, data: bytes) -> int:
     try:
         run(backend_for(project).write_file(project.sprite_name, path, data))
     except SpriteError as error:
-        raise _file_error(error) from error
+        raise file_error(error) from error
     return len(data)
 
 
@@ -94,4 +101,4 @@ def list_directory(project: Project, path: str = ".") -> list[FileEntry]:
     try:
         return run(backend_for(project).list_files(project.sprite_name, path))
     except SpriteError as error:
-        raise _file_error(error) from error
+        raise file_error(error) from error

@@ -17,6 +17,7 @@ from typing import Literal
 from projects.models import Project
 from projects.services import ProjectError
 from projects.sprite_access import backend_for, run
+from projects.sprite_files import check_path_text, file_error
 from sprites.backends import SpriteError
 
 MAX_VIEW_BYTES = 5 * 1024 * 1024
@@ -124,11 +125,12 @@ class LogTail:
 
 
 def clean_path(path: str) -> str:
+    """Relative to the home, or absolute inside it: the inspect DB records assets either way
+    (the backend confines both to the home)."""
     path = path.strip()
-    if not path or "\x00" in path or len(path) > 1000:
+    if not path:
         raise ProjectError("Give the path of a file in the project's machine, e.g. report.md.")
-    if ".." in PurePosixPath(path).parts:
-        raise ProjectError("A file path cannot contain '..'; use a path inside the home.")
+    check_path_text(path)
     return path
 
 
@@ -152,7 +154,7 @@ def file_size(project: Project, path: str) -> int:
     try:
         entries = run(backend_for(project).list_files(project.sprite_name, directory))
     except SpriteError as error:
-        raise ProjectError(_not_found(path, error), "not_found") from error
+        raise file_error(error) from error
     for entry in entries:
         if entry.name == name:
             if entry.is_dir:
@@ -181,11 +183,9 @@ def _read(project: Project, path: str) -> bytes:
     try:
         return run(backend_for(project).read_file(project.sprite_name, path))
     except SpriteError as error:
-        raise ProjectError(_not_found(path, error), "not_found") from error
+        raise file_error(error) from error
 
 
-def _not_found(path: str, error: SpriteError) -> str:
-    return error.message or f"There is no file {path} in the project's machine."
 
 
 def csv_table(file: FileForViewer) -> Table:
