@@ -12,6 +12,7 @@ import secrets
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
@@ -41,12 +42,18 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
         return executor.submit(asyncio.run, coroutine).result()
 
 
-@lru_cache(maxsize=64)
 def _backend(kind: str, token: str) -> SpriteBackend:
+    # Keyed by everything the backend is built from, so a changed setting (a test's data
+    # dir, say) never gets a backend built for the old one.
+    return _cached_backend(kind, token, str(settings.DATA_DIR), settings.STARTER_SPRITES_API_URL)
+
+
+@lru_cache(maxsize=64)
+def _cached_backend(kind: str, token: str, data_dir: str, api_url: str) -> SpriteBackend:
     if kind == "fly":
-        return get_backend("fly", token=token, base_url=settings.STARTER_SPRITES_API_URL)
+        return get_backend("fly", token=token, base_url=api_url)
     return get_backend(
-        "local", data_dir=settings.DATA_DIR, environment_source=bridge_environment_for_sprite
+        "local", data_dir=Path(data_dir), environment_source=bridge_environment_for_sprite
     )
 
 

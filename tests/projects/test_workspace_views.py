@@ -12,7 +12,6 @@ import pytest
 from django.test import Client
 
 from accounts.models import User
-from projects import sprite_access
 from projects.models import Project, ProjectSecret, Status
 from projects.sprite_access import backend_for, run
 from projects.workspace_files import MAX_VIEW_BYTES
@@ -27,10 +26,8 @@ PNG = bytes.fromhex(
 def sprite_home(alice_project: Project, settings: object, tmp_path: Path) -> Iterator[Path]:
     """A real local Sprite (its home only, no bridge) for alice's project."""
     settings.DATA_DIR = tmp_path  # type: ignore[attr-defined]
-    sprite_access._backend.cache_clear()
     run(backend_for(alice_project).create(alice_project.sprite_name))
     yield tmp_path / "sprites" / alice_project.sprite_name / "home"
-    sprite_access._backend.cache_clear()
 
 
 def view(client: Client, project: Project, path: str, raw: bool = False) -> object:
