@@ -63,8 +63,16 @@ class SampleApp:
             # A connection the bridge's proxy keeps alive must not hold the test up.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._server.wait_closed(), 2)
+        # Whatever is still running (such a connection's handler, the server's own closing)
+        # ends here, not as "Task was destroyed but it is pending" when the loop is dropped.
+        leftovers = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in leftovers:
+            task.cancel()
+        await asyncio.gather(*leftovers, return_exceptions=True)
 
     def __exit__(self, *exc_info: object) -> None:
         asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(timeout=10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
+        if not self._thread.is_alive():
+            self._loop.close()
