@@ -41,8 +41,9 @@ class Viewer:
         all_headers = dict(headers or {})
         if token is not None:
             all_headers["Authorization"] = f"Bearer {token}"
+        # legacy=True: a connection held by this object (closed by close()), not a `with` block.
         self.connection: ClientConnection = connect(
-            url, additional_headers=all_headers, open_timeout=10, max_size=None
+            url, additional_headers=all_headers, open_timeout=10, max_size=None, legacy=True
         )
         self.frames: list[dict[str, Any]] = []
         self.close_code: int | None = None
