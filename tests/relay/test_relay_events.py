@@ -5,8 +5,10 @@ Every test compares what a websocket viewer got with what the bridge itself keep
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import subprocess
+from collections.abc import Callable, Iterator
 
+import httpx
 import pytest
 
 from projects import lifecycle
@@ -24,6 +26,7 @@ from tests.relay.bridge_truth import (
 )
 from tests.relay.published_events import PublishedEvents
 from tests.relay.viewer import Viewer
+from tests.support.live_stack import ROOT, LiveStack, free_port, web_command
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -148,6 +151,71 @@ def test_a_restarted_bridge_is_followed_again_from_the_last_event_id_without_los
     ids = [event.id for _, event in published]
     assert [previous for previous, _ in published[1:]] == ids[:-1]
     assert ids[-1] == viewer.ids[-1]
+
+
+@pytest.fixture
+def second_web_process(stack: LiveStack) -> Iterator[str]:
+    """Another web process of the same deployment (same database, Redis and data dir), on
+    a port of its own: what STARTER_WEB_PROCESSES or a second host behind a proxy gives."""
+    port = free_port()
+    assert stack.log_dir is not None
+    with (stack.log_dir / f"web-{port}.log").open("wb") as log:
+        process = subprocess.Popen(
+            web_command(port), cwd=ROOT, env=stack.environment, stdout=log, stderr=log
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(
+            lambda: _answers(url + "/accounts/login/"),
+            timeout=30,
+            message="the second web process to serve",
+        )
+        yield url
+    finally:
+        process.terminate()
+        process.wait(15)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_viewers_on_two_web_processes_get_the_same_events_over_one_upstream(
+    stack: LiveStack,
+    second_web_process: str,
+    running_project: Project,
+    owner_token: str,
+    open_viewer: OpenViewer,
+) -> None:
+    port = bridge_port(running_project)
+    connects_before = _upstream_connects(running_project)
+    here = open_viewer(running_project, owner_token, after=0)
+    there = Viewer(second_web_process, running_project.public_id, owner_token, after=0)
+    try:
+        for viewer in (here, there):
+            viewer.wait(
+                lambda v: "connected" in v.relay_states or v.ids != [],
+                what="the relay to be connected",
+            )
+        prompt(running_project, "[[slow: 20]]")
+        here.wait_event("agent_end", timeout=60)
+        there.wait_event("agent_end", timeout=60)
+        wait_for(
+            lambda: here.ids[-1:] == there.ids[-1:] == [bridge_events(running_project)[-1]["id"]],
+            timeout=10,
+            message="both viewers level with the bridge",
+        )
+        # Both processes have viewers; the Redis lock lets exactly one of them follow the
+        # bridge, and the other gets every event through Redis.
+        assert established_connections_to(port) == 1
+        assert _upstream_connects(running_project) - connects_before == 1
+    finally:
+        there.close()
+    assert here.events == there.events == bridge_events(running_project)
+    _assert_exactly_once_in_order(here.ids)
 
 
 def _upstream_connects(project: Project) -> int:
