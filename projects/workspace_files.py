@@ -186,8 +186,6 @@ def _read(project: Project, path: str) -> bytes:
         raise file_error(error) from error
 
 
-
-
 def csv_table(file: FileForViewer) -> Table:
     delimiter = "\t" if file.suffix == ".tsv" else ","
     reader = csv.reader(io.StringIO(file.text), delimiter=delimiter)
