@@ -97,7 +97,8 @@ class Supervisor:
                     break
                 logger.warning("Web process %s exited with %s; starting another", pid, code)
                 time.sleep(RESTART_DELAY_SECONDS)
-                self.start_one()
+                if not self.stopping:  # a stop may have come during the pause
+                    self.start_one()
         self.stop_all()
         return status
 
