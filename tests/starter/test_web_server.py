@@ -144,3 +144,17 @@ def test_a_bad_process_count_is_refused_clearly(tmp_path: Path) -> None:
     )
     assert answer.returncode != 0
     assert "STARTER_WEB_PROCESSES must be a whole number" in answer.stderr
+
+
+def test_processes_that_keep_failing_at_start_stop_the_supervisor_with_an_error() -> None:
+    # An application that cannot be imported: every web process exits at once.
+    answer = subprocess.run(
+        web_command(free_port(), "tests.starter.no_such_module:application"),
+        cwd=ROOT,
+        env={**os.environ, "STARTER_WEB_PROCESSES": "2"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert answer.returncode == 1
+    assert "keep exiting at start" in answer.stderr
