@@ -10,10 +10,8 @@ refuse unknown hosts; the public host travels in ``X-Forwarded-Host``.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 
 import websockets
 from starlette.types import Receive, Scope, Send
@@ -21,6 +19,7 @@ from websockets.asyncio.client import connect as websocket_connect
 
 from bridge_agent.app_target import AppTarget
 from bridge_agent.auth import TOKEN_HEADER, is_bridge_authorization
+from bridge_agent.concurrency import until_first_done
 from bridge_agent.upstream import (
     UpstreamError,
     UpstreamPool,
@@ -212,19 +211,12 @@ class ReverseProxy:
                 # Small responses arrive whole with their headers: no streaming tasks needed.
                 await send({"type": "http.response.body", "body": complete_body})
                 return
-            streaming = asyncio.create_task(self._stream_body(response, send))
-            waits: set[asyncio.Task[Any]] = {streaming}
+            work = [self._stream_body(response, send)]
             if body_done:
                 # Once the request body is read, the only message left is the disconnect;
                 # without watching for it an endless upstream SSE stream would never stop.
-                waits.add(asyncio.create_task(self._wait_disconnect(receive)))
-            try:
-                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for task in waits:
-                    task.cancel()
-                results = await asyncio.gather(*waits, return_exceptions=True)
-            for outcome in results:
+                work.append(self._wait_disconnect(receive))
+            for outcome in await until_first_done(*work):
                 if isinstance(outcome, UpstreamError):
                     logger.info("the app's response ended early: %s", outcome)
         finally:

@@ -17,6 +17,7 @@ import contextlib
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from bridge_agent.concurrency import until_first_done
 from bridge_agent.event_log import EventLog, Subscription
 
 FINAL_WRITE_TIMEOUT = 0.5
@@ -59,20 +60,13 @@ class EventStreamResponse(Response):
         ]
         try:
             await send({"type": "http.response.start", "status": 200, "headers": headers})
-            writer = asyncio.create_task(self._write(subscription, send))
-            waits = {
-                writer,
-                asyncio.create_task(self._keepalive(subscription)),
-                asyncio.create_task(self._wait_disconnect(receive)),
-                asyncio.create_task(subscription.ended.wait()),
-                asyncio.create_task(self.shutdown.wait()),
-            }
-            try:
-                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for task in waits:
-                    task.cancel()
-                await asyncio.gather(*waits, return_exceptions=True)
+            await until_first_done(
+                self._write(subscription, send),
+                self._keepalive(subscription),
+                self._wait_disconnect(receive),
+                subscription.ended.wait(),
+                self.shutdown.wait(),
+            )
             # Close the body politely if the client still reads; a stalled client is just cut.
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(

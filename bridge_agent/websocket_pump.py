@@ -8,12 +8,13 @@ websockets and the ASGI message shapes.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
+
+from bridge_agent.concurrency import until_first_done
 
 Receive = Any  # ASGI callables; typed loosely so both Starlette and Channels code can pass theirs
 Send = Any
@@ -24,16 +25,11 @@ NO_CLOSE_FRAME = (None, 1005, 1006)
 
 async def pump(receive: Receive, send: Send, upstream: ClientConnection) -> None:
     """After ``websocket.accept``: copy messages both ways; when either side ends, end both."""
-    tasks = {
-        asyncio.create_task(_client_to_upstream(receive, upstream)),
-        asyncio.create_task(_upstream_to_client(upstream, send)),
-    }
     try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        await until_first_done(
+            _client_to_upstream(receive, upstream), _upstream_to_client(upstream, send)
+        )
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
         with contextlib.suppress(Exception):
             await upstream.close()
 

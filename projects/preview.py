@@ -16,7 +16,6 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from http.cookies import SimpleCookie
-from typing import Any
 from urllib.parse import parse_qs
 
 import httpx
@@ -26,6 +25,7 @@ from starlette.types import Receive, Scope, Send
 from websockets.asyncio.client import connect as websocket_connect
 
 from accounts.models import User
+from bridge_agent.concurrency import until_first_done
 from bridge_agent.websocket_pump import pump
 from projects.bridge_client import BridgeError, endpoint_for, ensure_running, touch
 from projects.models import Project
@@ -331,16 +331,11 @@ class PreviewProxy:
                     ],
                 }
             )
-            tasks: set[asyncio.Task[Any]] = {asyncio.create_task(self._stream(response, send))}
+            work = [self._stream(response, send)]
             if body_read.is_set():
                 # Without watching for the disconnect an endless stream (SSE) never ends.
-                tasks.add(asyncio.create_task(self._wait_disconnect(receive)))
-            try:
-                await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
+                work.append(self._wait_disconnect(receive))
+            await until_first_done(*work)
         finally:
             await response.aclose()
 

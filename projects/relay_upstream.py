@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Literal
 import httpx
 from channels.db import database_sync_to_async
 
+from bridge_agent.concurrency import until_first_done
 from projects.bridge_client import BridgeError, endpoint_for
 from projects.broadcast import project_group
 from projects.models import Project, Status
@@ -194,13 +195,7 @@ class UpstreamCandidate:
             )
 
     async def _hold(self) -> None:
-        tasks = [asyncio.create_task(self._renew()), asyncio.create_task(self._follow_forever())]
-        try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await until_first_done(self._renew(), self._follow_forever())
 
     async def _renew(self) -> None:
         """Returns (ending the hold) when the lock was lost, e.g. after a long stall."""

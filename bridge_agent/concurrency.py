@@ -1,0 +1,29 @@
+"""Running several coroutines until the first of them ends.
+
+A stream being copied, a client's disconnect, a keep-alive, a shutdown: whichever comes first
+ends the work, and the others must then be cancelled and awaited, never left pending. Used by
+the bridge and by the control plane's relay and preview proxy (this package runs without
+Django, so the control plane can import it, not the other way round).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any
+
+
+async def until_first_done(*coroutines: Coroutine[Any, Any, Any]) -> list[Any]:
+    """Run ``coroutines`` together until one ends; cancel the others and wait for them.
+
+    Returns what each one returned or raised (``CancelledError`` for those cancelled), in the
+    order given; nothing is raised from them here.
+    """
+    tasks = [asyncio.create_task(coroutine) for coroutine in coroutines]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+    return list(results)
