@@ -20,13 +20,10 @@ from playwright.sync_api import Browser, Page, expect
 
 from accounts.models import User
 from projects.models import Project
-from tests.e2e.helpers import use_scripted_model
 from tests.e2e.test_workspace_chat import (
     LAPTOP,
-    PASSWORD,
-    destroy,
     open_workspace,
-    running_project_for,
+    owner_with_running_project,
     send,
     stack,
 )
@@ -121,11 +118,10 @@ def tab_through(page: Page, where: str, presses: int = 12) -> list[str]:
 def owner_and_project(
     stack: LiveStack, scripted_model_server: ScriptedModelServer
 ) -> Iterator[tuple[User, Project]]:
-    owner = User.objects.create_user("ada@example.com", PASSWORD)
-    use_scripted_model(owner, scripted_model_server.base_url)
-    project = running_project_for(owner, "Accessible app")
-    yield owner, project
-    destroy(project)
+    with owner_with_running_project(
+        "ada@example.com", "Accessible app", scripted_model_server
+    ) as owner_and_project:
+        yield owner_and_project
 
 
 def test_pages_pass_axe_fit_a_laptop_and_show_keyboard_focus(

@@ -12,6 +12,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -67,6 +68,21 @@ def destroy(project: Project) -> None:
     if project.status != Status.DESTROYED:
         destroy_project(project)
         wait_for_status(project, Status.DESTROYED)
+
+
+@contextmanager
+def owner_with_running_project(
+    email: str, name: str, model_server: ScriptedModelServer
+) -> Iterator[tuple[User, Project]]:
+    """A person whose agents use the scripted model, with one running project (destroyed
+    afterwards)."""
+    owner = User.objects.create_user(email, PASSWORD)
+    use_scripted_model(owner, model_server.base_url)
+    project = running_project_for(owner, name)
+    try:
+        yield owner, project
+    finally:
+        destroy(project)
 
 
 def open_workspace(page: Page, stack: LiveStack, project: Project) -> None:
@@ -252,11 +268,10 @@ def test_signup_create_watch_progress_then_stream_tool_card_and_two_sessions(
 def chatty_project(
     stack: LiveStack, scripted_model_server: ScriptedModelServer
 ) -> Iterator[tuple[User, Project]]:
-    owner = User.objects.create_user("xavier@example.com", PASSWORD)
-    use_scripted_model(owner, scripted_model_server.base_url)
-    project = running_project_for(owner, "Replay")
-    yield owner, project
-    destroy(project)
+    with owner_with_running_project(
+        "xavier@example.com", "Replay", scripted_model_server
+    ) as owner_and_project:
+        yield owner_and_project
 
 
 def test_killing_the_websocket_mid_stream_loses_and_repeats_nothing(

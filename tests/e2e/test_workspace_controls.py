@@ -13,15 +13,13 @@ from playwright.sync_api import Browser, expect
 
 from accounts.models import User
 from projects.models import Project, ProjectSecret
-from tests.e2e.helpers import use_scripted_model, wait_for
+from tests.e2e.helpers import wait_for
 from tests.e2e.test_workspace_chat import (
-    PASSWORD,
     bridge_messages,
-    destroy,
     logged_in_page,
     open_workspace,
+    owner_with_running_project,
     panel_session_ids,
-    running_project_for,
     screenshot_dir,
     send,
     stack,
@@ -41,11 +39,10 @@ SECRET_VALUE = "wx_live_value_typed_by_the_person_6083"
 def owner_and_project(
     stack: LiveStack, scripted_model_server: ScriptedModelServer
 ) -> Iterator[tuple[User, Project]]:
-    owner = User.objects.create_user("quinn@example.com", PASSWORD)
-    use_scripted_model(owner, scripted_model_server.base_url)
-    project = running_project_for(owner, "Forecasts")
-    yield owner, project
-    destroy(project)
+    with owner_with_running_project(
+        "quinn@example.com", "Forecasts", scripted_model_server
+    ) as owner_and_project:
+        yield owner_and_project
 
 
 def test_palette_picker_toasts_secret_request_checkpoints_layout_and_home_badges(

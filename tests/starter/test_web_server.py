@@ -133,28 +133,26 @@ def test_several_processes_share_the_port_are_restarted_and_stop_together(
     assert not [pid for pid in children if alive(pid)], "web processes outlived the supervisor"
 
 
-def test_a_bad_process_count_is_refused_clearly(tmp_path: Path) -> None:
-    answer = subprocess.run(
-        web_command(free_port(), "tests.starter.frames_app:application"),
+def start_and_wait(application: str, processes: str) -> subprocess.CompletedProcess[str]:
+    """Run the web command to its end (for configurations that must make it stop)."""
+    return subprocess.run(
+        web_command(free_port(), application),
         cwd=ROOT,
-        env={**os.environ, "STARTER_WEB_PROCESSES": "many"},
+        env={**os.environ, "STARTER_WEB_PROCESSES": processes},
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
     )
+
+
+def test_a_bad_process_count_is_refused_clearly() -> None:
+    answer = start_and_wait("tests.starter.frames_app:application", processes="many")
     assert answer.returncode != 0
     assert "STARTER_WEB_PROCESSES must be a whole number" in answer.stderr
 
 
 def test_processes_that_keep_failing_at_start_stop_the_supervisor_with_an_error() -> None:
     # An application that cannot be imported: every web process exits at once.
-    answer = subprocess.run(
-        web_command(free_port(), "tests.starter.no_such_module:application"),
-        cwd=ROOT,
-        env={**os.environ, "STARTER_WEB_PROCESSES": "2"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    answer = start_and_wait("tests.starter.no_such_module:application", processes="2")
     assert answer.returncode == 1
     assert "keep exiting at start" in answer.stderr
