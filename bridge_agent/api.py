@@ -9,6 +9,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from bridge_agent.app_target import valid_port
+from bridge_agent.commands import exec_command
 from bridge_agent.errors import (
     ApiError,
     json_object,
@@ -215,4 +216,5 @@ routes = [
     Route("/starter/sessions/{session_id}/trace", session_trace, methods=["GET"]),
     Route("/starter/messages", messages, methods=["GET"]),
     Route("/starter/inspect", inspect, methods=["GET"]),
+    Route("/starter/exec", exec_command, methods=["POST"]),
 ]

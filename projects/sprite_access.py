@@ -53,7 +53,11 @@ def _cached_backend(kind: str, token: str, data_dir: str, api_url: str) -> Sprit
     if kind == "fly":
         return get_backend("fly", token=token, base_url=api_url)
     return get_backend(
-        "local", data_dir=Path(data_dir), environment_source=bridge_environment_for_sprite
+        "local",
+        data_dir=Path(data_dir),
+        environment_source=bridge_environment_for_sprite,
+        isolation=settings.STARTER_SPRITE_ISOLATION,
+        loopback_ports=settings.STARTER_SPRITE_LOOPBACK_PORTS,
     )
 
 

@@ -40,6 +40,23 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def port_list(raw: str) -> list[int]:
+    """Ports from ``"80,8000-8002"`` (ranges included)."""
+    ports: list[int] = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        first, _, last = item.partition("-")
+        try:
+            low, high = int(first), int(last or first)
+        except ValueError as exc:
+            raise RuntimeError(f"Not a port or port range: {item!r}") from exc
+        if not 0 < low <= high < 65536 or high - low > 1000:
+            raise RuntimeError(f"Not a port or port range (at most 1000 ports): {item!r}")
+        ports.extend(range(low, high + 1))
+    return ports
+
+
 def persistent_secret(data_dir: Path, filename: str, generate: Callable[[], str]) -> str:
     """Return a secret kept in the data directory, generating it on first use.
 

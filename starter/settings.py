@@ -16,6 +16,7 @@ from starter.env import (
     env_list,
     env_str,
     persistent_secret,
+    port_list,
     random_secret_key,
 )
 
@@ -183,6 +184,12 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 STARTER_SPRITES_BACKEND = env_str("STARTER_SPRITES_BACKEND", "local")
 STARTER_SPRITES_API_URL = env_str("STARTER_SPRITES_API_URL", "https://api.sprites.dev")
 STARTER_SPRITES_TOKEN = env_str("STARTER_SPRITES_TOKEN", "")
+# How local Sprites are kept apart: "strict" (own uid, namespaces, network; needs root,
+# bubblewrap, passt and nftables) or the development mode "single-user".
+STARTER_SPRITE_ISOLATION = env_str("STARTER_SPRITE_ISOLATION", "strict")
+# Ports of this machine's loopback that every local Sprite may reach (a local model
+# server, say): "11434" or "11434,20000-20010". Nothing else of this machine is reachable.
+STARTER_SPRITE_LOOPBACK_PORTS = port_list(env_str("STARTER_SPRITE_LOOPBACK_PORTS", ""))
 STARTER_IDLE_SLEEP_SECONDS = env_int("STARTER_IDLE_SLEEP_SECONDS", 30 * 60)
 # How long a worker's claim on a project outlives the worker (renewed at every step).
 STARTER_WORK_LOCK_SECONDS = env_int("STARTER_WORK_LOCK_SECONDS", 60)

@@ -44,11 +44,15 @@ class BridgeEnvironment:
     """What the bridge is started with. Both parts are secret: never log or store them.
 
     ``variables`` are project secrets and provider API keys, given to the bridge (and so
-    to pi and every command it runs) as environment variables.
+    to pi and every command it runs) as environment variables. ``loopback_ports`` are
+    ports of the control plane's machine this Sprite may reach besides the world (the
+    general agent's API on a development machine); a local Sprite reaches nothing else
+    there.
     """
 
     token: str
     variables: Mapping[str, str] = field(default_factory=dict)
+    loopback_ports: tuple[int, ...] = ()
 
     def __repr__(self) -> str:
         return f"BridgeEnvironment(token=***, variables={sorted(self.variables)})"

@@ -6,6 +6,11 @@ Layout under ``<data_dir>/sprites/<name>/``::
     run/           desired state, pid, port, bridge.log, a lock (never inside the home)
     checkpoints/   copies of home/ and their index
 
+Each Sprite runs in the sandbox of ``sandbox.py`` as its own host uid (``run/uid``), which
+owns its home. The control plane touches a home only through ``beneath.Home`` (no path can
+be steered outside it) and copies checkpoints as the Sprite's uid; commands run through
+the bridge, inside the sandbox.
+
 Secrets are never written to disk here. The bridge token and environment are handed to
 the bridge process when it is spawned, taken from the ``bootstrap``/``set_environment``
 arguments or, for every later start (wake, supervision, restore, another process), from
@@ -16,11 +21,13 @@ its database each time.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import fcntl
 import logging
 import os
 import shutil
+import stat
 import sys
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -28,7 +35,7 @@ from pathlib import Path
 
 import httpx
 
-from sprites.backends import processes
+from sprites.backends import egress, processes, sandbox
 from sprites.backends.base import (
     BridgeEndpoint,
     BridgeEnvironment,
@@ -45,14 +52,15 @@ from sprites.backends.base import (
     resolve_environment,
     validate_sprite_name,
 )
-from sprites.backends.home_paths import confined_local_path
+from sprites.backends.beneath import Home
+from sprites.backends.home_paths import check_path_shape
 from sprites.backends.local_checkpoints import CheckpointStore, copy_tree
-from sprites.backends.sandbox import bubblewrap_path, sandboxed
+from sprites.backends.sandbox import Isolation, SandboxSpec
 
 logger = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-_SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
+_UID_FILE = ".next_uid"
 
 
 class LocalBackend:
@@ -67,12 +75,15 @@ class LocalBackend:
         bridge_path: Path | str = PROJECT_ROOT,
         pi_bin: str | None = None,
         base_environment: Mapping[str, str] | None = None,
-        sandbox: bool = True,
+        isolation: Isolation = "strict",
+        loopback_ports: Sequence[int] = (),
         start_timeout: float = 20.0,
         bridge_arguments: Sequence[str] = (),
     ) -> None:
         """``base_environment`` holds non-secret variables every Sprite gets (model
-        server URLs, ``STARTER_PI_BIN`` overrides); ``sandbox=False`` skips bubblewrap;
+        server URLs, ``STARTER_PI_BIN`` overrides); ``isolation`` is ``strict`` or the
+        development mode ``single-user`` (see ``sandbox.py``); ``loopback_ports`` are
+        ports of this machine's loopback every Sprite may reach (a local model server);
         ``bridge_arguments`` are added to the bridge's command line (``--no-prewarm``)."""
         self.sprites_dir = Path(data_dir).resolve() / "sprites"
         self._environment_source = environment_source
@@ -81,7 +92,12 @@ class LocalBackend:
         default_pi = PROJECT_ROOT / "node_modules" / ".bin" / "pi"
         self._pi_bin = pi_bin or (str(default_pi) if default_pi.exists() else None)
         self._base_environment = dict(base_environment or {})
-        self._sandbox = sandbox
+        if isolation not in sandbox.ISOLATION_MODES:
+            raise SpriteError(
+                f"Unknown Sprite isolation {isolation!r}: choose strict or single-user."
+            )
+        self.isolation: Isolation = isolation
+        self._loopback_ports = [int(port) for port in loopback_ports]
         self._start_timeout = start_timeout
         self._bridge_arguments = list(bridge_arguments)
         # Environments given to this instance; only a fallback when there is no source.
@@ -152,7 +168,7 @@ class LocalBackend:
         from the control plane, whose environment holds its own secrets."""
         home = self.home(name)
         environment = {
-            "PATH": os.environ.get("PATH", _SAFE_PATH),
+            "PATH": sandbox.SAFE_PATH,
             "HOME": str(home),
             "LANG": "C.UTF-8",
             "PYTHONUNBUFFERED": "1",
@@ -168,10 +184,18 @@ class LocalBackend:
     # -- lifecycle ----------------------------------------------------------------
 
     async def create(self, name: str) -> SpriteStatus:
+        self._require_isolation()
         sprite_dir = self.sprite_dir(name)
-        (sprite_dir / "home").mkdir(parents=True, exist_ok=True)
+        self.sprites_dir.mkdir(parents=True, exist_ok=True)
+        # Searchable, not listable: a Sprite's uid must reach its own home, nothing more.
+        self.sprites_dir.chmod(0o711)
+        self._make_reachable(self.sprites_dir.parent)
+        sprite_dir.mkdir(exist_ok=True)
+        sprite_dir.chmod(0o711)
         (sprite_dir / "run").mkdir(exist_ok=True)
         (sprite_dir / "run").chmod(0o700)
+        (sprite_dir / "home").mkdir(exist_ok=True)
+        self._own_home(name)
         if self._read(name, "state") is None:
             self._write(name, "created", datetime.now(UTC).isoformat())
             self._write(name, "state", "created")
@@ -193,8 +217,6 @@ class LocalBackend:
             raise SpriteError(
                 f"The bridge is not installed: no bridge_agent in {self._bridge_path}."
             )
-        if bubblewrap_path() is None and self._sandbox:
-            logger.info("Sprite %s runs without a sandbox", name)
         await report_progress(progress, steps, 2)
         async with self._locked(name):
             await self._stop_bridge(name)
@@ -249,6 +271,10 @@ class LocalBackend:
             return
         async with self._locked(name):
             await self._stop_bridge(name)
+            uid = self._read(name, "uid")
+            if uid is not None and self.isolation == "strict":
+                egress.allow_loopback_ports(int(uid), [])
+            # rmtree does not follow the symlinks a Sprite may have left in its home.
             await asyncio.to_thread(shutil.rmtree, sprite_dir)
         self._environments.pop(name, None)
 
@@ -273,35 +299,138 @@ class LocalBackend:
                 await self._start_bridge(name, self._environments[name])
         return await self.status(name)
 
-    def _sandboxed(self, argv: Sequence[str], home: Path) -> list[str]:
-        return sandboxed(
-            argv,
-            home=home,
-            # The whole data dir: besides every Sprite it holds the control plane's own
-            # keys (SECRET_KEY, the encryption keys of the secrets in the database).
-            hidden=[self.sprites_dir.parent],
-            readable=[self._bridge_path],
-            use_sandbox=self._sandbox,
+    # -- the sandbox --------------------------------------------------------------
+
+    def _require_isolation(self) -> None:
+        problem = sandbox.isolation_problem(self.isolation)
+        if problem is not None:
+            raise SpriteError(
+                f"Local Sprites cannot be isolated from each other here: {problem}. {sandbox.FIX}"
+            )
+
+    def uid(self, name: str) -> int | None:
+        """The host uid of Sprite ``name`` (``None`` in single-user mode)."""
+        if self.isolation != "strict":
+            return None
+        value = self._read(name, "uid")
+        if value is not None:
+            return int(value)
+        return self._allocate_uid(name)
+
+    def _allocate_uid(self, name: str) -> int:
+        """The next unused uid; never reused, so no file or rule of a destroyed Sprite
+        can ever belong to a new one."""
+        counter = self.sprites_dir / _UID_FILE
+        descriptor = os.open(self.sprites_dir / ".uid.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            value = self._read(name, "uid")
+            if value is not None:
+                return int(value)
+            try:
+                uid = int(counter.read_text().strip())
+            except FileNotFoundError:
+                uid = sandbox.FIRST_SPRITE_UID
+            if uid > sandbox.LAST_SPRITE_UID:
+                raise SpriteError("This machine has run out of Sprite uids.")
+            counter.write_text(str(uid + 1))
+            self._write(name, "uid", str(uid))
+            return uid
+        finally:
+            os.close(descriptor)
+
+    def _make_reachable(self, data_dir: Path) -> None:
+        """Sprite uids must pass through the data dir to their homes (search, not read:
+        its keys stay 0600). A directory above it that they cannot pass is an error."""
+        if self.isolation != "strict":
+            return
+        mode = data_dir.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            data_dir.chmod(stat.S_IMODE(mode) | stat.S_IXOTH)
+        for parent in data_dir.resolve().parents:
+            if not parent.stat().st_mode & stat.S_IXOTH:
+                raise SpriteError(
+                    f"Sprites cannot reach their homes: other users may not enter {parent}."
+                    " Put STARTER_DATA_DIR somewhere every user may pass through."
+                )
+
+    def _own_home(self, name: str) -> None:
+        """The home belongs to the Sprite's uid (homes made before isolation included)."""
+        uid = self.uid(name)
+        home = self.home(name)
+        if uid is None or home.stat().st_uid == uid:
+            return
+        os.chown(home, uid, uid)
+        home.chmod(0o700)
+        for root, directories, files in os.walk(home):
+            for entry in (*directories, *files):
+                os.lchown(os.path.join(root, entry), uid, uid)
+
+    def _files(self, name: str) -> Home:
+        self._require(name)
+        uid = self.uid(name)
+        return Home(self.home(name), uid, uid)
+
+    def _sandbox_spec(
+        self, name: str, *, forwarded_port: int | None = None, loopback_ports: Sequence[int] = ()
+    ) -> SandboxSpec:
+        readable = [self._bridge_path / "bridge_agent", sandbox.python_packages()]
+        if self._pi_bin:
+            readable.append(PROJECT_ROOT / "node_modules")
+        return SandboxSpec(
+            home=self.home(name),
+            uid=self.uid(name) or 0,
+            # The data dir holds every Sprite and the control plane's own keys; the
+            # checkout holds the settings. Only the runtime above is mounted back.
+            hidden=[self.sprites_dir.parent, PROJECT_ROOT, self._bridge_path],
+            readable=readable,
+            forwarded_port=forwarded_port,
+            loopback_ports=sorted({*self._loopback_ports, *loopback_ports}),
         )
 
     async def _start_bridge(self, name: str, environment: BridgeEnvironment) -> None:
+        self._require_isolation()
+        self._own_home(name)
         home = self.home(name)
         previous_port = self._read(name, "bridge.port")
         port = processes.free_loopback_port(int(previous_port) if previous_port else None)
+        spec = self._sandbox_spec(
+            name, forwarded_port=port, loopback_ports=environment.loopback_ports
+        )
+        python = sandbox.sandbox_python() if self.isolation == "strict" else self._python
         argv = [
-            self._python, "-m", "bridge_agent",
+            python, "-m", "bridge_agent",
             "--host", "127.0.0.1", "--port", str(port), "--home", str(home),
             *self._bridge_arguments,
         ]  # fmt: skip
         process_environment = self._process_environment(name, environment.variables)
-        process_environment["PYTHONPATH"] = str(self._bridge_path)
-        process_environment["STARTER_BRIDGE_TOKEN"] = environment.token
-        pid = processes.spawn_detached(
-            self._sandboxed(argv, home),
-            cwd=home,
-            env=process_environment,
-            log_path=self.log_path(name),
+        process_environment["PYTHONPATH"] = os.pathsep.join(
+            [str(self._bridge_path), str(sandbox.python_packages())]
         )
+        process_environment["STARTER_BRIDGE_TOKEN"] = environment.token
+        pass_fds: list[int] = []
+        if self.isolation == "strict":
+            uid = spec.uid
+            egress.allow_loopback_ports(uid, spec.loopback_ports)
+            filter_fd = sandbox.seccomp_fd()
+            pass_fds.append(filter_fd)
+            command = [
+                str(filter_fd) if part == "{seccomp}" else part
+                for part in sandbox.command(argv, spec)
+            ]
+        else:
+            command = sandbox.single_user_command(argv, spec)
+        try:
+            pid = processes.spawn_detached(
+                command,
+                cwd=home,
+                env=process_environment,
+                log_path=self.log_path(name),
+                pass_fds=pass_fds,
+            )
+        finally:
+            for descriptor in pass_fds:
+                os.close(descriptor)
         self._write(name, "bridge.pid", str(pid))
         self._write(name, "bridge.port", str(port))
         self._write(name, "state", "running")
@@ -310,9 +439,16 @@ class LocalBackend:
         )
         if problem is not None:
             await processes.stop_tree(pid)
+            # The log is written by the Sprite: operators read it, people are not shown it.
+            logger.warning(
+                "Sprite %s: %s. The end of %s:\n%s",
+                name,
+                problem,
+                self.log_path(name),
+                self._log_tail(name),
+            )
             raise SpriteError(
-                f"Sprite {name!r}: {problem}. The end of {self.log_path(name)}:\n"
-                f"{self._log_tail(name)}",
+                f"Sprite {name!r}: {problem}. Operators find the bridge's log on the server.",
                 retryable=True,
             )
 
@@ -338,80 +474,88 @@ class LocalBackend:
         timeout: float = 60.0,  # noqa: ASYNC109 (a property of the command)
         env: Mapping[str, str] | None = None,
     ) -> ExecResult:
+        """Run ``command`` through the bridge, inside the Sprite's sandbox and network,
+        with the bridge's environment (the project's secrets) plus ``env``."""
         self._require(name)
-        home = self.home(name)
-        argv = ["bash", "-c", command] if isinstance(command, str) else list(command)
-        variables: Mapping[str, str] = {}
-        with contextlib.suppress(SpriteError):
-            variables = (await self._bridge_environment(name)).variables
-        process_environment = self._process_environment(name, variables)
-        process_environment.update(env or {})
-        process = await asyncio.create_subprocess_exec(
-            *self._sandboxed(argv, home),
-            cwd=home,
-            env=process_environment,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
-        )
-        assert process.stdout is not None and process.stderr is not None
-        readers = asyncio.gather(process.stdout.read(), process.stderr.read())
-        timed_out = False
+        if self._read(name, "state") != "running":
+            raise SpriteError(f"Sprite {name!r} is not running: wake it first.", retryable=True)
+        environment = await self._bridge_environment(name)
+        endpoint = await self.bridge_endpoint(name, environment.token)
+        body: dict[str, object] = {
+            "command": command if isinstance(command, str) else list(command),
+            "timeout": timeout,
+            "env": dict(env or {}),
+        }
         try:
-            await asyncio.wait_for(process.wait(), timeout)
-        except TimeoutError:
-            timed_out = True
-            await processes.stop_tree(process.pid, grace=0.5)
-        finally:
-            if process.returncode is None:
-                await processes.stop_tree(process.pid, grace=0.5)
-            await process.wait()
-        stdout, stderr = await readers
-        exit_code = process.returncode if process.returncode is not None else -1
-        return ExecResult(exit_code, stdout, stderr, timed_out)
+            async with httpx.AsyncClient(timeout=timeout + 30.0) as client:
+                response = await client.post(
+                    f"{endpoint.base_url}/starter/exec", json=body, headers=endpoint.headers
+                )
+        except httpx.HTTPError as error:
+            raise SpriteError(
+                f"Sprite {name!r} did not answer the command ({type(error).__name__}).",
+                retryable=True,
+            ) from None
+        if response.status_code != 200:
+            raise SpriteError(
+                f"Sprite {name!r} refused the command (HTTP {response.status_code}).",
+                retryable=response.status_code >= 500,
+            )
+        try:
+            answer = response.json()
+            return ExecResult(
+                int(answer["exit_code"]),
+                base64.b64decode(answer["stdout"]),
+                base64.b64decode(answer["stderr"]),
+                bool(answer["timed_out"]),
+            )
+        except (ValueError, KeyError, TypeError) as error:
+            # The bridge runs inside the tenant's machine: its answer is untrusted input.
+            raise SpriteError(f"Sprite {name!r} gave an unreadable answer ({error}).") from None
 
-    def _path(self, name: str, path: str) -> Path:
-        self._require(name)
-        return confined_local_path(self.home(name), path)
+    def _relative(self, name: str, path: str) -> str:
+        """``path`` relative to the home (absolute paths under the home are accepted)."""
+        pure = check_path_shape(path)
+        if not pure.is_absolute():
+            return str(pure)
+        for base in {str(self.home(name)), os.path.realpath(self.home(name))}:
+            if str(pure) == base:
+                return "."
+            if str(pure).startswith(base.rstrip("/") + "/"):
+                return str(pure)[len(base.rstrip("/")) + 1 :]
+        raise SpriteError(
+            f"Path {path!r} is outside the Sprite's home; use a path relative to the home."
+        )
 
     async def read_file(self, name: str, path: str) -> bytes:
-        target = self._path(name, path)
-        try:
-            return target.read_bytes()
-        except FileNotFoundError:
-            raise SpriteError(f"No file {path!r} in Sprite {name!r}.") from None
-        except IsADirectoryError:
-            raise SpriteError(f"{path!r} is a directory, not a file.") from None
+        files = self._files(name)
+        return await asyncio.to_thread(files.read, self._relative(name, path))
 
     async def write_file(self, name: str, path: str, data: bytes) -> None:
-        target = self._path(name, path)
-        if target == self.home(name).resolve():
+        relative = self._relative(name, path)
+        if relative in (".", ""):
             raise SpriteError("Give a file path, not the home itself.")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            target.write_bytes(data)
-        except IsADirectoryError:
-            raise SpriteError(f"{path!r} is a directory, not a file.") from None
+        files = self._files(name)
+        await asyncio.to_thread(files.write, relative, data)
 
     async def list_files(self, name: str, path: str = ".") -> list[FileEntry]:
-        target = self._path(name, path)
-        home = self.home(name).resolve()
-        if not target.is_dir():
-            raise SpriteError(f"No directory {path!r} in Sprite {name!r}.")
-        entries = []
-        for child in sorted(target.iterdir()):
-            info = child.lstat()
-            entries.append(
-                FileEntry(
-                    name=child.name,
-                    path=str(child.relative_to(home)),
-                    is_dir=child.is_dir() and not child.is_symlink(),
-                    size=info.st_size,
-                    modified_at=datetime.fromtimestamp(info.st_mtime, UTC),
-                )
+        files = self._files(name)
+        relative = self._relative(name, path)
+        try:
+            entries = await asyncio.to_thread(files.list, relative)
+        except SpriteError as error:
+            raise SpriteError(f"No directory {path!r} in Sprite {name!r} ({error})") from None
+        prefix = "" if relative in (".", "") else relative.rstrip("/") + "/"
+        return [
+            FileEntry(
+                name=entry.name,
+                path=prefix + entry.name,
+                is_dir=entry.is_dir,
+                size=entry.size,
+                modified_at=entry.modified_at,
             )
-        return entries
+            for entry in entries
+        ]
 
     # -- checkpoints ----------------------------------------------------------------
 
@@ -421,7 +565,9 @@ class LocalBackend:
     async def create_checkpoint(self, name: str, comment: str = "") -> Checkpoint:
         self._require(name)
         async with self._locked(name):
-            return await self._checkpoints(name).create(self.home(name), comment)
+            return await self._checkpoints(name).create(
+                self.home(name), comment, as_uid=self.uid(name)
+            )
 
     async def list_checkpoints(self, name: str) -> list[Checkpoint]:
         self._require(name)
@@ -440,7 +586,7 @@ class LocalBackend:
             outgoing = home.with_name("home.replaced")
             for leftover in (incoming, outgoing):
                 await asyncio.to_thread(shutil.rmtree, leftover, True)
-            await copy_tree(copy, incoming)
+            await copy_tree(copy, incoming, as_uid=self.uid(name))
             os.rename(home, outgoing)
             os.rename(incoming, home)
             await asyncio.to_thread(shutil.rmtree, outgoing, True)

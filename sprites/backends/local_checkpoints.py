@@ -17,12 +17,22 @@ from pathlib import Path
 from sprites.backends.base import Checkpoint, SpriteError
 
 
-async def copy_tree(source: Path, destination: Path) -> None:
-    """Copy ``source`` to a new ``destination`` keeping modes, times and symlinks."""
+async def copy_tree(source: Path, destination: Path, *, as_uid: int | None = None) -> None:
+    """Copy ``source`` to a new ``destination`` keeping modes, times and symlinks.
+
+    With ``as_uid`` (a Sprite's uid) the copy runs as that user into a directory it owns:
+    the tree is the tenant's, and whatever links it holds, the copy can read and write
+    nothing the Sprite could not.
+    """
+    argv = ["cp", "--reflink=auto", "-a", "--", str(source), str(destination)]
+    if as_uid is not None:
+        os.mkdir(destination, 0o700)
+        os.chown(destination, as_uid, as_uid)
+        argv = ["cp", "--reflink=auto", "-a", "--", f"{source}/.", f"{destination}/"]
+        argv = ["setpriv", f"--reuid={as_uid}", f"--regid={as_uid}", "--clear-groups", *argv]
     process = await asyncio.create_subprocess_exec(
-        "cp", "--reflink=auto", "-a", "--", str(source), str(destination),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+        *argv, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+    )
     _, stderr = await process.communicate()
     if process.returncode != 0:
         raise SpriteError(
@@ -69,8 +79,9 @@ class CheckpointStore:
             raise SpriteError(f"No checkpoint {checkpoint_id!r}: list the checkpoints to pick one.")
         return self.directory / checkpoint_id / "home"
 
-    async def create(self, home: Path, comment: str) -> Checkpoint:
+    async def create(self, home: Path, comment: str, *, as_uid: int | None = None) -> Checkpoint:
         self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.chmod(0o711)
         data = self._read()
         number = int(str(data["next"]))
         checkpoint_id = f"v{number}"
@@ -80,7 +91,8 @@ class CheckpointStore:
         destination = self.directory / checkpoint_id
         shutil.rmtree(destination, ignore_errors=True)
         destination.mkdir()
-        await copy_tree(home, destination / "home")
+        destination.chmod(0o711)
+        await copy_tree(home, destination / "home", as_uid=as_uid)
         checkpoint = Checkpoint(id=checkpoint_id, comment=comment, created_at=datetime.now(UTC))
         data = self._read()
         entries = data["checkpoints"]

@@ -32,7 +32,12 @@ def reap_started() -> None:
 
 
 def spawn_detached(
-    argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], log_path: Path
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    log_path: Path,
+    pass_fds: Sequence[int] = (),
 ) -> int:
     """Start ``argv`` in a new session with output appended to ``log_path``; its pid."""
     reap_started()
@@ -47,6 +52,7 @@ def spawn_detached(
             stderr=subprocess.STDOUT,
             start_new_session=True,
             close_fds=True,
+            pass_fds=tuple(pass_fds),
         )
     _started[process.pid] = process
     return process.pid

@@ -19,6 +19,9 @@ async def run_selftest(backend: SpriteBackend, name: str | None = None) -> Async
         status = await backend.create(name)
         if status.state == "missing":
             raise SpriteError(f"create: Sprite {name} does not exist after creation")
+        if backend.kind == "local":
+            # A local Sprite runs commands through its bridge, inside its sandbox.
+            status = await backend.bootstrap(name, secrets.token_urlsafe(24), {})
         yield f"ok   create {name} ({backend.kind}): {status.state}"
         result = await backend.exec(name, ["echo", "hello from the sprite"], timeout=120)
         if result.exit_code != 0 or result.stdout.strip() != b"hello from the sprite":

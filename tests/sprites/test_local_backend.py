@@ -101,13 +101,20 @@ async def test_exec_does_not_leak_the_control_plane_environment(
     local_backend: LocalBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("STARTER_SPRITES_TOKEN", "platform-secret")
-    await local_backend.create("alpha")
+    await local_backend.bootstrap("alpha", TOKEN, {})
     result = await local_backend.exec("alpha", ["printenv", "STARTER_SPRITES_TOKEN"], timeout=10)
     assert result.exit_code == 1 and result.stdout == b""
 
 
-async def test_exec_timeout_stops_the_command(local_backend: LocalBackend) -> None:
+async def test_exec_needs_a_running_sprite(local_backend: LocalBackend) -> None:
     await local_backend.create("alpha")
+    with pytest.raises(SpriteError, match="not running") as raised:
+        await local_backend.exec("alpha", ["true"], timeout=10)
+    assert raised.value.retryable
+
+
+async def test_exec_timeout_stops_the_command(local_backend: LocalBackend) -> None:
+    await local_backend.bootstrap("alpha", TOKEN, {})
     started = time.monotonic()
     result = await local_backend.exec("alpha", "sleep 30 & sleep 30", timeout=0.5)
     assert result.timed_out and not result.ok
@@ -153,7 +160,7 @@ async def test_a_symlink_out_of_the_home_is_refused_even_for_a_new_file(
 ) -> None:
     await local_backend.create("alpha")
     (local_backend.home("alpha") / "link.txt").symlink_to(tmp_path / "target.txt")
-    with pytest.raises(SpriteError, match="outside"):
+    with pytest.raises(SpriteError, match="outside|symbolic link"):
         await local_backend.write_file("alpha", "link.txt", b"x")
     assert not (tmp_path / "target.txt").exists()
 
@@ -245,7 +252,7 @@ async def test_a_new_process_wakes_a_sprite_with_the_environment_source(data_dir
 
 @pytest.mark.skipif(bubblewrap_path() is None, reason="bubblewrap cannot sandbox here")
 async def test_one_sprite_cannot_read_another_sprites_files(local_backend: LocalBackend) -> None:
-    await local_backend.create("alpha")
+    await local_backend.bootstrap("alpha", TOKEN, {})
     await local_backend.create("beta")
     await local_backend.write_file("beta", "private.txt", b"beta only")
     beta_file = local_backend.home("beta") / "private.txt"
@@ -260,7 +267,7 @@ async def test_a_sprite_cannot_see_other_processes_environment(
     local_backend: LocalBackend,
 ) -> None:
     await local_backend.bootstrap("beta", TOKEN, {"PROJECT_SECRET": SECRET})
-    await local_backend.create("alpha")
+    await local_backend.bootstrap("alpha", TOKEN, {})
     result = await local_backend.exec(
         "alpha", "cat /proc/*/environ 2>/dev/null | tr '\\0' '\\n'", timeout=10
     )
@@ -299,6 +306,6 @@ async def test_a_sprite_cannot_read_the_control_planes_keys_in_the_data_dir(
     local_backend: LocalBackend, data_dir: Path
 ) -> None:
     (data_dir / "encryption_key").write_text("control-plane-key")
-    await local_backend.create("alpha")
+    await local_backend.bootstrap("alpha", TOKEN, {})
     result = await local_backend.exec("alpha", ["cat", str(data_dir / "encryption_key")])
     assert result.exit_code != 0 and b"control-plane-key" not in result.stdout
