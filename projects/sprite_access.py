@@ -20,7 +20,7 @@ from django.conf import settings
 
 from accounts.providers import provider_environment
 from accounts.user_settings import custom_provider_environment, pi_models_document, settings_for
-from projects.general_agent_role import role_environment
+from projects.general_agent_role import role_environment, role_loopback_ports
 from projects.models import Project, ProjectSecret
 from sprites.backends import BridgeEnvironment, SpriteBackend, get_backend
 
@@ -65,7 +65,11 @@ def _bridge_environment_for_sprite(sprite_name: str) -> BridgeEnvironment:
     project = Project.objects.select_related("owner").filter(sprite_name=sprite_name).first()
     if project is None or not project.bridge_token:
         return BridgeEnvironment(token="", variables={})
-    return BridgeEnvironment(token=project.bridge_token, variables=sprite_environment(project))
+    return BridgeEnvironment(
+        token=project.bridge_token,
+        variables=sprite_environment(project),
+        loopback_ports=role_loopback_ports(project),
+    )
 
 
 async def bridge_environment_for_sprite(sprite_name: str) -> BridgeEnvironment:

@@ -6,7 +6,10 @@ Like healthchecks' hc/test.py: an owner (alice), an outsider (bob) and an operat
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -27,6 +30,28 @@ PASSWORD = "correct-horse-battery-staple"
 RUN_ID = f"{os.getpid()}"
 
 
+def _reserve_model_server_ports(count: int = 20) -> str:
+    """A range of free loopback ports for the scripted model servers of this run. Sandboxed
+    Sprites reach nothing of this machine but the ports in STARTER_SPRITE_LOOPBACK_PORTS,
+    so the run puts its model servers there (the live stacks inherit the variable)."""
+    import random
+    import socket
+
+    for _ in range(200):
+        first = random.randrange(20000, 30000)
+        try:
+            for port in range(first, first + count):
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return f"{first}-{first + count - 1}"
+    raise RuntimeError("no free range of loopback ports for the model servers")
+
+
+os.environ.setdefault("STARTER_SPRITE_LOOPBACK_PORTS", _reserve_model_server_ports())
+
+
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings() -> None:
     from django.conf import settings
@@ -41,6 +66,9 @@ def isolated_task_queue() -> Iterator[str]:
 
     from starter.celery import app
 
+    from starter.env import port_list
+
+    settings.STARTER_SPRITE_LOOPBACK_PORTS = port_list(os.environ["STARTER_SPRITE_LOOPBACK_PORTS"])
     queue = f"tests-{RUN_ID}"
     os.environ["CELERY_TASK_DEFAULT_QUEUE"] = queue  # inherited by the live stack's worker
     os.environ["STARTER_REDIS_PREFIX"] = f"test{RUN_ID}"
@@ -90,7 +118,14 @@ def live_stack(
     django_db_setup: None, django_db_blocker: object, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveStack]:
     database_name = str(settings.DATABASES["default"]["NAME"])
-    yield from iter_stack(database_name, tmp_path_factory.mktemp("live-stack"))
+    # Not under pytest's temporary directory: sandboxed Sprites run as uids of their own,
+    # which must pass through the data dir's parents to their homes, and pytest keeps
+    # /tmp/pytest-of-<user> closed to other users.
+    data_dir = Path(tempfile.mkdtemp(prefix=f"starter-live-{RUN_ID}-"))
+    try:
+        yield from iter_stack(database_name, data_dir)
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
     # Killed workers can leave server sessions behind that would block dropping the test DB.
     with django_db_blocker.unblock(), connection.cursor() as cursor:  # type: ignore[attr-defined]
         cursor.execute(

@@ -163,6 +163,15 @@ class LocalBackend:
             " bootstrap it again, or give the backend an environment_source."
         )
 
+    async def _source_loopback_ports(self, name: str) -> tuple[int, ...]:
+        """The loopback ports the environment source gives ``name`` (bootstrap is handed
+        the variables, but the ports are a property of the Sprite's role)."""
+        if self._environment_source is None:
+            return ()
+        with contextlib.suppress(SpriteError):
+            return (await resolve_environment(self._environment_source, name)).loopback_ports
+        return ()
+
     def _process_environment(self, name: str, variables: Mapping[str, str]) -> dict[str, str]:
         """The environment of everything that runs in the Sprite. Nothing is inherited
         from the control plane, whose environment holds its own secrets."""
@@ -211,7 +220,9 @@ class LocalBackend:
         steps = ["Preparing the home", "Checking the bridge", "Starting the bridge"]
         await report_progress(progress, steps, 0)
         await self.create(name)
-        self._environments[name] = BridgeEnvironment(token, dict(environment))
+        self._environments[name] = BridgeEnvironment(
+            token, dict(environment), await self._source_loopback_ports(name)
+        )
         await report_progress(progress, steps, 1)
         if not (self._bridge_path / "bridge_agent" / "__main__.py").is_file():
             raise SpriteError(
@@ -292,7 +303,9 @@ class LocalBackend:
         self, name: str, token: str, environment: Mapping[str, str]
     ) -> SpriteStatus:
         self._require(name)
-        self._environments[name] = BridgeEnvironment(token, dict(environment))
+        self._environments[name] = BridgeEnvironment(
+            token, dict(environment), await self._source_loopback_ports(name)
+        )
         async with self._locked(name):
             if self._read(name, "state") == "running":
                 await self._stop_bridge(name)

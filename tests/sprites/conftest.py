@@ -14,6 +14,7 @@ import pytest
 from sprites.backends import processes
 from sprites.backends.local import PROJECT_ROOT, LocalBackend
 from sprites.backends.sdk import load_sdk
+from starter.env import port_list
 from tests.support.fake_sprites_api import RunningFake, running_fake_sprites_api
 
 if TYPE_CHECKING:
@@ -36,7 +37,12 @@ def data_dir() -> Iterator[Path]:
 
 @pytest.fixture
 async def local_backend(data_dir: Path) -> AsyncIterator[LocalBackend]:
-    backend = LocalBackend(data_dir, start_timeout=20.0, bridge_arguments=["--no-prewarm"])
+    backend = LocalBackend(
+        data_dir,
+        start_timeout=20.0,
+        bridge_arguments=["--no-prewarm"],
+        loopback_ports=port_list(os.environ.get("STARTER_SPRITE_LOOPBACK_PORTS", "")),
+    )
     yield backend
     for info in await backend.list_sprites():
         await backend.destroy(info.name)

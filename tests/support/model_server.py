@@ -43,6 +43,7 @@ sent: the model id, the system prompt, the tools.
 from __future__ import annotations
 
 import json
+import os
 import re
 import threading
 import time
@@ -51,6 +52,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from starter.env import port_list
 
 PROVIDER = "fake"
 MODEL = "fake-model"
@@ -252,11 +255,25 @@ class _Server(ThreadingHTTPServer):
             return self._counter
 
 
+def _bind(host: str, port: int) -> _Server:
+    """Bound to ``port``, or else to a free port among those sandboxed Sprites may reach
+    (``STARTER_SPRITE_LOOPBACK_PORTS``, which tests/conftest.py sets for the whole run):
+    a local Sprite reaches nothing else on this machine."""
+    if port:
+        return _Server((host, port))
+    for candidate in port_list(os.environ.get("STARTER_SPRITE_LOOPBACK_PORTS", "")):
+        try:
+            return _Server((host, candidate))
+        except OSError:
+            continue
+    return _Server((host, 0))
+
+
 class ScriptedModelServer:
     """The server as a context manager; ``base_url`` ends in ``/v1`` as pi expects."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._server = _Server((host, port))
+        self._server = _bind(host, port)
         self._thread: threading.Thread | None = None
 
     @property
