@@ -30,6 +30,9 @@ OUTPUT_LIMIT = 1024 * 1024 + 1
 MAX_TIMEOUT = 600.0
 # How long output is still read after the main process ended (from background children).
 DRAIN_SECONDS = 0.3
+# Readers of commands whose background children still write: owned here until their end
+# of file (the children's exit); the bridge's shutdown ends them with the process.
+_draining: set[asyncio.Future[Any]] = set()
 
 
 def _argv(body: dict[str, Any]) -> list[str]:
@@ -118,15 +121,11 @@ async def run_command(
     try:
         await asyncio.wait_for(asyncio.shield(readers), DRAIN_SECONDS)
     except TimeoutError:
-        # Background children still hold the pipes: stop reading, leave them running.
-        readers.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await readers
-        # Closing our ends gives a writing child EPIPE instead of a pipe that fills up.
-        # (The main process has ended, so closing the transport kills nothing.)
-        transport = getattr(process, "_transport", None)
-        if transport is not None:
-            transport.close()
+        # Background children (a server the command started) still hold the pipes. The
+        # answer goes now; their output is read and dropped until they close the pipes, so
+        # they neither block on a full pipe nor die of a broken one.
+        _draining.add(readers)
+        readers.add_done_callback(_draining.discard)
     exit_code = process.returncode if process.returncode is not None else -1
     return {
         "exit_code": exit_code,
