@@ -65,7 +65,6 @@ def isolated_task_queue() -> Iterator[str]:
     from django.conf import settings
 
     from starter.celery import app
-
     from starter.env import port_list
 
     settings.STARTER_SPRITE_LOOPBACK_PORTS = port_list(os.environ["STARTER_SPRITE_LOOPBACK_PORTS"])
