@@ -349,7 +349,8 @@ def prepare_database(env: dict[str, str]) -> None:
 def main(daphnes: int, servers: list[tuple[str, tuple[int, ...]]], write: bool) -> None:
     work = Path(tempfile.mkdtemp(prefix="relay-bench-"))
     suffix = os.getpid()
-    base_url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/starter")
+    from starter.settings import DATABASE_URL as base_url  # the app's role and password
+
     database = f"bench_relay_{suffix}"
     env = dict(os.environ)
     env.update(

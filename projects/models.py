@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import ClassVar
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
@@ -30,6 +32,30 @@ class Kind(models.TextChoices):
     GENERAL_AGENT = "general_agent", "General agent"
 
 
+# Control and format characters (bidi overrides and isolates, zero-width spaces and joiners,
+# the BOM, ...), lone surrogates and line separators show nothing, or reorder the text
+# around them, so a name holding them can pass for another name or hide a part of itself.
+INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+
+def validate_project_name(name: str) -> None:
+    """Refuse names with characters that are invisible or change how a name reads.
+
+    The one check for every way a name is set: the dashboard's form and the API (through
+    ``services.clean_name``, after whitespace is collapsed) and the admin (the field's
+    validator).
+    """
+    for character in name:
+        if unicodedata.category(character) in INVISIBLE_CATEGORIES:
+            described = unicodedata.name(character, "a control character")
+            raise ValidationError(
+                "A project name cannot contain invisible or direction-changing characters "
+                f"(it has U+{ord(character):04X}, {described}); type the name again "
+                "without it.",
+                code="invisible_character",
+            )
+
+
 class ProjectQuerySet(models.QuerySet["Project"]):
     def for_user(self, user: object) -> ProjectQuerySet:
         """Every lookup made for a person goes through here: it only sees what it owns."""
@@ -50,7 +76,7 @@ class Project(models.Model):
     # leaves the server: URLs and the API use `public_id`.
     id = models.BigAutoField(primary_key=True)
     public_id = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
-    name = models.CharField(max_length=100)
+    name = models.CharField(max_length=100, validators=[validate_project_name])
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="projects"
     )

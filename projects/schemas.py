@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+from django.core.exceptions import ValidationError
 from ninja import Field, Schema
 from pydantic import AfterValidator, BaseModel
 
-from projects.models import Project, Status
+from projects.models import Project, Status, validate_project_name
 from projects.sprite_exec import DEFAULT_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS
 
 
@@ -19,7 +20,17 @@ def _no_control_characters(value: str) -> str:
     return value
 
 
+def _visible_project_name(value: str) -> str:
+    # Checked as clean_name will store it (whitespace collapsed), so a tab is still a space.
+    try:
+        validate_project_name(" ".join(value.split()))
+    except ValidationError as error:
+        raise ValueError(error.messages[0]) from error
+    return value
+
+
 PlainText = Annotated[str, AfterValidator(_no_control_characters)]
+ProjectName = Annotated[PlainText, AfterValidator(_visible_project_name)]
 SessionId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")]
 
 
@@ -81,12 +92,12 @@ class ProjectPage(Schema):
 
 
 class ProjectIn(Input):
-    name: PlainText = Field(max_length=100, examples=["Sales dashboard"])
+    name: ProjectName = Field(max_length=100, examples=["Sales dashboard"])
     description: PlainText = Field("", max_length=2000)
 
 
 class ProjectPatchIn(Input):
-    name: PlainText | None = Field(None, max_length=100)
+    name: ProjectName | None = Field(None, max_length=100)
     description: PlainText | None = Field(None, max_length=2000)
 
 

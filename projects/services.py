@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from accounts.models import User
@@ -12,6 +13,7 @@ from projects.models import (
     Project,
     ProjectSecret,
     Status,
+    validate_project_name,
 )
 from projects.status import transition
 
@@ -34,6 +36,10 @@ def clean_name(name: str) -> str:
         raise ProjectError("Give the project a name.")
     if len(name) > 100:
         raise ProjectError("A project name has at most 100 characters.")
+    try:
+        validate_project_name(name)
+    except ValidationError as error:
+        raise ProjectError(error.messages[0]) from error
     return name
 
 

@@ -16,6 +16,7 @@ from django.shortcuts import render
 from accounts.models import User
 from projects.bridge_client import BridgeError
 from projects.services import ProjectError
+from starter.api_parser import find_lone_surrogate
 
 PROJECT_ERROR_STATUS = {
     "invalid": 400,
@@ -46,6 +47,8 @@ def payload(request: HttpRequest) -> dict[str, Any]:
             raise BadRequest("The request body is not valid JSON.") from error
         if not isinstance(value, dict):
             raise BadRequest("The request body must be a JSON object.")
+        if find_lone_surrogate(value):
+            raise BadRequest("The request holds text that is not valid Unicode (a lone surrogate).")
         return value
     return {key: request.POST.get(key) for key in request.POST}
 

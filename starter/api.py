@@ -7,15 +7,19 @@ OpenAPI is served at ``/api/v1/openapi.json`` and interactive docs at ``/api/v1/
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from asgiref.sync import iscoroutinefunction
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import Http404, HttpRequest, HttpResponse
-from django.urls import URLPattern, URLResolver, path
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.http.response import HttpResponseBase
+from django.urls import URLPattern, URLResolver, path, re_path
+from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI, Swagger
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
@@ -27,6 +31,7 @@ from projects import api_agent, api_events, api_sprite
 from projects.bridge_client import BridgeError
 from projects.rate_limit import RateLimited
 from projects.services import ProjectError
+from starter.api_parser import NotUnicode, UnicodeParser
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +58,7 @@ api = NinjaAPI(
     urls_namespace="api",
     auth=FULL_ACCESS,
     docs=Swagger(settings={"persistAuthorization": True}),
+    parser=UnicodeParser(),
 )
 api.add_router("/projects", projects_api.router)
 api.add_router("/projects", api_agent.router)
@@ -110,6 +116,11 @@ def _validation_error(request: HttpRequest, error: ValidationError) -> HttpRespo
     return error_response(request, 422, "validation_error", message, detail)
 
 
+def _not_unicode(request: HttpRequest, error: NotUnicode) -> HttpResponse:
+    detail = [{"loc": list(error.location), "msg": str(error), "type": "string_unicode"}]
+    return error_response(request, 422, "validation_error", str(error), detail)
+
+
 def _not_found(request: HttpRequest, error: Http404) -> HttpResponse:
     message = str(error) if error.args else "Not found."
     return error_response(request, 404, "not_found", message)
@@ -131,6 +142,8 @@ HTTP_ERROR_CODES = {400: "invalid", 403: "forbidden", 404: "not_found", 422: "va
 
 
 def _http_error(request: HttpRequest, error: HttpError) -> HttpResponse:
+    if isinstance(error.__cause__, NotUnicode):  # from the body parser, wrapped by ninja
+        return _not_unicode(request, error.__cause__)
     code = HTTP_ERROR_CODES.get(error.status_code, "error")
     return error_response(request, error.status_code, code, error.message)
 
@@ -164,6 +177,7 @@ HANDLERS: list[tuple[type[Exception], Callable[[HttpRequest, Any], HttpResponse]
     (SettingsError, _settings_error),
     (BridgeError, _bridge_error),
     (ValidationError, _validation_error),
+    (NotUnicode, _not_unicode),
     (Http404, _not_found),
     (AuthenticationError, _unauthenticated),
     (HttpError, _http_error),
@@ -175,4 +189,72 @@ HANDLERS: list[tuple[type[Exception], Callable[[HttpRequest, Any], HttpResponse]
 for exception_class, handler in HANDLERS:
     api.add_exception_handler(exception_class, handler)
 
-urlpatterns: list[URLPattern | URLResolver] = [path("", api.urls)]
+
+# Requests that no operation takes never reach the handlers above: a method the path does
+# not have (ninja answers it in plain text) and a path that is no operation (Django's HTML
+# page). Both get the error shape here.
+
+
+def _in_error_shape(request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+    if not isinstance(response, HttpResponseNotAllowed):
+        return response
+    allowed = ", ".join(sorted(response["Allow"].split(", ")))
+    answer = error_response(
+        request,
+        405,
+        "method_not_allowed",
+        f"{request.method} is not allowed on {request.path}; it answers {allowed}.",
+        {"allowed": allowed.split(", ")},
+    )
+    answer["Allow"] = allowed
+    return answer
+
+
+View = Callable[..., Any]  # a sync view, or an async one (its coroutine gives the response)
+
+
+def _methods_in_error_shape(view: View) -> View:
+    if iscoroutinefunction(view):
+
+        @functools.wraps(view)
+        async def async_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            awaitable: Awaitable[HttpResponseBase] = view(request, *args, **kwargs)
+            return _in_error_shape(request, await awaitable)
+
+        return async_view
+
+    @functools.wraps(view)
+    def sync_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        return _in_error_shape(request, view(request, *args, **kwargs))
+
+    return sync_view
+
+
+@csrf_exempt
+def unknown_path(request: HttpRequest) -> HttpResponse:
+    return error_response(
+        request,
+        404,
+        "not_found",
+        f"No API operation at {request.path}; the operations are listed at /api/v1/docs.",
+    )
+
+
+def _api_urls() -> tuple[list[URLPattern | URLResolver], str, str]:
+    patterns, app_name, namespace = api.urls
+    wrapped: list[URLPattern | URLResolver] = [
+        URLPattern(
+            pattern.pattern, _methods_in_error_shape(pattern.callback), pattern.default_args,
+            pattern.name,
+        )
+        if isinstance(pattern, URLPattern)
+        else pattern
+        for pattern in patterns
+    ]  # fmt: skip
+    return wrapped, app_name, namespace
+
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("", _api_urls()),
+    re_path(r"", unknown_path),
+]

@@ -77,3 +77,8 @@ def persistent_secret(data_dir: Path, filename: str, generate: Callable[[], str]
 
 def random_secret_key() -> str:
     return secrets.token_urlsafe(50)
+
+
+def random_database_password() -> str:
+    # URL-safe, so it can sit in a DATABASE_URL without quoting.
+    return secrets.token_urlsafe(32)

@@ -6,7 +6,7 @@ Every variable read here is listed in the README's settings table.
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 from cryptography.fernet import Fernet
 
@@ -17,6 +17,7 @@ from starter.env import (
     env_str,
     persistent_secret,
     port_list,
+    random_database_password,
     random_secret_key,
 )
 
@@ -93,8 +94,8 @@ def _database_from_url(url: str) -> dict[str, object]:
     return {
         "ENGINE": "django.db.backends.postgresql",
         "NAME": parsed.path.lstrip("/") or "starter",
-        "USER": parsed.username or "postgres",
-        "PASSWORD": parsed.password or "",
+        "USER": unquote(parsed.username or "starter"),
+        "PASSWORD": unquote(parsed.password or ""),
         "HOST": parsed.hostname or "127.0.0.1",
         "PORT": str(parsed.port or 5432),
         "CONN_MAX_AGE": 0,
@@ -102,7 +103,14 @@ def _database_from_url(url: str) -> dict[str, object]:
     }
 
 
-DATABASE_URL = env_str("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/starter")
+def _local_database_url() -> str:
+    # The role scripts/setup creates: not a superuser, so a Sprite that reaches PostgreSQL
+    # cannot own the machine; its password is generated once and read by setup too.
+    password = persistent_secret(DATA_DIR, "database_password", random_database_password)
+    return f"postgresql://starter:{password}@127.0.0.1:5432/starter"
+
+
+DATABASE_URL = env_str("DATABASE_URL", "") or _local_database_url()
 DATABASES = {"default": _database_from_url(DATABASE_URL)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

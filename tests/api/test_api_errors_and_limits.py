@@ -6,11 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.http import HttpRequest
+from django.utils.datastructures import MultiValueDict
 
 from accounts.models import User
 from accounts.tokens import create_api_token
 from projects.models import Project, Status
 from projects.rate_limit import RateLimited, check_rate_limit
+from starter.api_parser import NotUnicode, UnicodeParser
 from tests.api.conftest import API, TokenClient
 
 pytestmark = pytest.mark.django_db
@@ -42,6 +45,72 @@ def test_validation_errors_say_which_field_without_echoing_input(
         f"{API}/projects", {"name": "bad\x00name"}, content_type="application/json"
     )
     assert nul.status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("post", "exec", '{"command": "echo \\ud800"}'),
+        ("post", "exec", '{"command": ["echo", "\\udfff"]}'),
+        ("put", "files/content", '{"path": "a\\ud800.txt", "content": "x"}'),
+        ("put", "files/content", '{"path": "a.txt", "content": "x", "\\ud800": 1}'),
+        ("patch", "", '{"name": "\\ud83d"}'),
+    ],
+)
+def test_lone_surrogates_in_json_are_a_422_that_says_where(
+    alice_api: TokenClient, alice_project: Project, method: str, path: str, body: str
+) -> None:
+    url = f"{API}/projects/{alice_project.public_id}/{path}".rstrip("/")
+    response = getattr(alice_api, method)(url, body, content_type="application/json")
+    assert response.status_code == 422, response.content
+    error = response.json()
+    assert set(error) == ERROR_KEYS and error["error"] == "validation_error"
+    assert "not valid Unicode" in error["message"]
+    assert error["detail"][0]["loc"][0] == "body"
+
+
+def test_a_surrogate_pair_is_ordinary_text(alice_api: TokenClient, alice_project: Project) -> None:
+    response = alice_api.patch(
+        f"{API}/projects/{alice_project.public_id}",
+        '{"name": "Rocket \\ud83d\\ude80"}',
+        content_type="application/json",
+    )
+    assert response.status_code == 200 and response.json()["name"] == "Rocket \U0001f680"
+
+
+def test_broken_utf8_in_a_query_string_is_a_4xx(alice_api: TokenClient) -> None:
+    # Django decodes it to U+FFFD (never to a surrogate): an ordinary invalid value.
+    response = alice_api.get(f"{API}/projects?status=%ED%A0%80")
+    assert response.status_code == 422 and response.json()["error"] == "validation_error"
+
+
+def test_the_parser_refuses_lone_surrogates_in_query_values_too() -> None:
+    with pytest.raises(NotUnicode) as refused:
+        UnicodeParser().parse_querydict(
+            MultiValueDict({"path": ["ok", "\udc80"]}), ["path"], HttpRequest()
+        )
+    assert refused.value.location == ("query", "path", "1")
+
+
+def test_unknown_api_paths_are_a_404_in_the_error_shape(alice_api: TokenClient) -> None:
+    for method in ["get", "post", "delete"]:
+        response = getattr(alice_api, method)(f"{API}/no/such/thing")
+        assert response.status_code == 404, method
+        assert response["Content-Type"].startswith("application/json")
+        assert set(response.json()) == ERROR_KEYS and response.json()["error"] == "not_found"
+
+
+def test_a_method_a_path_does_not_have_is_a_405_in_the_error_shape(
+    alice_api: TokenClient, alice_project: Project
+) -> None:
+    response = alice_api.delete(f"{API}/projects")
+    assert response.status_code == 405
+    assert response["Allow"] == "GET, POST"
+    body = response.json()
+    assert body["error"] == "method_not_allowed" and "GET, POST" in body["message"]
+    assert body["detail"] == {"allowed": ["GET", "POST"]}
+    events = alice_api.post(f"{API}/projects/{alice_project.public_id}/events")
+    assert events.status_code == 405 and events.json()["error"] == "method_not_allowed"
 
 
 def test_unknown_project_ids_of_any_shape_are_404(alice_api: TokenClient) -> None:

@@ -72,9 +72,7 @@ def test_selftest_and_list_on_the_local_backend_flag_orphans(tmp_path: Path) -> 
         os.environ,
         STARTER_SPRITES_BACKEND="local",
         STARTER_DATA_DIR=str(tmp_path),
-        DATABASE_URL=os.environ.get(
-            "DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/starter"
-        ).rsplit("/", 1)[0]
+        DATABASE_URL=settings.DATABASE_URL.rsplit("/", 1)[0]
         + "/"
         + str(settings.DATABASES["default"]["NAME"]),
         STARTER_ENCRYPTION_KEYS=",".join(settings.ENCRYPTION_KEYS),

@@ -190,6 +190,16 @@ def test_malformed_json_is_a_400(alice_client: Client, alice_project: Project) -
     assert response.json()["message"] == "The request body is not valid JSON."
 
 
+def test_a_lone_surrogate_in_json_is_a_400(alice_client: Client, alice_project: Project) -> None:
+    response = alice_client.post(
+        f"/p/{alice_project.public_id}/agent/send/",
+        '{"message": "hi \\ud800"}',
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert "not valid Unicode" in response.json()["message"]
+
+
 def test_requested_secret_is_stored_and_never_echoed(
     alice_client: Client, alice_project: Project
 ) -> None:

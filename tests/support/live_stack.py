@@ -62,7 +62,7 @@ class LiveStack:
 
 
 def stack_environment(database_name: str, data_dir: Path, extra: dict[str, str]) -> dict[str, str]:
-    base_url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/starter")
+    base_url = settings.DATABASE_URL  # with the role's password: the data dir differs
     environment = dict(os.environ)
     environment.update(
         {
