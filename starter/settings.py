@@ -147,6 +147,9 @@ ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 # Mandatory: nobody can hold an account for an address they cannot read (otherwise one
 # could pre-register a victim's address and keep access after the victim resets it).
 ACCOUNT_EMAIL_VERIFICATION = env_str("STARTER_EMAIL_VERIFICATION", "mandatory")
+# Only in the browser that signed up (allauth checks the session), so a leaked link alone
+# does not log anyone in.
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = True
 ACCOUNT_SESSION_REMEMBER = True
 # Links in e-mails come from STARTER_SITE_URL, never from the request's Host.
