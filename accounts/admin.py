@@ -1,14 +1,42 @@
-"""Operators see users, their settings (never secret values) and API tokens."""
+"""Operators see users, their settings (never secret values) and API tokens.
+
+The admin's login form counts failed logins like the dashboard's (accounts/login_limits),
+and an operator setting a user's password revokes that user's sessions and tokens.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+from allauth.account.adapter import get_adapter
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
+from accounts import login_limits
+from accounts.credential_revocation import revoke_sessions_and_tokens
 from accounts.models import ApiToken, User, UserSettings
 from accounts.tokens import revoke_api_token
+
+
+class RateLimitedAdminAuthenticationForm(AdminAuthenticationForm):
+    def clean(self) -> dict[str, Any]:
+        account = str(self.cleaned_data.get("username") or "")
+        client_ip = get_adapter(self.request).get_client_ip(self.request)
+        try:
+            attempt = login_limits.begin_attempt(account, client_ip)
+        except login_limits.LoginThrottled as throttled:
+            raise forms.ValidationError(throttled.message, code="throttled") from None
+        cleaned = super().clean()  # raises on a wrong password: the attempt stays counted
+        login_limits.forget_attempt(attempt)
+        return cleaned
+
+
+admin.site.login_form = RateLimitedAdminAuthenticationForm
 
 
 class UserSettingsInline(admin.StackedInline):
@@ -41,6 +69,22 @@ class UserAdmin(BaseUserAdmin):
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
     inlines = (UserSettingsInline,)
+
+    def user_change_password(
+        self, request: HttpRequest, id: str, form_url: str = ""
+    ) -> HttpResponse:
+        response = super().user_change_password(request, id, form_url)
+        if request.method == "POST" and response.status_code == 302:  # the password was set
+            user = self.get_object(request, unquote(id))
+            assert isinstance(user, User)
+            # Django has already moved the operator's own session to the new hash.
+            keep = request.session.session_key if user.pk == request.user.pk else None
+            revoked = revoke_sessions_and_tokens(user, keep_session_key=keep)
+            if revoked.anything:
+                self.message_user(
+                    request, f"For {user}, Starter {revoked.describe()}.", messages.WARNING
+                )
+        return response
 
 
 @admin.register(ApiToken)

@@ -10,6 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import user_settings
@@ -68,9 +69,7 @@ def _context(user: User, **forms: Any) -> dict[str, Any]:
 
 @login_required
 def settings_page(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
-    new_token = request.session.pop("new_api_token", None)
-    return render(request, "accounts/settings.html", _context(user, new_token=new_token))
+    return render(request, "accounts/settings.html", _context(_user(request)))
 
 
 def _invalid(request: HttpRequest, user: User, **forms: Any) -> HttpResponse:
@@ -155,16 +154,22 @@ def save_sprites_token(request: HttpRequest) -> HttpResponse:
     return _submit(request, SpritesTokenForm(request.POST), "sprites_token_form", save)
 
 
+@never_cache
 @login_required
 @require_POST
 def create_token(request: HttpRequest) -> HttpResponse:
-    def save(user: User, data: dict[str, Any]) -> str:
-        _, raw = create_api_token(user, data["name"])
-        # Shown exactly once, on the next page; only its hash is stored.
-        request.session["new_api_token"] = raw
-        return ""
+    """Create a token and show it in this very response, the only place it ever appears.
 
-    return _submit(request, ApiTokenForm(request.POST), "api_token_form", save)
+    No redirect: carrying the value to another page would mean storing it (the session
+    table held it in clear). Only its hash is stored; the page is not cached.
+    """
+    user = _user(request)
+    form = ApiTokenForm(request.POST)
+    if not form.is_valid():
+        _form_errors_to_messages(request, form)
+        return _invalid(request, user, api_token_form=form)
+    _, raw = create_api_token(user, form.cleaned_data["name"])
+    return render(request, "accounts/settings.html", _context(user, new_token=raw))
 
 
 @login_required

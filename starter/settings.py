@@ -24,7 +24,9 @@ from starter.env import (
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("STARTER_DATA_DIR", str(BASE_DIR / "var"))).resolve()
 
-DEBUG = env_bool("DEBUG", True)
+# Off unless asked for: an error page in debug mode shows the URL map and settings.
+# scripts/run turns it on for local development.
+DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY", "") or persistent_secret(
     DATA_DIR, "secret_key", random_secret_key
 )
@@ -37,7 +39,8 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", ".localhost
 CSRF_TRUSTED_ORIGINS = env_list(
     "CSRF_TRUSTED_ORIGINS", ["http://127.0.0.1:8000", "http://localhost:8000"]
 )
-SITE_URL = env_str("STARTER_SITE_URL", "http://127.0.0.1:8000")
+SITE_URL = env_str("STARTER_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+SITE_IS_HTTPS = urlparse(SITE_URL).scheme == "https"
 
 INSTALLED_APPS = [
     "daphne",
@@ -117,6 +120,15 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 # Prefix of Starter's own Redis keys (locks, presence), so installs can share one Redis.
 STARTER_REDIS_PREFIX = env_str("STARTER_REDIS_PREFIX", "starter")
+# Django's cache is Redis too, so that allauth's rate limits (sign-up, password reset…)
+# hold across web processes instead of counting per process.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": STARTER_REDIS_PREFIX,
+    }
+}
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -141,9 +153,23 @@ ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
-ACCOUNT_EMAIL_VERIFICATION = env_str("STARTER_EMAIL_VERIFICATION", "none")
+# Mandatory: nobody can hold an account for an address they cannot read (otherwise one
+# could pre-register a victim's address and keep access after the victim resets it).
+ACCOUNT_EMAIL_VERIFICATION = env_str("STARTER_EMAIL_VERIFICATION", "mandatory")
+# Only in the browser that signed up (allauth checks the session), so a leaked link alone
+# does not log anyone in.
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = True
 ACCOUNT_SESSION_REMEMBER = True
+# Links in e-mails come from STARTER_SITE_URL, never from the request's Host.
+ACCOUNT_ADAPTER = "accounts.adapter.StarterAccountAdapter"
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Starter] "
+# Failed logins are limited by accounts/login_limits.py (both login forms, admin
+# included, in Redis); allauth's own failure limit is off so there is one rule, one message.
+# Its limit on all login posts per IP stays, above the failure limit.
+ACCOUNT_RATE_LIMITS = {"login_failed": None, "login": "60/m/ip"}
+STARTER_LOGIN_FAILURE_LIMIT = env_int("STARTER_LOGIN_FAILURE_LIMIT", 30)
+STARTER_LOGIN_FAILURE_WINDOW = env_int("STARTER_LOGIN_FAILURE_WINDOW", 15 * 60)
 
 EMAIL_BACKEND = env_str(
     "EMAIL_BACKEND",
@@ -178,6 +204,25 @@ SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# HTTPS follows from the site URL: an https:// site gets secure cookies, HSTS and a
+# redirect from plain HTTP; a local http:// one gets none of them.
+SESSION_COOKIE_SECURE = SITE_IS_HTTPS
+CSRF_COOKIE_SECURE = SITE_IS_HTTPS
+SECURE_SSL_REDIRECT = env_bool("STARTER_SSL_REDIRECT", SITE_IS_HTTPS)
+SECURE_HSTS_SECONDS = env_int("STARTER_HSTS_SECONDS", 365 * 24 * 3600) if SITE_IS_HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("STARTER_HSTS_INCLUDE_SUBDOMAINS", True)
+# Preloading is hard to undo (browsers ship the list), so it is the operator's decision;
+# without it `check --deploy` would warn (W021) on every install.
+SECURE_HSTS_PRELOAD = env_bool("STARTER_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+if env_bool("STARTER_BEHIND_TLS_PROXY", False):
+    # Only behind a proxy that sets this header itself (and strips a client's own).
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Proxies in front of the app whose X-Forwarded-For is trusted for the client's IP (rate
+# limits count per IP): one behind a TLS proxy, none otherwise.
+ALLAUTH_TRUSTED_PROXY_COUNT = env_int(
+    "STARTER_TRUSTED_PROXY_COUNT", 1 if env_bool("STARTER_BEHIND_TLS_PROXY", False) else 0
+)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("STARTER_MAX_REQUEST_BYTES", 5 * 1024 * 1024)
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)

@@ -72,6 +72,8 @@ def isolated_task_queue() -> Iterator[str]:
     os.environ["CELERY_TASK_DEFAULT_QUEUE"] = queue  # inherited by the live stack's worker
     os.environ["STARTER_REDIS_PREFIX"] = f"test{RUN_ID}"
     settings.STARTER_REDIS_PREFIX = f"test{RUN_ID}"
+    # Django's cache lives in Redis too (allauth's rate limits): same per-run prefix.
+    settings.CACHES["default"]["KEY_PREFIX"] = f"test{RUN_ID}"
     app.conf.task_default_queue = queue
     yield queue
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.contrib.sessions.models import Session
 from django.test import Client
 
 from accounts.models import ApiToken, User
@@ -38,8 +39,7 @@ def test_operator_sees_projects_and_users_without_secrets(
 
 
 def test_api_token_is_shown_once_and_stored_hashed(alice_client: Client, alice: User) -> None:
-    alice_client.post("/settings/tokens/", {"name": "CI"})
-    first = alice_client.get("/settings/").content.decode()
+    first = alice_client.post("/settings/tokens/", {"name": "CI"}).content.decode()
     token = ApiToken.objects.get(user=alice)
     raw = first.split("data-new-token>")[1].split("<")[0]
     assert raw.startswith("st_")
@@ -62,3 +62,13 @@ def test_user_cannot_revoke_someone_elses_token(bob_client: Client, alice: User)
     assert bob_client.post(f"/settings/tokens/{token.pk}/revoke/").status_code == 404
     token.refresh_from_db()
     assert token.is_active
+
+
+def test_new_api_token_is_in_no_session_row(alice_client: Client, alice: User) -> None:
+    response = alice_client.post("/settings/tokens/", {"name": "CI"})
+    raw = response.content.decode().split("data-new-token>")[1].split("<")[0]
+    assert "no-store" in response["Cache-Control"]
+    assert Session.objects.exists()
+    for session in Session.objects.all():
+        assert raw not in session.session_data
+        assert raw not in str(session.get_decoded())

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from playwright.sync_api import Page, expect
+
 from accounts import user_settings
 from accounts.models import User
 from projects.models import Project, Status
+from tests.support.live_stack import LiveStack
 
 
 def wait_for(
@@ -35,6 +39,40 @@ def wait_for_status(project: Project, *statuses: str, timeout: float = 90.0) -> 
 
     wait_for(reached, timeout, message=f"status in {statuses} (last: {project.status})")
     return project
+
+
+def mailed_verification_link(stack: LiveStack, email: str, timeout: float = 15.0) -> str:
+    """The newest verification link mailed to `email` by the live stack.
+
+    The stack runs with DEBUG on, so Django's console e-mail backend writes every mail
+    into the web process's log, as it does for a developer running scripts/run.
+    """
+    assert stack.log_dir is not None
+    log = stack.log_dir / "web.log"
+    found: list[str] = []
+
+    def mailed() -> bool:
+        text = log.read_text(errors="replace")
+        to = text.rfind(f"To: {email}")
+        found[:] = (
+            re.findall(r"https?://\S+/accounts/confirm-email/\S+/", text[to:]) if to >= 0 else []
+        )
+        return bool(found)
+
+    wait_for(mailed, timeout, message=f"a verification mail to {email} in {log}")
+    return found[0]
+
+
+def sign_up_and_verify(page: Page, stack: LiveStack, email: str, password: str) -> None:
+    """Sign up in the browser, then follow the mailed link: the new user is logged in."""
+    page.goto(stack.url + "/accounts/signup/")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password1]", password)
+    page.fill("input[name=password2]", password)
+    page.click("main button[type=submit]")
+    expect(page.get_by_role("heading", name="Verify Your Email Address")).to_be_visible()
+    page.goto(mailed_verification_link(stack, email))
+    page.click("main button[type=submit]")  # confirming is a POST, never a bare GET
 
 
 def use_scripted_model(user: User, base_url: str) -> None:

@@ -8,6 +8,7 @@ from playwright.sync_api import Browser, expect
 
 from accounts.models import User
 from projects.models import Project
+from tests.e2e.helpers import sign_up_and_verify
 from tests.support.live_stack import LiveStack
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -17,11 +18,7 @@ def test_signup_login_create_project_and_operator_sees_it(
     live_stack: LiveStack, browser: Browser
 ) -> None:
     page = browser.new_page()
-    page.goto(live_stack.url + "/accounts/signup/")
-    page.fill("input[name=email]", "carol@example.com")
-    page.fill("input[name=password1]", "a-long-passphrase-42")
-    page.fill("input[name=password2]", "a-long-passphrase-42")
-    page.click("main button[type=submit]")
+    sign_up_and_verify(page, live_stack, "carol@example.com", "a-long-passphrase-42")
     expect(page.get_by_role("heading", name="Projects", exact=True)).to_be_visible()
 
     # Log out and in again with the new account.

@@ -24,7 +24,7 @@ from accounts.models import User
 from projects.bridge_client import call_bridge
 from projects.models import Project, Status
 from projects.services import create_project, destroy_project
-from tests.e2e.helpers import use_scripted_model, wait_for, wait_for_status
+from tests.e2e.helpers import sign_up_and_verify, use_scripted_model, wait_for, wait_for_status
 from tests.support.fixtures import scripted_model_server
 from tests.support.live_stack import LiveStack
 from tests.support.model_server import ScriptedModelServer
@@ -172,11 +172,7 @@ def test_signup_create_watch_progress_then_stream_tool_card_and_two_sessions(
     shots = screenshot_dir(tmp_path)
     context = browser.new_context(viewport=LAPTOP)
     page = context.new_page()
-    page.goto(stack.url + "/accounts/signup/")
-    page.fill("input[name=email]", "wendy@example.com")
-    page.fill("input[name=password1]", PASSWORD)
-    page.fill("input[name=password2]", PASSWORD)
-    page.click("main button[type=submit]")
+    sign_up_and_verify(page, stack, "wendy@example.com", PASSWORD)
     expect(page.get_by_role("heading", name="Projects", exact=True)).to_be_visible()
     use_scripted_model(User.objects.get(email="wendy@example.com"), scripted_model_server.base_url)
     page.screenshot(path=str(shots / "home-empty.png"))
