@@ -3,6 +3,9 @@
 ``starter/asgi.py`` sends every request whose Host is a preview host here, before Django.
 Access needs the cookie left by a signed link (``projects/preview_links.py``); the bridge
 token is added here and never reaches the browser; the preview cookie never reaches the app.
+Cookies the app sets are made host-only (any ``Domain`` attribute dropped), so no preview can
+set one that another project's preview or the dashboard receives, and the app can neither
+set nor clear the preview cookie. A websocket opened by a page of another origin is refused.
 Bodies stream both ways and websockets are relayed frame by frame (dev servers use them for
 hot reload). A sleeping project is woken by its first preview request.
 """
@@ -15,12 +18,16 @@ import html
 import logging
 import time
 from collections.abc import AsyncIterator
+from functools import cache
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from http.cookies import SimpleCookie
-from urllib.parse import parse_qs
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import websockets
 from channels.db import database_sync_to_async
+from django.conf import settings
 from starlette.types import Receive, Scope, Send
 from websockets.asyncio.client import connect as websocket_connect
 
@@ -33,6 +40,7 @@ from projects.preview_links import (
     COOKIE_MAX_AGE,
     COOKIE_NAME,
     LINK_PATH,
+    LINK_SCRIPT_PATH,
     PreviewDenied,
     preview_cookie_value,
     public_id_from_host,
@@ -77,6 +85,15 @@ PAGE = """<!doctype html>
 color:#223;background:#f7f7fa}}main{{max-width:32rem;text-align:center}}</style></head>
 <body><main><h1>{title}</h1><p>{message}</p></main></body></html>
 """
+LINK_PAGE = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Opening the preview…</title>
+<script src="{LINK_SCRIPT_PATH}" defer></script></head>
+<body><main><p id="message">Opening the preview…</p>
+<noscript><p>The preview needs JavaScript to open.</p></noscript></main></body></html>
+""".encode()
+LINK_PAGE_POLICY = b"default-src 'none'; script-src 'self'; form-action 'self'; base-uri 'none'"
+LINK_SCRIPT = Path(settings.BASE_DIR) / "static" / "js" / "preview_link.js"
+MAX_LINK_FORM_BYTES = 8192
 
 
 class PreviewError(Exception):
@@ -100,6 +117,48 @@ def _cookie(scope: Scope, name: str) -> str | None:
         jar.load(_header(scope, b"cookie"))
     morsel = jar.get(name)
     return morsel.value if morsel is not None else None
+
+
+@cache
+def _link_script() -> bytes:
+    return LINK_SCRIPT.read_bytes()
+
+
+def _host_only_set_cookie(value: bytes) -> bytes | None:
+    """An app's ``Set-Cookie`` without its ``Domain`` attribute, so the cookie stays on this
+    preview's host (a ``Domain`` naming the preview domain would reach every project's
+    preview); None for the preview cookie itself, which only the proxy sets."""
+    pair, *attributes = value.split(b";")
+    if pair.partition(b"=")[0].strip() == COOKIE_NAME.encode():
+        return None
+    kept = [a for a in attributes if a.partition(b"=")[0].strip().lower() != b"domain"]
+    return b";".join([pair, *kept])
+
+
+def _response_headers(raw: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    headers: list[tuple[bytes, bytes]] = []
+    for name, value in raw:
+        lowered = name.lower()
+        if lowered in HOP_BY_HOP:
+            continue
+        if lowered == b"set-cookie":
+            rewritten = _host_only_set_cookie(value)
+            if rewritten is None:
+                continue
+            value = rewritten
+        headers.append((name, value))
+    return headers
+
+
+def _is_same_origin(scope: Scope, host: str) -> bool:
+    """No ``Origin`` (a program), or the one of this very preview host."""
+    origin = _header(scope, b"origin")
+    if not origin:
+        return True
+    try:
+        return urlsplit(origin).netloc.lower() == host.lower()
+    except ValueError:
+        return False
 
 
 def _without_preview_cookie(value: bytes) -> bytes:
@@ -157,6 +216,9 @@ class PreviewProxy:
             self._http = httpx.AsyncClient(
                 timeout=httpx.Timeout(connect=5.0, read=None, write=None, pool=10.0),
                 follow_redirects=False,
+                # One client serves every project: a cookie jar would keep what one app sets
+                # and send it to the next app asked (all bridges are on the same host).
+                cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
             )
         return self._http
 
@@ -166,9 +228,11 @@ class PreviewProxy:
         host = _header(scope, b"host")
         public_id = public_id_from_host(host) or ""
         try:
-            if scope["type"] == "http" and scope["path"] == LINK_PATH:
-                await self._open_link(scope, send, host, public_id)
+            if scope["type"] == "http" and scope["path"] in {LINK_PATH, LINK_SCRIPT_PATH}:
+                await self._open_link(scope, receive, send, host, public_id)
                 return
+            if scope["type"] == "websocket" and not _is_same_origin(scope, host):
+                raise PreviewError(403, "Refused", "A page of another origin opened this.")
             endpoint = await self._endpoint(scope, public_id)
         except PreviewError as error:
             await self._refuse(scope, send, error)
@@ -180,8 +244,22 @@ class PreviewProxy:
 
     # -- access ----------------------------------------------------------------------------
 
-    async def _open_link(self, scope: Scope, send: Send, host: str, public_id: str) -> None:
-        token = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [""])[0]
+    async def _open_link(
+        self, scope: Scope, receive: Receive, send: Send, host: str, public_id: str
+    ) -> None:
+        """GET: the link page and its script, which post the token from the fragment; POST:
+        the token traded for the cookie, then a redirect to the app."""
+        if scope["method"] == "GET":
+            if scope["path"] == LINK_SCRIPT_PATH:
+                await self._send_static(send, b"text/javascript; charset=utf-8", _link_script())
+            else:
+                await self._send_static(send, b"text/html; charset=utf-8", LINK_PAGE)
+            return
+        if scope["method"] != "POST" or scope["path"] != LINK_PATH:
+            raise PreviewError(405, "Not allowed", "Open the preview from the project's page.")
+        if not _is_same_origin(scope, host):
+            raise PreviewError(403, "Preview link refused", "Open it from the project's page.")
+        token = parse_qs((await self._form_body(receive)).decode("latin-1")).get("token", [""])[0]
         try:
             user_id = read_preview_link(token, public_id)
         except PreviewDenied as denied:
@@ -203,7 +281,7 @@ class PreviewProxy:
         await send(
             {
                 "type": "http.response.start",
-                "status": 302,
+                "status": 303,
                 "headers": [
                     (b"location", b"/"),
                     (b"set-cookie", "; ".join(attributes).encode()),
@@ -214,6 +292,39 @@ class PreviewProxy:
             }
         )
         await send({"type": "http.response.body", "body": b""})
+
+    @staticmethod
+    async def _form_body(receive: Receive) -> bytes:
+        body = b""
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            body += message.get("body", b"")
+            if len(body) > MAX_LINK_FORM_BYTES:
+                raise PreviewError(413, "Preview link refused", "This preview link is too long.")
+            if not message.get("more_body", False):
+                break
+        return body
+
+    @staticmethod
+    async def _send_static(send: Send, content_type: bytes, body: bytes) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", content_type),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"content-security-policy", LINK_PAGE_POLICY),
+                    (b"cache-control", b"no-store"),
+                    # Not no-referrer: with it, the form's POST would say "Origin: null".
+                    (b"referrer-policy", b"same-origin"),
+                    (b"x-content-type-options", b"nosniff"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
 
     async def _endpoint(self, scope: Scope, public_id: str) -> BridgeEndpoint:
         value = _cookie(scope, COOKIE_NAME)
@@ -324,11 +435,7 @@ class PreviewProxy:
                 {
                     "type": "http.response.start",
                     "status": response.status_code,
-                    "headers": [
-                        (name, value)
-                        for name, value in response.headers.raw
-                        if name.lower() not in HOP_BY_HOP
-                    ],
+                    "headers": _response_headers(response.headers.raw),
                 }
             )
             work = [self._stream(response, send)]

@@ -6,12 +6,16 @@ link (``preview_link``) that is valid for ``LINK_MAX_AGE`` seconds and bound to 
 and the project; opening it on the preview origin trades it for a cookie of that host only
 (``projects/preview.py``), which lasts ``COOKIE_MAX_AGE``. Both are Django-signed values with
 their own salts, so one can never be used as the other.
+
+The link carries its token in the fragment (``…/__starter_preview__#<token>``), which a
+browser never sends: a static page on the preview origin posts it (``LINK_SCRIPT_PATH``), so
+the token is in no request line, access log or ``Referer``.
 """
 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode, urlparse
+from urllib.parse import urlparse
 
 from django.conf import settings
 from django.core import signing
@@ -20,6 +24,7 @@ from django.http import Http404
 from projects.models import Project
 
 LINK_PATH = "/__starter_preview__"
+LINK_SCRIPT_PATH = LINK_PATH + "/open.js"
 LINK_MAX_AGE = 120
 COOKIE_NAME = "starter_preview"
 COOKIE_MAX_AGE = 8 * 3600
@@ -64,7 +69,7 @@ def preview_link(user: Any, project: Project, dashboard_url: str | None = None) 
         raise Http404("No such project.")
     token = signing.dumps({"u": user.pk, "p": project.public_id}, salt=_LINK_SALT, compress=True)
     origin = preview_origin(project.public_id, dashboard_url)
-    return f"{origin}{LINK_PATH}?{urlencode({'token': token})}"
+    return f"{origin}{LINK_PATH}#{token}"
 
 
 def _read(value: str, salt: str, max_age: int, public_id: str) -> int:

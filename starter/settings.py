@@ -35,12 +35,21 @@ ENCRYPTION_KEYS = env_list("STARTER_ENCRYPTION_KEYS", []) or [
     persistent_secret(DATA_DIR, "encryption_key", lambda: Fernet.generate_key().decode())
 ]
 
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", ".localhost"])
-CSRF_TRUSTED_ORIGINS = env_list(
-    "CSRF_TRUSTED_ORIGINS", ["http://127.0.0.1:8000", "http://localhost:8000"]
-)
 SITE_URL = env_str("STARTER_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 SITE_IS_HTTPS = urlparse(SITE_URL).scheme == "https"
+_SITE = urlparse(SITE_URL)
+_LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "[::1]"]
+_SITE_HOST = f"[{_SITE.hostname}]" if ":" in (_SITE.hostname or "") else (_SITE.hostname or "")
+# The dashboard answers on its own host only (on a loopback name, on all three); preview hosts
+# never reach Django (starter/asgi.py routes them to the preview proxy first).
+ALLOWED_HOSTS = env_list(
+    "ALLOWED_HOSTS", _LOOPBACK_HOSTS if _SITE_HOST in _LOOPBACK_HOSTS else [_SITE_HOST]
+)
+# Compared whole (scheme, host and port) by Django's CSRF check and by the websockets'
+# origin check (projects/ws_auth.py); the site's own origin is always one of them.
+CSRF_TRUSTED_ORIGINS = list(
+    dict.fromkeys([f"{_SITE.scheme}://{_SITE.netloc}", *env_list("CSRF_TRUSTED_ORIGINS", [])])
+)
 
 INSTALLED_APPS = [
     "daphne",
@@ -251,7 +260,14 @@ STARTER_RATE_LIMITS = {
     "agent": env_int("STARTER_RATE_LIMIT_AGENT", 120),
     "exec": env_int("STARTER_RATE_LIMIT_EXEC", 60),
 }
-STARTER_PREVIEW_DOMAIN = env_str("STARTER_PREVIEW_DOMAIN", "preview.localhost")
+# Apps are previewed on <project>.<this domain>, a registrable domain of its own so that a
+# preview can set no cookie for the dashboard or for another preview. Browsers refuse
+# "Domain=localhost" (a suffix like a public one), so <project>.localhost cannot share cookies;
+# in production: a domain on the Public Suffix List, never under the dashboard's (README).
+STARTER_PREVIEW_DOMAIN = env_str("STARTER_PREVIEW_DOMAIN", "localhost")
+# Host-only cookies (no Domain attribute): the dashboard's never reach another host.
+SESSION_COOKIE_DOMAIN = None
+CSRF_COOKIE_DOMAIN = None
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING = {

@@ -12,6 +12,7 @@ from playwright.sync_api import Browser, Frame, Page, expect
 
 from accounts.models import User
 from projects.models import Project, Status
+from projects.preview_links import preview_host
 from tests.e2e.helpers import use_scripted_model, wait_for
 from tests.e2e.test_workspace_chat import (
     PASSWORD,
@@ -145,6 +146,6 @@ def test_second_user_gets_404_for_workspace_4404_for_websocket_and_403_for_previ
     assert code == 4404
 
     port = stack.url.rsplit(":", 1)[1]
-    preview = page.goto(f"http://{project.public_id}.preview.localhost:{port}/")
+    preview = page.goto(f"http://{preview_host(project.public_id)}:{port}/")
     assert preview is not None and preview.status == 403
     wait_for(lambda: "private plan" not in page.content(), timeout=5)

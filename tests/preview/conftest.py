@@ -7,8 +7,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from accounts.models import User
 from projects.bridge_client import call_bridge
-from projects.models import Project
+from projects.models import Project, Status
+from projects.services import create_project, destroy_project
+from tests.e2e.helpers import wait_for_status
 from tests.preview.sample_app import SampleApp
 from tests.relay.conftest import owner, owner_token, running_project, stack
 from tests.support.fixtures import scripted_model_server
@@ -21,3 +24,18 @@ def app_project(running_project: Project) -> Iterator[tuple[Project, SampleApp]]
     with SampleApp() as app:
         call_bridge(running_project, "POST", "/starter/config", json_body={"app_port": app.port})
         yield running_project, app
+
+
+@pytest.fixture
+def second_app_project(owner: User) -> Iterator[tuple[Project, SampleApp]]:
+    """Another running project of the same person, with an app of its own."""
+    project = create_project(owner, "Neighbour")
+    wait_for_status(project, Status.RUNNING)
+    try:
+        with SampleApp() as app:
+            call_bridge(project, "POST", "/starter/config", json_body={"app_port": app.port})
+            yield project, app
+    finally:
+        project.refresh_from_db()
+        destroy_project(project)
+        wait_for_status(project, Status.DESTROYED)

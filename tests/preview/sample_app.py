@@ -9,12 +9,22 @@ import json
 import threading
 from http import HTTPStatus
 
+from django.conf import settings
 from websockets.asyncio.server import Request, Response, Server, ServerConnection, serve
 from websockets.datastructures import Headers
 
+from projects.preview_links import COOKIE_NAME
 from tests.support.live_stack import free_port
 
 PAGE = "<!doctype html><title>Agent app</title><h1 id=app>Hello from the agent's app</h1>"
+# What /set-cookies answers: a cookie for the whole preview domain (every project's preview,
+# were it kept), a host-only one, and an attempt at the platform's own preview cookie.
+SET_COOKIES = [
+    f"shared=1; Domain={settings.STARTER_PREVIEW_DOMAIN}; Path=/; SameSite=Lax",
+    f"dotted=1; domain=.{settings.STARTER_PREVIEW_DOMAIN}; Path=/",
+    "own=1; Path=/; SameSite=Lax",
+    f"{COOKIE_NAME}=forged; Path=/",
+]
 
 
 class SampleApp:
@@ -39,12 +49,17 @@ class SampleApp:
         self.seen_headers.append({k.lower(): v for k, v in request.headers.raw_items()})
         if request.headers.get("Upgrade", "").lower() == "websocket":
             return None
+        cookies: list[str] = []
         if request.path == "/headers":
             body = json.dumps(self.seen_headers[-1]).encode()
             kind = "application/json"
         else:
             body, kind = PAGE.encode(), "text/html; charset=utf-8"
+            if request.path == "/set-cookies":
+                cookies = SET_COOKIES
         headers = Headers({"Content-Type": kind, "Content-Length": str(len(body))})
+        for cookie in cookies:
+            headers["Set-Cookie"] = cookie  # Headers keeps every value of a repeated name
         return Response(HTTPStatus.OK.value, "OK", headers, body)
 
     async def _echo(self, connection: ServerConnection) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 from django.conf import settings
 from django.test import Client
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from accounts.models import User
@@ -98,15 +98,29 @@ def test_session_cookie_works_from_the_dashboard_origin(
     viewer.wait(lambda v: "sprite_not_running" in v.relay_states, what="the relay state")
 
 
-def test_session_cookie_from_a_preview_origin_is_not_enough(
-    stack: LiveStack, owner: User, sleeping_project: Project, open_viewer: OpenViewer
+@pytest.mark.parametrize(
+    "origin_of",
+    [
+        lambda stack, project: (
+            f"http://{project.public_id}.{settings.STARTER_PREVIEW_DOMAIN}:"
+            + stack.url.rsplit(":", 1)[1]
+        ),
+        lambda stack, project: "http://127.0.0.1:3000",  # an app on another port (finding 7)
+        lambda stack, project: "http://evil.example",
+    ],
+    ids=["preview", "other-port", "other-site"],
+)
+def test_session_cookie_from_another_origin_is_refused_at_the_handshake(
+    stack: LiveStack,
+    owner: User,
+    sleeping_project: Project,
+    open_viewer: OpenViewer,
+    origin_of: Callable[[LiveStack, Project], str],
 ) -> None:
-    port = stack.url.rsplit(":", 1)[1]
-    origin = f"http://{sleeping_project.public_id}.{settings.STARTER_PREVIEW_DOMAIN}:{port}"
-    viewer = open_viewer(
-        sleeping_project, None, headers={"Cookie": _session_cookie(owner), "Origin": origin}
-    )
-    assert viewer.wait_closed() == 4401
+    headers = {"Cookie": _session_cookie(owner), "Origin": origin_of(stack, sleeping_project)}
+    with pytest.raises(InvalidStatus) as refused:
+        open_viewer(sleeping_project, None, headers=headers)
+    assert refused.value.response.status_code == 403
 
 
 def test_a_malformed_subscribe_is_closed_with_4400(
