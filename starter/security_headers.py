@@ -4,8 +4,9 @@ The dashboard shows what agents write (Markdown, file viewers, tool output), so 
 is the backstop when sanitising misses something: only the site's own script files run (no
 inline script, no `eval`), no inline styles, nothing embeds the dashboard, and forms post
 only to it. A response that sets its own policy keeps it (raw files from
-`projects/workspace_panels.py` are sandboxed documents). Previews never come through here:
-`starter/asgi.py` hands them to the preview proxy before Django.
+`projects/workspace_panels.py` are sandboxed documents). The admin and the API's Swagger
+UI (django-ninja's own static files) work under it as they are. Previews never come
+through here: `starter/asgi.py` hands them to the preview proxy before Django.
 """
 
 from __future__ import annotations
@@ -20,11 +21,6 @@ from django.utils.decorators import sync_and_async_middleware
 
 POLICY_HEADER = "Content-Security-Policy"
 
-# Swagger UI (django-ninja's static files) sets inline styles from its bundle and shows
-# its logos as data: images; the relaxation is for that page alone.
-DOCS_PATH = "/api/v1/docs"
-DOCS_STYLE_SOURCES = "'self' 'unsafe-inline'"
-
 
 def dashboard_policy(request: HttpRequest) -> str:
     """The policy for a page of the dashboard, for the host it was served on."""
@@ -34,11 +30,10 @@ def dashboard_policy(request: HttpRequest) -> str:
         host = ""
     sockets = f" ws://{host} wss://{host}" if host else ""
     preview_hosts = f"*.{settings.STARTER_PREVIEW_DOMAIN}:*"
-    style_sources = DOCS_STYLE_SOURCES if request.path.startswith(DOCS_PATH) else "'self'"
     directives = [
         "default-src 'self'",
         "script-src 'self'",
-        f"style-src {style_sources}",
+        "style-src 'self'",
         "img-src 'self' data: blob:",
         "font-src 'self'",
         # Not every browser counts ws: and wss: of the page's host as 'self'.
