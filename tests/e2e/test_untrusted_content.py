@@ -18,6 +18,7 @@ from playwright.sync_api import Browser, Page, Request, expect
 from accounts.models import User
 from projects.models import Project
 from projects.sprite_access import backend_for, run
+from tests.e2e.helpers import use_scripted_model
 from tests.e2e.test_workspace_chat import (
     PASSWORD,
     in_thread,
@@ -232,7 +233,9 @@ def test_injected_inline_script_is_refused_by_the_policy(
     assert "Content Security Policy directive 'script-src 'self''" in console, console
 
 
-@pytest.mark.parametrize("path", ["/", "/settings/", "/admin/login/", "/accounts/login/"])
+@pytest.mark.parametrize(
+    "path", ["/", "/settings/", "/admin/", "/admin/projects/project/", "/accounts/login/"]
+)
 def test_dashboard_pages_work_under_the_policy(
     stack: LiveStack, browser: Browser, path: str
 ) -> None:
@@ -253,3 +256,27 @@ def test_api_docs_render_under_the_policy(stack: LiveStack, browser: Browser) ->
     expect(watched.page.locator("#swagger-ui .opblock").first).to_be_visible()
     assert watched.csp_messages() == []
     assert watched.page.evaluate("window.__violations") == []
+
+
+def test_settings_page_behaviours_moved_out_of_inline_script_still_work(
+    stack: LiveStack, browser: Browser
+) -> None:
+    user = User.objects.create_user("csp-settings@example.com", PASSWORD)
+    use_scripted_model(user, "http://127.0.0.1:9/v1")
+    watched = watched_page(browser, stack, user)
+    page = watched.page
+    page.goto(f"{stack.url}/settings/")
+    # The model field suggests the chosen provider's models…
+    suggestions = page.locator("#model-names option")
+    expect(suggestions).to_have_count(2)
+    assert suggestions.evaluate_all("nodes => nodes.map(n => n.value)") == [
+        "fake-model",
+        "fake-model-2",
+    ]
+    # …and "Edit" fills the provider form.
+    page.locator("[data-edit-provider]").first.click()
+    expect(page.locator("#custom-provider-form-title")).to_have_text("Edit fake")
+    expect(page.locator("#custom-provider-form [name=base_url]")).to_have_value(
+        "http://127.0.0.1:9/v1"
+    )
+    assert watched.csp_messages() == []
