@@ -25,6 +25,9 @@ PanelErrors = (BridgeError, ProjectError, BadRequest)
 # Raw files are served on the dashboard's origin, so a file the agent wrote must never run
 # script here: the sandbox CSP turns an SVG (or anything mislabelled) into an inert document.
 RAW_IMAGE_POLICY = "sandbox; default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'"
+# A PDF gets the same inert sandbox (Chromium's viewer still renders it); unlike the rest of
+# the dashboard, the workspace's own PDF viewer may frame it.
+RAW_PDF_POLICY = "sandbox; default-src 'none'; frame-ancestors 'self'"
 
 
 @login_required
@@ -71,8 +74,9 @@ def file_raw(request: HttpRequest, public_id: str) -> HttpResponse:
     response = HttpResponse(file.data, content_type=file.content_type)
     response["Content-Disposition"] = "inline"
     response["Cache-Control"] = "private, no-store"
-    if file.kind == "image":
-        response["Content-Security-Policy"] = RAW_IMAGE_POLICY
+    response["Content-Security-Policy"] = (
+        RAW_IMAGE_POLICY if file.kind == "image" else RAW_PDF_POLICY
+    )
     return response
 
 

@@ -70,6 +70,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "starter.security_headers.content_security_policy_middleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -203,6 +204,8 @@ STATICFILES_DIRS = [
     ("vendor/marked", _NODE_MODULES / "marked" / "lib"),
     ("vendor/dompurify", _NODE_MODULES / "dompurify" / "dist"),
     ("vendor/highlight", _NODE_MODULES / "highlight.js" / "lib"),
+    # Its languages as ES modules: imported, never evaluated from a string (see render.js).
+    ("vendor/highlight-es", _NODE_MODULES / "highlight.js" / "es"),
     ("vendor/highlight-styles", _NODE_MODULES / "highlight.js" / "styles"),
 ]
 WHITENOISE_USE_FINDERS = True

@@ -1,4 +1,4 @@
-// Small behaviours shared by every page: dismissable toasts and the user menu.
+// Small behaviours shared by every page: dismissable toasts, progress bars and the user menu.
 (function () {
   "use strict";
 
@@ -10,16 +10,33 @@
     });
   }
 
+  var TOAST_KINDS = { info: true, success: true, warning: true, error: true };
+
+  // `kind` may come from an agent's notify event: only the known looks are applied.
   window.starterToast = function (text, kind) {
     var toast = document.createElement("div");
-    toast.className = "toast toast-" + (kind || "info");
+    toast.className = "toast toast-" + (TOAST_KINDS[kind] ? kind : "info");
     toast.textContent = text;
     document.getElementById("toasts").appendChild(toast);
     fadeToasts();
   };
 
-  document.addEventListener("DOMContentLoaded", fadeToasts);
+  // Bars carry their width as data-percent: the Content-Security-Policy refuses style="…".
+  function sizeProgressBars(root) {
+    var bars = Array.prototype.slice.call(root.querySelectorAll("[data-percent]"));
+    if (root.matches && root.matches("[data-percent]")) { bars.push(root); }
+    bars.forEach(function (bar) {
+      var percent = Math.max(0, Math.min(100, Number(bar.dataset.percent) || 0));
+      bar.style.width = percent + "%";
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    fadeToasts();
+    sizeProgressBars(document);
+  });
   document.addEventListener("htmx:afterSwap", fadeToasts);
+  document.addEventListener("htmx:load", function (event) { sizeProgressBars(event.detail.elt); });
   document.addEventListener("click", function (event) {
     document.querySelectorAll("details.user-menu[open]").forEach(function (menu) {
       if (!menu.contains(event.target)) { menu.removeAttribute("open"); }

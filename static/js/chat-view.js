@@ -40,6 +40,8 @@
     this.log.setAttribute("role", "log");
     this.log.setAttribute("aria-label", "Conversation");
     this.log.tabIndex = 0;
+    // Messages and tool output come from the agent: htmx never processes them.
+    this.log.setAttribute("hx-disable", "");
     this.list = el("div", "chat-messages");
     this.partialNode = el("div", "chat-partial");
     this.notes = el("div", "chat-notes");

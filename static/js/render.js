@@ -1,27 +1,40 @@
 // Markdown and code rendering for agent output: marked → DOMPurify → highlight.js.
 //
-// highlight.js ships only CommonJS files in npm (no browser bundle), so its core and a
-// few languages are fetched and run with a `module` object of their own.
+// Everything rendered here was written by an agent, so it is untrusted: the sanitiser keeps
+// no data-*, hx-*, style or form attributes (nothing htmx or our own scripts would act on),
+// and callers put the result inside an `hx-disable` container.
+//
+// highlight.js ships only CommonJS files in npm (no browser bundle): its core is imported
+// as a module (a scope of its own) that finds a `module` object on window while it runs,
+// and its languages come from the ES-module copies. Nothing is evaluated from a string,
+// so the Content-Security-Policy needs no 'unsafe-eval'.
 (function () {
   "use strict";
 
   var script = document.currentScript;
   var highlightBase = script ? script.dataset.highlight : "/static/vendor/highlight/";
+  var languageBase = script ? script.dataset.highlightLanguages : "/static/vendor/highlight-es/languages/";
   var LANGUAGES = ["bash", "shell", "python", "javascript", "typescript", "json", "css", "xml",
     "sql", "yaml", "ini", "go", "rust", "java", "ruby", "php", "diff", "markdown", "dockerfile",
     "plaintext"];
   var highlighter = null;
 
-  // Each file runs in its own function scope: as plain <script>s their top-level consts
-  // (the same names in several language files) would collide in the global scope.
-  function loadCommonJs(url) {
-    return fetch(url, { credentials: "same-origin" }).then(function (response) {
-      if (!response.ok) { throw new Error("could not load " + url); }
-      return response.text();
-    }).then(function (source) {
-      var module = { exports: {} };
-      new Function("module", "exports", source + "\n//# sourceURL=" + url)(module, module.exports);
-      return module.exports;
+  // What agent-written HTML may keep. DOMPurify drops script, event handlers and
+  // javascript: URLs by default; on top of that: no data-* (htmx reads data-hx-*), no hx-*,
+  // no inline style (no overlays over the dashboard), no forms or buttons that could borrow
+  // one of the page's forms, and ids/names prefixed so they cannot clobber the page's own.
+  var SANITIZE = {
+    ALLOW_DATA_ATTR: false,
+    FORBID_TAGS: ["style", "form", "button", "textarea", "select", "option", "template"],
+    FORBID_ATTR: ["style", "form", "formaction", "formmethod", "formtarget", "action"],
+    SANITIZE_NAMED_PROPS: true,
+  };
+
+  function loadCore(url) {
+    var shim = { exports: {} };
+    window.module = shim;
+    return import(url).then(function () { return shim.exports; }).finally(function () {
+      if (window.module === shim) { delete window.module; }
     });
   }
 
@@ -29,16 +42,21 @@
     document.addEventListener("DOMContentLoaded", resolve);
     if (document.readyState !== "loading") { resolve(); }
   }).then(function () {
-    return loadCommonJs(highlightBase + "core.js");
+    return loadCore(highlightBase + "core.js");
   }).then(function (core) {
     return Promise.all(LANGUAGES.map(function (name) {
-      return loadCommonJs(highlightBase + "languages/" + name + ".js").then(function (language) {
-        core.registerLanguage(name, language);
+      return import(languageBase + name + ".js").then(function (language) {
+        core.registerLanguage(name, language.default);
       }, function () { /* a missing language only loses colours */ });
     })).then(function () { highlighter = core; return core; });
   }).catch(function () { return null; });
 
   if (window.DOMPurify) {
+    // htmx also reads bare hx-* attributes; FORBID_ATTR takes exact names only.
+    window.DOMPurify.addHook("uponSanitizeAttribute", function (node, data) {
+      var name = (data.attrName || "").toLowerCase();
+      if (name.indexOf("hx-") === 0 || name.indexOf("data-") === 0) { data.keepAttr = false; }
+    });
     // Links in agent output open elsewhere and never get the dashboard as opener.
     window.DOMPurify.addHook("afterSanitizeAttributes", function (node) {
       if (node.tagName === "A" && node.getAttribute("href")) {
@@ -66,7 +84,7 @@
       return;
     }
     var html = window.marked.parse(text || "", { gfm: true, breaks: false, async: false });
-    element.innerHTML = window.DOMPurify.sanitize(html);
+    element.innerHTML = window.DOMPurify.sanitize(html, SANITIZE);
     highlightWithin(element);
   }
 

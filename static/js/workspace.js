@@ -342,6 +342,7 @@
       mount: function (body, props) {
         body.classList.add("panel-scroll");
         var list = el("dl", "details-list");
+        list.setAttribute("hx-disable", "");
         (props.fields || []).forEach(function (field) {
           if (field[1] == null || field[1] === "") { return; }
           list.append(el("dt", null, field[0]), el("dd", null, String(field[1])));
@@ -529,6 +530,8 @@
   var providerSelect = document.getElementById("picker-provider");
   var modelSelect = document.getElementById("picker-model");
   var thinkingSelect = document.getElementById("picker-thinking");
+  // Choices apply as they change; the form itself never submits.
+  if (picker) { picker.addEventListener("submit", function (event) { event.preventDefault(); }); }
 
   function providerByName(name) {
     return config.providers.filter(function (provider) { return provider.name === name; })[0];

@@ -82,6 +82,9 @@ def test_images_and_pdfs_are_served_raw_and_inert(
     pdf = view(alice_client, alice_project, "report.pdf", raw=True)
     assert pdf["Content-Type"] == "application/pdf"  # type: ignore[index]
     assert pdf["X-Frame-Options"] == "SAMEORIGIN"  # type: ignore[index]
+    # Inert like the SVG, and framed only by the workspace itself.
+    assert pdf["Content-Security-Policy"].startswith("sandbox;")  # type: ignore[index]
+    assert "frame-ancestors 'self'" in pdf["Content-Security-Policy"]  # type: ignore[index]
     text = view(alice_client, alice_project, "chart.png")
     assert "<img src=" in text.content.decode()  # type: ignore[attr-defined]
 
