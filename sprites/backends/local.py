@@ -410,7 +410,12 @@ class LocalBackend:
         spec = self._sandbox_spec(
             name, forwarded_port=port, loopback_ports=environment.loopback_ports
         )
-        python = sandbox.sandbox_python() if self.isolation == "strict" else self._python
+        # The checkout (and with it a virtualenv's bin/) is hidden in the sandbox: the
+        # interpreter runs from where it really lives, its packages come on PYTHONPATH.
+        if self.isolation == "strict":
+            python = sandbox.sandbox_python()
+        else:
+            python = os.path.realpath(self._python)
         argv = [
             python, "-m", "bridge_agent",
             "--host", "127.0.0.1", "--port", str(port), "--home", str(home),
