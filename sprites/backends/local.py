@@ -415,7 +415,7 @@ class LocalBackend:
         if self.isolation == "strict":
             python = sandbox.sandbox_python()
         else:
-            python = os.path.realpath(self._python)
+            python = os.path.realpath(self._python)  # noqa: ASYNC240 (no I/O worth a thread)
         argv = [
             python, "-m", "bridge_agent",
             "--host", "127.0.0.1", "--port", str(port), "--home", str(home),
