@@ -21,8 +21,8 @@ from django.conf import settings
 from accounts.providers import provider_environment
 from accounts.user_settings import custom_provider_environment, pi_models_document, settings_for
 from projects.general_agent_role import role_environment, role_loopback_ports
-from projects.models import Project, ProjectSecret
-from sprites.backends import BridgeEnvironment, SpriteBackend, get_backend
+from projects.models import Project, ProjectSecret, Status
+from sprites.backends import BridgeEnvironment, SpriteBackend, SpriteError, get_backend
 
 T = TypeVar("T")
 
@@ -91,7 +91,23 @@ def backend_for(project: Project) -> SpriteBackend:
     if kind == "fly":
         # A user's own Sprites token wins; otherwise the platform's.
         token = settings_for(project.owner).sprites_token or settings.STARTER_SPRITES_TOKEN
+    elif settings.STARTER_SPRITE_ISOLATION == "single-user":
+        _refuse_a_second_user(project)
     return _backend(kind, token)
+
+
+def _refuse_a_second_user(project: Project) -> None:
+    """The single-user development mode keeps Sprites apart from the platform's files but
+    not from each other's network: it serves the Sprites of one user only."""
+    others = Project.objects.exclude(owner_id=project.owner_id).exclude(
+        status__in=[Status.DESTROYED, Status.DESTROYING]
+    )
+    if others.exists():
+        raise SpriteError(
+            "This machine runs local Sprites in single-user mode, which isolates one user's"
+            " Sprites only, and another user already has projects here. Set"
+            " STARTER_SPRITE_ISOLATION=strict (root, bubblewrap, passt and nftables)."
+        )
 
 
 def sprite_name_for(project: Project) -> str:
