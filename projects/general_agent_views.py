@@ -6,11 +6,16 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
-from django.views.decorators.http import require_POST
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import User
-from projects.general_agent import access_is_active, ensure_general_agent, renew_access
+from projects.general_agent import (
+    access_is_active,
+    ensure_general_agent,
+    find_general_agent,
+    renew_access,
+)
 from projects.views import render_workspace
 
 
@@ -21,9 +26,16 @@ def _user(request: HttpRequest) -> User:
 
 
 @login_required
+@require_http_methods(["GET", "HEAD", "POST"])
 def agent_workspace(request: HttpRequest) -> HttpResponse:
-    """Opens (creating on first use) the user's general agent."""
-    agent = ensure_general_agent(_user(request))
+    """GET opens the user's general agent, or offers to start it; POST starts it (once:
+    posting again opens the same one). A GET never creates anything."""
+    if request.method == "POST":
+        ensure_general_agent(_user(request))
+        return redirect("projects:general_agent")
+    agent = find_general_agent(_user(request))
+    if agent is None:
+        return render(request, "projects/general_agent_start.html")
     return render_workspace(
         request,
         agent,

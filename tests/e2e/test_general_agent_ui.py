@@ -38,6 +38,11 @@ def test_general_agent_conversation_from_the_home_screen(
     page.goto(live_stack.url + "/")
     page.click("[data-open-general-agent]")
     page.wait_for_url("**/agent/")
+    # Opening the page creates nothing; its button (a POST) starts the agent.
+    assert not Project.objects.filter(owner=owner, kind=Kind.GENERAL_AGENT).exists()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Start the general agent").click()
+    expect(page.locator("[data-start-general-agent]")).to_have_count(0)
     agent = Project.objects.get(owner=owner, kind=Kind.GENERAL_AGENT)
     wait_for_status(agent, Status.RUNNING, timeout=120)
     expect(page.locator(".panel-chat .composer-input").first).to_be_visible(timeout=60_000)
