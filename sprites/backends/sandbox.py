@@ -24,6 +24,7 @@ control plane refuses to run Sprites of more than one user (``projects.sprite_ac
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import os
 import shutil
@@ -31,6 +32,7 @@ import stat
 import subprocess
 import sys
 import sysconfig
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +49,8 @@ FIRST_SPRITE_UID = 200_000
 LAST_SPRITE_UID = 265_535
 SANDBOX_UID = 1000
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
+# Where the bridge's runtime is copied when the checkout sits where others cannot enter.
+RUNTIME_COPIES = Path("/var/lib/starter/sprite-runtime")
 FIX = (
     "Run the control plane as root on Linux with Debian's bubblewrap, passt and nftables"
     " packages (./scripts/setup installs them), or set STARTER_SPRITE_ISOLATION=single-user"
@@ -199,16 +203,79 @@ def single_user_command(argv: Sequence[str], spec: SandboxSpec) -> list[str]:
 
 
 def _filesystem(spec: SandboxSpec, *, hide_root_home: bool) -> list[str]:
+    """Mounts for ``spec``. In strict mode bubblewrap runs as the Sprite's uid, so every
+    path it mounts must be reachable by that uid: a runtime path under a directory others
+    cannot enter is mounted from a reachable copy, and that directory is hidden whole."""
     options = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
     options += ["--tmpfs", "/tmp"]  # noqa: S108 (a private tmpfs in the sandbox)
     hidden = [*spec.hidden, *([Path("/root")] if hide_root_home else [])]
-    for path in hidden:
+    readable = [(path, path) for path in spec.readable if path.exists()]
+    if hide_root_home:
+        hidden = [blocking_ancestor(path) or path for path in hidden]
+        hidden += [a for path, _ in readable if (a := blocking_ancestor(path)) is not None]
+        readable = [(reachable_copy(path), path) for path, _ in readable]
+    for path in _outermost(hidden):
         if path.exists():
             options += ["--tmpfs", str(path)]
-    for path in spec.readable:
-        if path.exists():
-            options += ["--ro-bind", str(path), str(path)]
+    for source, destination in readable:
+        options += ["--ro-bind", str(source), str(destination)]
     if spec.home != Path("/"):
         options += ["--bind", str(spec.home), str(spec.home)]
     options += ["--chdir", str(spec.home)]
     return options
+
+
+def _outermost(paths: Sequence[Path]) -> list[Path]:
+    """``paths`` without those under another of them (one tmpfs already hides them)."""
+    unique = sorted(set(paths), key=lambda path: len(path.parts))
+    kept: list[Path] = []
+    for path in unique:
+        if not any(path == other or other in path.parents for other in kept):
+            kept.append(path)
+    return kept
+
+
+def blocking_ancestor(path: Path) -> Path | None:
+    """The outermost directory above ``path`` that other users cannot enter."""
+    for directory in reversed(path.parents):
+        if directory == Path("/"):
+            continue
+        try:
+            if not directory.stat().st_mode & stat.S_IXOTH:
+                return directory
+        except OSError:
+            return None
+    return None
+
+
+@functools.cache
+def reachable_copy(path: Path) -> Path:
+    """``path`` when other users can reach it, else a read-only copy they can, under
+    ``RUNTIME_COPIES`` (hard links where the filesystem allows: no second copy on disk).
+    Made once per process and per content: a changed runtime gets a new copy."""
+    if blocking_ancestor(path) is None and reachable_by_others(path):
+        return path
+    digest = hashlib.sha256(str(path).encode())
+    for root, directories, files in os.walk(path):
+        directories.sort()
+        for name in sorted(files):
+            info = os.lstat(os.path.join(root, name))
+            digest.update(f"{root}/{name}:{info.st_size}:{info.st_mtime_ns}".encode())
+    copy = RUNTIME_COPIES / digest.hexdigest()[:20] / path.name
+    if not (copy.parent / "complete").exists():
+        RUNTIME_COPIES.mkdir(parents=True, exist_ok=True, mode=0o755)
+        staging = Path(tempfile.mkdtemp(dir=RUNTIME_COPIES))
+        result = subprocess.run(
+            ["cp", "-a", "--link", "--", str(path), str(staging / path.name)],
+            capture_output=True, check=False,
+        )  # fmt: skip
+        if result.returncode != 0:
+            shutil.rmtree(staging / path.name, ignore_errors=True)
+            subprocess.run(["cp", "-a", "--", str(path), str(staging / path.name)], check=True)
+        staging.chmod(0o755)
+        (staging / "complete").touch()
+        try:
+            staging.rename(copy.parent)
+        except OSError:  # another process made the same copy meanwhile
+            shutil.rmtree(staging, ignore_errors=True)
+    return copy
