@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 from playwright.sync_api import Browser, Frame, Page, expect
@@ -63,7 +64,7 @@ def owner_and_project(
 
 
 def preview_frame(page: Page, project: Project) -> Frame:
-    frames = [f for f in page.frames if ".preview." in f.url and project.public_id in f.url]
+    frames = [f for f in page.frames if urlparse(f.url).hostname == preview_host(project.public_id)]
     assert frames, [f.url for f in page.frames]
     return frames[0]
 
