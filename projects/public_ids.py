@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 
 # No '-' or '_': public ids appear as DNS labels in preview hostnames
-# (<public_id>.preview.<domain>), which must be lower-case letters and digits.
+# (<public_id>.<preview domain>), which must be lower-case letters and digits.
 ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 LENGTH = 16  # 36^16 ≈ 8e24 ids: collisions are not a practical concern.
 
