@@ -8,6 +8,7 @@ world: a test host in a network namespace this test makes, standing in for the i
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -294,3 +295,63 @@ async def test_the_sprite_reaches_a_server_on_the_internet(
     host, port = internet_host
     code, output = await run(sprites, f"curl -sS --max-time 10 http://{host}:{port}/hello.txt")
     assert code == 0 and "hello from the internet" in output, output
+
+
+# -- the same escapes through the agent ------------------------------------------------------
+
+
+async def test_the_agents_bash_tool_is_held_by_the_same_sandbox(
+    local_backend: LocalBackend, data_dir: Path
+) -> None:
+    """pi's own bash tool, driven by a scripted model, tries the keys, the neighbour's
+    bridge and PostgreSQL; the tool output the model gets back shows each one failing."""
+    import json
+
+    import httpx
+
+    from tests.support.model_server import ScriptedModelServer, pi_models_config
+
+    (data_dir / "secret_key").write_text("control-plane-secret-key")
+    with ScriptedModelServer() as model:
+        await local_backend.create("attacker")
+        settings = {"defaultProvider": "fake", "defaultModel": "fake-model"}
+        await local_backend.write_file(
+            "attacker",
+            ".pi/agent/models.json",
+            json.dumps(pi_models_config(model.base_url)).encode(),
+        )
+        await local_backend.write_file(
+            "attacker", ".pi/agent/settings.json", json.dumps(settings).encode()
+        )
+        await local_backend.bootstrap("neighbour", NEIGHBOUR_TOKEN, {"NEIGHBOUR_SECRET": SECRET})
+        await local_backend.bootstrap("attacker", TOKEN, {})
+        neighbour = _port(local_backend, "neighbour")
+        probe = (
+            f"cat {data_dir}/secret_key; echo KEY-$?;"
+            " cat /proc/*/environ 2>/dev/null | tr '\\0' '\\n' | grep -c NEIGHBOUR_SECRET;"
+            f" curl -s -m 3 http://127.0.0.1:{neighbour}/starter/state; echo BRIDGE-$?;"
+            " timeout 3 bash -c 'echo > /dev/tcp/127.0.0.1/5432' && "
+            'python3 -c \'import socket;s=socket.create_connection(("127.0.0.1",5432),3);'
+            's.sendall(bytes([0,0,0,8,4,210,22,47]));print("PG-",s.recv(1))\';'
+            " echo AGENT-PROBE-DONE"
+        )
+        endpoint = await local_backend.bridge_endpoint("attacker", TOKEN)
+        async with httpx.AsyncClient(
+            base_url=endpoint.base_url, headers=endpoint.headers
+        ) as client:
+            response = await client.post("/starter/prompt", json={"message": f"[[bash: {probe}]]"})
+            assert response.status_code in (200, 202), response.text
+
+        def tool_output(body: dict[str, object]) -> str:
+            messages = body.get("messages") or []
+            assert isinstance(messages, list)
+            return json.dumps([m for m in messages if m.get("role") == "tool"])
+
+        request = await asyncio.to_thread(
+            model.wait_for_request, lambda body: "AGENT-PROBE-DONE" in tool_output(body), 60
+        )
+    output = tool_output(request)
+    assert "control-plane-secret-key" not in output and "KEY-1" in output
+    assert SECRET not in output
+    assert "BRIDGE-0" not in output  # curl never got an answer from the neighbour's bridge
+    assert "PG- b'N'" not in output and "PG- b'S'" not in output
