@@ -79,6 +79,17 @@ def isolated_task_queue() -> Iterator[str]:
 
 
 @pytest.fixture
+def sprite_data_dir() -> Iterator[Path]:
+    """A data dir for local Sprites outside pytest's temporary directory, which is closed
+    to other users: strict Sprites run as uids of their own that must reach their homes."""
+    directory = Path(tempfile.mkdtemp(prefix=f"starter-data-{RUN_ID}-"))
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
 def alice(db: None) -> User:
     return User.objects.create_user("alice@example.com", PASSWORD)
 

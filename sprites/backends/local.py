@@ -154,6 +154,10 @@ class LocalBackend:
     async def _bridge_environment(self, name: str) -> BridgeEnvironment:
         if self._environment_source is not None:
             environment = await resolve_environment(self._environment_source, name)
+            if not environment.token and name in self._environments:
+                # A Sprite the source does not know (a selftest's throwaway one): keep what
+                # it was bootstrapped with in this process.
+                return self._environments[name]
             self._environments[name] = environment
             return environment
         if name in self._environments:

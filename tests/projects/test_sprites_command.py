@@ -65,20 +65,20 @@ def test_selftest_fails_with_a_clear_message_on_a_bad_token(tmp_path: Path) -> N
 
 
 @pytest.mark.django_db(transaction=True)
-def test_selftest_and_list_on_the_local_backend_flag_orphans(tmp_path: Path) -> None:
+def test_selftest_and_list_on_the_local_backend_flag_orphans(sprite_data_dir: Path) -> None:
     from django.conf import settings
 
     environment = dict(
         os.environ,
         STARTER_SPRITES_BACKEND="local",
-        STARTER_DATA_DIR=str(tmp_path),
+        STARTER_DATA_DIR=str(sprite_data_dir),
         DATABASE_URL=settings.DATABASE_URL.rsplit("/", 1)[0]
         + "/"
         + str(settings.DATABASES["default"]["NAME"]),
         STARTER_ENCRYPTION_KEYS=",".join(settings.ENCRYPTION_KEYS),
     )
     assert _manage("sprites", "selftest", environment=environment).returncode == 0
-    (tmp_path / "sprites" / "starter-orphan" / "home").mkdir(parents=True)
+    (sprite_data_dir / "sprites" / "starter-orphan" / "home").mkdir(parents=True)
     listing = _manage("sprites", "list", environment=environment)
     assert listing.returncode == 0, listing.stderr
     assert "starter-orphan" in listing.stdout and "ORPHAN" in listing.stdout

@@ -23,11 +23,11 @@ PNG = bytes.fromhex(
 
 
 @pytest.fixture
-def sprite_home(alice_project: Project, settings: object, tmp_path: Path) -> Iterator[Path]:
+def sprite_home(alice_project: Project, settings: object, sprite_data_dir: Path) -> Iterator[Path]:
     """A real local Sprite (its home only, no bridge) for alice's project."""
-    settings.DATA_DIR = tmp_path  # type: ignore[attr-defined]
+    settings.DATA_DIR = sprite_data_dir  # type: ignore[attr-defined]
     run(backend_for(alice_project).create(alice_project.sprite_name))
-    yield tmp_path / "sprites" / alice_project.sprite_name / "home"
+    yield sprite_data_dir / "sprites" / alice_project.sprite_name / "home"
 
 
 def view(client: Client, project: Project, path: str, raw: bool = False) -> object:
