@@ -261,3 +261,39 @@ def test_files_refuse_symlinks_out_of_the_home_and_exec_caps_output(api: httpx.C
     assert failing["exit_code"] == 3 and failing["timed_out"] is False
 
     api.delete(f"/projects/{project_id}").raise_for_status()
+
+
+def test_text_that_is_not_unicode_is_a_4xx_never_a_500(api: httpx.Client) -> None:
+    project_id = api.post("/projects", json={"name": "Not Unicode"}).json()["id"]
+    wait_until(
+        lambda: api.get(f"/projects/{project_id}").json()["status"] == "running", 90, "running"
+    )
+    json_headers = {"Content-Type": "application/json"}
+    lone_surrogates = [
+        api.post(
+            f"/projects/{project_id}/exec",
+            content=b'{"command": "echo \\ud800"}',
+            headers=json_headers,
+        ),
+        api.put(
+            f"/projects/{project_id}/files/content",
+            content=b'{"path": "\\udced.txt", "content": "x"}',
+            headers=json_headers,
+        ),
+    ]
+    for response in lone_surrogates:
+        assert response.status_code == 422, response.text
+        assert response.json()["error"] == "validation_error"
+
+    broken_utf8 = api.get(f"/projects/{project_id}/files/content?path=%ED%A0%80")
+    assert 400 <= broken_utf8.status_code < 500, broken_utf8.text
+    assert set(broken_utf8.json()) == {"error", "message", "detail"}
+
+    # A file whose name is not UTF-8 (the agent may make one) can still be listed around.
+    made = api.post(
+        f"/projects/{project_id}/exec", json={"command": "touch $'bad-\\xed\\xa0\\x80-name'"}
+    )
+    assert made.status_code == 200 and made.json()["exit_code"] == 0, made.text
+    listing = api.get(f"/projects/{project_id}/files", params={"path": "."})
+    assert listing.status_code < 500, listing.text
+    api.delete(f"/projects/{project_id}").raise_for_status()
