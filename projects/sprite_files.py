@@ -53,7 +53,10 @@ def file_error(error: SpriteError) -> ProjectError:
     lowered = error.message.lower()
     if "no file" in lowered or "no directory" in lowered or "no such file" in lowered:
         return ProjectError(error.message, "not_found")
-    refusals = ("outside", "'..'", "directory, not a file", "invalid path", "not the home")
+    refusals = (
+        *("outside", "'..'", "directory, not a file", "invalid path", "not the home"),
+        *("symbolic link", "not a regular file", "not a directory"),
+    )
     if any(refusal in lowered for refusal in refusals):
         return ProjectError(error.message, "invalid")
     return ProjectError(error.message, "sprite_error")

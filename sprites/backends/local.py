@@ -563,10 +563,7 @@ class LocalBackend:
     async def list_files(self, name: str, path: str = ".") -> list[FileEntry]:
         files = self._files(name)
         relative = self._relative(name, path)
-        try:
-            entries = await asyncio.to_thread(files.list, relative)
-        except SpriteError as error:
-            raise SpriteError(f"No directory {path!r} in Sprite {name!r} ({error})") from None
+        entries = await asyncio.to_thread(files.list, relative)
         prefix = "" if relative in (".", "") else relative.rstrip("/") + "/"
         return [
             FileEntry(

@@ -26,7 +26,7 @@ from tests.e2e.test_workspace_chat import (
     stack,
 )
 from tests.support.fixtures import scripted_model_server
-from tests.support.live_stack import LiveStack, free_port
+from tests.support.live_stack import LiveStack
 from tests.support.model_server import ScriptedModelServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -42,8 +42,8 @@ WRITE_REPORT = (
 
 
 def serve_app(port: int) -> str:
-    # Not the default 3000: Sprites of the local backend share this machine's ports with
-    # every other test run. The "Serving HTTP on … port N" line moves the preview there.
+    # Each sandboxed Sprite has its own port 3000, so every test run may use it. The
+    # "Serving HTTP on … port N" line moves the preview there.
     return (
         "[[bash: mkdir -p site && echo '<h1 id=app-marker>Hello from the agent app</h1>' > "
         f"site/index.html && (nohup python3 -m http.server {port} --bind 127.0.0.1 "
@@ -95,7 +95,7 @@ def test_agent_asset_appears_live_and_app_shows_in_preview_without_dashboard_coo
     page.get_by_role("button", name="App preview").click()
     frame = page.frame_locator(".preview-frame")
     expect(frame.locator("body")).to_contain_text("Nothing is running here yet", timeout=30_000)
-    send(page, serve_app(free_port()))
+    send(page, serve_app(3000))
     expect(frame.locator("#app-marker")).to_have_text("Hello from the agent app", timeout=30_000)
     page.screenshot(path=str(shots / "preview.png"))
 

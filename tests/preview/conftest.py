@@ -1,5 +1,5 @@
 """Preview tests run a real project (live stack, local backend) whose bridge proxies to a
-sample app on a free port, standing in for the app the agent starts."""
+sample app running inside the project's Sprite, standing in for the app the agent starts."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ __all__ = ["owner", "owner_token", "running_project", "scripted_model_server", "
 
 @pytest.fixture
 def app_project(running_project: Project) -> Iterator[tuple[Project, SampleApp]]:
-    with SampleApp() as app:
+    with SampleApp(running_project) as app:
         call_bridge(running_project, "POST", "/starter/config", json_body={"app_port": app.port})
         yield running_project, app
 
@@ -32,7 +32,7 @@ def second_app_project(owner: User) -> Iterator[tuple[Project, SampleApp]]:
     project = create_project(owner, "Neighbour")
     wait_for_status(project, Status.RUNNING)
     try:
-        with SampleApp() as app:
+        with SampleApp(project) as app:
             call_bridge(project, "POST", "/starter/config", json_body={"app_port": app.port})
             yield project, app
     finally:

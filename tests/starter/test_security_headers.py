@@ -78,14 +78,14 @@ def test_api_docs_need_no_relaxation(client: Client) -> None:
 
 
 def test_a_response_with_its_own_policy_keeps_it(
-    alice_client: Client, alice_project: Project, settings: object, tmp_path: Path
+    alice_client: Client, alice_project: Project, settings: object, sprite_data_dir: Path
 ) -> None:
     from projects.sprite_access import backend_for, run
     from projects.workspace_panels import RAW_IMAGE_POLICY
 
-    settings.DATA_DIR = tmp_path  # type: ignore[attr-defined]
+    settings.DATA_DIR = sprite_data_dir  # type: ignore[attr-defined]
     run(backend_for(alice_project).create(alice_project.sprite_name))
-    home = tmp_path / "sprites" / alice_project.sprite_name / "home"
+    home = sprite_data_dir / "sprites" / alice_project.sprite_name / "home"
     (home / "logo.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg"></svg>')
     response = alice_client.get(f"/p/{alice_project.public_id}/files/raw/", {"path": "logo.svg"})
     assert response["Content-Security-Policy"] == RAW_IMAGE_POLICY
