@@ -5,7 +5,9 @@ in ``strict`` isolation (own uid, namespaces, seccomp, network through pasta) an
 ``single-user`` development mode (bubblewrap over a shared network):
 - create + bootstrap -> bridge healthy;
 - sleep -> wake -> bridge healthy;
-- one request to the bridge (``GET /starter/state``, what every relay and API call pays);
+- sleep -> wake -> first answer from pi (the scripted model server, so model time is ~0);
+- one request to the bridge (``GET /starter/state``: the hop between the control plane and
+  the Sprite that every relayed event, API call and preview takes, through pasta's port);
 - one ``exec`` of ``true`` (through the bridge, inside the sandbox).
 Ratios are strict / single-user. ``--write`` saves the report to bench/results/sandbox.md.
 """
@@ -26,21 +28,33 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.sprites_bench import TOKEN, first_answer  # noqa: E402
 from sprites.backends.local import LocalBackend  # noqa: E402
+from tests.support.model_server import ScriptedModelServer, pi_config_files  # noqa: E402
 
-TOKEN = "bench-bridge-token"
 MODES = ("strict", "single-user")
 
 
-async def measure(backend: LocalBackend, name: str, requests: int) -> dict[str, list[float]]:
+async def measure(
+    backend: LocalBackend, name: str, requests: int, model_url: str
+) -> dict[str, list[float]]:
     times: dict[str, list[float]] = {}
     started = time.perf_counter()
+    await backend.create(name)
+    for path, content in pi_config_files(model_url).items():
+        await backend.write_file(name, path, content)
     await backend.bootstrap(name, TOKEN, {})
     times["create -> healthy (ms)"] = [(time.perf_counter() - started) * 1000]
     await backend.sleep(name)
     started = time.perf_counter()
     await backend.wake(name)
     times["wake -> healthy (ms)"] = [(time.perf_counter() - started) * 1000]
+    await first_answer(backend, name)  # pi's first run writes its caches; not measured
+    await backend.sleep(name)
+    started = time.perf_counter()
+    await backend.wake(name)
+    await first_answer(backend, name)
+    times["wake -> first answer (ms)"] = [(time.perf_counter() - started) * 1000]
     endpoint = await backend.bridge_endpoint(name, TOKEN)
     latencies = []
     async with httpx.AsyncClient(base_url=endpoint.base_url, headers=endpoint.headers) as client:
@@ -63,17 +77,25 @@ async def measure(backend: LocalBackend, name: str, requests: int) -> dict[str, 
 
 async def run(samples: int, requests: int) -> list[str]:
     results: dict[str, dict[str, list[float]]] = {mode: {} for mode in MODES}
-    with tempfile.TemporaryDirectory(prefix="sandbox-bench-") as directory:
+    with (
+        ScriptedModelServer() as model,
+        tempfile.TemporaryDirectory(prefix="sandbox-bench-") as directory,
+    ):
         Path(directory).chmod(0o711)  # strict Sprites' uids pass through it to their homes
         backends = {
             mode: LocalBackend(
-                Path(directory) / mode, isolation=mode, bridge_arguments=["--no-prewarm"]
+                Path(directory) / mode,
+                isolation=mode,
+                bridge_arguments=["--no-prewarm"],
+                loopback_ports=[model.port],
             )
             for mode in MODES
         }
         for sample in range(samples):
             for mode in MODES if sample % 2 == 0 else reversed(MODES):
-                for key, values in (await measure(backends[mode], f"b{sample}", requests)).items():
+                for key, values in (
+                    await measure(backends[mode], f"b{sample}", requests, model.base_url)
+                ).items():
                     results[mode].setdefault(key, []).extend(values)
     lines = [
         f"# Sandbox cost, {date.today().isoformat()}",

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -29,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from sprites.backends import processes  # noqa: E402
 from sprites.backends.local import LocalBackend  # noqa: E402
 from sprites.backends.sandbox import bubblewrap_path  # noqa: E402
-from tests.support.model_server import ScriptedModelServer, write_pi_config  # noqa: E402
+from tests.support.model_server import ScriptedModelServer, pi_config_files  # noqa: E402
 
 TOKEN = "bench-bridge-token"
 RUNNING, SLEEPING, SAMPLES = 5, 20, 5
@@ -77,13 +78,16 @@ def median_ms(values: list[float]) -> str:
 
 
 async def run(data_dir: Path, model_url: str) -> list[str]:
-    backend = LocalBackend(data_dir)
+    model_port = int(model_url.split(":")[2].split("/")[0])
+    # A sandboxed Sprite reaches this machine only on the ports it is given.
+    backend = LocalBackend(data_dir, loopback_ports=[model_port])
     names = [f"bench-{index:02d}" for index in range(RUNNING + SLEEPING)]
     report: list[str] = []
 
     async def prepare(name: str) -> None:
         await backend.create(name)
-        write_pi_config(backend.home(name), model_url)
+        for path, content in pi_config_files(model_url).items():
+            await backend.write_file(name, path, content)
 
     create_times = []
     for name in names[:SAMPLES]:
@@ -153,13 +157,14 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="save bench/results/sprites.md")
     args = parser.parse_args()
     with ScriptedModelServer() as model, tempfile.TemporaryDirectory(prefix="sprites-bench-") as d:
+        Path(d).chmod(0o711)  # strict Sprites' uids pass through it to their homes
         report = asyncio.run(run(Path(d), model.base_url))
     header = [
         "# Local Sprite backend benchmark",
         "",
-        f"Run on 2026-11-21 by `python bench/sprites_bench.py --write`; {platform.machine()},"
-        f" Python {platform.python_version()}, sandbox: "
-        f"{'bubblewrap' if bubblewrap_path() else 'none'}; real bridge and pi 0.73.1 against the"
+        f"Run on {date.today()} by `python bench/sprites_bench.py --write`; {platform.machine()},"
+        f" Python {platform.python_version()}, sandbox: strict isolation"
+        f"{'' if bubblewrap_path() else ' (bubblewrap missing)'}; real bridge and pi against the"
         " scripted model server (so model latency is ~0).",
         "",
     ]

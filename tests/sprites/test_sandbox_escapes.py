@@ -238,9 +238,10 @@ async def test_the_symlink_race_against_the_files_api_never_escapes(
 
 
 @pytest.fixture
-def internet_host() -> Iterator[tuple[str, int]]:
+def internet_host() -> Iterator[tuple[str, int, str]]:
     """A host in a network namespace of this test, routed from this machine over a veth
-    pair, with an HTTP server on it: a stand-in for a server on the internet."""
+    pair, with an HTTP server on it: a stand-in for a server on the internet. Yields its
+    address, its port, and this machine's own address on the link."""
     if shutil.which("ip") is None:
         pytest.skip("iproute2 is not installed")
     suffix = f"{os.getpid() % 10000}"
@@ -280,7 +281,7 @@ def internet_host() -> Iterator[tuple[str, int]]:
             with contextlib.suppress(OSError), socket.create_connection((far_ip, 8080), 1):
                 break
             time.sleep(0.2)
-        yield far_ip, 8080
+        yield far_ip, 8080, host_ip
     finally:
         if server is not None:
             server.terminate()
@@ -290,9 +291,9 @@ def internet_host() -> Iterator[tuple[str, int]]:
 
 
 async def test_the_sprite_reaches_a_server_on_the_internet(
-    sprites: LocalBackend, internet_host: tuple[str, int]
+    sprites: LocalBackend, internet_host: tuple[str, int, str]
 ) -> None:
-    host, port = internet_host
+    host, port, _ = internet_host
     code, output = await run(sprites, f"curl -sS --max-time 10 http://{host}:{port}/hello.txt")
     assert code == 0 and "hello from the internet" in output, output
 
@@ -355,3 +356,37 @@ async def test_the_agents_bash_tool_is_held_by_the_same_sandbox(
     assert SECRET not in output
     assert "BRIDGE-0" not in output  # curl never got an answer from the neighbour's bridge
     assert "PG- b'N'" not in output and "PG- b'S'" not in output
+
+
+async def test_a_service_on_any_address_of_this_machine_is_unreachable(
+    sprites: LocalBackend, internet_host: tuple[str, int, str]
+) -> None:
+    """A platform service listening on every address (0.0.0.0) of this machine: the Sprite
+    tries it through the machine's address on the test link, a public-looking one that
+    no private-range rule covers. Only the rule on this machine's own addresses holds."""
+    _, _, own_address = internet_host
+    listener = socket.create_server(("0.0.0.0", 0))
+    port = listener.getsockname()[1]
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def answer() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                continue
+            with connection:
+                connection.sendall(b"platform-service-answer")
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    try:
+        with socket.create_connection((own_address, port), 3) as probe:
+            assert probe.recv(100) == b"platform-service-answer"  # it does answer here
+        _, output = await run(sprites, CONNECT.format(host=own_address, port=port))
+        assert "ANSWERED" not in output, output
+    finally:
+        stop.set()
+        thread.join()
+        listener.close()

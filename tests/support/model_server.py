@@ -350,6 +350,21 @@ def pi_models_config(base_url: str) -> dict[str, Any]:
     }
 
 
+def pi_config_files(base_url: str) -> dict[str, bytes]:
+    """``models.json`` and ``settings.json`` that make pi use the scripted server, by their
+    path relative to a home (for a Sprite's ``write_file``, which writes as the Sprite)."""
+    settings = {
+        "defaultProvider": PROVIDER,
+        "defaultModel": MODEL,
+        "quietStartup": True,
+        "enableInstallTelemetry": False,
+    }
+    return {
+        ".pi/agent/models.json": json.dumps(pi_models_config(base_url), indent=2).encode(),
+        ".pi/agent/settings.json": json.dumps(settings, indent=2).encode(),
+    }
+
+
 def write_pi_config(home: Path, base_url: str, *, agent_dir: Path | None = None) -> Path:
     """Write ``models.json`` and ``settings.json`` so pi uses the scripted server.
 
@@ -358,12 +373,6 @@ def write_pi_config(home: Path, base_url: str, *, agent_dir: Path | None = None)
     """
     directory = agent_dir or home / ".pi" / "agent"
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "models.json").write_text(json.dumps(pi_models_config(base_url), indent=2))
-    settings = {
-        "defaultProvider": PROVIDER,
-        "defaultModel": MODEL,
-        "quietStartup": True,
-        "enableInstallTelemetry": False,
-    }
-    (directory / "settings.json").write_text(json.dumps(settings, indent=2))
+    for relative, content in pi_config_files(base_url).items():
+        (directory / Path(relative).name).write_bytes(content)
     return directory
