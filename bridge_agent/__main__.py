@@ -46,6 +46,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="do not start pi for the current session until a command needs it",
     )
     parser.add_argument("--port-file", type=Path, help="write the bound port here once listening")
+    parser.add_argument(
+        "--listen-fd",
+        type=int,
+        help="serve on this inherited listening socket instead of binding --host/--port"
+        " (a sandboxed Sprite gets one of the control plane's network)",
+    )
     parser.add_argument("--log-level", default=os.environ.get("STARTER_LOG_LEVEL", "info"))
     return parser.parse_args(argv)
 
@@ -72,12 +78,17 @@ def main(argv: list[str] | None = None) -> int:
         prewarm=not args.no_prewarm,
     )
     # Bind first so that port 0 works and the port can be reported before serving.
-    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
-    listener = socket.socket(family, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind((args.host, args.port))
-    listener.listen(2048)
-    listener.set_inheritable(True)
+    if args.listen_fd is not None:
+        listener = socket.socket(fileno=args.listen_fd)
+        # A socket of the control plane's network: pi and the commands it runs never get it.
+        listener.set_inheritable(False)
+    else:
+        family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+        listener = socket.socket(family, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((args.host, args.port))
+        listener.listen(2048)
+        listener.set_inheritable(True)
     port = listener.getsockname()[1]
     config = BridgeConfig(**{**config.__dict__, "port": port})
     app = create_app(config)

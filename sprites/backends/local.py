@@ -388,9 +388,7 @@ class LocalBackend:
         uid = self.uid(name)
         return Home(self.home(name), uid, uid)
 
-    def _sandbox_spec(
-        self, name: str, *, forwarded_port: int | None = None, loopback_ports: Sequence[int] = ()
-    ) -> SandboxSpec:
+    def _sandbox_spec(self, name: str, *, loopback_ports: Sequence[int] = ()) -> SandboxSpec:
         readable = [self._bridge_path / "bridge_agent", sandbox.python_packages()]
         if self._pi_bin:
             readable.append(PROJECT_ROOT / "node_modules")
@@ -401,7 +399,6 @@ class LocalBackend:
             # checkout holds the settings. Only the runtime above is mounted back.
             hidden=[self.sprites_dir.parent, PROJECT_ROOT, self._bridge_path],
             readable=readable,
-            forwarded_port=forwarded_port,
             loopback_ports=sorted({*self._loopback_ports, *loopback_ports}),
         )
 
@@ -410,10 +407,13 @@ class LocalBackend:
         self._own_home(name)
         home = self.home(name)
         previous_port = self._read(name, "bridge.port")
-        port = processes.free_loopback_port(int(previous_port) if previous_port else None)
-        spec = self._sandbox_spec(
-            name, forwarded_port=port, loopback_ports=environment.loopback_ports
-        )
+        # The bridge serves on a socket of this machine's loopback that the control plane
+        # opens and hands in (it can only accept on it): the Sprite's own network stays
+        # cut off from the machine, and requests skip pasta's user-mode TCP, which would
+        # hold small writes back (Nagle against delayed ACKs: ~40 ms a request).
+        listener = processes.loopback_listener(int(previous_port) if previous_port else None)
+        port = int(listener.getsockname()[1])
+        spec = self._sandbox_spec(name, loopback_ports=environment.loopback_ports)
         # The checkout (and with it a virtualenv's bin/) is hidden in the sandbox: the
         # interpreter runs from where it really lives, its packages come on PYTHONPATH.
         if self.isolation == "strict":
@@ -422,7 +422,7 @@ class LocalBackend:
             python = os.path.realpath(self._python)  # noqa: ASYNC240 (no I/O worth a thread)
         argv = [
             python, "-m", "bridge_agent",
-            "--host", "127.0.0.1", "--port", str(port), "--home", str(home),
+            "--listen-fd", str(listener.fileno()), "--home", str(home),
             *self._bridge_arguments,
         ]  # fmt: skip
         process_environment = self._process_environment(name, environment.variables)
@@ -430,7 +430,7 @@ class LocalBackend:
             [str(self._bridge_path), str(sandbox.python_packages())]
         )
         process_environment["STARTER_BRIDGE_TOKEN"] = environment.token
-        pass_fds: list[int] = []
+        pass_fds: list[int] = [listener.fileno()]
         if self.isolation == "strict":
             uid = spec.uid
             egress.allow_loopback_ports(uid, spec.loopback_ports)
@@ -451,8 +451,9 @@ class LocalBackend:
                 pass_fds=pass_fds,
             )
         finally:
-            for descriptor in pass_fds:
+            for descriptor in pass_fds[1:]:
                 os.close(descriptor)
+            listener.close()
         self._write(name, "bridge.pid", str(pid))
         self._write(name, "bridge.port", str(port))
         self._write(name, "state", "running")

@@ -131,20 +131,18 @@ async def stop_tree(pid: int, *, grace: float = 3.0) -> None:
         await asyncio.sleep(0.02)
 
 
-def free_loopback_port(preferred: int | None = None) -> int:
-    """``preferred`` if nothing listens there, else a port the kernel picks."""
-    if preferred:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            # As uvicorn does: connections in TIME_WAIT must not make the port look busy.
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind(("127.0.0.1", preferred))
-                return preferred
-            except OSError:
-                pass
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+def loopback_listener(preferred: int | None = None) -> socket.socket:
+    """A listening socket on this machine's loopback, on ``preferred`` when it is free,
+    inheritable so a child (a Sprite's bridge) can serve on it."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind(("127.0.0.1", preferred or 0))
+    except OSError:
+        listener.bind(("127.0.0.1", 0))
+    listener.listen(2048)
+    listener.set_inheritable(True)
+    return listener
 
 
 async def wait_until_healthy(

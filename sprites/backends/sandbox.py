@@ -10,8 +10,9 @@
   checkpoints, logs), the checkout and root's home are hidden, and only the runtime the
   bridge needs (its code, its Python packages, pi) is mounted back read-only;
 - its own network namespace, with ``pasta`` (Debian's ``passt``) as its way out: outbound
-  connections work, ``egress.py`` rejects the platform and private ranges, and the bridge
-  is reached through one loopback port of this machine that pasta forwards into it.
+  connections work, ``egress.py`` rejects the platform and private ranges. The bridge
+  serves on a listening socket of this machine's loopback that the control plane opens
+  and hands in: the Sprite can accept on it, never connect out through it.
 
 It needs root (to switch to a Sprite's uid and install the nftables rules), bubblewrap,
 pasta and nft; ``isolation_problem`` says what is missing and how to fix it.
@@ -66,7 +67,6 @@ class SandboxSpec:
     uid: int
     hidden: Sequence[Path] = ()
     readable: Sequence[Path] = ()
-    forwarded_port: int | None = None
     loopback_ports: Sequence[int] = ()
     pass_fds: list[int] = field(default_factory=list)
 
@@ -180,10 +180,9 @@ def command(argv: Sequence[str], spec: SandboxSpec) -> list[str]:
     uid = str(spec.uid)
     wrapped = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
     wrapped += ["--inh-caps=-all", "--"]
-    forwarded = f"127.0.0.1/{spec.forwarded_port}" if spec.forwarded_port else "none"
     loopback = ",".join(str(port) for port in spec.loopback_ports) or "none"
     wrapped += ["pasta", "--config-net", "--no-map-gw", "--quiet"]
-    wrapped += ["-t", forwarded, "-u", "none", "-T", loopback, "-U", "none", "--"]
+    wrapped += ["-t", "none", "-u", "none", "-T", loopback, "-U", "none", "--"]
     wrapped += ["bwrap", "--unshare-user", "--disable-userns"]
     wrapped += ["--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID)]
     wrapped += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]

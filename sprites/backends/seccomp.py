@@ -55,6 +55,7 @@ REFUSED_X86_64: dict[str, int] = {
     "add_key": 248, "request_key": 249, "keyctl": 250,
     # other processes' memory
     "ptrace": 101, "process_vm_readv": 310, "process_vm_writev": 311, "kcmp": 312,
+    "pidfd_getfd": 438,
     # kernel attack surface a workload does not need
     "bpf": 321, "perf_event_open": 298, "userfaultfd": 323, "lookup_dcookie": 212,
 }  # fmt: skip

@@ -158,9 +158,41 @@ async def test_the_platforms_services_and_the_neighbour_are_unreachable(
     for host, port in targets:
         _, output = await run(sprites, CONNECT.format(host=host, port=port))
         assert "ANSWERED" not in output, (host, port, output)
-    # Its own bridge answers inside (the platform reaches it on the forwarded port).
+    # Not even its own bridge's port: that socket belongs to the machine's network.
     _, output = await run(sprites, CONNECT.format(host="127.0.0.1", port=own))
-    assert "ANSWERED" in output
+    assert "ANSWERED" not in output, output
+
+
+STEAL_LISTENER = """python3 - <<'PY'
+import ctypes, os, socket
+libc = ctypes.CDLL(None, use_errno=True)
+bridge = next(p for p in os.listdir("/proc") if p.isdigit()
+              and b"bridge_agent" in open(f"/proc/{p}/cmdline", "rb").read())
+print("own fds:", sorted(os.listdir("/proc/self/fd")))
+pidfd = libc.syscall(434, int(bridge), 0)
+taken = 0
+for number in map(int, os.listdir(f"/proc/{bridge}/fd")):
+    fd = libc.syscall(438, pidfd, number, 0)
+    if fd < 0:
+        continue
+    taken += 1
+    try:
+        s = socket.socket(fileno=fd)
+        s.settimeout(2); s.connect(("127.0.0.1", 5432)); print("CONNECTED")
+    except OSError as error:
+        pass
+print("taken", taken, "errno", ctypes.get_errno())
+PY"""
+
+
+async def test_the_bridges_listening_socket_cannot_be_taken_or_used_to_connect_out(
+    sprites: LocalBackend,
+) -> None:
+    """The bridge serves on a socket of the machine's loopback; no other process of the
+    Sprite gets it (not inherited, pidfd_getfd refused), and a listening socket cannot
+    connect anywhere anyway."""
+    _, output = await run(sprites, STEAL_LISTENER)
+    assert "CONNECTED" not in output and "taken 0" in output, output
 
 
 async def test_each_sprite_has_its_own_port_3000(sprites: LocalBackend) -> None:
