@@ -61,38 +61,39 @@ def resolvers(resolv_conf: Path = Path("/etc/resolv.conf")) -> list[str]:
 
 
 def ruleset(first_uid: int, last_uid: int, dns_servers: Iterable[str]) -> str:
-    """The whole table, replacing any earlier version of it atomically."""
+    """The table, in one transaction. Existing set elements (the loopback ports of Sprites
+    that other processes started) are kept: only the chain's rules are replaced."""
     uids = f"{first_uid}-{last_uid}"
     v4 = [s for s in dns_servers if ipaddress.ip_address(s).version == 4]
     v6 = [s for s in dns_servers if ipaddress.ip_address(s).version == 6]
-    dns_rules = ""
-    if v4:
-        dns_rules += (
-            f"    meta skuid {uids} ip daddr {{ {', '.join(v4)} }} meta l4proto {{ tcp, udp }}"
-            " th dport 53 accept\n"
-        )
-    if v6:
-        dns_rules += (
-            f"    meta skuid {uids} ip6 daddr {{ {', '.join(v6)} }} meta l4proto {{ tcp, udp }}"
-            " th dport 53 accept\n"
-        )
+    rule = f"add rule inet {TABLE} output meta skuid {uids}"
+    rules = [
+        f"add rule inet {TABLE} output ct state established,related accept",
+        f"{rule} oifname lo meta skuid . tcp dport @loopback_ports accept",
+    ]
+    for family, servers in (("ip", v4), ("ip6", v6)):
+        if servers:
+            rules.append(
+                f"{rule} {family} daddr {{ {', '.join(servers)} }}"
+                " meta l4proto { tcp, udp } th dport 53 accept"
+            )
+    rules += [
+        f"{rule} oifname lo reject",
+        f"{rule} ip daddr {{ {BLOCKED_V4} }} reject",
+        f"{rule} ip6 daddr {{ {BLOCKED_V6} }} reject",
+    ]
     return (
-        f"table inet {TABLE}\n"
-        f"delete table inet {TABLE}\n"
-        f"table inet {TABLE} {{\n"
-        "  set loopback_ports {\n"
-        "    type uid . inet_service\n"
-        "  }\n"
-        "  chain output {\n"
-        "    type filter hook output priority filter; policy accept;\n"
-        "    ct state established,related accept\n"
-        f"    meta skuid {uids} oifname lo meta skuid . tcp dport @loopback_ports accept\n"
-        f"{dns_rules}"
-        f"    meta skuid {uids} oifname lo reject\n"
-        f"    meta skuid {uids} ip daddr {{ {BLOCKED_V4} }} reject\n"
-        f"    meta skuid {uids} ip6 daddr {{ {BLOCKED_V6} }} reject\n"
-        "  }\n"
-        "}\n"
+        "\n".join(
+            [
+                f"add table inet {TABLE}",
+                f"add set inet {TABLE} loopback_ports {{ type uid . inet_service; }}",
+                f"add chain inet {TABLE} output"
+                " { type filter hook output priority filter; policy accept; }",
+                f"flush chain inet {TABLE} output",
+                *rules,
+            ]
+        )
+        + "\n"
     )
 
 
@@ -108,7 +109,7 @@ def _nft(script: str) -> None:
 
 
 def install(first_uid: int, last_uid: int) -> None:
-    """Put the table in place (idempotent; keeps no Sprite's loopback ports)."""
+    """Put the table in place (idempotent; every Sprite's loopback ports are kept)."""
     _nft(ruleset(first_uid, last_uid, resolvers()))
 
 

@@ -288,13 +288,23 @@ class LocalBackend:
             await self._stop_bridge(name)
             uid = self._read(name, "uid")
             if uid is not None and self.isolation == "strict":
-                egress.allow_loopback_ports(int(uid), [])
+                with contextlib.suppress(egress.EgressError):
+                    egress.allow_loopback_ports(int(uid), [])
             # rmtree does not follow the symlinks a Sprite may have left in its home.
             await asyncio.to_thread(shutil.rmtree, sprite_dir)
         self._environments.pop(name, None)
 
     async def supervise(self) -> list[str]:
-        """Restart every bridge that should run but died; the names restarted."""
+        """Restart every bridge that should run but died; the names restarted. Also puts
+        the network rules back should they have gone (a flushed ruleset would otherwise
+        open the platform to every running Sprite)."""
+        if self.isolation == "strict":
+            try:
+                await asyncio.to_thread(
+                    egress.install, sandbox.FIRST_SPRITE_UID, sandbox.LAST_SPRITE_UID
+                )
+            except egress.EgressError as error:
+                logger.error("The Sprites' network rules could not be restored: %s", error)
         restarted = []
         for info in await self.list_sprites():
             if info.state == "failed":
@@ -383,6 +393,21 @@ class LocalBackend:
             for entry in (*directories, *files):
                 os.lchown(os.path.join(root, entry), uid, uid)
 
+    @staticmethod
+    def _allow_loopback_ports(uid: int, ports: Sequence[int]) -> None:
+        """The Sprite's holes to this machine; the table is put back if it went away
+        (an operator flushed the ruleset, say) rather than starting a Sprite without it."""
+        try:
+            egress.allow_loopback_ports(uid, ports)
+        except egress.EgressError:
+            try:
+                egress.install(sandbox.FIRST_SPRITE_UID, sandbox.LAST_SPRITE_UID)
+                egress.allow_loopback_ports(uid, ports)
+            except egress.EgressError as error:
+                raise SpriteError(
+                    f"The Sprite's network rules could not be set ({error}). {sandbox.FIX}"
+                ) from None
+
     def _files(self, name: str) -> Home:
         self._require(name)
         uid = self.uid(name)
@@ -432,8 +457,7 @@ class LocalBackend:
         process_environment["STARTER_BRIDGE_TOKEN"] = environment.token
         pass_fds: list[int] = [listener.fileno()]
         if self.isolation == "strict":
-            uid = spec.uid
-            egress.allow_loopback_ports(uid, spec.loopback_ports)
+            self._allow_loopback_ports(spec.uid, spec.loopback_ports)
             filter_fd = sandbox.seccomp_fd()
             pass_fds.append(filter_fd)
             command = [

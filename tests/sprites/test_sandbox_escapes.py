@@ -422,3 +422,18 @@ async def test_a_service_on_any_address_of_this_machine_is_unreachable(
         stop.set()
         thread.join()
         listener.close()
+
+
+async def test_flushed_network_rules_come_back_with_the_supervisor(sprites: LocalBackend) -> None:
+    # Flushing the chain (not the table) keeps other Sprites' allowed ports meanwhile.
+    subprocess.run(["nft", "flush", "chain", "inet", "starter_sprites", "output"], check=True)
+    try:
+        await sprites.supervise()
+        _, output = await run(sprites, CONNECT.format(host="10.255.255.1", port=80))
+        assert "ANSWERED" not in output
+        listed = subprocess.run(
+            ["nft", "list", "table", "inet", "starter_sprites"], capture_output=True, text=True
+        )
+        assert 'oifname "lo" reject' in listed.stdout
+    finally:
+        sandbox.egress.install(sandbox.FIRST_SPRITE_UID, sandbox.LAST_SPRITE_UID)
