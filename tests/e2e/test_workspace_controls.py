@@ -145,6 +145,10 @@ def test_palette_picker_toasts_secret_request_checkpoints_layout_and_home_badges
     )
     page.keyboard.press("Control+k")
     page.keyboard.type("sleep forecasts")
+    # The home page's palette loads its commands when opened: Enter only once the command
+    # is the selected option (pressed earlier, it selected nothing now and then).
+    selected = page.locator("#palette [role=option][aria-selected=true]")
+    expect(selected).to_contain_text("Sleep")
     page.keyboard.press("Enter")
     expect(badge).to_have_text("Sleeping", timeout=60_000)
     page.screenshot(path=str(shots / "home-live-badge.png"))
