@@ -16,7 +16,7 @@ from accounts.models import User
 from projects.models import Project
 from projects.preview_links import preview_host, preview_link
 from tests.preview.sample_app import SampleApp
-from tests.support.browser import chromium
+from tests.support.browser import chromium, session_cookie
 from tests.support.live_stack import LiveStack
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -41,13 +41,7 @@ def _browse(dashboard_url: str, session: str, link: str, host: str) -> dict[str,
         context = browser.new_context()
         context.add_cookies(
             [
-                {
-                    "name": settings.SESSION_COOKIE_NAME,
-                    "value": session,
-                    "url": dashboard_url,
-                    "httpOnly": True,
-                    "sameSite": "Lax",
-                },
+                session_cookie(dashboard_url, session),
                 {
                     "name": "csrftoken",
                     "value": "dashboard-csrf",

@@ -18,7 +18,7 @@ from accounts.models import User
 from projects.models import Project
 from projects.preview_links import COOKIE_NAME, preview_link, preview_origin
 from tests.preview.sample_app import SampleApp
-from tests.support.browser import chromium
+from tests.support.browser import chromium, session_cookie
 from tests.support.live_stack import LiveStack
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -49,17 +49,7 @@ def _browse(dashboard_url: str, session: str, link: str, neighbour_link: str) ->
     """On its own thread (see test_preview_browser.py)."""
     with chromium() as browser:
         context = browser.new_context()
-        context.add_cookies(
-            [
-                {
-                    "name": settings.SESSION_COOKIE_NAME,
-                    "value": session,
-                    "url": dashboard_url,
-                    "httpOnly": True,
-                    "sameSite": "Lax",
-                }
-            ]
-        )
+        context.add_cookies([session_cookie(dashboard_url, session)])
         page = context.new_page()
         origin = _open_preview(page, link)
         page.goto(origin + "/set-cookies")

@@ -15,7 +15,7 @@ from django.test import Client
 
 from accounts.models import User
 from projects.models import Project, Status
-from tests.support.browser import chromium
+from tests.support.browser import chromium, session_cookie
 from tests.support.live_stack import LiveStack
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -65,17 +65,7 @@ def _browse(dashboard_url: str, session: str, page_url: str, socket_url: str) ->
     """On its own thread: Playwright's sync API keeps an event loop in its thread."""
     with chromium() as browser:
         context = browser.new_context()
-        context.add_cookies(
-            [
-                {
-                    "name": settings.SESSION_COOKIE_NAME,
-                    "value": session,
-                    "url": dashboard_url,
-                    "httpOnly": True,
-                    "sameSite": "Lax",
-                }
-            ]
-        )
+        context.add_cookies([session_cookie(dashboard_url, session)])
         page = context.new_page()
         page.goto(page_url)
         events: list[str] = page.evaluate(OPEN_SOCKET, socket_url)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from playwright.sync_api import Browser, sync_playwright
 
@@ -31,3 +32,17 @@ def chromium() -> Iterator[Browser]:
             yield browser
         finally:
             browser.close()
+
+
+def session_cookie(dashboard_url: str, session_key: str) -> dict[str, Any]:
+    """The dashboard's session cookie as Playwright's ``add_cookies`` takes it: a browser
+    that is signed in, for tests of what other origins can do with that."""
+    from django.conf import settings
+
+    return {
+        "name": settings.SESSION_COOKIE_NAME,
+        "value": session_key,
+        "url": dashboard_url,
+        "httpOnly": True,
+        "sameSite": "Lax",
+    }
