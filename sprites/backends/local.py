@@ -389,9 +389,11 @@ class LocalBackend:
             return
         os.chown(home, uid, uid)
         home.chmod(0o700)
-        for root, directories, files in os.walk(home):
+        # fwalk works from directory descriptors and never follows a link: a directory
+        # swapped for a symlink meanwhile cannot lead the chown outside the home.
+        for _, directories, files, directory in os.fwalk(home, follow_symlinks=False):
             for entry in (*directories, *files):
-                os.lchown(os.path.join(root, entry), uid, uid)
+                os.chown(entry, uid, uid, dir_fd=directory, follow_symlinks=False)
 
     @staticmethod
     def _allow_loopback_ports(uid: int, ports: Sequence[int]) -> None:

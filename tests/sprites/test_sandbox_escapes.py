@@ -439,3 +439,27 @@ async def test_flushed_network_rules_come_back_with_the_supervisor(sprites: Loca
         assert 'oifname "lo" reject' in listed.stdout
     finally:
         sandbox.egress.install(sandbox.FIRST_SPRITE_UID, sandbox.LAST_SPRITE_UID)
+
+
+async def test_a_home_from_before_isolation_is_handed_over_without_following_links(
+    local_backend: LocalBackend, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text("root's")
+    home = local_backend.home("legacy")
+    (home / "src").mkdir(parents=True)  # made as root, as before isolation
+    (home / "src" / "app.py").write_text("print(1)\n")
+    (home / "link").symlink_to(outside)
+    (home / "dirlink").symlink_to(tmp_path, target_is_directory=True)
+    await local_backend.bootstrap("legacy", TOKEN, {})
+    uid = local_backend.uid("legacy")
+    assert (home / "src" / "app.py").stat().st_uid == uid
+    assert (home / "link").lstat().st_uid == uid
+    assert outside.stat().st_uid == 0 and tmp_path.stat().st_uid == 0
+    code, _ = await run_in(local_backend, "legacy", "echo more >> src/app.py")
+    assert code == 0
+
+
+async def run_in(backend: LocalBackend, name: str, command: str) -> tuple[int, str]:
+    result = await backend.exec(name, command, timeout=20)
+    return result.exit_code, (result.stdout + result.stderr).decode(errors="replace")
