@@ -223,6 +223,27 @@ def test_event_streams_close_upstream_when_the_client_goes(
     api.delete(f"/projects/{project_id}").raise_for_status()
 
 
+def test_a_project_cannot_reach_the_dashboards_own_web_port(
+    api: httpx.Client, live_stack: LiveStack
+) -> None:
+    """The web process answers this test on its loopback port; from inside the project's
+    Sprite, through the REST API's exec, the same URL does not answer."""
+    project_id = api.post("/projects", json={"name": "No way home"}).json()["id"]
+    wait_until(
+        lambda: api.get(f"/projects/{project_id}").json()["status"] == "running", 90, "running"
+    )
+    login = f"{live_stack.url}/accounts/login/"
+    assert httpx.get(login).status_code == 200
+    response = api.post(
+        f"/projects/{project_id}/exec",
+        json={"command": f"curl -sS -m 5 -o /dev/null -w '%{{http_code}}' {login}", "timeout": 30},
+    )
+    assert response.status_code == 200, response.text
+    outcome = response.json()
+    assert outcome["exit_code"] != 0 and outcome["stdout"] != "200", outcome
+    api.delete(f"/projects/{project_id}").raise_for_status()
+
+
 def test_files_refuse_symlinks_out_of_the_home_and_exec_caps_output(api: httpx.Client) -> None:
     project_id = api.post("/projects", json={"name": "Confined"}).json()["id"]
     wait_until(
