@@ -12,9 +12,9 @@ from celery import Task
 from django.db import transaction
 
 from projects import tasks
+from projects.lifecycle.status import transition
 from projects.models import Project, Status
 from projects.services import ProjectError, destroy_project
-from projects.status import transition
 
 DONE_MESSAGES = {
     "wake": "Waking the Sprite…",

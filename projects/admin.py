@@ -104,7 +104,7 @@ class ProjectAdmin(admin.ModelAdmin):
 
     @admin.action(description="Checkpoint selected Sprites")
     def checkpoint(self, request: HttpRequest, queryset: QuerySet[Project]) -> None:
-        from projects.checkpoints import create_checkpoint
+        from projects.sprite.checkpoints import create_checkpoint
 
         for project in queryset:
             try:

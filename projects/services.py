@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from accounts.models import User
+from projects.lifecycle.status import transition
 from projects.models import (
     RESERVED_SECRET_NAMES,
     RESERVED_SECRET_PREFIXES,
@@ -15,7 +16,6 @@ from projects.models import (
     Status,
     validate_project_name,
 )
-from projects.status import transition
 
 MAX_PROJECTS_PER_USER = 50
 MAX_SECRET_BYTES = 64 * 1024

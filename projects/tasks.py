@@ -1,4 +1,4 @@
-"""Celery tasks for the Sprite lifecycle. Each takes an id and calls projects.lifecycle.
+"""Celery tasks for the Sprite lifecycle. Each takes an id and calls projects.lifecycle.steps.
 
 Retries are declared here: a retryable backend error (rate limit, cold-wake timeout) is
 tried again with exponential backoff; anything else, or running out of retries, leaves
@@ -16,9 +16,9 @@ from celery.signals import worker_ready
 from django.conf import settings
 from django.utils import timezone
 
-from projects import lifecycle
+from projects.lifecycle import steps as lifecycle
+from projects.lifecycle.work_lock import ProjectBusy, is_locked, lock_ttl
 from projects.models import Project, Status
-from projects.work_lock import ProjectBusy, is_locked, lock_ttl
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ worker_ready.connect(_resume_on_worker_start)
 @shared_task
 def supervise_local_sprites() -> list[str]:
     """Beat: restart local bridges that died (the local backend's supervisor)."""
-    from projects.sprite_access import local_backend
+    from projects.sprite.backend import local_backend
 
     backend = local_backend()
     if backend is None:

@@ -26,10 +26,12 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from accounts import api as accounts_api
 from accounts.api_auth import FULL_ACCESS, ScopeDenied
 from accounts.user_settings import SettingsError
-from projects import api as projects_api
-from projects import api_agent, api_events, api_sprite
-from projects.bridge_client import BridgeError
-from projects.rate_limit import RateLimited
+from projects.api import agent as api_agent
+from projects.api import events as api_events
+from projects.api import projects as projects_api
+from projects.api import sprite as api_sprite
+from projects.api.rate_limit import RateLimited
+from projects.bridge.client import BridgeError
 from projects.services import ProjectError
 from starter.api_parser import NotUnicode, UnicodeParser
 

@@ -18,10 +18,10 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs
 from django.urls import path  # noqa: E402
 from starlette.types import ASGIApp, Receive, Scope, Send  # noqa: E402
 
-from projects.consumers import HomeConsumer, ProjectEventsConsumer  # noqa: E402
-from projects.preview import PreviewProxy  # noqa: E402
-from projects.preview_links import public_id_from_host  # noqa: E402
-from projects.ws_auth import WebsocketAuthMiddleware  # noqa: E402
+from projects.preview.links import public_id_from_host  # noqa: E402
+from projects.preview.proxy import PreviewProxy  # noqa: E402
+from projects.relay.auth import WebsocketAuthMiddleware  # noqa: E402
+from projects.relay.consumers import HomeConsumer, ProjectEventsConsumer  # noqa: E402
 
 websocket_urlpatterns = [
     path("ws/projects/<str:public_id>/", ProjectEventsConsumer.as_asgi()),

@@ -11,5 +11,5 @@ urlpatterns = [
     path("api/v1/", include("starter.api")),
     path("accounts/", include("allauth.urls")),
     path("settings/", include("accounts.urls")),
-    path("", include("projects.urls")),
+    path("", include("projects.dashboard.urls")),
 ]

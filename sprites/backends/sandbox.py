@@ -19,7 +19,7 @@ pasta and nft; ``isolation_problem`` says what is missing and how to fix it.
 
 ``single-user`` is the explicit development mode for a machine that cannot do that:
 bubblewrap only hides the other homes and the data dir, the network is shared, and the
-control plane refuses to run Sprites of more than one user (``projects.sprite_access``).
+control plane refuses to run Sprites of more than one user (``projects.sprite.backend``).
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ from django.utils.datastructures import MultiValueDict
 
 from accounts.models import User
 from accounts.tokens import create_api_token
+from projects.api.rate_limit import RateLimited, check_rate_limit
 from projects.models import Project, Status
-from projects.rate_limit import RateLimited, check_rate_limit
 from starter.api_parser import NotUnicode, UnicodeParser
 from tests.api.conftest import API, TokenClient
 

@@ -12,7 +12,7 @@ from playwright.sync_api import Browser, expect
 from accounts.models import ApiToken, User
 from accounts.tokens import revoke_api_token
 from projects.models import Kind, Project, Status
-from projects.sprite_access import backend_for, run
+from projects.sprite.backend import backend_for, run
 from tests.e2e.helpers import use_scripted_model, wait_for_status
 from tests.e2e.test_workspace_chat import destroy, logged_in_page, running_project_for, send
 from tests.support.fixtures import scripted_model_server

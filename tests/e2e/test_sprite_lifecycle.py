@@ -12,11 +12,12 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from accounts.models import User
-from projects import actions, lifecycle
+from projects import actions
 from projects.broadcast import user_group
+from projects.lifecycle import steps as lifecycle
 from projects.models import Project, Status
 from projects.services import create_project, destroy_project
-from projects.sprite_access import backend_for, run
+from projects.sprite.backend import backend_for, run
 from tests.e2e.helpers import processes_mentioning, wait_for, wait_for_status
 from tests.support.live_stack import LiveStack
 

@@ -16,11 +16,11 @@ import pytest
 from django.test import Client
 
 from accounts.models import User
-from projects import lifecycle
-from projects.bridge_client import call_bridge
+from projects.bridge.client import call_bridge
+from projects.lifecycle import steps as lifecycle
 from projects.models import Project, Status
 from projects.services import create_project, destroy_project
-from projects.sprite_access import backend_for, run
+from projects.sprite.backend import backend_for, run
 from projects.tasks import resume_interrupted_work
 from tests.e2e.helpers import use_scripted_model, wait_for, wait_for_status
 from tests.support.live_stack import ROOT, LiveStack
@@ -99,7 +99,7 @@ def test_secret_reaches_commands_as_environment_and_never_a_file(
 def test_checkpoint_delete_restore_brings_the_file_back(
     live_stack: LiveStack, settings: object
 ) -> None:
-    from projects.checkpoints import create_checkpoint, list_checkpoints, restore_checkpoint
+    from projects.sprite.checkpoints import create_checkpoint, list_checkpoints, restore_checkpoint
 
     settings.DATA_DIR = live_stack.data_dir  # type: ignore[attr-defined]
     owner = User.objects.create_user("gus@example.com", "pw-long-enough-1")
@@ -145,7 +145,7 @@ def test_worker_killed_mid_bootstrap_ends_running_not_stuck(
     live_stack: LiveStack, settings: object
 ) -> None:
     from projects import tasks
-    from projects.work_lock import is_locked
+    from projects.lifecycle.work_lock import is_locked
 
     settings.DATA_DIR = live_stack.data_dir  # type: ignore[attr-defined]
     settings.STARTER_WORK_LOCK_SECONDS = 3  # type: ignore[attr-defined]

@@ -17,7 +17,7 @@ from playwright.sync_api import Browser, Page, Request, expect
 
 from accounts.models import User
 from projects.models import Project
-from projects.sprite_access import backend_for, run
+from projects.sprite.backend import backend_for, run
 from tests.e2e.helpers import use_scripted_model
 from tests.e2e.test_workspace_chat import (
     PASSWORD,

@@ -13,7 +13,7 @@ from playwright.sync_api import Browser, Frame, Page, expect
 
 from accounts.models import User
 from projects.models import Project, Status
-from projects.preview_links import preview_host
+from projects.preview.links import preview_host
 from tests.e2e.helpers import use_scripted_model, wait_for
 from tests.e2e.test_workspace_chat import (
     PASSWORD,

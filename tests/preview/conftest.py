@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from accounts.models import User
-from projects.bridge_client import call_bridge
+from projects.bridge.client import call_bridge
 from projects.models import Project, Status
 from projects.services import create_project, destroy_project
 from tests.e2e.helpers import wait_for_status

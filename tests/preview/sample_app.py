@@ -69,7 +69,7 @@ class SampleApp:
         self.port = port
 
     def _exec(self, command: str, timeout: float = 20) -> str:
-        from projects.sprite_access import backend_for, run
+        from projects.sprite.backend import backend_for, run
 
         backend = backend_for(self.project)
         result = run(backend.exec(self.project.sprite_name, command, timeout=timeout))
@@ -78,8 +78,8 @@ class SampleApp:
     def __enter__(self) -> SampleApp:
         from django.conf import settings
 
-        from projects.preview_links import COOKIE_NAME
-        from projects.sprite_access import backend_for, run
+        from projects.preview.links import COOKIE_NAME
+        from projects.sprite.backend import backend_for, run
 
         backend = backend_for(self.project)
         source = Path(__file__).read_bytes()

@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 
 from accounts.models import User
 from projects.models import Project
-from projects.preview_links import preview_host, preview_link
+from projects.preview.links import preview_host, preview_link
 from tests.preview.sample_app import SampleApp
 from tests.support.browser import chromium, session_cookie
 from tests.support.live_stack import LiveStack

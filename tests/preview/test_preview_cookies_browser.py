@@ -16,7 +16,7 @@ from playwright.sync_api import Page, expect
 
 from accounts.models import User
 from projects.models import Project
-from projects.preview_links import COOKIE_NAME, preview_link, preview_origin
+from projects.preview.links import COOKIE_NAME, preview_link, preview_origin
 from tests.preview.sample_app import SampleApp
 from tests.support.browser import chromium, session_cookie
 from tests.support.live_stack import LiveStack

@@ -18,7 +18,7 @@ from websockets.typing import Origin
 
 from accounts.models import User
 from projects.models import Project, Status
-from projects.preview_links import (
+from projects.preview.links import (
     COOKIE_NAME,
     LINK_PATH,
     LINK_SCRIPT_PATH,

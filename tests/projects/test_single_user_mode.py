@@ -8,7 +8,7 @@ import pytest
 
 from accounts.models import User
 from projects.models import Project
-from projects.sprite_access import backend_for
+from projects.sprite.backend import backend_for
 from sprites.backends import SpriteError
 
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
+from projects.lifecycle.status import transition
 from projects.models import Project, Status
-from projects.status import transition
 
 
 def test_transition_follows_allowed_edges(alice_project: Project) -> None:

@@ -12,9 +12,9 @@ import pytest
 from django.test import Client
 
 from accounts.models import User
+from projects.dashboard.viewers import MAX_VIEW_BYTES
 from projects.models import Project, ProjectSecret, Status
-from projects.sprite_access import backend_for, run
-from projects.workspace_files import MAX_VIEW_BYTES
+from projects.sprite.backend import backend_for, run
 
 PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"

@@ -16,7 +16,7 @@ from django.test import Client
 
 from accounts.models import User
 from accounts.tokens import create_api_token
-from projects.ws_auth import WebsocketAuthMiddleware, normalized_origin
+from projects.relay.auth import WebsocketAuthMiddleware, normalized_origin
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

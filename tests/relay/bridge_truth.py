@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from projects.bridge_client import call_bridge, endpoint_for
+from projects.bridge.client import call_bridge, endpoint_for
 from projects.models import Project
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 
-from projects.relay_wire import SseEvent, events_channel, parse_published
-from projects.work_lock import redis_client
+from projects.lifecycle.work_lock import redis_client
+from projects.relay.wire import SseEvent, events_channel, parse_published
 
 
 class PublishedEvents:

@@ -11,8 +11,8 @@ import json
 from collections import deque
 from typing import Any
 
-from projects.consumers import ProjectEventsConsumer
-from projects.relay_wire import (
+from projects.relay.consumers import ProjectEventsConsumer
+from projects.relay.wire import (
     PublishedBatch,
     SseEvent,
     SseParser,

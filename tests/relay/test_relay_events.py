@@ -11,10 +11,10 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from projects import lifecycle
+from projects.lifecycle import steps as lifecycle
+from projects.lifecycle.work_lock import redis_client
 from projects.models import Project
-from projects.relay_wire import connects_key
-from projects.work_lock import redis_client
+from projects.relay.wire import connects_key
 from tests.e2e.helpers import wait_for
 from tests.relay.bridge_truth import (
     bridge_events,

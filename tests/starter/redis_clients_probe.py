@@ -13,7 +13,7 @@ import django
 
 
 def _work_lock() -> None:
-    from projects.work_lock import redis_client
+    from projects.lifecycle.work_lock import redis_client
 
     client = redis_client()
     client.set("probe:work-lock", "1", ex=5)
@@ -21,7 +21,7 @@ def _work_lock() -> None:
 
 
 def _rate_limit() -> None:
-    from projects.rate_limit import check_rate_limit
+    from projects.api.rate_limit import check_rate_limit
 
     check_rate_limit("exec", "probe")
 
@@ -41,7 +41,7 @@ def _channel_layer() -> None:
 
 
 def _relay_hub() -> None:
-    from projects.relay import RelayHub
+    from projects.relay.feed import RelayHub
 
     async def ping() -> None:
         hub = RelayHub()

@@ -80,8 +80,8 @@ def test_api_docs_need_no_relaxation(client: Client) -> None:
 def test_a_response_with_its_own_policy_keeps_it(
     alice_client: Client, alice_project: Project, settings: object, sprite_data_dir: Path
 ) -> None:
-    from projects.sprite_access import backend_for, run
-    from projects.workspace_panels import RAW_IMAGE_POLICY
+    from projects.dashboard.panels import RAW_IMAGE_POLICY
+    from projects.sprite.backend import backend_for, run
 
     settings.DATA_DIR = sprite_data_dir  # type: ignore[attr-defined]
     run(backend_for(alice_project).create(alice_project.sprite_name))

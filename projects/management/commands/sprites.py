@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from projects.models import Project, Status
-from projects.sprite_access import bridge_environment_for_sprite
+from projects.sprite.backend import bridge_environment_for_sprite
 from sprites.backends import SpriteBackend, SpriteError, get_backend
 from sprites.backends.selftest import run_selftest
 

@@ -1,0 +1,125 @@
+"""``GET /projects/{id}/events``: the project's agent events as Server-Sent Events, for
+programs (``curl -N``). The browser gets the same events through the websocket relay.
+
+Each request opens one stream to the bridge and passes its bytes through unchanged, so
+the envelope, ids, ``retry:`` hint, keep-alives and ``reset`` events are the bridge's own.
+The cursor (``Last-Event-ID``, or ``?after=N``) is forwarded, so a client that reconnects
+with the last id it saw gets exactly the events it missed, in order, then live ones.
+
+Ownership: the response's async iterator owns the upstream client and closes it in
+``finally``, which runs when the bridge ends the stream or when Django cancels the
+iterator because the client went away.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+from asgiref.sync import sync_to_async
+from django.http import HttpRequest, StreamingHttpResponse
+from ninja import Query, Router, Schema
+from ninja.errors import HttpError
+from pydantic import Field
+
+from projects.api.common import project_for
+from projects.bridge.client import BridgeError, endpoint_for, ensure_running, touch
+from sprites.backends import BridgeEndpoint
+from starter.api_errors import SPRITE_ERRORS, responses
+
+router = Router(tags=["agent"])
+
+# The bridge sends a keep-alive comment every 15 s; a silent minute means it is gone.
+UPSTREAM_TIMEOUT = httpx.Timeout(connect=5.0, read=60.0, write=10.0, pool=5.0)
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+class EventsQuery(Schema):
+    after: int | None = Field(
+        None, ge=0, le=2**62, description="Replay events after this id (0: all kept)."
+    )
+
+
+def _cursor(request: HttpRequest, after: int | None) -> str | None:
+    header = request.headers.get("Last-Event-ID", "").strip()
+    if header:
+        if not header.isdigit() or len(header) > 19:
+            raise HttpError(422, "Last-Event-ID must be a non-negative integer event id.")
+        return header
+    return str(after) if after is not None else None
+
+
+def _open_target(request: HttpRequest, project_id: str) -> BridgeEndpoint:
+    project = project_for(request, project_id)
+    ensure_running(project)
+    touch(project)
+    return endpoint_for(project)
+
+
+async def _relay(client: httpx.AsyncClient, upstream: httpx.Response) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in upstream.aiter_raw():
+            yield chunk
+    except httpx.HTTPError:
+        # The bridge went away (restart, sleep, restore): end the stream; the client
+        # reconnects with Last-Event-ID and misses nothing.
+        return
+    finally:
+        await upstream.aclose()
+        await client.aclose()
+
+
+@router.get(
+    "/{project_id}/events",
+    response=responses({}, *SPRITE_ERRORS),
+    openapi_extra={
+        "parameters": [
+            {
+                "name": "Last-Event-ID",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string", "pattern": "^[0-9]{1,19}$"},
+                "description": "Resume after this event id (wins over `after`).",
+            }
+        ],
+        "responses": {
+            "200": {
+                "description": (
+                    'A text/event-stream of events, each `id: N` and `data: {"id", '
+                    '"session_id", "type", "data", "ts"}`; a `reset` event when the cursor is '
+                    "older than the kept log or ahead of it (reload /messages)."
+                ),
+                "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            }
+        },
+    },
+    summary="Follow the agent's events (Server-Sent Events)",
+)
+async def events(
+    request: HttpRequest, project_id: str, query: Query[EventsQuery]
+) -> StreamingHttpResponse:
+    """Without a cursor the stream is live-only; `?after=0` replays everything kept."""
+    cursor = _cursor(request, query.after)
+    endpoint = await sync_to_async(_open_target)(request, project_id)
+    headers = dict(endpoint.headers)
+    if cursor is not None:
+        headers["Last-Event-ID"] = cursor
+    client = httpx.AsyncClient(timeout=UPSTREAM_TIMEOUT)
+    try:
+        upstream = await client.send(
+            client.build_request("GET", endpoint.base_url + "/starter/events", headers=headers),
+            stream=True,
+        )
+    except httpx.HTTPError as error:
+        await client.aclose()
+        raise BridgeError(
+            502, "bridge_unreachable", "The project's machine is not answering; try again."
+        ) from error
+    if upstream.status_code != 200:
+        await upstream.aread()
+        await upstream.aclose()
+        await client.aclose()
+        raise BridgeError(502, "bridge_error", "The project's agent refused the event stream.")
+    return StreamingHttpResponse(
+        _relay(client, upstream), content_type="text/event-stream", headers=SSE_HEADERS
+    )

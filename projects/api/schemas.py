@@ -1,0 +1,235 @@
+"""Request and response bodies of the projects API (``XIn`` in, ``XOut`` out)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from django.core.exceptions import ValidationError
+from ninja import Field, Schema
+from pydantic import AfterValidator, BaseModel
+
+from projects.models import Project, Status, validate_project_name
+from projects.sprite.commands import DEFAULT_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS
+
+
+def _no_control_characters(value: str) -> str:
+    # PostgreSQL text cannot hold NUL, and no name or message needs control characters.
+    if any(ord(character) < 32 and character not in "\t\n\r" for character in value):
+        raise ValueError("must not contain NUL or other control characters")
+    return value
+
+
+def _visible_project_name(value: str) -> str:
+    # Checked as clean_name will store it (whitespace collapsed), so a tab is still a space.
+    try:
+        validate_project_name(" ".join(value.split()))
+    except ValidationError as error:
+        raise ValueError(error.messages[0]) from error
+    return value
+
+
+PlainText = Annotated[str, AfterValidator(_no_control_characters)]
+ProjectName = Annotated[PlainText, AfterValidator(_visible_project_name)]
+SessionId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")]
+
+
+class Input(BaseModel):
+    """A request body. Plain pydantic, not ninja's Schema: that one also accepts any object
+    (reading fields as attributes), so a JSON array would pass as an empty body."""
+
+
+# -- projects -----------------------------------------------------------------------
+
+
+class ProgressOut(Schema):
+    step: str
+    done: int
+    total: int
+
+
+class ProjectOut(Schema):
+    id: str
+    name: str
+    description: str
+    status: Status
+    status_message: str
+    progress: ProgressOut
+    created_at: datetime
+    updated_at: datetime
+    last_activity_at: datetime
+
+    @staticmethod
+    def of(project: Project) -> ProjectOut:
+        return ProjectOut(
+            id=project.public_id,
+            name=project.name,
+            description=project.description,
+            status=Status(project.status),
+            status_message=project.status_message,
+            progress=ProgressOut(
+                step=project.progress_step,
+                done=project.progress_done,
+                total=project.progress_total,
+            ),
+            created_at=project.created_at,
+            updated_at=project.updated_at,
+            last_activity_at=project.last_activity_at,
+        )
+
+
+class ProjectFilters(Schema):
+    status: Status | None = Field(None, description="Only projects in this status.")
+    limit: int = Field(50, ge=1, le=100)
+    offset: int = Field(0, ge=0, le=1_000_000)
+
+
+class ProjectPage(Schema):
+    items: list[ProjectOut]
+    count: int = Field(description="Projects matching the filter, on every page.")
+    limit: int
+    offset: int
+
+
+class ProjectIn(Input):
+    name: ProjectName = Field(max_length=100, examples=["Sales dashboard"])
+    description: PlainText = Field("", max_length=2000)
+
+
+class ProjectPatchIn(Input):
+    name: ProjectName | None = Field(None, max_length=100)
+    description: PlainText | None = Field(None, max_length=2000)
+
+
+class LifecycleOut(Schema):
+    status: Status = Field(description="The project's status once the action was accepted.")
+    task_id: str = Field(description="The id of the Celery task that carries the action out.")
+
+
+# -- secrets and checkpoints -------------------------------------------------------------
+
+
+class SecretOut(Schema):
+    name: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class SecretIn(Input):
+    value: str = Field(description="Write-only: never shown again.", min_length=1)
+
+
+class CheckpointOut(Schema):
+    id: str
+    comment: str
+    created_at: datetime
+
+
+class CheckpointIn(Input):
+    comment: PlainText = Field("", max_length=200)
+
+
+class RestoredOut(Schema):
+    restored: str
+    status: Status
+
+
+# -- commands and files -----------------------------------------------------------------
+
+
+class ExecIn(Input):
+    command: str | list[str] = Field(
+        description="A shell command (run with bash -c) or an argv list.",
+        examples=["ls -la", ["python3", "--version"]],
+    )
+    timeout: float = Field(DEFAULT_TIMEOUT_SECONDS, gt=0, le=MAX_TIMEOUT_SECONDS)
+
+
+class ExecOut(Schema):
+    exit_code: int
+    stdout: str
+    stderr: str
+    timed_out: bool
+    truncated: bool = Field(description="True when stdout or stderr was cut to 1 MiB.")
+    duration_seconds: float
+
+
+class FileEntryOut(Schema):
+    name: str
+    path: str
+    is_dir: bool
+    size: int
+    modified_at: datetime | None
+
+
+class DirectoryOut(Schema):
+    path: str
+    entries: list[FileEntryOut]
+
+
+Encoding = Literal["text", "base64"]
+
+
+class FileContentOut(Schema):
+    path: str
+    encoding: Encoding = Field(description="'text' (UTF-8) or 'base64' for other bytes.")
+    content: str
+    size: int
+
+
+class FileWriteIn(Input):
+    path: str = Field(examples=["notes/todo.md"])
+    content: str
+    encoding: Encoding = "text"
+
+
+class FileWrittenOut(Schema):
+    path: str
+    size: int
+
+
+# -- the agent ----------------------------------------------------------------------------
+
+
+class ImageIn(Input):
+    data: str = Field(description="Base64 image bytes.")
+    mimeType: str = Field(examples=["image/png"])  # the bridge's field name
+
+
+class PromptIn(Input):
+    message: str = Field(min_length=1, max_length=200_000)
+    images: list[ImageIn] | None = None
+    session_id: SessionId | None = None
+
+
+class SessionQuery(Schema):
+    session_id: SessionId | None = Field(None, description="Default: the current session.")
+
+
+class AbortIn(Input):
+    session_id: SessionId | None = None
+
+
+class ConfigIn(Input):
+    model: str | None = Field(None, examples=["anthropic/claude-sonnet-4-5"])
+    thinking_level: Literal["off", "minimal", "low", "medium", "high", "xhigh"] | None = None
+    app_port: int | None = Field(None, ge=1, le=65535)
+    session_id: SessionId | None = None
+
+
+class SwitchIn(Input):
+    session_id: SessionId
+
+
+class CompactIn(Input):
+    session_id: SessionId | None = None
+    instructions: str | None = Field(None, max_length=20_000)
+
+
+class AcceptedOut(Schema):
+    ok: bool
+    session_id: str
+
+
+AgentDocument = dict[str, Any]
+"""The bridge's own JSON (state, sessions, messages, inspect): passed through as it is."""

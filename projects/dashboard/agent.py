@@ -1,0 +1,169 @@
+"""JSON endpoints behind the workspace's chat panels and top bar.
+
+Every view finds the project through `get_project_for_user` (another user's project is a
+404), parses its input, calls one function of `projects.bridge.agent` (or the services
+and preview modules), and answers JSON; failures answer `{"error", "message"}` with a 4xx.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.http import require_GET, require_POST
+
+from projects.bridge import agent
+from projects.bridge.client import BridgeError
+from projects.dashboard.http import BadRequest, json_error, payload, text_field, user_of
+from projects.lookup import get_project_for_user
+from projects.services import ProjectError, set_project_secret
+
+AgentErrors = (BridgeError, ProjectError, BadRequest)
+JsonView = Callable[..., JsonResponse]
+
+
+def errors_as_json(view: JsonView) -> JsonView:
+    """Answer the agent's and the domain's refusals as `{"error", "message"}` with their 4xx."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except AgentErrors as error:
+            return json_error(error)
+
+    return wrapper
+
+
+@login_required
+@require_GET
+@errors_as_json
+def agent_history(request: HttpRequest, public_id: str) -> JsonResponse:
+    project = get_project_for_user(request.user, public_id)
+    session_id = agent.clean_session_id(request.GET.get("session_id"))
+    return JsonResponse(agent.history(project, session_id))
+
+
+@login_required
+@require_POST
+@errors_as_json
+def agent_send(request: HttpRequest, public_id: str) -> JsonResponse:
+    project = get_project_for_user(request.user, public_id)
+    data = payload(request)
+    session_id = agent.clean_session_id(data.get("session_id"))
+    sent_to = agent.send_message(
+        project,
+        session_id,
+        text_field(data, "message"),
+        text_field(data, "mode", "prompt"),
+    )
+    return JsonResponse({"ok": True, "session_id": sent_to}, status=202)
+
+
+@login_required
+@require_POST
+@errors_as_json
+def agent_abort(request: HttpRequest, public_id: str) -> JsonResponse:
+    project = get_project_for_user(request.user, public_id)
+    agent.abort(project, agent.clean_session_id(payload(request).get("session_id")))
+    return JsonResponse({"ok": True})
+
+
+@login_required
+@require_GET
+@errors_as_json
+def agent_sessions(request: HttpRequest, public_id: str) -> JsonResponse:
+    project = get_project_for_user(request.user, public_id)
+    return JsonResponse(agent.list_sessions(project))
+
+
+@login_required
+@require_POST
+@errors_as_json
+def agent_session_new(request: HttpRequest, public_id: str) -> JsonResponse:
+    project = get_project_for_user(request.user, public_id)
+    return JsonResponse({"ok": True, "session_id": agent.new_session(project)}, status=201)
+
+
+@login_required
+@require_POST
+@errors_as_json
+def agent_session_switch(request: HttpRequest, public_id: str) -> JsonResponse:
+    project = get_project_for_user(request.user, public_id)
+    session_id = agent.clean_session_id(payload(request).get("session_id"))
+    if session_id is None:
+        raise ProjectError("Choose the session to switch to.")
+    return JsonResponse({"ok": True, "session_id": agent.switch_session(project, session_id)})
+
+
+@login_required
+@require_POST
+@errors_as_json
+def agent_compact(request: HttpRequest, public_id: str) -> JsonResponse:
+    project = get_project_for_user(request.user, public_id)
+    session_id = agent.clean_session_id(payload(request).get("session_id"))
+    return JsonResponse(agent.compact(project, session_id))
+
+
+@login_required
+@require_GET
+@errors_as_json
+def agent_state(request: HttpRequest, public_id: str) -> JsonResponse:
+    project = get_project_for_user(request.user, public_id)
+    session_id = agent.clean_session_id(request.GET.get("session_id"))
+    return JsonResponse(agent.agent_state(project, session_id))
+
+
+@login_required
+@require_POST
+@errors_as_json
+def agent_config(request: HttpRequest, public_id: str) -> JsonResponse:
+    project = get_project_for_user(request.user, public_id)
+    data = payload(request)
+    answer = agent.configure(
+        project,
+        agent.clean_session_id(data.get("session_id")),
+        text_field(data, "model") or None,
+        text_field(data, "thinking_level") or None,
+    )
+    return JsonResponse(answer)
+
+
+@login_required
+@require_POST
+def secret_provide(request: HttpRequest, public_id: str) -> JsonResponse:
+    """The agent's `request_secret` form: the value goes to the project's secrets only.
+
+    It is never echoed, logged or sent to the agent; the chat then tells the agent the
+    NAME is set (the Sprite restarts its bridge with the new environment).
+    """
+    project = get_project_for_user(request.user, public_id)
+    try:
+        data = payload(request)
+        secret = set_project_secret(project, text_field(data, "name"), text_field(data, "value"))
+    except (ProjectError, BadRequest) as error:
+        return json_error(error)
+    return JsonResponse({"ok": True, "name": secret.name})
+
+
+@login_required
+@require_GET
+def preview_link(request: HttpRequest, public_id: str) -> JsonResponse:
+    """A fresh signed link to the app's preview origin (the link is short-lived)."""
+    project = get_project_for_user(request.user, public_id)
+    try:
+        from projects.preview.links import preview_link as make_link
+    except ImportError:  # the preview proxy is not installed in this deployment
+        return JsonResponse(
+            {"error": "preview_unavailable", "message": "App previews are not available here."},
+            status=503,
+        )
+    try:
+        # The link's origin follows the host and port this page was served on.
+        link = make_link(user_of(request), project, request.build_absolute_uri("/"))
+        return JsonResponse({"url": link})
+    except AgentErrors as error:
+        return json_error(error)

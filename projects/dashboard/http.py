@@ -1,0 +1,97 @@
+"""Request parsing and error answers shared by the workspace's views.
+
+Errors are for people: a `ProjectError` or `BridgeError` becomes a 4xx (or the bridge's
+5xx-mapped status) with the error's own message, as JSON for `fetch` callers and as a
+small HTML fragment for htmx panels.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+
+from accounts.models import User
+from projects.bridge.client import BridgeError
+from projects.services import ProjectError
+from starter.api_parser import find_lone_surrogate
+
+PROJECT_ERROR_STATUS = {
+    "invalid": 400,
+    "not_found": 404,
+    "conflict": 409,
+    "limit": 409,
+    "too_large": 413,
+    "sprite_error": 502,
+}
+
+
+class BadRequest(ValueError):
+    """The request itself is malformed (not JSON, wrong types)."""
+
+
+def user_of(request: HttpRequest) -> User:
+    user = request.user
+    assert isinstance(user, User)  # guaranteed by @login_required
+    return user
+
+
+def payload(request: HttpRequest) -> dict[str, Any]:
+    """The body as a dict: a JSON object from `fetch`, or an ordinary form post."""
+    if request.content_type == "application/json":
+        try:
+            value = json.loads(request.body or b"{}")
+        except ValueError as error:
+            raise BadRequest("The request body is not valid JSON.") from error
+        if not isinstance(value, dict):
+            raise BadRequest("The request body must be a JSON object.")
+        if find_lone_surrogate(value):
+            raise BadRequest("The request holds text that is not valid Unicode (a lone surrogate).")
+        return value
+    return {key: request.POST.get(key) for key in request.POST}
+
+
+def text_field(data: dict[str, Any], name: str, default: str = "") -> str:
+    value = data.get(name, default)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise BadRequest(f"'{name}' must be text.")
+    return value
+
+
+def status_of(error: Exception) -> int:
+    if isinstance(error, BridgeError):
+        return error.status
+    if isinstance(error, ProjectError):
+        return PROJECT_ERROR_STATUS.get(error.code, 400)
+    return 400
+
+
+def code_of(error: Exception) -> str:
+    if isinstance(error, BridgeError | ProjectError):
+        return error.code
+    return "bad_request"
+
+
+def message_of(error: Exception) -> str:
+    if isinstance(error, BridgeError | ProjectError):
+        return error.message
+    return str(error)
+
+
+def json_error(error: Exception) -> JsonResponse:
+    return JsonResponse(
+        {"error": code_of(error), "message": message_of(error)}, status=status_of(error)
+    )
+
+
+def fragment_error(request: HttpRequest, error: Exception) -> HttpResponse:
+    return render(
+        request,
+        "projects/workspace/_error.html",
+        {"message": message_of(error)},
+        status=status_of(error),
+    )

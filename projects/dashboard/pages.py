@@ -1,0 +1,255 @@
+"""Dashboard pages for projects. Each view parses input, authorises, calls one domain function."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts.model_catalog import providers_for
+from accounts.models import THINKING_LEVELS, User
+from projects import actions
+from projects.dashboard.forms import ProjectForm, SecretForm
+from projects.lookup import get_project_for_user
+from projects.models import Kind, Project
+from projects.services import (
+    ProjectError,
+    create_project,
+    destroy_project,
+    remove_project_secret,
+    rename_project,
+    set_project_secret,
+)
+
+
+def _user(request: HttpRequest) -> User:
+    user = request.user
+    assert isinstance(user, User)  # guaranteed by @login_required
+    return user
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def home(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    form = ProjectForm(request.POST or None)
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                project = create_project(
+                    user, form.cleaned_data["name"], form.cleaned_data["description"]
+                )
+            except ProjectError as error:
+                form.add_error(None, error.message)
+            else:
+                messages.success(
+                    request, f"Project “{project.name}” created. Its Sprite is starting."
+                )
+                return redirect("projects:detail", public_id=project.public_id)
+    projects = Project.objects.for_user(user).workspaces()
+    template = (
+        "projects/_project_list.html"
+        if request.headers.get("HX-Target") == "project-list"
+        else "projects/home.html"
+    )
+    status = 422 if request.method == "POST" else 200
+    return render(request, template, {"projects": projects, "form": form}, status=status)
+
+
+@login_required
+def detail(request: HttpRequest, public_id: str) -> HttpResponse:
+    """The project workspace. Everything from the agent is fetched by the page's script,
+    so rendering it never waits on the project's machine."""
+    project = get_project_for_user(request.user, public_id)
+    return render_workspace(request, project)
+
+
+def render_workspace(
+    request: HttpRequest, project: Project, extra: dict[str, object] | None = None
+) -> HttpResponse:
+    """The workspace page for a project; the general agent uses it too (general_agent_views)."""
+    user = _user(request)
+    context: dict[str, object] = {
+        "project": project,
+        "secrets": project.secrets.exclude(name__startswith="STARTER_"),
+        "workspace_config": {
+            "publicId": project.public_id,
+            "name": project.name,
+            "status": project.status,
+            "statusLabel": project.get_status_display(),
+            "secretNames": [
+                secret.name for secret in project.secrets.exclude(name__startswith="STARTER_")
+            ],
+            "providers": [provider.as_json() for provider in providers_for(user)],
+            "thinkingLevels": list(THINKING_LEVELS),
+            "urls": _workspace_urls(project),
+            "generalAgent": project.kind == Kind.GENERAL_AGENT,
+        },
+    }
+    context.update(extra or {})
+    return render(request, "projects/workspace.html", context)
+
+
+def _workspace_urls(project: Project) -> dict[str, str]:
+    names = [
+        "agent_history",
+        "agent_send",
+        "agent_abort",
+        "agent_state",
+        "agent_config",
+        "agent_sessions",
+        "agent_session_new",
+        "agent_session_switch",
+        "agent_compact",
+        "secret_provide",
+        "preview_link",
+        "inspect",
+        "file_view",
+        "file_raw",
+        "logs",
+        "checkpoints",
+        "checkpoint_restore",
+        "lifecycle",
+        "manage",
+    ]
+    urls = {name: reverse(f"projects:{name}", args=[project.public_id]) for name in names}
+    # The trace URL takes the session id; the page fills it in.
+    urls["trace"] = reverse("projects:trace", args=[project.public_id, "SESSION"])
+    urls["websocket"] = f"/ws/projects/{project.public_id}/"
+    return urls
+
+
+@login_required
+def manage_panel(request: HttpRequest, public_id: str) -> HttpResponse:
+    """The project's settings panel: lifecycle, secrets, rename and delete."""
+    project = get_project_for_user(request.user, public_id)
+    return render(
+        request,
+        "projects/workspace/_manage.html",
+        {"project": project, "secrets": project.secrets.all(), "secret_form": SecretForm()},
+    )
+
+
+@login_required
+def secrets_overview(request: HttpRequest) -> HttpResponse:
+    """The settings page's "Project secrets" section: each project's secret names, never a
+    value. Served by projects/ so that accounts/ keeps knowing nothing of projects."""
+    projects = Project.objects.for_user(request.user).prefetch_related("secrets")
+    rows = [(project, [secret.name for secret in project.secrets.all()]) for project in projects]
+    return render(request, "projects/_secrets_overview.html", {"rows": rows})
+
+
+@login_required
+def palette_items(request: HttpRequest) -> JsonResponse:
+    """What the command palette offers on every page: the person's projects and actions."""
+    projects = [
+        {
+            "public_id": project.public_id,
+            "name": project.name,
+            "status": project.status,
+            "status_label": project.get_status_display(),
+            "url": reverse("projects:detail", args=[project.public_id]),
+            "wake_url": reverse("projects:action", args=[project.public_id, "wake"]),
+            "sleep_url": reverse("projects:action", args=[project.public_id, "sleep"]),
+        }
+        for project in Project.objects.for_user(request.user).workspaces()
+    ]
+    return JsonResponse({"projects": projects})
+
+
+@login_required
+def status_badge(request: HttpRequest, public_id: str) -> HttpResponse:
+    project = get_project_for_user(request.user, public_id)
+    return render(request, "projects/_status.html", {"project": project})
+
+
+@login_required
+def lifecycle_panel(request: HttpRequest, public_id: str) -> HttpResponse:
+    """The Sprite card alone: htmx refreshes it while the project is busy."""
+    project = get_project_for_user(request.user, public_id)
+    return render(request, "projects/_lifecycle.html", {"project": project})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def rename(request: HttpRequest, public_id: str) -> HttpResponse:
+    project = get_project_for_user(request.user, public_id)
+    form = ProjectForm(
+        request.POST or None, initial={"name": project.name, "description": project.description}
+    )
+    if request.method == "POST" and form.is_valid():
+        rename_project(project, form.cleaned_data["name"], form.cleaned_data["description"])
+        messages.success(request, "Project renamed.")
+        return redirect("projects:detail", public_id=project.public_id)
+    status = 422 if request.method == "POST" else 200
+    return render(
+        request, "projects/rename.html", {"project": project, "form": form}, status=status
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def delete(request: HttpRequest, public_id: str) -> HttpResponse:
+    project = get_project_for_user(request.user, public_id)
+    if request.method == "POST":
+        if request.POST.get("confirm_name", "").strip() != project.name:
+            messages.error(request, "Type the project's name exactly to confirm the deletion.")
+            return render(request, "projects/delete.html", {"project": project}, status=422)
+        destroy_project(project)
+        messages.success(request, f"Project “{project.name}” is being deleted.")
+        return redirect("projects:home")
+    return render(request, "projects/delete.html", {"project": project})
+
+
+@login_required
+@require_POST
+def lifecycle_action(request: HttpRequest, public_id: str, action: str) -> HttpResponse:
+    project = get_project_for_user(request.user, public_id)
+    wants_json = "application/json" in request.headers.get("Accept", "")
+    try:
+        actions.perform(project, action)
+    except ProjectError as error:
+        if wants_json:  # the command palette and the workspace call this with fetch
+            status = 404 if error.code == "not_found" else 409
+            return JsonResponse({"error": error.code, "message": error.message}, status=status)
+        messages.error(request, error.message)
+    else:
+        if wants_json:
+            return JsonResponse({"ok": True, "message": actions.DONE_MESSAGES[action]})
+        messages.success(request, actions.DONE_MESSAGES[action])
+    return redirect("projects:detail", public_id=project.public_id)
+
+
+@login_required
+@require_POST
+def secret_set(request: HttpRequest, public_id: str) -> HttpResponse:
+    project = get_project_for_user(request.user, public_id)
+    form = SecretForm(request.POST)
+    if form.is_valid():
+        try:
+            set_project_secret(project, form.cleaned_data["name"], form.cleaned_data["value"])
+        except ProjectError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, f"Secret {form.cleaned_data['name'].strip()} saved.")
+    else:
+        for field_errors in form.errors.values():
+            for text in field_errors:
+                messages.error(request, str(text))
+    return redirect("projects:detail", public_id=project.public_id)
+
+
+@login_required
+@require_POST
+def secret_remove(request: HttpRequest, public_id: str, name: str) -> HttpResponse:
+    project = get_project_for_user(request.user, public_id)
+    try:
+        remove_project_secret(project, name)
+    except ProjectError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"Secret {name} removed.")
+    return redirect("projects:detail", public_id=project.public_id)

@@ -1,0 +1,178 @@
+"""HTML fragments for the workspace (htmx): the sidebar, viewers, logs, trace, checkpoints.
+
+Each view renders one partial; failures render `_error.html` with a 4xx so the panel says
+what went wrong instead of staying blank.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.clickjacking import xframe_options_sameorigin
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from projects.bridge import agent
+from projects.bridge.client import BridgeError
+from projects.dashboard import viewers as files
+from projects.dashboard.http import BadRequest, fragment_error, payload, text_field
+from projects.lookup import get_project_for_user
+from projects.services import ProjectError
+from projects.sprite import checkpoints
+
+PanelErrors = (BridgeError, ProjectError, BadRequest)
+
+# Raw files are served on the dashboard's origin, so a file the agent wrote must never run
+# script here: the sandbox CSP turns an SVG (or anything mislabelled) into an inert document.
+RAW_IMAGE_POLICY = "sandbox; default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'"
+# A PDF gets the same inert sandbox (Chromium's viewer still renders it); unlike the rest of
+# the dashboard, the workspace's own PDF viewer may frame it.
+RAW_PDF_POLICY = "sandbox; default-src 'none'; frame-ancestors 'self'"
+
+
+@login_required
+@require_GET
+def inspect_sidebar(request: HttpRequest, public_id: str) -> HttpResponse:
+    project = get_project_for_user(request.user, public_id)
+    try:
+        tables = agent.inspect(project)
+    except PanelErrors as error:
+        return fragment_error(request, error)
+    return render(request, "projects/workspace/_sidebar.html", {"project": project, **tables})
+
+
+@login_required
+@require_GET
+def file_view(request: HttpRequest, public_id: str) -> HttpResponse:
+    project = get_project_for_user(request.user, public_id)
+    try:
+        file = files.read_for_viewer(project, request.GET.get("path", ""))
+        table = files.csv_table(file) if file.kind == "csv" else None
+    except PanelErrors as error:
+        return fragment_error(request, error)
+    return render(
+        request,
+        "projects/workspace/_file_view.html",
+        {"project": project, "file": file, "table": table},
+    )
+
+
+@login_required
+@require_GET
+@xframe_options_sameorigin  # the PDF viewer embeds it in the workspace
+def file_raw(request: HttpRequest, public_id: str) -> HttpResponse:
+    """Images and PDFs for <img>/<iframe>; other kinds are rendered by `file_view`."""
+    project = get_project_for_user(request.user, public_id)
+    try:
+        file = files.read_for_viewer(project, request.GET.get("path", ""))
+    except PanelErrors as error:
+        return fragment_error(request, error)
+    if file.kind not in {"image", "pdf"}:
+        return fragment_error(
+            request, ProjectError("Only images and PDFs are served raw; open it in a viewer.")
+        )
+    response = HttpResponse(file.data, content_type=file.content_type)
+    response["Content-Disposition"] = "inline"
+    response["Cache-Control"] = "private, no-store"
+    response["Content-Security-Policy"] = (
+        RAW_IMAGE_POLICY if file.kind == "image" else RAW_PDF_POLICY
+    )
+    return response
+
+
+@login_required
+@require_GET
+def log_tail(request: HttpRequest, public_id: str) -> HttpResponse:
+    """The end of a log: an explicit ?path=, or a service's usual log files (?service=ID)."""
+    project = get_project_for_user(request.user, public_id)
+    path = request.GET.get("path", "").strip()
+    service = request.GET.get("service", "").strip()
+    context: dict[str, object] = {"project": project, "service": service, "path": path}
+    try:
+        if not path and service:
+            candidates = service_log_candidates(service)
+            found = files.first_existing(project, candidates)
+            if found is None:
+                context["candidates"] = candidates
+                return render(request, "projects/workspace/_log_tail.html", context)
+            path = found
+        context["tail"] = files.tail_log(project, path)
+        context["path"] = path
+    except PanelErrors as error:
+        return fragment_error(request, error)
+    return render(request, "projects/workspace/_log_tail.html", context)
+
+
+def service_log_candidates(service_id: str) -> list[str]:
+    """Where a service's output usually is: the agent is told to start servers with
+    `nohup … &> server.log &`, and a `logs/` folder per service is the other habit."""
+    safe = "".join(ch for ch in service_id if ch.isalnum() or ch in "-_.")[:80] or "service"
+    return [f"logs/{safe}.log", f"{safe}.log", f"{safe}/server.log", "server.log"]
+
+
+@login_required
+@require_GET
+def session_trace(request: HttpRequest, public_id: str, session_id: str) -> HttpResponse:
+    project = get_project_for_user(request.user, public_id)
+    try:
+        clean_id = agent.clean_session_id(session_id)
+        if clean_id is None:
+            raise ProjectError("Choose a session.")
+        raw, truncated = agent.trace(project, clean_id)
+    except PanelErrors as error:
+        return fragment_error(request, error)
+    if request.GET.get("download"):
+        response = HttpResponse(raw, content_type="application/x-ndjson")
+        response["Content-Disposition"] = f'attachment; filename="session-{clean_id}.jsonl"'
+        return response
+    lines = raw.decode("utf-8", errors="replace").splitlines()
+    return render(
+        request,
+        "projects/workspace/_trace.html",
+        {"project": project, "session_id": clean_id, "lines": lines, "truncated": truncated},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def checkpoint_list(request: HttpRequest, public_id: str) -> HttpResponse:
+    """GET lists; POST creates one (with an optional comment) and lists again."""
+    project = get_project_for_user(request.user, public_id)
+    notice = ""
+    try:
+        if request.method == "POST":
+            checkpoint = checkpoints.create_checkpoint(
+                project, text_field(payload(request), "comment")
+            )
+            notice = f"Checkpoint {checkpoint.id} saved."
+        found = checkpoints.list_checkpoints(project)
+    except PanelErrors as error:
+        return fragment_error(request, error)
+    return render(
+        request,
+        "projects/workspace/_checkpoints.html",
+        {"project": project, "checkpoints": found, "notice": notice},
+    )
+
+
+@login_required
+@require_POST
+def checkpoint_restore(request: HttpRequest, public_id: str) -> HttpResponse:
+    project = get_project_for_user(request.user, public_id)
+    try:
+        checkpoint_id = text_field(payload(request), "checkpoint_id").strip()
+        if not checkpoint_id:
+            raise ProjectError("Choose the checkpoint to restore.")
+        checkpoints.restore_checkpoint(project, checkpoint_id)
+        found = checkpoints.list_checkpoints(project)
+    except PanelErrors as error:
+        return fragment_error(request, error)
+    return render(
+        request,
+        "projects/workspace/_checkpoints.html",
+        {
+            "project": project,
+            "checkpoints": found,
+            "notice": f"Restored checkpoint {checkpoint_id}. The chat reloads its history.",
+        },
+    )

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from projects.dashboard import agent as workspace_views
+from projects.dashboard import general_agent as general_agent_views
+from projects.dashboard import pages as views
+from projects.dashboard import panels as workspace_panels
+
+app_name = "projects"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("agent/", general_agent_views.agent_workspace, name="general_agent"),
+    path("agent/renew/", general_agent_views.renew_agent_access, name="general_agent_renew"),
+    path("palette.json", views.palette_items, name="palette"),
+    path("secrets-overview/", views.secrets_overview, name="secrets_overview"),
+    path("p/<str:public_id>/", views.detail, name="detail"),
+    path("p/<str:public_id>/status/", views.status_badge, name="status"),
+    path("p/<str:public_id>/lifecycle/", views.lifecycle_panel, name="lifecycle"),
+    path("p/<str:public_id>/manage/", views.manage_panel, name="manage"),
+    path("p/<str:public_id>/rename/", views.rename, name="rename"),
+    path("p/<str:public_id>/delete/", views.delete, name="delete"),
+    path("p/<str:public_id>/actions/<str:action>/", views.lifecycle_action, name="action"),
+    path("p/<str:public_id>/secrets/", views.secret_set, name="secret_set"),
+    path("p/<str:public_id>/secrets/<str:name>/remove/", views.secret_remove, name="secret_remove"),
+    # The workspace's chat panels and top bar (JSON, called with fetch).
+    path("p/<str:public_id>/agent/history/", workspace_views.agent_history, name="agent_history"),
+    path("p/<str:public_id>/agent/send/", workspace_views.agent_send, name="agent_send"),
+    path("p/<str:public_id>/agent/abort/", workspace_views.agent_abort, name="agent_abort"),
+    path("p/<str:public_id>/agent/state/", workspace_views.agent_state, name="agent_state"),
+    path("p/<str:public_id>/agent/config/", workspace_views.agent_config, name="agent_config"),
+    path(
+        "p/<str:public_id>/agent/sessions/", workspace_views.agent_sessions, name="agent_sessions"
+    ),
+    path(
+        "p/<str:public_id>/agent/sessions/new/",
+        workspace_views.agent_session_new,
+        name="agent_session_new",
+    ),
+    path(
+        "p/<str:public_id>/agent/sessions/switch/",
+        workspace_views.agent_session_switch,
+        name="agent_session_switch",
+    ),
+    path(
+        "p/<str:public_id>/agent/sessions/compact/",
+        workspace_views.agent_compact,
+        name="agent_compact",
+    ),
+    path("p/<str:public_id>/agent/secret/", workspace_views.secret_provide, name="secret_provide"),
+    path("p/<str:public_id>/preview-link/", workspace_views.preview_link, name="preview_link"),
+    # The workspace's panels and sidebar (HTML fragments, loaded with htmx).
+    path("p/<str:public_id>/inspect/", workspace_panels.inspect_sidebar, name="inspect"),
+    path("p/<str:public_id>/files/view/", workspace_panels.file_view, name="file_view"),
+    path("p/<str:public_id>/files/raw/", workspace_panels.file_raw, name="file_raw"),
+    path("p/<str:public_id>/logs/", workspace_panels.log_tail, name="logs"),
+    path(
+        "p/<str:public_id>/sessions/<str:session_id>/trace/",
+        workspace_panels.session_trace,
+        name="trace",
+    ),
+    path("p/<str:public_id>/checkpoints/", workspace_panels.checkpoint_list, name="checkpoints"),
+    path(
+        "p/<str:public_id>/checkpoints/restore/",
+        workspace_panels.checkpoint_restore,
+        name="checkpoint_restore",
+    ),
+]

@@ -1,0 +1,187 @@
+"""Moving a project's Sprite through its life: provision, wake, sleep, destroy, checkpoints.
+
+Each function takes a project id, re-reads the row, does nothing when the status says the
+work is done or not wanted any more (so a task delivered twice is harmless), holds the
+project's work lock while it talks to the backend, and leaves the project either in the
+next status or in `error` with a message a person can act on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from django.utils import timezone
+
+from projects.broadcast import broadcast_lifecycle
+from projects.lifecycle.status import transition
+from projects.lifecycle.work_lock import WorkLock, project_work_lock
+from projects.models import Project, Status
+from projects.sprite.backend import (
+    backend_for,
+    ensure_bridge_token,
+    pi_models_json,
+    pi_settings_document,
+    run,
+    sprite_environment,
+    sprite_name_for,
+)
+from sprites.backends import SpriteError
+
+logger = logging.getLogger(__name__)
+
+PI_SETTINGS_PATH = ".pi/agent/settings.json"
+PI_MODELS_PATH = ".pi/agent/models.json"
+
+
+def _load(project_id: int) -> Project | None:
+    return Project.objects.select_related("owner").filter(pk=project_id).first()
+
+
+def _progress_reporter(project: Project, lock: WorkLock) -> Callable[[str, int, int], None]:
+    def report(step: str, done: int, total: int) -> None:
+        lock.renew()
+        Project.objects.filter(pk=project.pk).update(
+            progress_step=step[:100],
+            progress_done=done,
+            progress_total=total,
+            updated_at=timezone.now(),
+        )
+        project.refresh_from_db()
+        broadcast_lifecycle(project)
+
+    return report
+
+
+def fail(project: Project, message: str) -> None:
+    """Leave the project in `error` with a message, unless it is being destroyed."""
+    if transition(project, Status.ERROR, message=message):
+        logger.warning("project %s failed: %s", project.public_id, message)
+    broadcast_lifecycle(project)
+
+
+def provision(project_id: int) -> Project | None:
+    """creating → bootstrapping → running. Safe to call again after a crash at any point."""
+    project = _load(project_id)
+    if project is None or project.status not in {Status.CREATING, Status.BOOTSTRAPPING}:
+        return project
+    with project_work_lock(project.pk) as lock:
+        report = _progress_reporter(project, lock)
+        backend = backend_for(project)
+        if project.status == Status.CREATING:
+            report("Creating the Sprite", 1, 4)
+            name = project.sprite_name or sprite_name_for(project)
+            run(backend.create(name))
+            Project.objects.filter(pk=project.pk).update(sprite_name=name)
+            project.refresh_from_db()
+            if not transition(project, Status.BOOTSTRAPPING, only_from={Status.CREATING}):
+                return project
+        _bootstrap(project, report)
+        if transition(project, Status.RUNNING, only_from={Status.BOOTSTRAPPING}):
+            Project.objects.filter(pk=project.pk).update(last_activity_at=timezone.now())
+        broadcast_lifecycle(project)
+    return project
+
+
+def _bootstrap(project: Project, report: Callable[[str, int, int], None]) -> None:
+    backend = backend_for(project)
+    token = ensure_bridge_token(project)
+    report("Writing the agent's settings", 2, 4)
+    write_agent_configuration(project)
+
+    async def backend_progress(step: str, done: int, total: int) -> None:
+        # Called inside the backend's event loop, where the ORM and async_to_sync (the
+        # broadcast) refuse to run: report from a thread.
+        await asyncio.to_thread(report, step, 2 + done, 2 + total)
+
+    report("Installing and starting the bridge", 3, 4)
+    run(
+        backend.bootstrap(project.sprite_name, token, sprite_environment(project), backend_progress)
+    )
+    endpoint = run(backend.bridge_endpoint(project.sprite_name, token))
+    Project.objects.filter(pk=project.pk).update(sprite_url=endpoint.base_url)
+    project.refresh_from_db()
+
+
+def write_agent_configuration(project: Project) -> None:
+    """pi's settings.json and models.json in the Sprite's home: no secret in either."""
+    backend = backend_for(project)
+    run(backend.write_file(project.sprite_name, PI_SETTINGS_PATH, pi_settings_document(project)))
+    run(backend.write_file(project.sprite_name, PI_MODELS_PATH, pi_models_json(project)))
+
+
+def rebootstrap(project_id: int) -> Project | None:
+    project = _load(project_id)
+    if project is None or project.status != Status.BOOTSTRAPPING:
+        return project
+    if not project.sprite_name:  # it never got a Sprite: start over
+        transition(project, Status.ERROR, message="")
+        transition(project, Status.CREATING)
+        return provision(project_id)
+    return provision(project_id)
+
+
+def wake(project_id: int) -> Project | None:
+    project = _load(project_id)
+    if project is None or project.status != Status.SLEEPING:
+        return project
+    with project_work_lock(project.pk) as lock:
+        _progress_reporter(project, lock)("Waking the Sprite", 1, 1)
+        backend = backend_for(project)
+        run(backend.wake(project.sprite_name))
+        if transition(project, Status.RUNNING, only_from={Status.SLEEPING}):
+            Project.objects.filter(pk=project.pk).update(last_activity_at=timezone.now())
+        broadcast_lifecycle(project)
+    return project
+
+
+def sleep(project_id: int) -> Project | None:
+    project = _load(project_id)
+    if project is None or project.status != Status.RUNNING:
+        return project
+    with project_work_lock(project.pk):
+        run(backend_for(project).sleep(project.sprite_name))
+        transition(project, Status.SLEEPING, only_from={Status.RUNNING})
+        broadcast_lifecycle(project)
+    return project
+
+
+def destroy(project_id: int) -> Project | None:
+    project = _load(project_id)
+    if project is None or project.status != Status.DESTROYING:
+        return project
+    with project_work_lock(project.pk):
+        if project.sprite_name:
+            run(backend_for(project).destroy(project.sprite_name))
+        project.secrets.all().delete()
+        Project.objects.filter(pk=project.pk).update(bridge_token="")
+        transition(project, Status.DESTROYED, only_from={Status.DESTROYING})
+        broadcast_lifecycle(project)
+    return project
+
+
+def sync_environment(project_id: int) -> Project | None:
+    """Re-apply secrets and provider keys; the backend restarts the bridge, sessions resume."""
+    project = _load(project_id)
+    if project is None or project.status not in {Status.RUNNING, Status.SLEEPING}:
+        return project
+    if not project.sprite_name:
+        return project
+    with project_work_lock(project.pk):
+        run(
+            backend_for(project).set_environment(
+                project.sprite_name, ensure_bridge_token(project), sprite_environment(project)
+            )
+        )
+    return project
+
+
+def is_retryable(error: BaseException) -> bool:
+    return isinstance(error, SpriteError) and error.retryable
+
+
+def describe(error: BaseException) -> str:
+    if isinstance(error, SpriteError):
+        return str(error)
+    return "An unexpected error stopped this step. Retry, or contact the operator if it persists."

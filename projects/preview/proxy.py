@@ -1,0 +1,486 @@
+"""The preview proxy: ``<public_id>.<STARTER_PREVIEW_DOMAIN>`` → the project's bridge → its app.
+
+``starter/asgi.py`` sends every request whose Host is a preview host here, before Django.
+Access needs the cookie left by a signed link (``projects/preview_links.py``); the bridge
+token is added here and never reaches the browser; the preview cookie never reaches the app.
+Cookies the app sets are made host-only (any ``Domain`` attribute dropped), so no preview can
+set one that another project's preview or the dashboard receives, and the app can neither
+set nor clear the preview cookie. A websocket opened by a page of another origin is refused.
+Bodies stream both ways and websockets are relayed frame by frame (dev servers use them for
+hot reload). A sleeping project is woken by its first preview request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import logging
+import time
+from collections.abc import AsyncIterator
+from functools import cache
+from http.cookiejar import CookieJar, DefaultCookiePolicy
+from http.cookies import SimpleCookie
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import websockets
+from channels.db import database_sync_to_async
+from django.conf import settings
+from starlette.types import Receive, Scope, Send
+from websockets.asyncio.client import connect as websocket_connect
+
+from accounts.models import User
+from bridge_agent.concurrency import until_first_done
+from bridge_agent.websocket_pump import pump
+from projects.bridge.client import BridgeError, endpoint_for, ensure_running, touch
+from projects.models import Project
+from projects.preview.links import (
+    COOKIE_MAX_AGE,
+    COOKIE_NAME,
+    LINK_PATH,
+    LINK_SCRIPT_PATH,
+    PreviewDenied,
+    preview_cookie_value,
+    public_id_from_host,
+    read_preview_cookie,
+    read_preview_link,
+)
+from sprites.backends import BridgeEndpoint
+
+logger = logging.getLogger(__name__)
+
+ENDPOINT_CACHE_SECONDS = 5.0
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"te",
+        b"trailer",
+        b"trailers",
+        b"transfer-encoding",
+        b"upgrade",
+        b"host",
+        b"x-starter-token",
+    }
+)
+WEBSOCKET_HANDSHAKE = frozenset(
+    {
+        b"sec-websocket-key",
+        b"sec-websocket-version",
+        b"sec-websocket-extensions",
+        b"sec-websocket-protocol",
+        b"sec-websocket-accept",
+        b"content-length",
+    }
+)
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{{font-family:system-ui,sans-serif;display:grid;place-items:center;min-height:90vh;
+color:#223;background:#f7f7fa}}main{{max-width:32rem;text-align:center}}</style></head>
+<body><main><h1>{title}</h1><p>{message}</p></main></body></html>
+"""
+LINK_PAGE = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Opening the preview…</title>
+<script src="{LINK_SCRIPT_PATH}" defer></script></head>
+<body><main><p id="message">Opening the preview…</p>
+<noscript><p>The preview needs JavaScript to open.</p></noscript></main></body></html>
+""".encode()
+LINK_PAGE_POLICY = b"default-src 'none'; script-src 'self'; form-action 'self'; base-uri 'none'"
+LINK_SCRIPT = Path(settings.BASE_DIR) / "static" / "js" / "preview_link.js"
+MAX_LINK_FORM_BYTES = 8192
+
+
+class PreviewError(Exception):
+    def __init__(self, status: int, title: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.title = title
+        self.message = message
+
+
+def _header(scope: Scope, name: bytes) -> str:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return ""
+
+
+def _cookie(scope: Scope, name: str) -> str | None:
+    jar = SimpleCookie()
+    with contextlib.suppress(Exception):
+        jar.load(_header(scope, b"cookie"))
+    morsel = jar.get(name)
+    return morsel.value if morsel is not None else None
+
+
+@cache
+def _link_script() -> bytes:
+    return LINK_SCRIPT.read_bytes()
+
+
+def _host_only_set_cookie(value: bytes) -> bytes | None:
+    """An app's ``Set-Cookie`` without its ``Domain`` attribute, so the cookie stays on this
+    preview's host (a ``Domain`` naming the preview domain would reach every project's
+    preview); None for the preview cookie itself, which only the proxy sets."""
+    pair, *attributes = value.split(b";")
+    if pair.partition(b"=")[0].strip() == COOKIE_NAME.encode():
+        return None
+    kept = [a for a in attributes if a.partition(b"=")[0].strip().lower() != b"domain"]
+    return b";".join([pair, *kept])
+
+
+def _response_headers(raw: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    headers: list[tuple[bytes, bytes]] = []
+    for name, value in raw:
+        lowered = name.lower()
+        if lowered in HOP_BY_HOP:
+            continue
+        if lowered == b"set-cookie":
+            rewritten = _host_only_set_cookie(value)
+            if rewritten is None:
+                continue
+            value = rewritten
+        headers.append((name, value))
+    return headers
+
+
+def _is_same_origin(scope: Scope, host: str) -> bool:
+    """No ``Origin`` (a program), or the one of this very preview host."""
+    origin = _header(scope, b"origin")
+    if not origin:
+        return True
+    try:
+        return urlsplit(origin).netloc.lower() == host.lower()
+    except ValueError:
+        return False
+
+
+def _without_preview_cookie(value: bytes) -> bytes:
+    kept = [
+        part
+        for part in value.split(b";")
+        if part.strip() and not part.strip().startswith(COOKIE_NAME.encode() + b"=")
+    ]
+    return b";".join(kept).strip()
+
+
+def _is_secure_context(scope: Scope, host: str) -> bool:
+    """Browsers keep ``Secure`` cookies over https, and over http on *.localhost."""
+    name = host.rsplit(":", 1)[0].lower()
+    return (
+        scope.get("scheme") in {"https", "wss"}
+        or name == "localhost"
+        or name.endswith(".localhost")
+    )
+
+
+def _owned_project(user_id: int, public_id: str) -> Project:
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    project = (
+        Project.objects.for_user(user).select_related("owner").filter(public_id=public_id).first()
+        if user is not None
+        else None
+    )
+    if project is None:
+        raise PreviewError(404, "No such project", "There is no such project for you.")
+    return project
+
+
+def _running_endpoint(user_id: int, public_id: str) -> BridgeEndpoint:
+    project = _owned_project(user_id, public_id)
+    try:
+        ensure_running(project)  # wakes a sleeping Sprite
+        endpoint = endpoint_for(project)
+    except BridgeError as error:
+        raise PreviewError(error.status, "The preview is not available", error.message) from None
+    touch(project)
+    return endpoint
+
+
+class PreviewProxy:
+    """The ASGI app for preview hosts."""
+
+    def __init__(self) -> None:
+        self._http: httpx.AsyncClient | None = None
+        self._endpoints: dict[tuple[int, str], tuple[float, BridgeEndpoint]] = {}
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(
+                timeout=httpx.Timeout(connect=5.0, read=None, write=None, pool=10.0),
+                follow_redirects=False,
+                # One client serves every project: a cookie jar would keep what one app sets
+                # and send it to the next app asked (all bridges are on the same host).
+                cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
+            )
+        return self._http
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in {"http", "websocket"}:
+            return
+        host = _header(scope, b"host")
+        public_id = public_id_from_host(host) or ""
+        try:
+            if scope["type"] == "http" and scope["path"] in {LINK_PATH, LINK_SCRIPT_PATH}:
+                await self._open_link(scope, receive, send, host, public_id)
+                return
+            if scope["type"] == "websocket" and not _is_same_origin(scope, host):
+                raise PreviewError(403, "Refused", "A page of another origin opened this.")
+            endpoint = await self._endpoint(scope, public_id)
+        except PreviewError as error:
+            await self._refuse(scope, send, error)
+            return
+        if scope["type"] == "http":
+            await self._proxy_http(scope, receive, send, endpoint)
+        else:
+            await self._proxy_websocket(scope, receive, send, endpoint)
+
+    # -- access ----------------------------------------------------------------------------
+
+    async def _open_link(
+        self, scope: Scope, receive: Receive, send: Send, host: str, public_id: str
+    ) -> None:
+        """GET: the link page and its script, which post the token from the fragment; POST:
+        the token traded for the cookie, then a redirect to the app."""
+        if scope["method"] == "GET":
+            if scope["path"] == LINK_SCRIPT_PATH:
+                await self._send_static(send, b"text/javascript; charset=utf-8", _link_script())
+            else:
+                await self._send_static(send, b"text/html; charset=utf-8", LINK_PAGE)
+            return
+        if scope["method"] != "POST" or scope["path"] != LINK_PATH:
+            raise PreviewError(405, "Not allowed", "Open the preview from the project's page.")
+        if not _is_same_origin(scope, host):
+            raise PreviewError(403, "Preview link refused", "Open it from the project's page.")
+        token = parse_qs((await self._form_body(receive)).decode("latin-1")).get("token", [""])[0]
+        try:
+            user_id = read_preview_link(token, public_id)
+        except PreviewDenied as denied:
+            raise PreviewError(403, "Preview link refused", str(denied)) from None
+        await database_sync_to_async(_owned_project)(user_id, public_id)
+        attributes = [
+            f"{COOKIE_NAME}={preview_cookie_value(user_id, public_id)}",
+            "Path=/",
+            f"Max-Age={COOKIE_MAX_AGE}",
+            "HttpOnly",
+        ]
+        if _is_secure_context(scope, host):
+            # The preview is framed by the dashboard, another site: only a SameSite=None
+            # cookie is set and sent there, and those must be Secure. Partitioned keeps it
+            # working where third-party cookies are blocked (it is keyed by the top site).
+            attributes += ["SameSite=None", "Secure", "Partitioned"]
+        else:
+            attributes.append("SameSite=Lax")
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 303,
+                "headers": [
+                    (b"location", b"/"),
+                    (b"set-cookie", "; ".join(attributes).encode()),
+                    (b"cache-control", b"no-store"),
+                    (b"referrer-policy", b"no-referrer"),
+                    (b"content-length", b"0"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": b""})
+
+    @staticmethod
+    async def _form_body(receive: Receive) -> bytes:
+        body = b""
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            body += message.get("body", b"")
+            if len(body) > MAX_LINK_FORM_BYTES:
+                raise PreviewError(413, "Preview link refused", "This preview link is too long.")
+            if not message.get("more_body", False):
+                break
+        return body
+
+    @staticmethod
+    async def _send_static(send: Send, content_type: bytes, body: bytes) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", content_type),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"content-security-policy", LINK_PAGE_POLICY),
+                    (b"cache-control", b"no-store"),
+                    # Not no-referrer: with it, the form's POST would say "Origin: null".
+                    (b"referrer-policy", b"same-origin"),
+                    (b"x-content-type-options", b"nosniff"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    async def _endpoint(self, scope: Scope, public_id: str) -> BridgeEndpoint:
+        value = _cookie(scope, COOKIE_NAME)
+        if not public_id or not value:
+            raise PreviewError(
+                403,
+                "Open the preview from the dashboard",
+                "This preview needs a fresh link: open it from the project's page.",
+            )
+        try:
+            user_id = read_preview_cookie(value, public_id)
+        except PreviewDenied as denied:
+            raise PreviewError(403, "Open the preview from the dashboard", str(denied)) from None
+        key = (user_id, public_id)
+        cached = self._endpoints.get(key)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        endpoint = await database_sync_to_async(_running_endpoint, thread_sensitive=False)(
+            user_id, public_id
+        )
+        self._endpoints[key] = (time.monotonic() + ENDPOINT_CACHE_SECONDS, endpoint)
+        return endpoint
+
+    async def _refuse(self, scope: Scope, send: Send, error: PreviewError) -> None:
+        if scope["type"] == "websocket":
+            # Closing before accepting answers the handshake with 403.
+            await send({"type": "websocket.close", "code": 4403})
+            return
+        body = PAGE.format(
+            title=html.escape(error.title), message=html.escape(error.message)
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": error.status,
+                "headers": [
+                    (b"content-type", b"text/html; charset=utf-8"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"cache-control", b"no-store"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    # -- forwarding -----------------------------------------------------------------------
+
+    @staticmethod
+    def _headers(
+        scope: Scope, endpoint: BridgeEndpoint, excluded: frozenset[bytes] = frozenset()
+    ) -> list[tuple[bytes, bytes]]:
+        headers: list[tuple[bytes, bytes]] = []
+        for name, value in scope.get("headers", []):
+            lowered = name.lower()
+            if lowered in HOP_BY_HOP or lowered in excluded:
+                continue
+            if lowered == b"cookie":
+                value = _without_preview_cookie(value)
+                if not value:
+                    continue
+            headers.append((lowered, value))
+        headers += [(k.lower().encode(), v.encode()) for k, v in endpoint.headers.items()]
+        return headers
+
+    @staticmethod
+    def _target(scope: Scope, base_url: str) -> str:
+        path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+        query = scope.get("query_string", b"").decode("latin-1")
+        return base_url + path + (f"?{query}" if query else "")
+
+    async def _proxy_http(
+        self, scope: Scope, receive: Receive, send: Send, endpoint: BridgeEndpoint
+    ) -> None:
+        headers = self._headers(scope, endpoint)
+        has_body = any(name in (b"content-length", b"transfer-encoding") for name, _ in headers)
+        body_read = asyncio.Event()
+
+        async def request_body() -> AsyncIterator[bytes]:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    break
+                if message.get("body"):
+                    yield message["body"]
+                if not message.get("more_body", False):
+                    break
+            body_read.set()
+
+        if not has_body:
+            body_read.set()
+        request = self.http.build_request(
+            scope["method"],
+            self._target(scope, endpoint.base_url),
+            headers=headers,
+            content=request_body() if has_body else None,
+        )
+        try:
+            response = await self.http.send(request, stream=True)
+        except httpx.HTTPError:
+            self._endpoints.clear()
+            await self._refuse(
+                scope,
+                send,
+                PreviewError(502, "The preview is not answering", "Try again in a moment."),
+            )
+            return
+        try:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": response.status_code,
+                    "headers": _response_headers(response.headers.raw),
+                }
+            )
+            work = [self._stream(response, send)]
+            if body_read.is_set():
+                # Without watching for the disconnect an endless stream (SSE) never ends.
+                work.append(self._wait_disconnect(receive))
+            await until_first_done(*work)
+        finally:
+            await response.aclose()
+
+    @staticmethod
+    async def _stream(response: httpx.Response, send: Send) -> None:
+        async for chunk in response.aiter_raw():
+            if chunk:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    @staticmethod
+    async def _wait_disconnect(receive: Receive) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    async def _proxy_websocket(
+        self, scope: Scope, receive: Receive, send: Send, endpoint: BridgeEndpoint
+    ) -> None:
+        if (await receive())["type"] != "websocket.connect":
+            return
+        headers = [
+            (name.decode("latin-1"), value.decode("latin-1"))
+            for name, value in self._headers(scope, endpoint, WEBSOCKET_HANDSHAKE)
+        ]
+        subprotocols = [websockets.Subprotocol(p) for p in scope.get("subprotocols") or []]
+        url = "ws" + self._target(scope, endpoint.base_url).removeprefix("http")
+        try:
+            upstream = await websocket_connect(
+                url,
+                additional_headers=headers,
+                subprotocols=subprotocols or None,
+                open_timeout=10,
+                max_size=None,
+                compression=None,
+                user_agent_header=None,
+            )
+        except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.InvalidURI):
+            await send({"type": "websocket.close", "code": 1011})
+            return
+        await send({"type": "websocket.accept", "subprotocol": upstream.subprotocol})
+        await pump(receive, send, upstream)
