@@ -34,7 +34,8 @@ from websockets.asyncio.client import connect as websocket_connect
 from accounts.models import User
 from bridge_agent.concurrency import until_first_done
 from bridge_agent.websocket_pump import pump
-from projects.bridge.client import BridgeError, endpoint_for, ensure_running, touch
+from projects.bridge.client import BridgeError, endpoint_for
+from projects.lifecycle.activity import ensure_running, touch
 from projects.models import Project
 from projects.preview.links import (
     COOKIE_MAX_AGE,
