@@ -51,6 +51,11 @@ def public_id_from_host(host: str) -> str | None:
     return label if label and "." not in label else None
 
 
+def is_preview_host(host: str) -> bool:
+    """Whether a Host header (or an origin's ``host[:port]``) names a project's preview."""
+    return public_id_from_host(host) is not None
+
+
 def preview_origin(public_id: str, dashboard_url: str | None = None) -> str:
     """The preview origin, on the scheme and port the dashboard is served on (the same
     server answers both)."""

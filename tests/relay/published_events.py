@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import threading
 
+from projects.bridge.events import SseEvent
 from projects.lifecycle.work_lock import redis_client
-from projects.relay.wire import SseEvent, events_channel, parse_published
+from projects.relay.wire import events_channel, parse_published
 
 
 class PublishedEvents:
