@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 
 from projects.bridge.events import SseEvent
-from projects.lifecycle.work_lock import redis_client
 from projects.relay.wire import events_channel, parse_published
+from starter.redis import redis_client
 
 
 class PublishedEvents:
