@@ -523,8 +523,8 @@ def run_row(
     processes: list[subprocess.Popen[str]],
 ) -> dict[str, Any]:
     """One row: ``viewers`` viewers over the first projects, RATE events/s for DURATION s."""
-    from projects.lifecycle.work_lock import redis_client
     from projects.relay.wire import connects_key
+    from starter.redis import redis_client
 
     assert bridges.stdin is not None and bridges.stdout is not None
     active = projects[: min(PROJECTS, viewers)]

@@ -87,3 +87,13 @@ def perform(project: Project, action: str) -> str:
         raise ProjectError(f"Unknown action {action!r}.", "not_found")
     with transaction.atomic():
         return handler(project)
+
+
+def provision_on_commit(project: Project) -> None:
+    """Create and bootstrap a new project's Sprite once the transaction commits."""
+    tasks.provision_project.delay_on_commit(project.pk)
+
+
+def sync_environment_on_commit(project: Project) -> None:
+    """Restart the project's bridge with a fresh environment once the transaction commits."""
+    tasks.sync_project_environment.delay_on_commit(project.pk)

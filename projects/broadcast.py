@@ -1,13 +1,17 @@
-"""Publishing control-plane events (lifecycle progress, status) to a project's viewers.
+"""The channel-layer contract: group names, the messages sent to them, and publishing.
 
-Everything a browser sees live goes through the project's channel group; the relay
-consumer (projects/consumers.py) forwards these messages to its websockets.
+Everything a browser sees live that is not a bridge event goes through a channel group:
+``project.<public_id>`` (a project's viewers: the relay's feed in each web process) and
+``user.<id>`` (the person's home screen). Two message types travel there, and their shapes
+are declared here: ``lifecycle.update`` (``LifecycleUpdate``, published by the lifecycle
+steps) and ``relay.state`` (``RelayStateMessage``, published by the relay's upstream
+holder). projects/relay/ turns them into websocket frames.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Literal, TypedDict
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -25,7 +29,37 @@ def user_group(user_id: int) -> str:
     return f"user.{user_id}"
 
 
-def lifecycle_payload(project: Project) -> dict[str, Any]:
+class LifecyclePayload(TypedDict):
+    """Where a project is in its life (the ``payload`` of a ``lifecycle.update``)."""
+
+    public_id: str
+    status: str
+    status_label: str
+    message: str
+    step: str
+    done: int
+    total: int
+
+
+class LifecycleUpdate(TypedDict):
+    type: Literal["lifecycle.update"]
+    payload: LifecyclePayload
+
+
+# What the relay's ``{"kind": "relay", "state": ...}`` frame says about the upstream.
+RelayState = Literal["connected", "upstream_down", "sprite_not_running"]
+
+
+class RelayStateMessage(TypedDict):
+    type: Literal["relay.state"]
+    state: RelayState
+
+
+def relay_state_message(state: RelayState) -> RelayStateMessage:
+    return {"type": "relay.state", "state": state}
+
+
+def lifecycle_payload(project: Project) -> LifecyclePayload:
     return {
         "public_id": project.public_id,
         "status": project.status,
@@ -42,7 +76,7 @@ def broadcast_lifecycle(project: Project) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
-    message = {"type": "lifecycle.update", "payload": lifecycle_payload(project)}
+    message: LifecycleUpdate = {"type": "lifecycle.update", "payload": lifecycle_payload(project)}
     try:
         async_to_sync(layer.group_send)(project_group(project.public_id), message)
         async_to_sync(layer.group_send)(user_group(project.owner_id), message)

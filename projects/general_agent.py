@@ -15,7 +15,7 @@ from django.db import transaction
 
 from accounts.models import ApiToken, User
 from accounts.tokens import create_api_token, revoke_api_token
-from projects import tasks
+from projects import actions
 from projects.models import Kind, Project, ProjectSecret, Status
 
 TOKEN_SECRET_NAME = "STARTER_API_TOKEN"  # noqa: S105 (a variable name)
@@ -58,7 +58,7 @@ def ensure_general_agent(user: User) -> Project:
         description="Works across all of your projects.",
     )
     _issue_token(project)
-    tasks.provision_project.delay_on_commit(project.pk)
+    actions.provision_on_commit(project)
     return project
 
 
@@ -82,4 +82,4 @@ def renew_access(project: Project) -> None:
     if project.kind != Kind.GENERAL_AGENT:
         raise ValueError("only the general agent has an agent token")
     _issue_token(project)
-    tasks.sync_project_environment.delay_on_commit(project.pk)
+    actions.sync_environment_on_commit(project)

@@ -19,6 +19,8 @@ from django.utils import timezone
 from projects.lifecycle import steps as lifecycle
 from projects.lifecycle.work_lock import ProjectBusy, is_locked, lock_ttl
 from projects.models import Project, Status
+from projects.sprite.backend import local_backend
+from sprites.backends import run_sync
 
 logger = logging.getLogger(__name__)
 
@@ -115,11 +117,7 @@ worker_ready.connect(_resume_on_worker_start)
 @shared_task
 def supervise_local_sprites() -> list[str]:
     """Beat: restart local bridges that died (the local backend's supervisor)."""
-    from projects.sprite.backend import local_backend
-
     backend = local_backend()
     if backend is None:
         return []
-    from sprites.backends import run_sync
-
     return run_sync(backend.supervise())

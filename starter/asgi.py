@@ -2,7 +2,7 @@
 
 Requests for a preview host (``<public_id>.<STARTER_PREVIEW_DOMAIN>``) go to the preview
 proxy before Django sees them; everything else is HTTP through Django and websockets
-through Channels (``/ws/projects/<public_id>/`` and ``/ws/home/``).
+through Channels (``/ws/projects/<public_id>/`` and ``/ws/home/``, projects/relay/routing.py).
 """
 
 from __future__ import annotations
@@ -15,18 +15,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "starter.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs Django set up)
-from django.urls import path  # noqa: E402
 from starlette.types import ASGIApp, Receive, Scope, Send  # noqa: E402
 
-from projects.preview.links import public_id_from_host  # noqa: E402
+from projects.preview.links import is_preview_host  # noqa: E402
 from projects.preview.proxy import PreviewProxy  # noqa: E402
 from projects.relay.auth import WebsocketAuthMiddleware  # noqa: E402
-from projects.relay.consumers import HomeConsumer, ProjectEventsConsumer  # noqa: E402
-
-websocket_urlpatterns = [
-    path("ws/projects/<str:public_id>/", ProjectEventsConsumer.as_asgi()),
-    path("ws/home/", HomeConsumer.as_asgi()),
-]
+from projects.relay.routing import websocket_urlpatterns  # noqa: E402
 
 
 class PreviewHostRouter:
@@ -40,7 +34,7 @@ class PreviewHostRouter:
         if scope["type"] in {"http", "websocket"}:
             for name, value in scope.get("headers", []):
                 if name == b"host":
-                    if public_id_from_host(value.decode("latin-1")):
+                    if is_preview_host(value.decode("latin-1")):
                         await self.preview(scope, receive, send)
                         return
                     break

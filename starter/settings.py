@@ -46,7 +46,7 @@ ALLOWED_HOSTS = env_list(
     "ALLOWED_HOSTS", _LOOPBACK_HOSTS if _SITE_HOST in _LOOPBACK_HOSTS else [_SITE_HOST]
 )
 # Compared whole (scheme, host and port) by Django's CSRF check and by the websockets'
-# origin check (projects/ws_auth.py); the site's own origin is always one of them.
+# origin check (projects/relay/auth.py); the site's own origin is always one of them.
 CSRF_TRUSTED_ORIGINS = list(
     dict.fromkeys([f"{_SITE.scheme}://{_SITE.netloc}", *env_list("CSRF_TRUSTED_ORIGINS", [])])
 )

@@ -1,8 +1,9 @@
 """``GET /projects/{id}/events``: the project's agent events as Server-Sent Events, for
 programs (``curl -N``). The browser gets the same events through the websocket relay.
 
-Each request opens one stream to the bridge and passes its bytes through unchanged, so
-the envelope, ids, ``retry:`` hint, keep-alives and ``reset`` events are the bridge's own.
+Each request opens one stream to the bridge (through projects/bridge/events.py, the one
+reader of the bridge's stream) and passes its bytes through unchanged, so the envelope,
+ids, ``retry:`` hint, keep-alives and ``reset`` events are the bridge's own.
 The cursor (``Last-Event-ID``, or ``?after=N``) is forwarded, so a client that reconnects
 with the last id it saw gets exactly the events it missed, in order, then live ones.
 
@@ -23,14 +24,14 @@ from ninja.errors import HttpError
 from pydantic import Field
 
 from projects.api.common import project_for
-from projects.bridge.client import BridgeError, endpoint_for, ensure_running, touch
+from projects.bridge.client import endpoint_for
+from projects.bridge.events import EventStream, open_event_stream
+from projects.lifecycle.activity import ensure_running, touch
 from sprites.backends import BridgeEndpoint
 from starter.api_errors import SPRITE_ERRORS, responses
 
 router = Router(tags=["agent"])
 
-# The bridge sends a keep-alive comment every 15 s; a silent minute means it is gone.
-UPSTREAM_TIMEOUT = httpx.Timeout(connect=5.0, read=60.0, write=10.0, pool=5.0)
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
@@ -40,13 +41,13 @@ class EventsQuery(Schema):
     )
 
 
-def _cursor(request: HttpRequest, after: int | None) -> str | None:
+def _cursor(request: HttpRequest, after: int | None) -> int | None:
     header = request.headers.get("Last-Event-ID", "").strip()
     if header:
         if not header.isdigit() or len(header) > 19:
             raise HttpError(422, "Last-Event-ID must be a non-negative integer event id.")
-        return header
-    return str(after) if after is not None else None
+        return int(header)
+    return after
 
 
 def _open_target(request: HttpRequest, project_id: str) -> BridgeEndpoint:
@@ -56,16 +57,12 @@ def _open_target(request: HttpRequest, project_id: str) -> BridgeEndpoint:
     return endpoint_for(project)
 
 
-async def _relay(client: httpx.AsyncClient, upstream: httpx.Response) -> AsyncIterator[bytes]:
+async def _passthrough(client: httpx.AsyncClient, stream: EventStream) -> AsyncIterator[bytes]:
     try:
-        async for chunk in upstream.aiter_raw():
+        async for chunk in stream.raw():
             yield chunk
-    except httpx.HTTPError:
-        # The bridge went away (restart, sleep, restore): end the stream; the client
-        # reconnects with Last-Event-ID and misses nothing.
-        return
     finally:
-        await upstream.aclose()
+        await stream.aclose()
         await client.aclose()
 
 
@@ -101,25 +98,12 @@ async def events(
     """Without a cursor the stream is live-only; `?after=0` replays everything kept."""
     cursor = _cursor(request, query.after)
     endpoint = await sync_to_async(_open_target)(request, project_id)
-    headers = dict(endpoint.headers)
-    if cursor is not None:
-        headers["Last-Event-ID"] = cursor
-    client = httpx.AsyncClient(timeout=UPSTREAM_TIMEOUT)
+    client = httpx.AsyncClient()
     try:
-        upstream = await client.send(
-            client.build_request("GET", endpoint.base_url + "/starter/events", headers=headers),
-            stream=True,
-        )
-    except httpx.HTTPError as error:
+        stream = await open_event_stream(client, endpoint, cursor)
+    except BaseException:
         await client.aclose()
-        raise BridgeError(
-            502, "bridge_unreachable", "The project's machine is not answering; try again."
-        ) from error
-    if upstream.status_code != 200:
-        await upstream.aread()
-        await upstream.aclose()
-        await client.aclose()
-        raise BridgeError(502, "bridge_error", "The project's agent refused the event stream.")
+        raise
     return StreamingHttpResponse(
-        _relay(client, upstream), content_type="text/event-stream", headers=SSE_HEADERS
+        _passthrough(client, stream), content_type="text/event-stream", headers=SSE_HEADERS
     )

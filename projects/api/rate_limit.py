@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from projects.lifecycle.work_lock import redis_client
+from starter.redis import redis_client
 
 WINDOW_SECONDS = 60
 # Requests per window per token; settings may override them (STARTER_RATE_LIMITS).

@@ -1,8 +1,10 @@
 """The control plane's one way to talk to a project's bridge (`/starter/*` in its Sprite).
 
-Dashboard views and the REST API call `call_bridge`; it wakes a sleeping Sprite first,
-records activity (so beat does not put a Sprite in use to sleep), and turns every failure
-into a BridgeError whose status and message can be shown to a person as they are.
+Dashboard views and the REST API call `call_bridge`; it wakes a sleeping Sprite first
+(projects.lifecycle.activity), records activity (so beat does not put a Sprite in use to
+sleep), and turns every failure into a BridgeError whose status and message can be shown to
+a person as they are. Async code (the relay) asks for the bridge's address with
+`aendpoint_for`, which awaits the backend on the caller's loop.
 """
 
 from __future__ import annotations
@@ -13,26 +15,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from django.utils import timezone
+from channels.db import database_sync_to_async
 
-from projects.lifecycle import steps as lifecycle
-from projects.lifecycle.work_lock import ProjectBusy
-from projects.models import Project, Status
-from projects.sprite.backend import backend_for, ensure_bridge_token, run
-from sprites.backends import BridgeEndpoint, SpriteError
+from projects.errors import BridgeError
+from projects.lifecycle.activity import ensure_running, touch
+from projects.models import Project
+from projects.sprite.backend import backend_for
+from projects.sprite.environment import ensure_bridge_token
+from sprites.backends import BridgeEndpoint, SpriteBackend, SpriteError, run_sync
 
 logger = logging.getLogger(__name__)
 
 TIMEOUT = httpx.Timeout(30.0, connect=5.0)
-
-
-class BridgeError(Exception):
-    def __init__(self, status: int, code: str, message: str, detail: Any = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -43,32 +37,9 @@ class BridgeResponse:
     raw: bytes
 
 
-def ensure_running(project: Project) -> None:
-    """Wake a sleeping Sprite inline (a request needs it); refuse any other non-running state."""
-    if project.status == Status.SLEEPING:
-        try:
-            lifecycle.wake(project.pk)
-        except ProjectBusy:
-            raise BridgeError(
-                409, "busy", "The project is waking up; try again in a moment."
-            ) from None
-        except SpriteError as error:
-            raise BridgeError(
-                503 if error.retryable else 502, "sprite_unavailable", error.message
-            ) from error
-        project.refresh_from_db()
-    if project.status != Status.RUNNING:
-        raise BridgeError(
-            409,
-            "not_running",
-            f"The project is {project.get_status_display().lower()}; "
-            "its agent can be reached once it is running.",
-        )
-
-
 def endpoint_for(project: Project) -> BridgeEndpoint:
     try:
-        return run(
+        return run_sync(
             backend_for(project).bridge_endpoint(project.sprite_name, ensure_bridge_token(project))
         )
     except SpriteError as error:
@@ -77,8 +48,22 @@ def endpoint_for(project: Project) -> BridgeEndpoint:
         ) from error
 
 
-def touch(project: Project) -> None:
-    Project.objects.filter(pk=project.pk).update(last_activity_at=timezone.now())
+def _backend_and_token(project: Project) -> tuple[SpriteBackend, str]:
+    return backend_for(project), ensure_bridge_token(project)
+
+
+async def aendpoint_for(project: Project) -> BridgeEndpoint:
+    """``endpoint_for`` for async callers: the database part in a thread, the backend call
+    awaited on the caller's loop (no loop of its own in a helper thread)."""
+    try:
+        backend, token = await database_sync_to_async(_backend_and_token, thread_sensitive=False)(
+            project
+        )
+        return await backend.bridge_endpoint(project.sprite_name, token)
+    except SpriteError as error:
+        raise BridgeError(
+            503 if error.retryable else 502, "sprite_unavailable", error.message
+        ) from error
 
 
 def call_bridge(

@@ -16,9 +16,9 @@ from typing import Literal
 
 from projects.models import Project
 from projects.services import ProjectError
-from projects.sprite.backend import backend_for, run
+from projects.sprite.backend import backend_for
 from projects.sprite.files import check_path_text, file_error
-from sprites.backends import SpriteError
+from sprites.backends import SpriteError, run_sync
 
 MAX_VIEW_BYTES = 5 * 1024 * 1024
 MAX_TABLE_ROWS = 2000
@@ -152,7 +152,7 @@ def file_size(project: Project, path: str) -> int:
     directory = posixpath.dirname(path.rstrip("/")) or "."
     name = posixpath.basename(path.rstrip("/"))
     try:
-        entries = run(backend_for(project).list_files(project.sprite_name, directory))
+        entries = run_sync(backend_for(project).list_files(project.sprite_name, directory))
     except SpriteError as error:
         raise file_error(error) from error
     for entry in entries:
@@ -181,7 +181,7 @@ def read_for_viewer(project: Project, path: str) -> FileForViewer:
 
 def _read(project: Project, path: str) -> bytes:
     try:
-        return run(backend_for(project).read_file(project.sprite_name, path))
+        return run_sync(backend_for(project).read_file(project.sprite_name, path))
     except SpriteError as error:
         raise file_error(error) from error
 
@@ -212,7 +212,7 @@ def tail_log(project: Project, path: str, max_bytes: int = LOG_TAIL_BYTES) -> Lo
         data = _read(project, path)[-max_bytes:]
     else:
         try:
-            result = run(
+            result = run_sync(
                 backend_for(project).exec(
                     project.sprite_name, ["tail", "-c", str(max_bytes), "--", path], timeout=10
                 )

@@ -18,16 +18,14 @@ from projects.broadcast import broadcast_lifecycle
 from projects.lifecycle.status import transition
 from projects.lifecycle.work_lock import WorkLock, project_work_lock
 from projects.models import Project, Status
-from projects.sprite.backend import (
-    backend_for,
+from projects.sprite.backend import backend_for, sprite_name_for
+from projects.sprite.environment import (
     ensure_bridge_token,
     pi_models_json,
     pi_settings_document,
-    run,
     sprite_environment,
-    sprite_name_for,
 )
-from sprites.backends import SpriteError
+from sprites.backends import SpriteError, run_sync
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +70,7 @@ def provision(project_id: int) -> Project | None:
         if project.status == Status.CREATING:
             report("Creating the Sprite", 1, 4)
             name = project.sprite_name or sprite_name_for(project)
-            run(backend.create(name))
+            run_sync(backend.create(name))
             Project.objects.filter(pk=project.pk).update(sprite_name=name)
             project.refresh_from_db()
             if not transition(project, Status.BOOTSTRAPPING, only_from={Status.CREATING}):
@@ -96,10 +94,10 @@ def _bootstrap(project: Project, report: Callable[[str, int, int], None]) -> Non
         await asyncio.to_thread(report, step, 2 + done, 2 + total)
 
     report("Installing and starting the bridge", 3, 4)
-    run(
+    run_sync(
         backend.bootstrap(project.sprite_name, token, sprite_environment(project), backend_progress)
     )
-    endpoint = run(backend.bridge_endpoint(project.sprite_name, token))
+    endpoint = run_sync(backend.bridge_endpoint(project.sprite_name, token))
     Project.objects.filter(pk=project.pk).update(sprite_url=endpoint.base_url)
     project.refresh_from_db()
 
@@ -107,8 +105,10 @@ def _bootstrap(project: Project, report: Callable[[str, int, int], None]) -> Non
 def write_agent_configuration(project: Project) -> None:
     """pi's settings.json and models.json in the Sprite's home: no secret in either."""
     backend = backend_for(project)
-    run(backend.write_file(project.sprite_name, PI_SETTINGS_PATH, pi_settings_document(project)))
-    run(backend.write_file(project.sprite_name, PI_MODELS_PATH, pi_models_json(project)))
+    run_sync(
+        backend.write_file(project.sprite_name, PI_SETTINGS_PATH, pi_settings_document(project))
+    )
+    run_sync(backend.write_file(project.sprite_name, PI_MODELS_PATH, pi_models_json(project)))
 
 
 def rebootstrap(project_id: int) -> Project | None:
@@ -129,7 +129,7 @@ def wake(project_id: int) -> Project | None:
     with project_work_lock(project.pk) as lock:
         _progress_reporter(project, lock)("Waking the Sprite", 1, 1)
         backend = backend_for(project)
-        run(backend.wake(project.sprite_name))
+        run_sync(backend.wake(project.sprite_name))
         if transition(project, Status.RUNNING, only_from={Status.SLEEPING}):
             Project.objects.filter(pk=project.pk).update(last_activity_at=timezone.now())
         broadcast_lifecycle(project)
@@ -141,7 +141,7 @@ def sleep(project_id: int) -> Project | None:
     if project is None or project.status != Status.RUNNING:
         return project
     with project_work_lock(project.pk):
-        run(backend_for(project).sleep(project.sprite_name))
+        run_sync(backend_for(project).sleep(project.sprite_name))
         transition(project, Status.SLEEPING, only_from={Status.RUNNING})
         broadcast_lifecycle(project)
     return project
@@ -153,7 +153,7 @@ def destroy(project_id: int) -> Project | None:
         return project
     with project_work_lock(project.pk):
         if project.sprite_name:
-            run(backend_for(project).destroy(project.sprite_name))
+            run_sync(backend_for(project).destroy(project.sprite_name))
         project.secrets.all().delete()
         Project.objects.filter(pk=project.pk).update(bridge_token="")
         transition(project, Status.DESTROYED, only_from={Status.DESTROYING})
@@ -169,7 +169,7 @@ def sync_environment(project_id: int) -> Project | None:
     if not project.sprite_name:
         return project
     with project_work_lock(project.pk):
-        run(
+        run_sync(
             backend_for(project).set_environment(
                 project.sprite_name, ensure_bridge_token(project), sprite_environment(project)
             )

@@ -10,20 +10,15 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
 
-import redis
 from django.conf import settings
+
+from starter.redis import redis_client
 
 _RELEASE_IF_OWNER = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
 """
-
-
-@lru_cache(maxsize=1)
-def redis_client() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL)
 
 
 def lock_ttl() -> int:

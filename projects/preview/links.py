@@ -4,8 +4,8 @@ The preview of a project lives on its own origin, ``<public_id>.<STARTER_PREVIEW
 so nothing the agent builds can read the dashboard's cookies. The dashboard hands out a
 link (``preview_link``) that is valid for ``LINK_MAX_AGE`` seconds and bound to the person
 and the project; opening it on the preview origin trades it for a cookie of that host only
-(``projects/preview.py``), which lasts ``COOKIE_MAX_AGE``. Both are Django-signed values with
-their own salts, so one can never be used as the other.
+(``projects/preview/proxy.py``), which lasts ``COOKIE_MAX_AGE``. Both are Django-signed
+values with their own salts, so one can never be used as the other.
 
 The link carries its token in the fragment (``…/__starter_preview__#<token>``), which a
 browser never sends: a static page on the preview origin posts it (``LINK_SCRIPT_PATH``), so
@@ -49,6 +49,11 @@ def public_id_from_host(host: str) -> str | None:
         return None
     label = name[: -len(suffix)]
     return label if label and "." not in label else None
+
+
+def is_preview_host(host: str) -> bool:
+    """Whether a Host header (or an origin's ``host[:port]``) names a project's preview."""
+    return public_id_from_host(host) is not None
 
 
 def preview_origin(public_id: str, dashboard_url: str | None = None) -> str:

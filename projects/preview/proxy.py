@@ -1,7 +1,7 @@
 """The preview proxy: ``<public_id>.<STARTER_PREVIEW_DOMAIN>`` → the project's bridge → its app.
 
 ``starter/asgi.py`` sends every request whose Host is a preview host here, before Django.
-Access needs the cookie left by a signed link (``projects/preview_links.py``); the bridge
+Access needs the cookie left by a signed link (``projects/preview/links.py``); the bridge
 token is added here and never reaches the browser; the preview cookie never reaches the app.
 Cookies the app sets are made host-only (any ``Domain`` attribute dropped), so no preview can
 set one that another project's preview or the dashboard receives, and the app can neither
@@ -34,7 +34,8 @@ from websockets.asyncio.client import connect as websocket_connect
 from accounts.models import User
 from bridge_agent.concurrency import until_first_done
 from bridge_agent.websocket_pump import pump
-from projects.bridge.client import BridgeError, endpoint_for, ensure_running, touch
+from projects.bridge.client import BridgeError, endpoint_for
+from projects.lifecycle.activity import ensure_running, touch
 from projects.models import Project
 from projects.preview.links import (
     COOKIE_MAX_AGE,

@@ -33,7 +33,7 @@ from django.utils.http import is_same_domain
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from accounts.tokens import authenticate_api_token
-from projects.preview.links import public_id_from_host
+from projects.preview.links import is_preview_host
 
 CLOSE_FOREIGN_ORIGIN = 4403  # before accepting: the handshake is answered with HTTP 403
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -103,7 +103,7 @@ def _same_origin_as_request(origin: str, scope: Scope) -> bool:
 def is_dashboard_origin(scope: Scope) -> bool:
     """The socket was opened by a page of the dashboard (never a preview host)."""
     origin = normalized_origin(_header(scope, b"origin") or "")
-    if origin is None or public_id_from_host(origin.partition("://")[2]) is not None:
+    if origin is None or is_preview_host(origin.partition("://")[2]):
         return False
     return _trusted_by_settings(origin) or _same_origin_as_request(origin, scope)
 

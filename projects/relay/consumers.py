@@ -32,17 +32,18 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from projects.bridge.events import Replay, SseEvent, bridge_target
 from projects.broadcast import user_group
+from projects.errors import BridgeError
 from projects.models import Project
 from projects.relay.feed import ProjectFeed, get_hub
-from projects.relay.upstream import RelayUnavailable, Replay, bridge_target
 from projects.relay.wire import (
     MAX_BATCH_EVENTS,
     PublishedBatch,
-    SseEvent,
     events_frame,
     lifecycle_frame,
     relay_frame,
+    unavailable_state,
 )
 
 logger = logging.getLogger(__name__)
@@ -253,10 +254,10 @@ class ProjectEventsConsumer(AsyncWebsocketConsumer):
                 if replay.last_id is not None and not reset:
                     self.last_sent = max(self.last_sent or 0, replay.last_id)
                 return
-            except RelayUnavailable as unavailable:
+            except BridgeError as unavailable:
                 # What was admitted before the drop counts as sent: send it before retrying.
                 await self._send_events(outgoing)
-                await self.deliver_frame(relay_frame(unavailable.state))
+                await self.deliver_frame(relay_frame(unavailable_state(unavailable)))
                 after = self.last_sent if self.last_sent is not None else after
                 await asyncio.sleep(CATCH_UP_RETRY_SECONDS)
 

@@ -1,6 +1,4 @@
-"""The relay: one upstream event stream per project with viewers, fanned out to websockets.
-
-Who does what:
+"""The relay's fan-out in one web process: a feed per watched project, and the hub of feeds.
 
 * A **feed** (``ProjectFeed``) is this process's subscription to a project. It exists while
   this process has viewers of the project (and ``LINGER_SECONDS`` after the last one
@@ -15,14 +13,12 @@ Who does what:
   publish one, pipelined with the cursor write. At 100 events/s per project that difference
   decides whether the relay keeps up (see bench/relay_bench.py). The event's JSON is never
   decoded on the way: the frame is built around the bridge's own bytes
-  (projects/relay_wire.py).
-* Every feed runs an **upstream candidate** (projects/relay_upstream.py): at most one per
-  project, in any process, holds the project's Redis lock and follows the bridge.
-* Each published event carries ``previous_id`` (the id its publisher published before it).
-  A viewer whose last sent id is lower than ``previous_id`` has missed something (it joined
-  while no stream ran, or pub/sub dropped a message: it delivers at most once) and catches
-  up from the bridge with a replay-only request (``Replay``); the consumer
-  (projects/consumers.py) owns that logic.
+  (projects/relay/wire.py).
+* Every feed runs an **upstream candidate** (projects/relay/upstream.py), handing it the
+  hub's Redis, channel layer and HTTP client: at most one per project, in any process,
+  holds the project's Redis lock and follows the bridge.
+
+See projects/relay/__init__.py for the whole path and its cursors.
 """
 
 from __future__ import annotations
@@ -37,14 +33,14 @@ import redis.asyncio as aioredis
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
 
+from projects.bridge.events import STREAM_TIMEOUT, SseEvent
 from projects.broadcast import project_group
 from projects.models import Status
-from projects.relay.upstream import LOCK_SECONDS, UPSTREAM_READ_TIMEOUT, UpstreamCandidate
+from projects.relay.upstream import LOCK_SECONDS, UpstreamCandidate
 from projects.relay.wire import (
     MAX_BATCH_BYTES,
     MAX_BATCH_EVENTS,
     PublishedBatch,
-    SseEvent,
     events_channel,
     lifecycle_frame,
     parse_published,
@@ -57,7 +53,7 @@ LINGER_SECONDS = 5.0
 
 
 class Viewer(Protocol):
-    """A websocket watching a project (see projects/consumers.py)."""
+    """A websocket watching a project (see projects/relay/consumers.py)."""
 
     async def deliver_events(self, batch: PublishedBatch) -> None: ...
 
@@ -75,7 +71,13 @@ class ProjectFeed:
         self.started = asyncio.Event()
         self.channel_name = ""
         self.pubsub: Any = None
-        self.upstream = UpstreamCandidate(hub, public_id)
+        self.upstream = UpstreamCandidate(
+            public_id,
+            redis=hub.redis,
+            layer=hub.layer,
+            http=hub.http,
+            lock_seconds=hub.lock_seconds,
+        )
         self._tasks: list[asyncio.Task[None]] = []
         self._linger: asyncio.Task[None] | None = None
 
@@ -206,7 +208,7 @@ class RelayHub:
         # Replays and upstream streams are few and long; pooled idle connections to a
         # bridge would only blur the "one connection per project" count.
         self.http = httpx.AsyncClient(
-            timeout=httpx.Timeout(10.0, read=UPSTREAM_READ_TIMEOUT),
+            timeout=STREAM_TIMEOUT,
             limits=httpx.Limits(max_keepalive_connections=0),
         )
         self.feeds: dict[str, ProjectFeed] = {}

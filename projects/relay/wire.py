@@ -7,13 +7,14 @@ is built around those bytes, never by decoding and re-encoding them.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from itertools import pairwise
-from typing import Any
 
 from django.conf import settings
+
+from projects.bridge.events import NOT_RUNNING, SseEvent
+from projects.broadcast import LifecyclePayload, RelayState
+from projects.errors import BridgeError
 
 # A batch frame holds at most this many events, or about this many bytes of them: a
 # browser that fell far behind gets its backlog in a few frames, none of them huge.
@@ -40,15 +41,6 @@ def connects_key(public_id: str) -> str:
 
 def events_channel(public_id: str) -> str:
     return _key("events", public_id)
-
-
-@dataclass(frozen=True, slots=True)
-class SseEvent:
-    """One bridge event as it came off the wire: its envelope JSON is kept as text."""
-
-    id: int
-    type: str
-    data: str
 
 
 def published_payload(events: Sequence[SseEvent], previous_id: int | None) -> str:
@@ -84,50 +76,6 @@ def parse_published(payload: str) -> list[tuple[int | None, SseEvent]]:
     return items
 
 
-_LINE_END = re.compile(r"\r\n|\r|\n")
-
-
-class SseParser:
-    """Turns the text of an event stream, in chunks as it arrives, into whole events.
-
-    The bridge writes ``id``, ``event`` and one ``data`` line (compact JSON) per event;
-    comments and ``retry`` are skipped.
-    """
-
-    def __init__(self) -> None:
-        self._pending = ""
-        self._id: int | None = None
-        self._type = "message"
-        self._data: list[str] = []
-
-    def feed(self, text: str) -> list[SseEvent]:
-        buffer = self._pending + text
-        events: list[SseEvent] = []
-        position = 0
-        for match in _LINE_END.finditer(buffer):
-            if match.group() == "\r" and match.end() == len(buffer):
-                break  # perhaps the first half of a CRLF: wait for the next chunk
-            self._line(buffer[position : match.start()], events)
-            position = match.end()
-        self._pending = buffer[position:]
-        return events
-
-    def _line(self, line: str, events: list[SseEvent]) -> None:
-        if line == "":
-            if self._data and self._id is not None:
-                events.append(SseEvent(self._id, self._type, "\n".join(self._data)))
-            self._id, self._type, self._data = None, "message", []
-            return
-        name, _, value = line.partition(":")
-        value = value[1:] if value.startswith(" ") else value
-        if name == "data":
-            self._data.append(value)
-        elif name == "id":
-            self._id = int(value)
-        elif name == "event":
-            self._type = value
-
-
 def events_frame(events: Sequence[SseEvent]) -> str:
     """One websocket frame for events in order: ``event`` for one, ``events`` for several."""
     if len(events) == 1:
@@ -139,7 +87,12 @@ def relay_frame(state: str) -> str:
     return json.dumps({"kind": "relay", "state": state})
 
 
-def lifecycle_frame(payload: dict[str, Any]) -> str:
+def unavailable_state(error: BridgeError) -> RelayState:
+    """The relay state a failure to reach the bridge's event stream shows to viewers."""
+    return "sprite_not_running" if error.code == NOT_RUNNING else "upstream_down"
+
+
+def lifecycle_frame(payload: LifecyclePayload) -> str:
     return json.dumps({"kind": "lifecycle", "payload": payload}, separators=(",", ":"))
 
 

@@ -7,12 +7,13 @@ viewers get a `reset` event and reload the history.
 
 from __future__ import annotations
 
-from projects.bridge.client import BridgeError, ensure_running
+from projects.bridge.client import BridgeError
+from projects.lifecycle.activity import ensure_running
 from projects.lifecycle.work_lock import ProjectBusy, project_work_lock
 from projects.models import Project
 from projects.services import ProjectError
-from projects.sprite.backend import backend_for, run
-from sprites.backends import Checkpoint, SpriteError
+from projects.sprite.backend import backend_for
+from sprites.backends import Checkpoint, SpriteError, run_sync
 
 MAX_COMMENT = 200
 # A person's checkpoint request waits this long for a lifecycle step that is finishing.
@@ -33,7 +34,7 @@ def create_checkpoint(project: Project, comment: str = "") -> Checkpoint:
     _sprite_ready(project)
     try:
         with project_work_lock(project.pk, wait_seconds=PERSON_WAIT_SECONDS):
-            return run(backend_for(project).create_checkpoint(project.sprite_name, comment))
+            return run_sync(backend_for(project).create_checkpoint(project.sprite_name, comment))
     except ProjectBusy as error:
         raise ProjectError("The project is busy; try again in a moment.", "conflict") from error
     except SpriteError as error:
@@ -44,7 +45,7 @@ def list_checkpoints(project: Project) -> list[Checkpoint]:
     if not project.sprite_name:
         return []
     try:
-        return run(backend_for(project).list_checkpoints(project.sprite_name))
+        return run_sync(backend_for(project).list_checkpoints(project.sprite_name))
     except SpriteError as error:
         raise ProjectError(error.message, "sprite_error") from error
 
@@ -56,7 +57,7 @@ def restore_checkpoint(project: Project, checkpoint_id: str) -> None:
         raise ProjectError(f"There is no checkpoint {checkpoint_id!r}.", "not_found")
     try:
         with project_work_lock(project.pk, wait_seconds=PERSON_WAIT_SECONDS):
-            run(backend_for(project).restore_checkpoint(project.sprite_name, checkpoint_id))
+            run_sync(backend_for(project).restore_checkpoint(project.sprite_name, checkpoint_id))
     except ProjectBusy as error:
         raise ProjectError("The project is busy; try again in a moment.", "conflict") from error
     except SpriteError as error:

@@ -8,11 +8,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from projects.bridge.client import ensure_running, touch
+from projects.lifecycle.activity import ensure_running, touch
 from projects.models import Project
 from projects.services import ProjectError
-from projects.sprite.backend import backend_for, run
-from sprites.backends import SpriteError
+from projects.sprite.backend import backend_for
+from sprites.backends import SpriteError, run_sync
 
 MAX_TIMEOUT_SECONDS = 300.0
 DEFAULT_TIMEOUT_SECONDS = 60.0
@@ -80,7 +80,7 @@ def run_command(
     touch(project)
     started = time.monotonic()
     try:
-        result = run(backend_for(project).exec(project.sprite_name, cleaned, timeout=timeout))
+        result = run_sync(backend_for(project).exec(project.sprite_name, cleaned, timeout=timeout))
     except SpriteError as error:
         code = "sprite_unavailable" if error.retryable else "sprite_error"
         raise ProjectError(error.message, code) from error

@@ -1,13 +1,90 @@
-"""What makes a general agent's bridge different: its role variables (no secrets here)."""
+"""What a project's bridge is started with: its token, its environment, pi's documents.
+
+The environment is built afresh each time the bridge starts (``bridge_environment_for_sprite``
+is the local backend's environment source), so secret values live only in the database and
+in the bridge's process environment, never in a file in the Sprite. A general agent's bridge
+differs only by its role variables (``role_environment``) and one loopback port.
+"""
 
 from __future__ import annotations
 
 import ipaddress
+import json
+import secrets
+from typing import Any
 from urllib.parse import urlsplit
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from projects.models import Kind, Project
+from accounts.providers import provider_environment
+from accounts.user_settings import custom_provider_environment, pi_models_document, settings_for
+from projects.models import Kind, Project, ProjectSecret
+from sprites.backends import BridgeEnvironment
+
+
+def ensure_bridge_token(project: Project) -> str:
+    """The token the bridge demands of every request (made on first use, then kept)."""
+    if not project.bridge_token:
+        project.bridge_token = secrets.token_urlsafe(32)
+        project.save(update_fields=["bridge_token", "updated_at"])
+    return project.bridge_token
+
+
+def sprite_environment(project: Project) -> dict[str, str]:
+    """The environment of the project's bridge (and so of pi and everything it starts).
+
+    Secret values live only here and in the database: never in a file in the Sprite.
+    """
+    user_settings = settings_for(project.owner)
+    environment = provider_environment(user_settings.api_key_map())
+    environment.update(custom_provider_environment(project.owner))
+    secret_values = dict(ProjectSecret.objects.filter(project=project).values_list("name", "value"))
+    environment.update(secret_values)
+    # The agent learns the names of the user's secrets; platform-internal ones stay unlisted.
+    user_names = sorted(name for name in secret_values if not name.startswith("STARTER_"))
+    environment["STARTER_SECRET_NAMES"] = ",".join(user_names)
+    environment.update(role_environment(project))
+    environment["STARTER_PROJECT_ID"] = project.public_id
+    return environment
+
+
+def _bridge_environment_for_sprite(sprite_name: str) -> BridgeEnvironment:
+    project = Project.objects.select_related("owner").filter(sprite_name=sprite_name).first()
+    if project is None or not project.bridge_token:
+        return BridgeEnvironment(token="", variables={})
+    return BridgeEnvironment(
+        token=project.bridge_token,
+        variables=sprite_environment(project),
+        loopback_ports=role_loopback_ports(project),
+    )
+
+
+async def bridge_environment_for_sprite(sprite_name: str) -> BridgeEnvironment:
+    """The local backend asks for a Sprite's environment each time it starts the bridge,
+    so secrets never need to be kept in a file on disk."""
+    return await sync_to_async(_bridge_environment_for_sprite, thread_sensitive=False)(sprite_name)
+
+
+def pi_settings_document(project: Project) -> bytes:
+    """pi's settings.json for the Sprite: the owner's default model. Holds no secret."""
+    user_settings = settings_for(project.owner)
+    document: dict[str, Any] = {"quietStartup": True, "enableInstallTelemetry": False}
+    if user_settings.default_provider:
+        document["defaultProvider"] = user_settings.default_provider
+    if user_settings.default_model:
+        document["defaultModel"] = user_settings.default_model
+    if user_settings.default_thinking_level:
+        document["defaultThinkingLevel"] = user_settings.default_thinking_level
+    return json.dumps(document, indent=2).encode()
+
+
+def pi_models_json(project: Project) -> bytes:
+    """pi's models.json: the owner's custom providers, naming variables instead of keys."""
+    return json.dumps(pi_models_document(project.owner), indent=2).encode()
+
+
+# -- the general agent's role (no secrets here) ---------------------------------------------
 
 
 def role_environment(project: Project) -> dict[str, str]:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
-from projects.bridge.client import ensure_running, touch
+from projects.lifecycle.activity import ensure_running, touch
 from projects.models import Project
 from projects.services import ProjectError
-from projects.sprite.backend import backend_for, run
-from sprites.backends import FileEntry, SpriteError
+from projects.sprite.backend import backend_for
+from sprites.backends import FileEntry, SpriteError, run_sync
 
 MAX_PATH_CHARACTERS = 1024
 # Larger files are for exec (tar, split) rather than one JSON answer.
@@ -71,7 +71,7 @@ def read_file(project: Project, path: str) -> bytes:
     path = clean_path(path)
     _ready(project)
     try:
-        data = run(backend_for(project).read_file(project.sprite_name, path))
+        data = run_sync(backend_for(project).read_file(project.sprite_name, path))
     except SpriteError as error:
         raise file_error(error) from error
     if len(data) > MAX_FILE_BYTES:
@@ -92,7 +92,7 @@ def write_file(project: Project, path: str, data: bytes) -> int:
         )
     _ready(project)
     try:
-        run(backend_for(project).write_file(project.sprite_name, path, data))
+        run_sync(backend_for(project).write_file(project.sprite_name, path, data))
     except SpriteError as error:
         raise file_error(error) from error
     return len(data)
@@ -102,6 +102,6 @@ def list_directory(project: Project, path: str = ".") -> list[FileEntry]:
     path = clean_path(path, directory=True)
     _ready(project)
     try:
-        return run(backend_for(project).list_files(project.sprite_name, path))
+        return run_sync(backend_for(project).list_files(project.sprite_name, path))
     except SpriteError as error:
         raise file_error(error) from error

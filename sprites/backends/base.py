@@ -11,6 +11,7 @@ import asyncio
 import inspect
 import re
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
@@ -191,17 +192,20 @@ _SPRITE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 
 
 def run_sync(awaitable: Coroutine[Any, Any, T]) -> T:
-    """Run one backend call from synchronous code (Celery tasks, management commands).
+    """Run one backend call from synchronous code (Celery tasks, views, management commands).
 
-    Each call gets its own event loop, so nothing loop-bound leaks between calls.
-    Calling it from inside a running loop is a bug (it would block that loop).
+    Each call gets its own event loop, so nothing loop-bound leaks between calls. When the
+    calling thread already runs a loop (a sync helper called from a browser-driving test,
+    say), the call gets its loop in a helper thread instead of failing: the caller is
+    synchronous and blocks either way. Async code should await the backend itself (see
+    ``projects.bridge.client.aendpoint_for``) rather than come here.
     """
     try:
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(awaitable)
-    awaitable.close()
-    raise RuntimeError("run_sync() called from a running event loop; await the call instead")
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sprite-backend") as executor:
+        return executor.submit(asyncio.run, awaitable).result()
 
 
 async def resolve_environment(source: EnvironmentSource, name: str) -> BridgeEnvironment:

@@ -1,7 +1,7 @@
-// The preview origin's link page (projects/preview.py serves this file there): the dashboard
-// put the link's token in the URL fragment, which browsers never send, so no request line,
-// access log or Referer holds it. This posts it to the same origin, which answers with the
-// preview's cookie and a redirect to the app.
+// The preview origin's link page (projects/preview/proxy.py serves this file there): the
+// dashboard put the link's token in the URL fragment, which browsers never send, so no
+// request line, access log or Referer holds it. This posts it to the same origin, which
+// answers with the preview's cookie and a redirect to the app.
 (function () {
   "use strict";
   var token = decodeURIComponent(window.location.hash.slice(1));

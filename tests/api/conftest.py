@@ -11,7 +11,7 @@ from django.test import Client
 
 from accounts.models import ApiToken, User
 from accounts.tokens import create_api_token
-from projects.lifecycle.work_lock import redis_client
+from starter.redis import redis_client
 from tests.support.fixtures import scripted_model_server
 
 __all__ = ["scripted_model_server"]

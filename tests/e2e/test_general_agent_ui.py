@@ -12,7 +12,8 @@ from playwright.sync_api import Browser, expect
 from accounts.models import ApiToken, User
 from accounts.tokens import revoke_api_token
 from projects.models import Kind, Project, Status
-from projects.sprite.backend import backend_for, run
+from projects.sprite.backend import backend_for
+from sprites.backends import run_sync
 from tests.e2e.helpers import use_scripted_model, wait_for_status
 from tests.e2e.test_workspace_chat import destroy, logged_in_page, running_project_for, send
 from tests.support.fixtures import scripted_model_server
@@ -58,7 +59,7 @@ def test_general_agent_conversation_from_the_home_screen(
     expect(link).to_have_text("→ Sales numbers")
     expect(link).to_have_attribute("href", f"/p/{sales.public_id}/")
     expect(page.locator(".msg-assistant").last).to_contain_text("Done.", timeout=30_000)
-    assert run(backend_for(sales).read_file(sales.sprite_name, "from-agent.txt")) == b"hello"
+    assert run_sync(backend_for(sales).read_file(sales.sprite_name, "from-agent.txt")) == b"hello"
     assert not page.locator("[data-agent-access-revoked]").is_visible()
 
     # The user revokes the agent's token: the page offers to renew it, and renewing works.

@@ -17,7 +17,8 @@ from projects.broadcast import user_group
 from projects.lifecycle import steps as lifecycle
 from projects.models import Project, Status
 from projects.services import create_project, destroy_project
-from projects.sprite.backend import backend_for, run
+from projects.sprite.backend import backend_for
+from sprites.backends import run_sync
 from tests.e2e.helpers import processes_mentioning, wait_for, wait_for_status
 from tests.support.live_stack import LiveStack
 
@@ -29,7 +30,9 @@ def _home(stack: LiveStack, project: Project) -> Path:
 
 
 def _health(project: Project) -> int:
-    endpoint = run(backend_for(project).bridge_endpoint(project.sprite_name, project.bridge_token))
+    endpoint = run_sync(
+        backend_for(project).bridge_endpoint(project.sprite_name, project.bridge_token)
+    )
     return httpx.get(endpoint.base_url + "/starter/health", timeout=5).status_code
 
 

@@ -20,8 +20,9 @@ from projects.bridge.client import call_bridge
 from projects.lifecycle import steps as lifecycle
 from projects.models import Project, Status
 from projects.services import create_project, destroy_project
-from projects.sprite.backend import backend_for, run
+from projects.sprite.backend import backend_for
 from projects.tasks import resume_interrupted_work
+from sprites.backends import run_sync
 from tests.e2e.helpers import use_scripted_model, wait_for, wait_for_status
 from tests.support.live_stack import ROOT, LiveStack
 from tests.support.model_server import ScriptedModelServer
@@ -106,13 +107,13 @@ def test_checkpoint_delete_restore_brings_the_file_back(
     project = create_project(owner, "Checkpoints")
     wait_for_status(project, Status.RUNNING)
     backend = backend_for(project)
-    run(backend.write_file(project.sprite_name, "report.md", b"# Q4 numbers\n"))
+    run_sync(backend.write_file(project.sprite_name, "report.md", b"# Q4 numbers\n"))
     checkpoint = create_checkpoint(project, "before cleanup")
     assert checkpoint.id in {c.id for c in list_checkpoints(project)}
-    result = run(backend.exec(project.sprite_name, "rm report.md && ls", timeout=10))
+    result = run_sync(backend.exec(project.sprite_name, "rm report.md && ls", timeout=10))
     assert result.exit_code == 0 and b"report.md" not in result.stdout
     restore_checkpoint(project, checkpoint.id)
-    assert run(backend.read_file(project.sprite_name, "report.md")) == b"# Q4 numbers\n"
+    assert run_sync(backend.read_file(project.sprite_name, "report.md")) == b"# Q4 numbers\n"
     assert call_bridge(project, "GET", "/starter/health").status == 200
     destroy_project(project)
     wait_for_status(project, Status.DESTROYED)

@@ -17,7 +17,8 @@ from playwright.sync_api import Browser, Page, Request, expect
 
 from accounts.models import User
 from projects.models import Project
-from projects.sprite.backend import backend_for, run
+from projects.sprite.backend import backend_for
+from sprites.backends import run_sync
 from tests.e2e.helpers import use_scripted_model
 from tests.e2e.test_workspace_chat import (
     PASSWORD,
@@ -93,7 +94,7 @@ def watched_page(browser: Browser, stack: LiveStack, user: User) -> Watched:
 
 def write_into_sprite(project: Project, path: str, text: str) -> None:
     project.refresh_from_db()
-    in_thread(run, backend_for(project).write_file(project.sprite_name, path, text.encode()))
+    in_thread(run_sync, backend_for(project).write_file(project.sprite_name, path, text.encode()))
 
 
 def open_asset(page: Page, path: str) -> None:

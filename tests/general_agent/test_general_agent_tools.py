@@ -15,7 +15,8 @@ from projects.bridge.client import BridgeError, call_bridge
 from projects.general_agent import access_is_active, ensure_general_agent, renew_access
 from projects.models import Kind, Project, Status
 from projects.services import create_project
-from projects.sprite.backend import backend_for, run
+from projects.sprite.backend import backend_for
+from sprites.backends import run_sync
 from tests.e2e.helpers import use_scripted_model, wait_for, wait_for_status
 from tests.support.live_stack import LiveStack
 from tests.support.model_server import ScriptedModelServer
@@ -105,7 +106,7 @@ def test_general_agent_tools_reach_only_the_users_projects(
     )
     assert not is_error, text
     assert (
-        run(backend_for(sales).read_file(sales.sprite_name, "notes/contracts.md"))
+        run_sync(backend_for(sales).read_file(sales.sprite_name, "notes/contracts.md"))
         == b"Supplier contract: ACME\n"
     )
     text, is_error = _run_tool(

@@ -69,21 +69,23 @@ class SampleApp:
         self.port = port
 
     def _exec(self, command: str, timeout: float = 20) -> str:
-        from projects.sprite.backend import backend_for, run
+        from projects.sprite.backend import backend_for
+        from sprites.backends import run_sync
 
         backend = backend_for(self.project)
-        result = run(backend.exec(self.project.sprite_name, command, timeout=timeout))
+        result = run_sync(backend.exec(self.project.sprite_name, command, timeout=timeout))
         return (result.stdout + result.stderr).decode(errors="replace")
 
     def __enter__(self) -> SampleApp:
         from django.conf import settings
 
         from projects.preview.links import COOKIE_NAME
-        from projects.sprite.backend import backend_for, run
+        from projects.sprite.backend import backend_for
+        from sprites.backends import run_sync
 
         backend = backend_for(self.project)
         source = Path(__file__).read_bytes()
-        run(backend.write_file(self.project.sprite_name, SCRIPT_NAME, source))
+        run_sync(backend.write_file(self.project.sprite_name, SCRIPT_NAME, source))
         self._exec(
             f"nohup python3 {SCRIPT_NAME} {self.port} {settings.STARTER_PREVIEW_DOMAIN}"
             f" {COOKIE_NAME} > sample_app.log 2>&1 & echo $! > sample_app.pid"

@@ -14,7 +14,8 @@ from django.test import Client
 from accounts.models import User
 from projects.dashboard.viewers import MAX_VIEW_BYTES
 from projects.models import Project, ProjectSecret, Status
-from projects.sprite.backend import backend_for, run
+from projects.sprite.backend import backend_for
+from sprites.backends import run_sync
 
 PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
@@ -26,7 +27,7 @@ PNG = bytes.fromhex(
 def sprite_home(alice_project: Project, settings: object, sprite_data_dir: Path) -> Iterator[Path]:
     """A real local Sprite (its home only, no bridge) for alice's project."""
     settings.DATA_DIR = sprite_data_dir  # type: ignore[attr-defined]
-    run(backend_for(alice_project).create(alice_project.sprite_name))
+    run_sync(backend_for(alice_project).create(alice_project.sprite_name))
     yield sprite_data_dir / "sprites" / alice_project.sprite_name / "home"
 
 

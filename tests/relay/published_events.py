@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import threading
 
-from projects.lifecycle.work_lock import redis_client
-from projects.relay.wire import SseEvent, events_channel, parse_published
+from projects.bridge.events import SseEvent
+from projects.relay.wire import events_channel, parse_published
+from starter.redis import redis_client
 
 
 class PublishedEvents:

@@ -11,11 +11,10 @@ import json
 from collections import deque
 from typing import Any
 
+from projects.bridge.events import SseEvent, SseParser
 from projects.relay.consumers import ProjectEventsConsumer
 from projects.relay.wire import (
     PublishedBatch,
-    SseEvent,
-    SseParser,
     events_frame,
     parse_published,
     published_payload,

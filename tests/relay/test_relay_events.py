@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from projects.lifecycle import steps as lifecycle
-from projects.lifecycle.work_lock import redis_client
 from projects.models import Project
 from projects.relay.wire import connects_key
+from starter.redis import redis_client
 from tests.e2e.helpers import wait_for
 from tests.relay.bridge_truth import (
     bridge_events,

@@ -281,6 +281,17 @@ def test_run_sync_drives_the_backend_from_synchronous_code(data_dir: Path) -> No
     run_sync(backend.destroy("alpha"))
 
 
+async def test_run_sync_from_a_thread_that_runs_a_loop_uses_a_helper_thread(
+    data_dir: Path,
+) -> None:
+    # Synchronous helpers are reached from threads with a running loop (the browser tests'
+    # Playwright thread): the call still completes, on a loop of its own.
+    backend = LocalBackend(data_dir)
+    assert run_sync(backend.create("alpha")).state == "created"
+    assert [info.name for info in run_sync(backend.list_sprites())] == ["alpha"]
+    run_sync(backend.destroy("alpha"))
+
+
 async def test_invalid_names_are_refused(local_backend: LocalBackend) -> None:
     for name in ("../x", "UPPER", "", "a" * 64, "-dash"):
         with pytest.raises(SpriteError, match="Invalid Sprite name"):

@@ -13,7 +13,7 @@ import django
 
 
 def _work_lock() -> None:
-    from projects.lifecycle.work_lock import redis_client
+    from starter.redis import redis_client
 
     client = redis_client()
     client.set("probe:work-lock", "1", ex=5)

@@ -81,10 +81,11 @@ def test_a_response_with_its_own_policy_keeps_it(
     alice_client: Client, alice_project: Project, settings: object, sprite_data_dir: Path
 ) -> None:
     from projects.dashboard.panels import RAW_IMAGE_POLICY
-    from projects.sprite.backend import backend_for, run
+    from projects.sprite.backend import backend_for
+    from sprites.backends import run_sync
 
     settings.DATA_DIR = sprite_data_dir  # type: ignore[attr-defined]
-    run(backend_for(alice_project).create(alice_project.sprite_name))
+    run_sync(backend_for(alice_project).create(alice_project.sprite_name))
     home = sprite_data_dir / "sprites" / alice_project.sprite_name / "home"
     (home / "logo.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg"></svg>')
     response = alice_client.get(f"/p/{alice_project.public_id}/files/raw/", {"path": "logo.svg"})

@@ -7,29 +7,14 @@ with its project and status, and flags orphans (Sprites no live project owns).
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from projects.models import Project, Status
-from projects.sprite.backend import bridge_environment_for_sprite
-from sprites.backends import SpriteBackend, SpriteError, get_backend
+from projects.sprite.backend import configured_backend
+from sprites.backends import SpriteBackend, SpriteError, run_sync
 from sprites.backends.selftest import run_selftest
-
-
-def configured_backend() -> SpriteBackend:
-    kind = settings.STARTER_SPRITES_BACKEND
-    if kind == "fly":
-        if not settings.STARTER_SPRITES_TOKEN:
-            raise CommandError("Set STARTER_SPRITES_TOKEN to use the fly backend.")
-        return get_backend(
-            "fly", token=settings.STARTER_SPRITES_TOKEN, base_url=settings.STARTER_SPRITES_API_URL
-        )
-    return get_backend(
-        "local", data_dir=settings.DATA_DIR, environment_source=bridge_environment_for_sprite
-    )
 
 
 class Command(BaseCommand):
@@ -39,7 +24,10 @@ class Command(BaseCommand):
         parser.add_argument("action", choices=["selftest", "list"])
 
     def handle(self, *args: Any, **options: Any) -> None:
-        backend = configured_backend()
+        try:
+            backend = configured_backend()
+        except SpriteError as error:  # e.g. the fly backend without a token
+            raise CommandError(error.message) from error
         self.stdout.write(f"backend: {backend.kind}")
         if options["action"] == "selftest":
             self._selftest(backend)
@@ -53,14 +41,14 @@ class Command(BaseCommand):
                 self.stdout.flush()
 
         try:
-            asyncio.run(steps())
+            run_sync(steps())
         except SpriteError as error:
             raise CommandError(f"FAIL {error.message}") from error
         self.stdout.write("selftest passed")
 
     def _list(self, backend: SpriteBackend) -> None:
         try:
-            sprites = asyncio.run(backend.list_sprites())
+            sprites = run_sync(backend.list_sprites())
         except SpriteError as error:
             raise CommandError(error.message) from error
         owners = {

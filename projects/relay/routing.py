@@ -1,0 +1,12 @@
+"""The websocket endpoints (mounted by starter/asgi.py behind WebsocketAuthMiddleware)."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from projects.relay.consumers import HomeConsumer, ProjectEventsConsumer
+
+websocket_urlpatterns = [
+    path("ws/projects/<str:public_id>/", ProjectEventsConsumer.as_asgi()),
+    path("ws/home/", HomeConsumer.as_asgi()),
+]
