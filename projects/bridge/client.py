@@ -2,7 +2,8 @@
 
 Dashboard views and the REST API call `call_bridge`; it wakes a sleeping Sprite first,
 records activity (so beat does not put a Sprite in use to sleep), and turns every failure
-into a BridgeError whose status and message can be shown to a person as they are.
+into a BridgeError (defined in `projects.errors`, importable from here too) whose status
+and message can be shown to a person as they are.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import httpx
 from django.utils import timezone
 
+from projects.errors import BridgeError, from_sprite_error
 from projects.lifecycle import steps as lifecycle
 from projects.lifecycle.work_lock import ProjectBusy
 from projects.models import Project, Status
@@ -24,15 +26,6 @@ from sprites.backends import BridgeEndpoint, SpriteError
 logger = logging.getLogger(__name__)
 
 TIMEOUT = httpx.Timeout(30.0, connect=5.0)
-
-
-class BridgeError(Exception):
-    def __init__(self, status: int, code: str, message: str, detail: Any = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -53,9 +46,7 @@ def ensure_running(project: Project) -> None:
                 409, "busy", "The project is waking up; try again in a moment."
             ) from None
         except SpriteError as error:
-            raise BridgeError(
-                503 if error.retryable else 502, "sprite_unavailable", error.message
-            ) from error
+            raise BridgeError.wrapping(from_sprite_error(error)) from error
         project.refresh_from_db()
     if project.status != Status.RUNNING:
         raise BridgeError(
@@ -72,9 +63,7 @@ def endpoint_for(project: Project) -> BridgeEndpoint:
             backend_for(project).bridge_endpoint(project.sprite_name, ensure_bridge_token(project))
         )
     except SpriteError as error:
-        raise BridgeError(
-            503 if error.retryable else 502, "sprite_unavailable", error.message
-        ) from error
+        raise BridgeError.wrapping(from_sprite_error(error)) from error
 
 
 def touch(project: Project) -> None:
