@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import HttpRequest
 from ninja.errors import HttpError
@@ -116,20 +115,3 @@ def principal_of(request: HttpRequest) -> ApiPrincipal:
     if not isinstance(principal, ApiPrincipal):
         raise RuntimeError("principal_of() called on an unauthenticated request")
     return principal
-
-
-def _authenticate_plain_request(request: HttpRequest) -> ApiPrincipal | None:
-    """For views outside ninja (the event stream, a GET): token first, then the session."""
-    raw = bearer_value(request)
-    if raw is not None:
-        principal = principal_from_token(raw, allow_general_agent=False)
-        if principal is not None:
-            return principal
-    user = request.user
-    if isinstance(user, User) and user.is_active:
-        return ApiPrincipal(user, None)
-    return None
-
-
-async def authenticate_plain_request(request: HttpRequest) -> ApiPrincipal | None:
-    return await sync_to_async(_authenticate_plain_request)(request)

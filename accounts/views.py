@@ -21,16 +21,11 @@ from accounts.forms import (
     DefaultsForm,
     SpritesTokenForm,
 )
+from accounts.http import AuthenticatedHttpRequest
 from accounts.model_catalog import providers_for
 from accounts.models import ApiToken, CustomProvider, User
 from accounts.providers import PROVIDER_LABELS
 from accounts.tokens import create_api_token, revoke_api_token
-
-
-def _user(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)
-    return user
 
 
 def _form_errors_to_messages(request: HttpRequest, form: Form) -> None:
@@ -68,16 +63,16 @@ def _context(user: User, **forms: Any) -> dict[str, Any]:
 
 
 @login_required
-def settings_page(request: HttpRequest) -> HttpResponse:
-    return render(request, "accounts/settings.html", _context(_user(request)))
+def settings_page(request: AuthenticatedHttpRequest) -> HttpResponse:
+    return render(request, "accounts/settings.html", _context(request.user))
 
 
-def _invalid(request: HttpRequest, user: User, **forms: Any) -> HttpResponse:
+def _invalid(request: AuthenticatedHttpRequest, user: User, **forms: Any) -> HttpResponse:
     return render(request, "accounts/settings.html", _context(user, **forms), status=422)
 
 
 def _submit(
-    request: HttpRequest,
+    request: AuthenticatedHttpRequest,
     form: Form,
     form_name: str,
     save: Callable[[User, dict[str, Any]], str],
@@ -88,7 +83,7 @@ def _submit(
     An invalid form or a refusal of the domain re-renders the page (422) with the form as
     it was typed, so nothing the person entered is lost; success redirects (PRG).
     """
-    user = _user(request)
+    user = request.user
     if not form.is_valid():
         _form_errors_to_messages(request, form)
         return _invalid(request, user, **{form_name: form})
@@ -104,7 +99,7 @@ def _submit(
 
 @login_required
 @require_POST
-def save_defaults(request: HttpRequest) -> HttpResponse:
+def save_defaults(request: AuthenticatedHttpRequest) -> HttpResponse:
     def save(user: User, data: dict[str, Any]) -> str:
         user_settings.update_defaults(
             user,
@@ -119,7 +114,7 @@ def save_defaults(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def save_api_key(request: HttpRequest) -> HttpResponse:
+def save_api_key(request: AuthenticatedHttpRequest) -> HttpResponse:
     def save(user: User, data: dict[str, Any]) -> str:
         user_settings.set_api_key(user, data["provider"], data["key"])
         return f"{PROVIDER_LABELS[data['provider']]} key saved."
@@ -129,9 +124,9 @@ def save_api_key(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def remove_api_key(request: HttpRequest, provider: str) -> HttpResponse:
+def remove_api_key(request: AuthenticatedHttpRequest, provider: str) -> HttpResponse:
     try:
-        user_settings.remove_api_key(_user(request), provider)
+        user_settings.remove_api_key(request.user, provider)
     except user_settings.SettingsError as error:
         messages.error(request, str(error))
     else:
@@ -141,9 +136,9 @@ def remove_api_key(request: HttpRequest, provider: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def save_sprites_token(request: HttpRequest) -> HttpResponse:
+def save_sprites_token(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.POST.get("clear"):
-        user_settings.clear_sprites_token(_user(request))
+        user_settings.clear_sprites_token(request.user)
         messages.success(request, "Sprites token removed; the platform's token is used.")
         return redirect("accounts:settings")
 
@@ -157,13 +152,13 @@ def save_sprites_token(request: HttpRequest) -> HttpResponse:
 @never_cache
 @login_required
 @require_POST
-def create_token(request: HttpRequest) -> HttpResponse:
+def create_token(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Create a token and show it in this very response, the only place it ever appears.
 
     No redirect: carrying the value to another page would mean storing it (the session
     table held it in clear). Only its hash is stored; the page is not cached.
     """
-    user = _user(request)
+    user = request.user
     form = ApiTokenForm(request.POST)
     if not form.is_valid():
         _form_errors_to_messages(request, form)
@@ -174,8 +169,8 @@ def create_token(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["POST"])
-def revoke_token(request: HttpRequest, token_id: int) -> HttpResponse:
-    token = ApiToken.objects.for_user(_user(request)).filter(pk=token_id).first()
+def revoke_token(request: AuthenticatedHttpRequest, token_id: int) -> HttpResponse:
+    token = ApiToken.objects.for_user(request.user).filter(pk=token_id).first()
     if token is None:
         raise Http404("No such token.")
     revoke_api_token(token)
@@ -185,7 +180,7 @@ def revoke_token(request: HttpRequest, token_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def save_custom_provider(request: HttpRequest) -> HttpResponse:
+def save_custom_provider(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = CustomProviderForm(request.POST)
 
     def save(user: User, data: dict[str, Any]) -> str:
@@ -204,9 +199,9 @@ def save_custom_provider(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def remove_custom_provider(request: HttpRequest, name: str) -> HttpResponse:
+def remove_custom_provider(request: AuthenticatedHttpRequest, name: str) -> HttpResponse:
     try:
-        user_settings.remove_custom_provider(_user(request), name)
+        user_settings.remove_custom_provider(request.user, name)
     except user_settings.SettingsError as error:
         messages.error(request, str(error))
     else:

@@ -1,7 +1,9 @@
-"""Lifecycle actions a person or operator asks for (dashboard buttons, admin, API).
+"""What people ask of their projects: create, rename and destroy one, and the lifecycle
+buttons (wake, sleep, re-bootstrap, retry). Pages, the REST API, the admin and the general
+agent all call these.
 
-Each one is a conditional status change plus a task enqueued on commit, so pressing a
-button twice, or from two places at once, starts the work once.
+Each lifecycle action is a conditional status change plus a task enqueued on commit, so
+pressing a button twice, or from two places at once, starts the work once.
 """
 
 from __future__ import annotations
@@ -9,12 +11,16 @@ from __future__ import annotations
 import uuid
 
 from celery import Task
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from accounts.models import User
 from projects import tasks
+from projects.errors import ProjectError
 from projects.lifecycle.status import transition
-from projects.models import Project, Status
-from projects.services import ProjectError, destroy_project
+from projects.models import Project, Status, validate_project_name
+
+MAX_PROJECTS_PER_USER = 50
 
 DONE_MESSAGES = {
     "wake": "Waking the Sprite…",
@@ -23,6 +29,61 @@ DONE_MESSAGES = {
     "retry": "Retrying…",
     "destroy": "Destroying the project…",
 }
+
+
+def clean_name(name: str) -> str:
+    name = " ".join(name.split())
+    if not name:
+        raise ProjectError("Give the project a name.")
+    if len(name) > 100:
+        raise ProjectError("A project name has at most 100 characters.")
+    try:
+        validate_project_name(name)
+    except ValidationError as error:
+        raise ProjectError(error.messages[0]) from error
+    return name
+
+
+def clean_description(description: str) -> str:
+    description = description.strip()
+    if len(description) > 2000:
+        raise ProjectError("A description has at most 2000 characters.")
+    return description
+
+
+def create_project(owner: User, name: str, description: str = "") -> Project:
+    """Create a project and start provisioning its Sprite once the row is committed."""
+    name = clean_name(name)
+    description = clean_description(description)
+    if Project.objects.for_user(owner).listed().count() >= MAX_PROJECTS_PER_USER:
+        raise ProjectError(f"You can have at most {MAX_PROJECTS_PER_USER} projects.", "limit")
+    with transaction.atomic():
+        project = Project.objects.create(owner=owner, name=name, description=description)
+        tasks.provision_project.delay_on_commit(project.pk)
+    return project
+
+
+def rename_project(project: Project, name: str, description: str | None = None) -> Project:
+    project.name = clean_name(name)
+    fields = ["name", "updated_at"]
+    if description is not None:
+        project.description = clean_description(description)
+        fields.append("description")
+    project.save(update_fields=fields)
+    return project
+
+
+def destroy_project(project: Project, task_id: str | None = None) -> bool:
+    """Mark the project for destruction and destroy its Sprite in the background.
+
+    Returns False when it was already being destroyed (calling twice is harmless).
+    `task_id` names the Celery task, for callers that report it (the REST API).
+    """
+    with transaction.atomic():
+        moved = transition(project, Status.DESTROYING, message="")
+        if moved:
+            tasks.destroy_project_sprite.apply_async_on_commit((project.pk,), task_id=task_id)
+    return moved
 
 
 def _enqueue_on_commit(task: Task, project: Project) -> str:

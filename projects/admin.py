@@ -8,8 +8,8 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 
 from projects import actions
+from projects.errors import ProjectError
 from projects.models import Project, ProjectSecret
-from projects.services import ProjectError
 
 
 class ProjectSecretInline(admin.TabularInline):

@@ -1,8 +1,8 @@
-"""Projects (one Sprite each), their status machine and their secrets."""
+"""Projects (one Sprite each), their status machine and their secrets (whose name rules
+are in ``projects.secrets``)."""
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from typing import ClassVar
 
@@ -42,7 +42,7 @@ def validate_project_name(name: str) -> None:
     """Refuse names with characters that are invisible or change how a name reads.
 
     The one check for every way a name is set: the dashboard's form and the API (through
-    ``services.clean_name``, after whitespace is collapsed) and the admin (the field's
+    ``actions.clean_name``, after whitespace is collapsed) and the admin (the field's
     validator).
     """
     for character in name:
@@ -66,7 +66,7 @@ class ProjectQuerySet(models.QuerySet["Project"]):
     def visible(self) -> ProjectQuerySet:
         return self.exclude(status=Status.DESTROYED)
 
-    def workspaces(self) -> ProjectQuerySet:
+    def listed(self) -> ProjectQuerySet:
         """Real projects only (not the general agent's Sprite): what lists show."""
         return self.filter(kind=Kind.PROJECT)
 
@@ -106,26 +106,6 @@ class Project(models.Model):
     @property
     def is_busy(self) -> bool:
         return self.status in {Status.CREATING, Status.BOOTSTRAPPING, Status.DESTROYING}
-
-
-SECRET_NAME_PATTERN = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
-# Names the platform itself sets in a Sprite; a project secret must not shadow them.
-RESERVED_SECRET_NAMES = frozenset(
-    {
-        "PATH",
-        "HOME",
-        "USER",
-        "SHELL",
-        "PWD",
-        "LANG",
-        "TERM",
-        "PYTHONPATH",
-        "NODE_OPTIONS",
-        "LD_PRELOAD",
-        "LD_LIBRARY_PATH",
-    }
-)
-RESERVED_SECRET_PREFIXES = ("STARTER_", "PI_")
 
 
 class ProjectSecret(models.Model):

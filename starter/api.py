@@ -31,8 +31,7 @@ from projects.api import events as api_events
 from projects.api import projects as projects_api
 from projects.api import sprite as api_sprite
 from projects.api.rate_limit import RateLimited
-from projects.bridge.client import BridgeError
-from projects.services import ProjectError
+from projects.errors import BridgeError, ProjectError, status_of
 from starter.api_parser import NotUnicode, UnicodeParser
 
 logger = logging.getLogger(__name__)
@@ -68,17 +67,6 @@ api.add_router("/projects", api_events.router)
 api.add_router("/projects", api_sprite.router)
 api.add_router("/settings", accounts_api.router)
 
-PROJECT_ERROR_STATUS = {
-    "invalid": 400,
-    "not_found": 404,
-    "conflict": 409,
-    # A quota (50 projects), not a rate: waiting does not help, deleting one does.
-    "limit": 409,
-    "too_large": 413,
-    "sprite_error": 502,
-    "sprite_unavailable": 503,
-}
-
 
 def error_response(
     request: HttpRequest, status: int, code: str, message: str, detail: Any = None
@@ -89,16 +77,14 @@ def error_response(
 
 
 def _project_error(request: HttpRequest, error: ProjectError) -> HttpResponse:
-    status = PROJECT_ERROR_STATUS.get(error.code, 400)
-    return error_response(request, status, error.code, error.message)
+    """Every domain refusal, a bridge's included: the status from ``projects.errors``, the
+    one table the dashboard answers with too."""
+    detail = error.detail if isinstance(error, BridgeError) else None
+    return error_response(request, status_of(error), error.code, error.message, detail)
 
 
 def _settings_error(request: HttpRequest, error: SettingsError) -> HttpResponse:
     return error_response(request, 400, "invalid", str(error))
-
-
-def _bridge_error(request: HttpRequest, error: BridgeError) -> HttpResponse:
-    return error_response(request, error.status, error.code, error.message, error.detail)
 
 
 def _validation_error(request: HttpRequest, error: ValidationError) -> HttpResponse:
@@ -177,7 +163,6 @@ def _unexpected(request: HttpRequest, error: Exception) -> HttpResponse:
 HANDLERS: list[tuple[type[Exception], Callable[[HttpRequest, Any], HttpResponse]]] = [
     (ProjectError, _project_error),
     (SettingsError, _settings_error),
-    (BridgeError, _bridge_error),
     (ValidationError, _validation_error),
     (NotUnicode, _not_unicode),
     (Http404, _not_found),

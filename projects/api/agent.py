@@ -14,7 +14,6 @@ from ninja.responses import Status as Reply
 from pydantic import BaseModel
 
 from accounts.api_auth import principal_of
-from projects.api.common import project_for
 from projects.api.rate_limit import check_rate_limit
 from projects.api.schemas import (
     AbortIn,
@@ -27,6 +26,7 @@ from projects.api.schemas import (
     SwitchIn,
 )
 from projects.bridge.client import TIMEOUT, BridgeResponse, call_bridge
+from projects.lookup import project_for_principal
 from starter.api_errors import SPRITE_ERRORS, responses
 
 router = Router(tags=["agent"])
@@ -47,7 +47,7 @@ def relay(
     timeout: httpx.Timeout = TIMEOUT,
 ) -> BridgeResponse:
     """One bridge request for the caller's project; unset optional fields are left out."""
-    project = project_for(request, project_id)
+    project = project_for_principal(request, project_id)
     check_rate_limit("agent", principal_of(request).rate_limit_key)
     body = payload.model_dump(exclude_none=True) if payload is not None else None
     return call_bridge(project, method, path, json_body=body, params=params, timeout=timeout)

@@ -23,10 +23,10 @@ from ninja import Query, Router, Schema
 from ninja.errors import HttpError
 from pydantic import Field
 
-from projects.api.common import project_for
 from projects.bridge.client import endpoint_for
 from projects.bridge.events import EventStream, open_event_stream
 from projects.lifecycle.activity import ensure_running, touch
+from projects.lookup import project_for_principal
 from sprites.backends import BridgeEndpoint
 from starter.api_errors import SPRITE_ERRORS, responses
 
@@ -51,7 +51,7 @@ def _cursor(request: HttpRequest, after: int | None) -> int | None:
 
 
 def _open_target(request: HttpRequest, project_id: str) -> BridgeEndpoint:
-    project = project_for(request, project_id)
+    project = project_for_principal(request, project_id)
     ensure_running(project)
     touch(project)
     return endpoint_for(project)

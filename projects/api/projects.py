@@ -13,7 +13,6 @@ from ninja.responses import Status as Reply
 
 from accounts.api_auth import GENERAL_AGENT_ACCESS, principal_of
 from projects import actions
-from projects.api.common import project_for
 from projects.api.schemas import (
     CheckpointIn,
     CheckpointOut,
@@ -27,13 +26,9 @@ from projects.api.schemas import (
     SecretIn,
     SecretOut,
 )
+from projects.lookup import project_for_principal
 from projects.models import Project, ProjectSecret, Status
-from projects.services import (
-    create_project,
-    remove_project_secret,
-    rename_project,
-    set_project_secret,
-)
+from projects.secrets import remove_project_secret, set_project_secret
 from projects.sprite import checkpoints
 from starter.api_errors import BASE_ERRORS, PROJECT_ERRORS, SPRITE_ERRORS, responses
 
@@ -49,7 +44,7 @@ router = Router(tags=["projects"])
 def list_projects(request: HttpRequest, filters: Query[ProjectFilters]) -> ProjectPage:
     """Newest first; `limit` and `offset` page through, `count` is the total."""
     limit, offset = filters.limit, filters.offset
-    projects = Project.objects.for_user(principal_of(request).user).workspaces()
+    projects = Project.objects.for_user(principal_of(request).user).listed()
     if filters.status is not None:
         projects = projects.filter(status=filters.status)
     page = [ProjectOut.of(project) for project in projects[offset : offset + limit]]
@@ -64,7 +59,7 @@ def list_projects(request: HttpRequest, filters: Query[ProjectFilters]) -> Proje
 )
 def create(request: HttpRequest, payload: ProjectIn) -> Reply[ProjectOut]:
     """Creates the project and starts provisioning its Sprite (status `creating`)."""
-    project = create_project(principal_of(request).user, payload.name, payload.description)
+    project = actions.create_project(principal_of(request).user, payload.name, payload.description)
     return Reply(201, ProjectOut.of(project))
 
 
@@ -75,7 +70,7 @@ def create(request: HttpRequest, payload: ProjectIn) -> Reply[ProjectOut]:
     summary="Get a project",
 )
 def get(request: HttpRequest, project_id: str) -> ProjectOut:
-    return ProjectOut.of(project_for(request, project_id))
+    return ProjectOut.of(project_for_principal(request, project_id))
 
 
 @router.patch(
@@ -84,15 +79,15 @@ def get(request: HttpRequest, project_id: str) -> ProjectOut:
     summary="Rename a project or change its description",
 )
 def update(request: HttpRequest, project_id: str, payload: ProjectPatchIn) -> ProjectOut:
-    project = project_for(request, project_id)
-    project = rename_project(
+    project = project_for_principal(request, project_id)
+    project = actions.rename_project(
         project, payload.name if payload.name is not None else project.name, payload.description
     )
     return ProjectOut.of(project)
 
 
 def _lifecycle(request: HttpRequest, project_id: str, action: str) -> Reply[LifecycleOut]:
-    project = project_for(request, project_id)
+    project = project_for_principal(request, project_id)
     task_id = actions.perform(project, action)
     project.refresh_from_db()
     return Reply(202, LifecycleOut(status=Status(project.status), task_id=task_id))
@@ -154,7 +149,7 @@ def _secret_out(secret: ProjectSecret) -> SecretOut:
     summary="List secret names (values are write-only)",
 )
 def list_secrets(request: HttpRequest, project_id: str) -> list[SecretOut]:
-    project = project_for(request, project_id)
+    project = project_for_principal(request, project_id)
     return [_secret_out(secret) for secret in project.secrets.all()]
 
 
@@ -166,7 +161,7 @@ def list_secrets(request: HttpRequest, project_id: str) -> list[SecretOut]:
 )
 def set_secret(request: HttpRequest, project_id: str, name: str, payload: SecretIn) -> SecretOut:
     """A running Sprite gets the new value by a restart of its bridge (pi sessions resume)."""
-    project = project_for(request, project_id)
+    project = project_for_principal(request, project_id)
     return _secret_out(set_project_secret(project, name, payload.value))
 
 
@@ -177,7 +172,7 @@ def set_secret(request: HttpRequest, project_id: str, name: str, payload: Secret
     summary="Remove a secret",
 )
 def delete_secret(request: HttpRequest, project_id: str, name: str) -> Reply[None]:
-    remove_project_secret(project_for(request, project_id), name)
+    remove_project_secret(project_for_principal(request, project_id), name)
     return Reply(204, None)
 
 
@@ -191,7 +186,7 @@ def delete_secret(request: HttpRequest, project_id: str, name: str) -> Reply[Non
     summary="List checkpoints of the Sprite's home",
 )
 def list_checkpoints(request: HttpRequest, project_id: str) -> list[CheckpointOut]:
-    project = project_for(request, project_id)
+    project = project_for_principal(request, project_id)
     return [
         CheckpointOut(id=item.id, comment=item.comment, created_at=item.created_at)
         for item in checkpoints.list_checkpoints(project)
@@ -207,7 +202,7 @@ def list_checkpoints(request: HttpRequest, project_id: str) -> list[CheckpointOu
 def create_checkpoint(
     request: HttpRequest, project_id: str, payload: CheckpointIn
 ) -> Reply[CheckpointOut]:
-    project = project_for(request, project_id)
+    project = project_for_principal(request, project_id)
     item = checkpoints.create_checkpoint(project, payload.comment)
     return Reply(201, CheckpointOut(id=item.id, comment=item.comment, created_at=item.created_at))
 
@@ -221,7 +216,7 @@ def create_checkpoint(
 def restore_checkpoint(request: HttpRequest, project_id: str, checkpoint_id: str) -> RestoredOut:
     """Stops the bridge, puts the checkpoint's files in place and starts it again; event
     streams then get a `reset` event (the event log came back with the files)."""
-    project = project_for(request, project_id)
+    project = project_for_principal(request, project_id)
     checkpoints.restore_checkpoint(project, checkpoint_id)
     project.refresh_from_db()
     return RestoredOut(restored=checkpoint_id, status=Status(project.status))

@@ -1,5 +1,5 @@
 """Commands and files in a project's Sprite: thin wrappers over `sprite_exec` and
-`sprite_files`, which the dashboard and the general agent call too."""
+`projects.sprite.files`, which the dashboard and the general agent call too."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from django.http import HttpRequest
 from ninja import Query, Router, Schema
 
 from accounts.api_auth import GENERAL_AGENT_ACCESS, principal_of
-from projects.api.common import project_for
 from projects.api.rate_limit import check_rate_limit
 from projects.api.schemas import (
     DirectoryOut,
@@ -22,7 +21,8 @@ from projects.api.schemas import (
     FileWriteIn,
     FileWrittenOut,
 )
-from projects.services import ProjectError
+from projects.errors import ProjectError
+from projects.lookup import project_for_principal
 from projects.sprite import commands as sprite_exec
 from projects.sprite import files as sprite_files
 from starter.api_errors import SPRITE_ERRORS, responses
@@ -40,7 +40,7 @@ def exec_command(request: HttpRequest, project_id: str, payload: ExecIn) -> Exec
     """Runs in the project's home with its secrets as environment variables. A non-zero
     exit code is still a 200: look at `exit_code`. stdout and stderr are cut to 1 MiB each
     (`truncated`); a command still running at `timeout` seconds is killed (`timed_out`)."""
-    project = project_for(request, project_id)
+    project = project_for_principal(request, project_id)
     check_rate_limit("exec", principal_of(request).rate_limit_key)
     outcome = sprite_exec.run_command(project, payload.command, payload.timeout)
     return ExecOut(
@@ -70,7 +70,7 @@ class FileQuery(Schema):
 )
 def list_files(request: HttpRequest, project_id: str, query: Query[DirectoryQuery]) -> DirectoryOut:
     """`path` is relative to the home (default: the home itself)."""
-    project = project_for(request, project_id)
+    project = project_for_principal(request, project_id)
     entries = sprite_files.list_directory(project, query.path)
     return DirectoryOut(
         path=query.path,
@@ -97,7 +97,7 @@ def read_file(request: HttpRequest, project_id: str, query: Query[FileQuery]) ->
     """UTF-8 text comes back as `text`, anything else as `base64` (or ask for one with
     `encoding`). Paths are relative to the home: `..`, absolute paths and symbolic links
     that lead out of the home are refused with a 400."""
-    project = project_for(request, project_id)
+    project = project_for_principal(request, project_id)
     data = sprite_files.read_file(project, query.path)
     encoding, content = _encode(data, query.encoding)
     return FileContentOut(path=query.path, encoding=encoding, content=content, size=len(data))
@@ -123,7 +123,7 @@ def _encode(data: bytes, wanted: Encoding | None) -> tuple[Encoding, str]:
 )
 def write_file(request: HttpRequest, project_id: str, payload: FileWriteIn) -> FileWrittenOut:
     """Creates or replaces the file and any missing parent directories."""
-    project = project_for(request, project_id)
+    project = project_for_principal(request, project_id)
     if payload.encoding == "base64":
         try:
             data = base64.b64decode(payload.content, validate=True)

@@ -11,8 +11,8 @@ import re
 from typing import Any, Literal
 
 from projects.bridge.client import call_bridge
+from projects.errors import ProjectError
 from projects.models import Project
-from projects.services import ProjectError
 
 SESSION_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 MAX_MESSAGE_CHARS = 100_000

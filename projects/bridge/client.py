@@ -2,9 +2,10 @@
 
 Dashboard views and the REST API call `call_bridge`; it wakes a sleeping Sprite first
 (projects.lifecycle.activity), records activity (so beat does not put a Sprite in use to
-sleep), and turns every failure into a BridgeError whose status and message can be shown to
-a person as they are. Async code (the relay) asks for the bridge's address with
-`aendpoint_for`, which awaits the backend on the caller's loop.
+sleep), and turns every failure into a BridgeError (defined in `projects.errors`,
+importable from here too) whose status and message can be shown to a person as they are.
+Async code (the relay) asks for the bridge's address with `aendpoint_for`, which awaits the
+backend on the caller's loop.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 import httpx
 from channels.db import database_sync_to_async
 
-from projects.errors import BridgeError
+from projects.errors import BridgeError, from_sprite_error
 from projects.lifecycle.activity import ensure_running, touch
 from projects.models import Project
 from projects.sprite.backend import backend_for
@@ -43,9 +44,7 @@ def endpoint_for(project: Project) -> BridgeEndpoint:
             backend_for(project).bridge_endpoint(project.sprite_name, ensure_bridge_token(project))
         )
     except SpriteError as error:
-        raise BridgeError(
-            503 if error.retryable else 502, "sprite_unavailable", error.message
-        ) from error
+        raise BridgeError.wrapping(from_sprite_error(error)) from error
 
 
 def _backend_and_token(project: Project) -> tuple[SpriteBackend, str]:
@@ -61,9 +60,7 @@ async def aendpoint_for(project: Project) -> BridgeEndpoint:
         )
         return await backend.bridge_endpoint(project.sprite_name, token)
     except SpriteError as error:
-        raise BridgeError(
-            503 if error.retryable else 502, "sprite_unavailable", error.message
-        ) from error
+        raise BridgeError.wrapping(from_sprite_error(error)) from error
 
 
 def call_bridge(

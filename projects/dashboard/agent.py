@@ -15,13 +15,14 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.http import AuthenticatedHttpRequest
 from projects.bridge import agent
-from projects.bridge.client import BridgeError
-from projects.dashboard.http import BadRequest, json_error, payload, text_field, user_of
+from projects.dashboard.http import BadRequest, json_error, payload, text_field
+from projects.errors import ProjectError
 from projects.lookup import get_project_for_user
-from projects.services import ProjectError, set_project_secret
+from projects.secrets import set_project_secret
 
-AgentErrors = (BridgeError, ProjectError, BadRequest)
+AgentErrors = (ProjectError, BadRequest)
 JsonView = Callable[..., JsonResponse]
 
 
@@ -151,7 +152,7 @@ def secret_provide(request: HttpRequest, public_id: str) -> JsonResponse:
 
 @login_required
 @require_GET
-def preview_link(request: HttpRequest, public_id: str) -> JsonResponse:
+def preview_link(request: AuthenticatedHttpRequest, public_id: str) -> JsonResponse:
     """A fresh signed link to the app's preview origin (the link is short-lived)."""
     project = get_project_for_user(request.user, public_id)
     try:
@@ -163,7 +164,7 @@ def preview_link(request: HttpRequest, public_id: str) -> JsonResponse:
         )
     try:
         # The link's origin follows the host and port this page was served on.
-        link = make_link(user_of(request), project, request.build_absolute_uri("/"))
+        link = make_link(request.user, project, request.build_absolute_uri("/"))
         return JsonResponse({"url": link})
     except AgentErrors as error:
         return json_error(error)

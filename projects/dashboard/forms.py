@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from django import forms
 
-from projects.services import ProjectError, clean_description, clean_name
+from projects.actions import clean_description, clean_name
+from projects.errors import ProjectError
 
 
 class ProjectForm(forms.Form):

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts.models import User
+from accounts.http import AuthenticatedHttpRequest
 from projects.dashboard.pages import render_workspace
 from projects.general_agent import (
     access_is_active,
@@ -19,21 +19,15 @@ from projects.general_agent import (
 )
 
 
-def _user(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)  # guaranteed by @login_required
-    return user
-
-
 @login_required
 @require_http_methods(["GET", "HEAD", "POST"])
-def agent_workspace(request: HttpRequest) -> HttpResponse:
+def agent_workspace(request: AuthenticatedHttpRequest) -> HttpResponse:
     """GET opens the user's general agent, or offers to start it; POST starts it (once:
     posting again opens the same one). A GET never creates anything."""
     if request.method == "POST":
-        ensure_general_agent(_user(request))
+        ensure_general_agent(request.user)
         return redirect("projects:general_agent")
-    agent = find_general_agent(_user(request))
+    agent = find_general_agent(request.user)
     if agent is None:
         return render(request, "projects/general_agent_start.html")
     return render_workspace(
@@ -45,8 +39,8 @@ def agent_workspace(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def renew_agent_access(request: HttpRequest) -> HttpResponse:
-    agent = ensure_general_agent(_user(request))
+def renew_agent_access(request: AuthenticatedHttpRequest) -> HttpResponse:
+    agent = ensure_general_agent(request.user)
     renew_access(agent)
     messages.success(request, "The general agent has a new access token; it restarts with it.")
     return redirect("projects:general_agent")

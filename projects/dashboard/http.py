@@ -1,8 +1,9 @@
 """Request parsing and error answers shared by the workspace's views.
 
-Errors are for people: a `ProjectError` or `BridgeError` becomes a 4xx (or the bridge's
-5xx-mapped status) with the error's own message, as JSON for `fetch` callers and as a
-small HTML fragment for htmx panels.
+Errors are for people: a `ProjectError` (a `BridgeError` too) is answered with the status
+`projects.errors.status_of` gives it, the same one the REST API answers, and with the
+error's own message, as JSON for `fetch` callers and as a small HTML fragment for htmx
+panels. Malformed requests (`BadRequest`) are a 400.
 """
 
 from __future__ import annotations
@@ -13,29 +14,12 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
-from accounts.models import User
-from projects.bridge.client import BridgeError
-from projects.services import ProjectError
+from projects.errors import ProjectError, status_of
 from starter.api_parser import find_lone_surrogate
-
-PROJECT_ERROR_STATUS = {
-    "invalid": 400,
-    "not_found": 404,
-    "conflict": 409,
-    "limit": 409,
-    "too_large": 413,
-    "sprite_error": 502,
-}
 
 
 class BadRequest(ValueError):
     """The request itself is malformed (not JSON, wrong types)."""
-
-
-def user_of(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)  # guaranteed by @login_required
-    return user
 
 
 def payload(request: HttpRequest) -> dict[str, Any]:
@@ -62,22 +46,14 @@ def text_field(data: dict[str, Any], name: str, default: str = "") -> str:
     return value
 
 
-def status_of(error: Exception) -> int:
-    if isinstance(error, BridgeError):
-        return error.status
-    if isinstance(error, ProjectError):
-        return PROJECT_ERROR_STATUS.get(error.code, 400)
-    return 400
-
-
 def code_of(error: Exception) -> str:
-    if isinstance(error, BridgeError | ProjectError):
+    if isinstance(error, ProjectError):
         return error.code
     return "bad_request"
 
 
 def message_of(error: Exception) -> str:
-    if isinstance(error, BridgeError | ProjectError):
+    if isinstance(error, ProjectError):
         return error.message
     return str(error)
 

@@ -4,42 +4,31 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts.http import AuthenticatedHttpRequest
 from accounts.model_catalog import providers_for
-from accounts.models import THINKING_LEVELS, User
+from accounts.models import THINKING_LEVELS
 from projects import actions
 from projects.dashboard.forms import ProjectForm, SecretForm
+from projects.errors import ProjectError, status_of
 from projects.lookup import get_project_for_user
 from projects.models import Kind, Project
-from projects.services import (
-    ProjectError,
-    create_project,
-    destroy_project,
-    remove_project_secret,
-    rename_project,
-    set_project_secret,
-)
-
-
-def _user(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)  # guaranteed by @login_required
-    return user
+from projects.secrets import remove_project_secret, set_project_secret
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def home(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
+def home(request: AuthenticatedHttpRequest) -> HttpResponse:
+    user = request.user
     form = ProjectForm(request.POST or None)
     if request.method == "POST":
         if form.is_valid():
             try:
-                project = create_project(
+                project = actions.create_project(
                     user, form.cleaned_data["name"], form.cleaned_data["description"]
                 )
             except ProjectError as error:
@@ -49,7 +38,7 @@ def home(request: HttpRequest) -> HttpResponse:
                     request, f"Project “{project.name}” created. Its Sprite is starting."
                 )
                 return redirect("projects:detail", public_id=project.public_id)
-    projects = Project.objects.for_user(user).workspaces()
+    projects = Project.objects.for_user(user).listed()
     template = (
         "projects/_project_list.html"
         if request.headers.get("HX-Target") == "project-list"
@@ -60,7 +49,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def detail(request: HttpRequest, public_id: str) -> HttpResponse:
+def detail(request: AuthenticatedHttpRequest, public_id: str) -> HttpResponse:
     """The project workspace. Everything from the agent is fetched by the page's script,
     so rendering it never waits on the project's machine."""
     project = get_project_for_user(request.user, public_id)
@@ -68,10 +57,10 @@ def detail(request: HttpRequest, public_id: str) -> HttpResponse:
 
 
 def render_workspace(
-    request: HttpRequest, project: Project, extra: dict[str, object] | None = None
+    request: AuthenticatedHttpRequest, project: Project, extra: dict[str, object] | None = None
 ) -> HttpResponse:
     """The workspace page for a project; the general agent uses it too (general_agent_views)."""
-    user = _user(request)
+    user = request.user
     context: dict[str, object] = {
         "project": project,
         "secrets": project.secrets.exclude(name__startswith="STARTER_"),
@@ -123,7 +112,7 @@ def _workspace_urls(project: Project) -> dict[str, str]:
 
 
 @login_required
-def manage_panel(request: HttpRequest, public_id: str) -> HttpResponse:
+def manage_panel(request: AuthenticatedHttpRequest, public_id: str) -> HttpResponse:
     """The project's settings panel: lifecycle, secrets, rename and delete."""
     project = get_project_for_user(request.user, public_id)
     return render(
@@ -134,7 +123,7 @@ def manage_panel(request: HttpRequest, public_id: str) -> HttpResponse:
 
 
 @login_required
-def secrets_overview(request: HttpRequest) -> HttpResponse:
+def secrets_overview(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The settings page's "Project secrets" section: each project's secret names, never a
     value. Served by projects/ so that accounts/ keeps knowing nothing of projects."""
     projects = Project.objects.for_user(request.user).prefetch_related("secrets")
@@ -143,7 +132,7 @@ def secrets_overview(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def palette_items(request: HttpRequest) -> JsonResponse:
+def palette_items(request: AuthenticatedHttpRequest) -> JsonResponse:
     """What the command palette offers on every page: the person's projects and actions."""
     projects = [
         {
@@ -155,19 +144,19 @@ def palette_items(request: HttpRequest) -> JsonResponse:
             "wake_url": reverse("projects:action", args=[project.public_id, "wake"]),
             "sleep_url": reverse("projects:action", args=[project.public_id, "sleep"]),
         }
-        for project in Project.objects.for_user(request.user).workspaces()
+        for project in Project.objects.for_user(request.user).listed()
     ]
     return JsonResponse({"projects": projects})
 
 
 @login_required
-def status_badge(request: HttpRequest, public_id: str) -> HttpResponse:
+def status_badge(request: AuthenticatedHttpRequest, public_id: str) -> HttpResponse:
     project = get_project_for_user(request.user, public_id)
     return render(request, "projects/_status.html", {"project": project})
 
 
 @login_required
-def lifecycle_panel(request: HttpRequest, public_id: str) -> HttpResponse:
+def lifecycle_panel(request: AuthenticatedHttpRequest, public_id: str) -> HttpResponse:
     """The Sprite card alone: htmx refreshes it while the project is busy."""
     project = get_project_for_user(request.user, public_id)
     return render(request, "projects/_lifecycle.html", {"project": project})
@@ -175,13 +164,13 @@ def lifecycle_panel(request: HttpRequest, public_id: str) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def rename(request: HttpRequest, public_id: str) -> HttpResponse:
+def rename(request: AuthenticatedHttpRequest, public_id: str) -> HttpResponse:
     project = get_project_for_user(request.user, public_id)
     form = ProjectForm(
         request.POST or None, initial={"name": project.name, "description": project.description}
     )
     if request.method == "POST" and form.is_valid():
-        rename_project(project, form.cleaned_data["name"], form.cleaned_data["description"])
+        actions.rename_project(project, form.cleaned_data["name"], form.cleaned_data["description"])
         messages.success(request, "Project renamed.")
         return redirect("projects:detail", public_id=project.public_id)
     status = 422 if request.method == "POST" else 200
@@ -192,13 +181,13 @@ def rename(request: HttpRequest, public_id: str) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def delete(request: HttpRequest, public_id: str) -> HttpResponse:
+def delete(request: AuthenticatedHttpRequest, public_id: str) -> HttpResponse:
     project = get_project_for_user(request.user, public_id)
     if request.method == "POST":
         if request.POST.get("confirm_name", "").strip() != project.name:
             messages.error(request, "Type the project's name exactly to confirm the deletion.")
             return render(request, "projects/delete.html", {"project": project}, status=422)
-        destroy_project(project)
+        actions.destroy_project(project)
         messages.success(request, f"Project “{project.name}” is being deleted.")
         return redirect("projects:home")
     return render(request, "projects/delete.html", {"project": project})
@@ -206,15 +195,18 @@ def delete(request: HttpRequest, public_id: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def lifecycle_action(request: HttpRequest, public_id: str, action: str) -> HttpResponse:
+def lifecycle_action(
+    request: AuthenticatedHttpRequest, public_id: str, action: str
+) -> HttpResponse:
     project = get_project_for_user(request.user, public_id)
     wants_json = "application/json" in request.headers.get("Accept", "")
     try:
         actions.perform(project, action)
     except ProjectError as error:
         if wants_json:  # the command palette and the workspace call this with fetch
-            status = 404 if error.code == "not_found" else 409
-            return JsonResponse({"error": error.code, "message": error.message}, status=status)
+            return JsonResponse(
+                {"error": error.code, "message": error.message}, status=status_of(error)
+            )
         messages.error(request, error.message)
     else:
         if wants_json:
@@ -225,7 +217,7 @@ def lifecycle_action(request: HttpRequest, public_id: str, action: str) -> HttpR
 
 @login_required
 @require_POST
-def secret_set(request: HttpRequest, public_id: str) -> HttpResponse:
+def secret_set(request: AuthenticatedHttpRequest, public_id: str) -> HttpResponse:
     project = get_project_for_user(request.user, public_id)
     form = SecretForm(request.POST)
     if form.is_valid():
@@ -244,7 +236,7 @@ def secret_set(request: HttpRequest, public_id: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def secret_remove(request: HttpRequest, public_id: str, name: str) -> HttpResponse:
+def secret_remove(request: AuthenticatedHttpRequest, public_id: str, name: str) -> HttpResponse:
     project = get_project_for_user(request.user, public_id)
     try:
         remove_project_secret(project, name)

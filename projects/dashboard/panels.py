@@ -1,7 +1,7 @@
 """HTML fragments for the workspace (htmx): the sidebar, viewers, logs, trace, checkpoints.
 
-Each view renders one partial; failures render `_error.html` with a 4xx so the panel says
-what went wrong instead of staying blank.
+Each view renders one partial; failures render `_error.html` with the error's status (the
+API's, from `projects.errors`) so the panel says what went wrong instead of staying blank.
 """
 
 from __future__ import annotations
@@ -13,14 +13,13 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from projects.bridge import agent
-from projects.bridge.client import BridgeError
-from projects.dashboard import viewers as files
 from projects.dashboard.http import BadRequest, fragment_error, payload, text_field
+from projects.dashboard.viewers import FileForViewer, csv_table
+from projects.errors import ProjectError
 from projects.lookup import get_project_for_user
-from projects.services import ProjectError
-from projects.sprite import checkpoints
+from projects.sprite import checkpoints, files
 
-PanelErrors = (BridgeError, ProjectError, BadRequest)
+PanelErrors = (ProjectError, BadRequest)
 
 # Raw files are served on the dashboard's origin, so a file the agent wrote must never run
 # script here: the sandbox CSP turns an SVG (or anything mislabelled) into an inert document.
@@ -46,8 +45,8 @@ def inspect_sidebar(request: HttpRequest, public_id: str) -> HttpResponse:
 def file_view(request: HttpRequest, public_id: str) -> HttpResponse:
     project = get_project_for_user(request.user, public_id)
     try:
-        file = files.read_for_viewer(project, request.GET.get("path", ""))
-        table = files.csv_table(file) if file.kind == "csv" else None
+        file = FileForViewer.of(files.read_for_person(project, request.GET.get("path", "")))
+        table = csv_table(file) if file.kind == "csv" else None
     except PanelErrors as error:
         return fragment_error(request, error)
     return render(
@@ -64,7 +63,7 @@ def file_raw(request: HttpRequest, public_id: str) -> HttpResponse:
     """Images and PDFs for <img>/<iframe>; other kinds are rendered by `file_view`."""
     project = get_project_for_user(request.user, public_id)
     try:
-        file = files.read_for_viewer(project, request.GET.get("path", ""))
+        file = FileForViewer.of(files.read_for_person(project, request.GET.get("path", "")))
     except PanelErrors as error:
         return fragment_error(request, error)
     if file.kind not in {"image", "pdf"}:

@@ -1,8 +1,8 @@
-"""Reading a project's files for the workspace's viewers and log panels.
+"""How the workspace's viewers show a file: its viewer kind, code language, CSV table.
 
-Files come through the Sprite backend, which confines every path to the Sprite's home
-(symbolic links included); the checks here only turn obviously bad input into a clear
-message before a round trip. Sizes are capped so a 2 GB log never lands in a page.
+Presentation only: reading the file (paths, size caps, wake policy, errors) is
+``projects.sprite.files``; a view reads there and wraps the result with
+``FileForViewer.of``.
 """
 
 from __future__ import annotations
@@ -14,17 +14,10 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Literal
 
-from projects.models import Project
-from projects.services import ProjectError
-from projects.sprite.backend import backend_for
-from projects.sprite.files import check_path_text, file_error
-from sprites.backends import SpriteError, run_sync
+from projects.errors import ProjectError
+from projects.sprite.files import FileContent
 
-MAX_VIEW_BYTES = 5 * 1024 * 1024
 MAX_TABLE_ROWS = 2000
-LOG_TAIL_BYTES = 64 * 1024
-# Below this a log is read whole and cut; above it only its tail is read, in the Sprite.
-LOG_READ_WHOLE_BYTES = 1024 * 1024
 
 ViewerKind = Literal["markdown", "text", "image", "pdf", "csv", "binary"]
 
@@ -86,6 +79,14 @@ class FileForViewer:
     data: bytes
     size: int
 
+    @classmethod
+    def of(cls, content: FileContent) -> FileForViewer:
+        """The viewer for a file read whole: by its extension, or binary if it holds NULs."""
+        kind = viewer_kind(content.path)
+        if kind in {"text", "markdown", "csv"} and b"\x00" in content.data[:8192]:
+            kind = "binary"
+        return cls(path=content.path, kind=kind, data=content.data, size=content.size)
+
     @property
     def name(self) -> str:
         return posixpath.basename(self.path)
@@ -116,74 +117,11 @@ class Table:
     truncated: bool
 
 
-@dataclass(frozen=True)
-class LogTail:
-    path: str
-    text: str
-    size: int
-    truncated: bool
-
-
-def clean_path(path: str) -> str:
-    """Relative to the home, or absolute inside it: the inspect DB records assets either way
-    (the backend confines both to the home)."""
-    path = path.strip()
-    if not path:
-        raise ProjectError("Give the path of a file in the project's machine, e.g. report.md.")
-    check_path_text(path)
-    return path
-
-
 def viewer_kind(path: str) -> ViewerKind:
     suffix = PurePosixPath(path).suffix.lower()
     if suffix in EXTENSION_KINDS:
         return EXTENSION_KINDS[suffix]
     return "text"
-
-
-def _require_sprite(project: Project) -> None:
-    if not project.sprite_name:
-        raise ProjectError("The project's machine does not exist yet; wait until it is running.")
-
-
-def file_size(project: Project, path: str) -> int:
-    """The file's size, from a listing of its directory (nothing is read)."""
-    _require_sprite(project)
-    directory = posixpath.dirname(path.rstrip("/")) or "."
-    name = posixpath.basename(path.rstrip("/"))
-    try:
-        entries = run_sync(backend_for(project).list_files(project.sprite_name, directory))
-    except SpriteError as error:
-        raise file_error(error) from error
-    for entry in entries:
-        if entry.name == name:
-            if entry.is_dir:
-                raise ProjectError(f"{path} is a folder, not a file.")
-            return entry.size
-    raise ProjectError(f"There is no file {path} in the project's machine.", "not_found")
-
-
-def read_for_viewer(project: Project, path: str) -> FileForViewer:
-    path = clean_path(path)
-    size = file_size(project, path)
-    if size > MAX_VIEW_BYTES:
-        raise ProjectError(
-            f"{path} is {size / 1024 / 1024:.1f} MB; files up to "
-            f"{MAX_VIEW_BYTES // 1024 // 1024} MB can be viewed here.",
-            "too_large",
-        )
-    data = _read(project, path)
-    kind = viewer_kind(path)
-    if kind in {"text", "markdown", "csv"} and b"\x00" in data[:8192]:
-        kind = "binary"
-    return FileForViewer(path=path, kind=kind, data=data, size=size)
-
-
-def _read(project: Project, path: str) -> bytes:
-    try:
-        return run_sync(backend_for(project).read_file(project.sprite_name, path))
-    except SpriteError as error:
-        raise file_error(error) from error
 
 
 def csv_table(file: FileForViewer) -> Table:
@@ -202,38 +140,3 @@ def csv_table(file: FileForViewer) -> Table:
     if not rows:
         return Table(header=[], rows=[], truncated=False)
     return Table(header=rows[0], rows=rows[1:], truncated=truncated)
-
-
-def tail_log(project: Project, path: str, max_bytes: int = LOG_TAIL_BYTES) -> LogTail:
-    """The end of a log file, decoded leniently, cut at a line start."""
-    path = clean_path(path)
-    size = file_size(project, path)
-    if size <= LOG_READ_WHOLE_BYTES:
-        data = _read(project, path)[-max_bytes:]
-    else:
-        try:
-            result = run_sync(
-                backend_for(project).exec(
-                    project.sprite_name, ["tail", "-c", str(max_bytes), "--", path], timeout=10
-                )
-            )
-        except SpriteError as error:
-            raise ProjectError(error.message, "sprite_error") from error
-        data = result.stdout
-    truncated = size > len(data)
-    if truncated and b"\n" in data:
-        data = data[data.find(b"\n") + 1 :]
-    return LogTail(
-        path=path, text=data.decode("utf-8", errors="replace"), size=size, truncated=truncated
-    )
-
-
-def first_existing(project: Project, candidates: list[str]) -> str | None:
-    """The first of `candidates` that is a file in the home (for guessing a service's log)."""
-    for candidate in candidates:
-        try:
-            file_size(project, clean_path(candidate))
-        except ProjectError:
-            continue
-        return candidate
-    return None

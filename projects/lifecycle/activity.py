@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from projects.errors import BridgeError
+from projects.errors import BridgeError, from_sprite_error
 from projects.lifecycle import steps
 from projects.lifecycle.work_lock import ProjectBusy
 from projects.models import Project, Status
@@ -26,9 +26,7 @@ def ensure_running(project: Project) -> None:
                 409, "busy", "The project is waking up; try again in a moment."
             ) from None
         except SpriteError as error:
-            raise BridgeError(
-                503 if error.retryable else 502, "sprite_unavailable", error.message
-            ) from error
+            raise BridgeError.wrapping(from_sprite_error(error)) from error
         project.refresh_from_db()
     if project.status != Status.RUNNING:
         raise BridgeError(

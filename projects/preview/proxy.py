@@ -34,8 +34,10 @@ from websockets.asyncio.client import connect as websocket_connect
 from accounts.models import User
 from bridge_agent.concurrency import until_first_done
 from bridge_agent.websocket_pump import pump
-from projects.bridge.client import BridgeError, endpoint_for
+from projects.bridge.client import endpoint_for
+from projects.errors import BridgeError, status_of
 from projects.lifecycle.activity import ensure_running, touch
+from projects.lookup import find_project_for_user
 from projects.models import Project
 from projects.preview.links import (
     COOKIE_MAX_AGE,
@@ -182,12 +184,9 @@ def _is_secure_context(scope: Scope, host: str) -> bool:
 
 
 def _owned_project(user_id: int, public_id: str) -> Project:
+    """The project, through the one scoped lookup, for the active user the link names."""
     user = User.objects.filter(pk=user_id, is_active=True).first()
-    project = (
-        Project.objects.for_user(user).select_related("owner").filter(public_id=public_id).first()
-        if user is not None
-        else None
-    )
+    project = find_project_for_user(user, public_id)
     if project is None:
         raise PreviewError(404, "No such project", "There is no such project for you.")
     return project
@@ -199,7 +198,9 @@ def _running_endpoint(user_id: int, public_id: str) -> BridgeEndpoint:
         ensure_running(project)  # wakes a sleeping Sprite
         endpoint = endpoint_for(project)
     except BridgeError as error:
-        raise PreviewError(error.status, "The preview is not available", error.message) from None
+        raise PreviewError(
+            status_of(error), "The preview is not available", error.message
+        ) from None
     touch(project)
     return endpoint
 

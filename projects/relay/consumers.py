@@ -35,7 +35,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from projects.bridge.events import Replay, SseEvent, bridge_target
 from projects.broadcast import user_group
 from projects.errors import BridgeError
-from projects.models import Project
+from projects.lookup import find_project_for_user
 from projects.relay.feed import ProjectFeed, get_hub
 from projects.relay.wire import (
     MAX_BATCH_EVENTS,
@@ -56,10 +56,6 @@ MAX_BUFFERED = 20_000
 CATCH_UP_RETRY_SECONDS = 2.0
 
 Buffered = tuple[SseEvent, int | None]
-
-
-def _find_project(user: Any, public_id: str) -> Project | None:
-    return Project.objects.for_user(user).filter(public_id=public_id).first()
 
 
 def parse_subscribe(text: str | None) -> int | None:
@@ -93,7 +89,7 @@ class ProjectEventsConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         public_id = str(self.scope["url_route"]["kwargs"]["public_id"])
-        find = database_sync_to_async(_find_project, thread_sensitive=False)
+        find = database_sync_to_async(find_project_for_user, thread_sensitive=False)
         if await find(user, public_id) is None:
             await self.close(code=CLOSE_NOT_FOUND)
             return

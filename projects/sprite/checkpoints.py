@@ -3,15 +3,18 @@
 Called by the dashboard, the REST API and the admin alike. Restoring stops the bridge,
 swaps the files and starts it again; the bridge's event log comes back with the files, so
 viewers get a `reset` event and reload the history.
+
+A sleeping Sprite is woken first (`ensure_running`); its refusals (`not_running`, `busy`,
+a Sprite that cannot be reached) reach the caller with the same codes as exec and the
+agent's.
 """
 
 from __future__ import annotations
 
-from projects.bridge.client import BridgeError
+from projects.errors import ProjectError, from_sprite_error
 from projects.lifecycle.activity import ensure_running
 from projects.lifecycle.work_lock import ProjectBusy, project_work_lock
 from projects.models import Project
-from projects.services import ProjectError
 from projects.sprite.backend import backend_for
 from sprites.backends import Checkpoint, SpriteError, run_sync
 
@@ -20,25 +23,18 @@ MAX_COMMENT = 200
 PERSON_WAIT_SECONDS = 15.0
 
 
-def _sprite_ready(project: Project) -> None:
-    try:
-        ensure_running(project)
-    except BridgeError as error:
-        raise ProjectError(error.message, "conflict") from error
-
-
 def create_checkpoint(project: Project, comment: str = "") -> Checkpoint:
     comment = comment.strip()
     if len(comment) > MAX_COMMENT:
         raise ProjectError(f"A checkpoint comment has at most {MAX_COMMENT} characters.")
-    _sprite_ready(project)
+    ensure_running(project)
     try:
         with project_work_lock(project.pk, wait_seconds=PERSON_WAIT_SECONDS):
             return run_sync(backend_for(project).create_checkpoint(project.sprite_name, comment))
     except ProjectBusy as error:
         raise ProjectError("The project is busy; try again in a moment.", "conflict") from error
     except SpriteError as error:
-        raise ProjectError(error.message, "sprite_error") from error
+        raise from_sprite_error(error) from error
 
 
 def list_checkpoints(project: Project) -> list[Checkpoint]:
@@ -47,11 +43,11 @@ def list_checkpoints(project: Project) -> list[Checkpoint]:
     try:
         return run_sync(backend_for(project).list_checkpoints(project.sprite_name))
     except SpriteError as error:
-        raise ProjectError(error.message, "sprite_error") from error
+        raise from_sprite_error(error) from error
 
 
 def restore_checkpoint(project: Project, checkpoint_id: str) -> None:
-    _sprite_ready(project)
+    ensure_running(project)
     known = {checkpoint.id for checkpoint in list_checkpoints(project)}
     if checkpoint_id not in known:
         raise ProjectError(f"There is no checkpoint {checkpoint_id!r}.", "not_found")
@@ -61,4 +57,4 @@ def restore_checkpoint(project: Project, checkpoint_id: str) -> None:
     except ProjectBusy as error:
         raise ProjectError("The project is busy; try again in a moment.", "conflict") from error
     except SpriteError as error:
-        raise ProjectError(error.message, "sprite_error") from error
+        raise from_sprite_error(error) from error

@@ -8,9 +8,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from projects.errors import ProjectError, from_sprite_error
 from projects.lifecycle.activity import ensure_running, touch
 from projects.models import Project
-from projects.services import ProjectError
 from projects.sprite.backend import backend_for
 from sprites.backends import SpriteError, run_sync
 
@@ -82,8 +82,7 @@ def run_command(
     try:
         result = run_sync(backend_for(project).exec(project.sprite_name, cleaned, timeout=timeout))
     except SpriteError as error:
-        code = "sprite_unavailable" if error.retryable else "sprite_error"
-        raise ProjectError(error.message, code) from error
+        raise from_sprite_error(error) from error
     stdout, stdout_cut = _capped(result.stdout)
     stderr, stderr_cut = _capped(result.stderr)
     return CommandOutcome(

@@ -25,19 +25,34 @@ ProgressCallback = Callable[[str, int, int], object]
 """``progress(step, n, m)``: step ``n`` of ``m`` (1-based) is starting."""
 
 
+PathProblem = Literal["missing", "refused"]
+
+
 class SpriteError(Exception):
     """The one error every backend raises.
 
     ``retryable`` says whether trying the same call again later can help (rate limits,
     a Sprite still waking, a dropped connection) or not (bad token, no such Sprite, a
     path outside the home). ``message`` is meant for people.
+
+    ``path_problem`` says, for a file operation, that the path itself is the problem:
+    ``missing`` (nothing there) or ``refused`` (outside the home, a link, not a regular
+    file, a directory where a file was meant), so callers never parse the message.
     """
 
-    def __init__(self, message: str, *, retryable: bool = False, retry_after: float | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool = False,
+        retry_after: float | None = None,
+        path_problem: PathProblem | None = None,
+    ):
         super().__init__(message)
         self.message = message
         self.retryable = retryable
         self.retry_after = retry_after
+        self.path_problem = path_problem
 
 
 @dataclass(frozen=True)

@@ -76,17 +76,24 @@ def acting_as(uid: int | None, gid: int | None) -> Iterator[None]:
 
 def _problem(error: OSError, path: str) -> SpriteError:
     if error.errno == errno.EXDEV:
-        return SpriteError(f"Path {path!r} leads outside the Sprite's home (through a link).")
+        return SpriteError(
+            f"Path {path!r} leads outside the Sprite's home (through a link).",
+            path_problem="refused",
+        )
     if error.errno == errno.ENOENT:
-        return SpriteError(f"No file or directory {path!r} in the Sprite's home.")
+        return SpriteError(
+            f"No file or directory {path!r} in the Sprite's home.", path_problem="missing"
+        )
     if error.errno == errno.EISDIR:
-        return SpriteError(f"{path!r} is a directory, not a file.")
+        return SpriteError(f"{path!r} is a directory, not a file.", path_problem="refused")
     if error.errno == errno.ENOTDIR:
-        return SpriteError(f"A part of {path!r} is not a directory.")
+        return SpriteError(f"A part of {path!r} is not a directory.", path_problem="refused")
     if error.errno in (errno.EACCES, errno.EPERM):
         return SpriteError(f"The Sprite may not access {path!r} (permission denied).")
     if error.errno == errno.ELOOP:
-        return SpriteError(f"{path!r} is a symbolic link; give the path it points to.")
+        return SpriteError(
+            f"{path!r} is a symbolic link; give the path it points to.", path_problem="refused"
+        )
     return SpriteError(f"Could not use {path!r}: {error.strerror}.")
 
 
@@ -118,7 +125,7 @@ class Home:
                 if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
                     if stat.S_ISDIR(os.fstat(file.fileno()).st_mode):
                         raise OSError(errno.EISDIR, "Is a directory")
-                    raise SpriteError(f"{path!r} is not a regular file.")
+                    raise SpriteError(f"{path!r} is not a regular file.", path_problem="refused")
                 return file.read() if limit is None else file.read(limit)
 
         return self._run(path, read)
@@ -126,7 +133,7 @@ class Home:
     def write(self, path: str, data: bytes) -> None:
         parent, _, name = path.rstrip("/").rpartition("/")
         if not name or name in (".", ".."):
-            raise SpriteError("Give a file path, not a directory.")
+            raise SpriteError("Give a file path, not a directory.", path_problem="refused")
 
         def write(root: int) -> None:
             directory = self._directory(root, parent, create=True)
@@ -140,7 +147,7 @@ class Home:
                 os.close(directory)
             with os.fdopen(descriptor, "wb") as file:
                 if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
-                    raise SpriteError(f"{path!r} is not a regular file.")
+                    raise SpriteError(f"{path!r} is not a regular file.", path_problem="refused")
                 file.write(data)
 
         self._run(path, write)
@@ -187,7 +194,9 @@ class Home:
         created part by part when ``create``; each part opened beneath the one before."""
         parts = [p for p in path.split("/") if p not in ("", ".")]
         if ".." in parts:
-            raise SpriteError("Paths inside the Sprite's home cannot contain '..'.")
+            raise SpriteError(
+                "Paths inside the Sprite's home cannot contain '..'.", path_problem="refused"
+            )
         try:
             # In one go, so a link to another directory of the home is followed.
             return openat2(root, "/".join(parts) or ".", os.O_RDONLY | os.O_DIRECTORY)

@@ -343,7 +343,7 @@ class FlyBackend:
     async def write_file(self, name: str, path: str, data: bytes) -> None:
         relative = self._relative(path)
         if relative == ".":
-            raise SpriteError("Give a file path, not the home itself.")
+            raise SpriteError("Give a file path, not the home itself.", path_problem="refused")
         async with self._sprite(name) as sprite:
             with translated(f"write {path!r} in Sprite {name!r}"):
                 await (sprite.filesystem(self.home) / relative).write_bytes(data)

@@ -65,8 +65,18 @@ def translate(error: BaseException, action: str) -> SpriteError:
     if isinstance(error, exceptions.NotFoundError):
         return _for_status(404, None, action, None)
     if isinstance(error, exceptions.FilesystemError):
+        if isinstance(error.__cause__, httpx.RequestError):
+            # The SDK wraps a failed connection in a FilesystemError: nothing is wrong with
+            # the path, the Sprite (or the API) cannot be reached now.
+            return SpriteError(
+                f"Could not reach the Sprite to {action}: {error.__cause__}", retryable=True
+            )
         if isinstance(error, exceptions.FileNotFoundError_):
-            return SpriteError(f"Could not {action}: no such file or directory.")
+            return SpriteError(
+                f"Could not {action}: no such file or directory.", path_problem="missing"
+            )
+        if isinstance(error, exceptions.IsADirectoryError_ | exceptions.NotADirectoryError_):
+            return SpriteError(f"Could not {action}: {error}", path_problem="refused")
         return SpriteError(f"Could not {action}: {error}")
     if isinstance(error, exceptions.APIError) and error.status_code:
         retry_after = _retry_after(error.response, error.retry_after_header)

@@ -11,11 +11,14 @@ from sprites.backends.base import SpriteError
 
 def check_path_shape(path: str) -> PurePosixPath:
     if not path or "\x00" in path:
-        raise SpriteError(f"Invalid path {path!r}: give a path inside the Sprite's home.")
+        raise SpriteError(
+            f"Invalid path {path!r}: give a path inside the Sprite's home.", path_problem="refused"
+        )
     pure = PurePosixPath(path)
     if ".." in pure.parts:
         raise SpriteError(
-            f"Path {path!r} contains '..': give a path inside the Sprite's home without '..'."
+            f"Path {path!r} contains '..': give a path inside the Sprite's home without '..'.",
+            path_problem="refused",
         )
     return pure
 
@@ -30,6 +33,7 @@ def confined_remote_path(home: str, path: str) -> str:
         joined = posixpath.normpath(posixpath.join(home, str(pure)))
     if joined != home and not joined.startswith(home.rstrip("/") + "/"):
         raise SpriteError(
-            f"Path {path!r} is outside the Sprite's home; use a path relative to the home."
+            f"Path {path!r} is outside the Sprite's home; use a path relative to the home.",
+            path_problem="refused",
         )
     return joined

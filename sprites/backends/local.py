@@ -573,7 +573,8 @@ class LocalBackend:
             if str(pure).startswith(base.rstrip("/") + "/"):
                 return str(pure)[len(base.rstrip("/")) + 1 :]
         raise SpriteError(
-            f"Path {path!r} is outside the Sprite's home; use a path relative to the home."
+            f"Path {path!r} is outside the Sprite's home; use a path relative to the home.",
+            path_problem="refused",
         )
 
     async def read_file(self, name: str, path: str) -> bytes:
@@ -583,7 +584,7 @@ class LocalBackend:
     async def write_file(self, name: str, path: str, data: bytes) -> None:
         relative = self._relative(name, path)
         if relative in (".", ""):
-            raise SpriteError("Give a file path, not the home itself.")
+            raise SpriteError("Give a file path, not the home itself.", path_problem="refused")
         files = self._files(name)
         await asyncio.to_thread(files.write, relative, data)
 

@@ -6,7 +6,7 @@ from django.test import Client
 from accounts import user_settings
 from accounts.models import User, UserSettings
 from projects.models import Project
-from projects.services import set_project_secret
+from projects.secrets import set_project_secret
 
 API_KEY = "sk-ant-THIS-IS-THE-REAL-KEY-123456"
 

@@ -13,10 +13,10 @@ from channels.layers import get_channel_layer
 
 from accounts.models import User
 from projects import actions
+from projects.actions import create_project, destroy_project
 from projects.broadcast import user_group
 from projects.lifecycle import steps as lifecycle
 from projects.models import Project, Status
-from projects.services import create_project, destroy_project
 from projects.sprite.backend import backend_for
 from sprites.backends import run_sync
 from tests.e2e.helpers import processes_mentioning, wait_for, wait_for_status

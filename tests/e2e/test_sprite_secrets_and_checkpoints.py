@@ -16,10 +16,10 @@ import pytest
 from django.test import Client
 
 from accounts.models import User
+from projects.actions import create_project, destroy_project
 from projects.bridge.client import call_bridge
 from projects.lifecycle import steps as lifecycle
 from projects.models import Project, Status
-from projects.services import create_project, destroy_project
 from projects.sprite.backend import backend_for
 from projects.tasks import resume_interrupted_work
 from sprites.backends import run_sync

@@ -21,9 +21,9 @@ from django.test import Client
 from playwright.sync_api import Browser, Page, expect
 
 from accounts.models import User
+from projects.actions import create_project, destroy_project
 from projects.bridge.client import call_bridge
 from projects.models import Project, Status
-from projects.services import create_project, destroy_project
 from tests.e2e.helpers import sign_up_and_verify, use_scripted_model, wait_for, wait_for_status
 from tests.support.fixtures import scripted_model_server
 from tests.support.live_stack import LiveStack

@@ -11,10 +11,10 @@ import pytest
 
 from accounts.models import ApiToken, User
 from accounts.tokens import revoke_api_token
+from projects.actions import create_project
 from projects.bridge.client import BridgeError, call_bridge
 from projects.general_agent import access_is_active, ensure_general_agent, renew_access
 from projects.models import Kind, Project, Status
-from projects.services import create_project
 from projects.sprite.backend import backend_for
 from sprites.backends import run_sync
 from tests.e2e.helpers import use_scripted_model, wait_for, wait_for_status

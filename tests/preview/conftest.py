@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import pytest
 
 from accounts.models import User
+from projects.actions import create_project, destroy_project
 from projects.bridge.client import call_bridge
 from projects.models import Project, Status
-from projects.services import create_project, destroy_project
 from tests.e2e.helpers import wait_for_status
 from tests.preview.sample_app import SampleApp
 from tests.relay.conftest import owner, owner_token, running_project, stack

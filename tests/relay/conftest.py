@@ -9,8 +9,8 @@ import pytest
 
 from accounts.models import User
 from accounts.tokens import create_api_token
+from projects.actions import create_project, destroy_project
 from projects.models import Project, Status
-from projects.services import create_project, destroy_project
 from tests.e2e.helpers import use_scripted_model, wait_for_status
 from tests.relay.viewer import Viewer
 from tests.support.fixtures import scripted_model_server
