@@ -10,7 +10,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.model_catalog import providers_for
-from accounts.models import THINKING_LEVELS, User
+from accounts.models import User
+from bridge_agent.protocol import THINKING_LEVELS
 from projects import actions
 from projects.dashboard.forms import ProjectForm, SecretForm
 from projects.lookup import get_project_for_user
