@@ -80,18 +80,20 @@ def test_a_message_at_the_limit_is_sent_and_one_character_more_is_refused_by_bot
 
 @pytest.mark.parametrize("bad_id", ["../../etc", "has_underscore", "-leading-dash", "x" * 129])
 def test_a_malformed_session_id_is_refused_by_both_before_the_bridge(
-    running_project: Project, dashboard: Client, api: TokenClient, bad_id: str
+    alice_project: Project, alice_client: Client, alice_api: TokenClient, bad_id: str
 ) -> None:
+    # alice's project has no Sprite: an id that got past the check would fail differently.
     refused = dashboard_post(
-        dashboard, running_project, "agent/send/", {"message": "hi", "session_id": bad_id}
+        alice_client, alice_project, "agent/send/", {"message": "hi", "session_id": bad_id}
     )
     assert refused.status_code == 400
     assert "not a session id" in refused.json()["message"]
-    refused = api_post(api, running_project, "prompt", {"message": "hi", "session_id": bad_id})
+    refused = api_post(alice_api, alice_project, "prompt", {"message": "hi", "session_id": bad_id})
     assert refused.status_code == 422
-    state = api.get(f"{API}/projects/{running_project.public_id}/state", {"session_id": bad_id})
+    assert refused.json()["detail"][0]["loc"][-1] == "session_id"
+    state = alice_api.get(f"{API}/projects/{alice_project.public_id}/state", {"session_id": bad_id})
     assert state.status_code == 422
-    state = dashboard.get(f"/p/{running_project.public_id}/agent/state/", {"session_id": bad_id})
+    state = alice_client.get(f"/p/{alice_project.public_id}/agent/state/", {"session_id": bad_id})
     assert state.status_code == 400
 
 
