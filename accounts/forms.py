@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from django import forms
 
-from accounts.models import THINKING_LEVELS, CustomProvider
+from accounts.models import CustomProvider
 from accounts.providers import provider_choices
+from bridge_agent.protocol import THINKING_LEVELS
 
 
 class DefaultsForm(forms.Form):

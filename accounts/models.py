@@ -11,8 +11,7 @@ from django.db import models
 from django.utils import timezone
 
 from accounts.fields import EncryptedTextField
-
-THINKING_LEVELS = ("off", "minimal", "low", "medium", "high", "xhigh")
+from bridge_agent.protocol import THINKING_LEVELS
 
 
 class UserManager(BaseUserManager["User"]):

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from ninja import Field, Schema
 from pydantic import AfterValidator, BaseModel
 
-ThinkingLevel = Literal["off", "minimal", "low", "medium", "high", "xhigh"]
+from bridge_agent.protocol import ThinkingLevel
 
 
 def _printable(value: str) -> str:

@@ -7,9 +7,10 @@ import re
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import THINKING_LEVELS, CustomProvider, User, UserSettings
+from accounts.models import CustomProvider, User, UserSettings
 from accounts.providers import PROVIDER_ENV_VARS
 from accounts.signals import user_secrets_changed
+from bridge_agent.protocol import THINKING_LEVELS
 
 
 class SettingsError(ValueError):

@@ -8,10 +8,11 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from bridge_agent import protocol
 from bridge_agent.app_target import valid_port
 from bridge_agent.commands import exec_command
-from bridge_agent.errors import (
-    ApiError,
+from bridge_agent.errors import ApiError
+from bridge_agent.inputs import (
     json_object,
     optional_images,
     optional_string,
@@ -19,8 +20,8 @@ from bridge_agent.errors import (
     session_id_from,
 )
 from bridge_agent.inspect_db import read_inspect_db
+from bridge_agent.protocol import THINKING_LEVELS
 from bridge_agent.runtime import BridgeRuntime
-from bridge_agent.sessions import THINKING_LEVELS
 from bridge_agent.sse import EventStreamResponse
 
 
@@ -39,7 +40,9 @@ async def events(request: Request) -> Response:
 
 def events_response(runtime: BridgeRuntime, request: Request) -> Response:
     """The SSE response for ``GET /starter/events``; raises ``ApiError`` for a bad cursor."""
-    cursor = request.headers.get("last-event-id") or request.query_params.get("after")
+    cursor = request.headers.get(protocol.LAST_EVENT_ID_REQUEST_HEADER) or request.query_params.get(
+        "after"
+    )
     after: int | None = None
     if cursor is not None and cursor.strip() != "":
         try:
@@ -82,7 +85,7 @@ async def follow_up(request: Request) -> Response:
     return await _queue(request, "followUp")
 
 
-async def _queue(request: Request, behaviour: str) -> Response:
+async def _queue(request: Request, behaviour: protocol.StreamingBehavior) -> Response:
     body = await json_object(request)
     live = await runtime_of(request).sessions.queue_message(
         session_id_from(request, body),
@@ -138,7 +141,7 @@ async def config(request: Request) -> Response:
         )
         answer.update(await runtime.sessions.state(live.session_id))
     if app_port is not None:
-        runtime.set_app_port(int(app_port), source="config")
+        runtime.app_target.set(int(app_port), source="config")
     answer["app_port"] = runtime.app_target.port
     return JSONResponse(answer)
 
@@ -201,20 +204,20 @@ async def inspect(request: Request) -> Response:
 
 
 routes = [
-    Route("/starter/health", health, methods=["GET"]),
-    Route("/starter/events", events, methods=["GET"]),
-    Route("/starter/prompt", prompt, methods=["POST"]),
-    Route("/starter/steer", steer, methods=["POST"]),
-    Route("/starter/follow-up", follow_up, methods=["POST"]),
-    Route("/starter/abort", abort, methods=["POST"]),
-    Route("/starter/state", state, methods=["GET"]),
-    Route("/starter/config", config, methods=["POST"]),
-    Route("/starter/sessions", sessions_list, methods=["GET"]),
-    Route("/starter/sessions/new", sessions_new, methods=["POST"]),
-    Route("/starter/sessions/switch", sessions_switch, methods=["POST"]),
-    Route("/starter/sessions/compact", sessions_compact, methods=["POST"]),
-    Route("/starter/sessions/{session_id}/trace", session_trace, methods=["GET"]),
-    Route("/starter/messages", messages, methods=["GET"]),
-    Route("/starter/inspect", inspect, methods=["GET"]),
-    Route("/starter/exec", exec_command, methods=["POST"]),
+    Route(protocol.HEALTH_PATH, health, methods=["GET"]),
+    Route(protocol.EVENTS_PATH, events, methods=["GET"]),
+    Route(protocol.PROMPT_PATH, prompt, methods=["POST"]),
+    Route(protocol.STEER_PATH, steer, methods=["POST"]),
+    Route(protocol.FOLLOW_UP_PATH, follow_up, methods=["POST"]),
+    Route(protocol.ABORT_PATH, abort, methods=["POST"]),
+    Route(protocol.STATE_PATH, state, methods=["GET"]),
+    Route(protocol.CONFIG_PATH, config, methods=["POST"]),
+    Route(protocol.SESSIONS_PATH, sessions_list, methods=["GET"]),
+    Route(protocol.SESSIONS_NEW_PATH, sessions_new, methods=["POST"]),
+    Route(protocol.SESSIONS_SWITCH_PATH, sessions_switch, methods=["POST"]),
+    Route(protocol.SESSIONS_COMPACT_PATH, sessions_compact, methods=["POST"]),
+    Route(protocol.SESSION_TRACE_PATH, session_trace, methods=["GET"]),
+    Route(protocol.MESSAGES_PATH, messages, methods=["GET"]),
+    Route(protocol.INSPECT_PATH, inspect, methods=["GET"]),
+    Route(protocol.EXEC_PATH, exec_command, methods=["POST"]),
 ]

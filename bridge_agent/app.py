@@ -11,27 +11,23 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from bridge_agent import protocol
 from bridge_agent.api import events_response, routes
 from bridge_agent.auth import TokenAuthMiddleware
 from bridge_agent.config import BridgeConfig
 from bridge_agent.errors import ApiError, error_response
 from bridge_agent.proxy import ReverseProxy
 from bridge_agent.runtime import BridgeRuntime
-from bridge_agent.sessions import SessionError
 
 logger = logging.getLogger("bridge_agent")
 
-API_PREFIX = "/starter/"
-EVENTS_PATH = "/starter/events"
+API_PREFIX = protocol.API_PREFIX
+EVENTS_PATH = protocol.EVENTS_PATH
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
+    # Every refusal, ``SessionError`` included, is an ``ApiError``.
     assert isinstance(exc, ApiError)
-    return error_response(exc.status, exc.code, exc.message)
-
-
-async def _session_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, SessionError)
     return error_response(exc.status, exc.code, exc.message)
 
 
@@ -61,7 +57,6 @@ class BridgeApp:
             routes=routes,
             exception_handlers={
                 ApiError: _api_error,
-                SessionError: _session_error,
                 404: _not_found,
                 405: _method_not_allowed,
                 Exception: _unexpected,

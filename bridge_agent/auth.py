@@ -11,8 +11,10 @@ import json
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-OPEN_PATHS = frozenset({"/starter/health"})
-TOKEN_HEADER = b"x-starter-token"
+from bridge_agent import protocol
+
+OPEN_PATHS = frozenset({protocol.HEALTH_PATH})
+TOKEN_HEADER = protocol.TOKEN_HEADER.encode()
 
 
 def presented_token(headers: list[tuple[bytes, bytes]]) -> bytes | None:

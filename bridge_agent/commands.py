@@ -23,7 +23,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from bridge_agent.errors import ApiError, json_object
+from bridge_agent.errors import ApiError
+from bridge_agent.inputs import json_object
 
 # The control plane answers at most 1 MiB of each stream; one byte more tells it to say so.
 OUTPUT_LIMIT = 1024 * 1024 + 1

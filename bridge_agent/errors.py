@@ -1,17 +1,17 @@
-"""The bridge's JSON error shape, ``{"error": code, "message": text}``, and input parsing."""
+"""The bridge's JSON error shape, ``{"error": code, "message": text}``, and its one exception.
+
+Every refusal the bridge makes is an ``ApiError`` (``SessionError`` in ``sessions.py`` is one
+too), so ``app.py`` registers a single handler that turns it into this shape.
+"""
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
-from starlette.requests import Request
 from starlette.responses import JSONResponse
-
-MAX_BODY = 8 * 1024 * 1024
 
 
 class ApiError(Exception):
+    """A request the bridge refuses; ``status`` and ``code`` shape the HTTP answer."""
+
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
         self.status = status
@@ -21,66 +21,3 @@ class ApiError(Exception):
 
 def error_response(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": code, "message": message}, status_code=status)
-
-
-async def json_object(request: Request) -> dict[str, Any]:
-    """The request body as a JSON object; an empty body counts as ``{}``."""
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise ApiError(413, "body_too_large", f"The body is over {MAX_BODY} bytes.")
-    if not raw.strip():
-        return {}
-    try:
-        value = json.loads(raw)
-    except ValueError as error:
-        raise ApiError(400, "invalid_json", f"The body is not valid JSON: {error}.") from error
-    if not isinstance(value, dict):
-        raise ApiError(400, "invalid_json", "The body must be a JSON object.")
-    return value
-
-
-def optional_string(body: dict[str, Any], name: str) -> str | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise ApiError(400, "invalid_field", f"'{name}' must be a non-empty string.")
-    return value.strip()
-
-
-def required_text(body: dict[str, Any], name: str) -> str:
-    value = body.get(name)
-    if not isinstance(value, str) or not value.strip():
-        raise ApiError(400, "invalid_field", f"'{name}' is required and must be non-empty text.")
-    return value
-
-
-def optional_images(body: dict[str, Any]) -> list[Any] | None:
-    images = body.get("images")
-    if images is None:
-        return None
-    valid = isinstance(images, list) and all(
-        isinstance(image, dict)
-        and isinstance(image.get("data"), str)
-        and isinstance(image.get("mimeType"), str)
-        for image in images
-    )
-    if not valid:
-        raise ApiError(
-            400,
-            "invalid_field",
-            '\'images\' must be a list of {"data": base64, "mimeType": "image/png"} objects.',
-        )
-    return [{"type": "image", "data": i["data"], "mimeType": i["mimeType"]} for i in images]
-
-
-def session_id_from(request: Request, body: dict[str, Any] | None = None) -> str | None:
-    """``session_id`` from the JSON body, else from the query string."""
-    if body is not None and body.get("session_id") is not None:
-        return optional_string(body, "session_id")
-    value = request.query_params.get("session_id")
-    if value is None:
-        return None
-    if not value.strip():
-        raise ApiError(400, "invalid_field", "'session_id' must be a non-empty string.")
-    return value.strip()

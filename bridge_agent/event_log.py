@@ -23,6 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bridge_agent.protocol import EVENT_RESET
+
 REPLAY_BATCH = 500
 
 
@@ -311,7 +313,7 @@ class EventLog:
         return Event(
             id=self.last_id,
             session_id=None,
-            type="reset",
+            type=EVENT_RESET,
             data={
                 "reason": reason,
                 "cursor": cursor,

@@ -17,15 +17,15 @@ import websockets
 from starlette.types import Receive, Scope, Send
 from websockets.asyncio.client import connect as websocket_connect
 
-from bridge_agent.app_target import AppTarget
-from bridge_agent.auth import TOKEN_HEADER, is_bridge_authorization
-from bridge_agent.concurrency import until_first_done
-from bridge_agent.upstream import (
+from bridge_agent.app_client import (
     UpstreamError,
     UpstreamPool,
     UpstreamResponse,
     UpstreamUnavailable,
 )
+from bridge_agent.app_target import AppTarget
+from bridge_agent.auth import TOKEN_HEADER, is_bridge_authorization
+from bridge_agent.concurrency import until_first_done
 from bridge_agent.websocket_pump import pump
 
 logger = logging.getLogger("bridge_agent.proxy")

@@ -9,6 +9,7 @@ from bridge_agent.app_target import AppTarget
 from bridge_agent.config import BridgeConfig
 from bridge_agent.event_log import EventLog
 from bridge_agent.inspect_db import TABLES, InspectWatcher, ensure_inspect_db, read_inspect_db
+from bridge_agent.protocol import EVENT_INSPECT_CHANGED
 from bridge_agent.sessions import SessionManager
 
 logger = logging.getLogger("bridge_agent")
@@ -20,7 +21,7 @@ class BridgeRuntime:
     def __init__(self, config: BridgeConfig) -> None:
         self.config = config
         self.log = EventLog(config.event_log_path)
-        self.app_target = AppTarget(config.bridge_state_path, config.app_port)
+        self.app_target = AppTarget(config.bridge_state_path, config.app_port, self.log)
         self.sessions = SessionManager(config, self.log, self.app_target)
         self.inspect_watcher = InspectWatcher(config.inspect_db_path, self._inspect_changed)
         # Set when shutdown begins, before the server waits for open connections: SSE
@@ -50,11 +51,4 @@ class BridgeRuntime:
         except Exception:
             logger.exception("reading inspect.db failed")
             counts = {}
-        self.log.append("inspect_changed", {"counts": counts})
-
-    def set_app_port(self, port: int, source: str) -> bool:
-        previous = self.app_target.port
-        if not self.app_target.set(port):
-            return False
-        self.log.append("app_port", {"port": port, "previous": previous, "source": source})
-        return True
+        self.log.append(EVENT_INSPECT_CHANGED, {"counts": counts})

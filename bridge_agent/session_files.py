@@ -15,7 +15,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-SESSION_ID_PATTERN = re.compile(r"^[0-9A-Za-z][0-9A-Za-z-]{0,127}$")
+from bridge_agent import protocol
+
+SESSION_ID_PATTERN = re.compile(protocol.SESSION_ID_PATTERN)
 
 
 @dataclass(frozen=True, slots=True)

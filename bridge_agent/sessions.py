@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bridge_agent import protocol
 from bridge_agent.app_target import AppTarget
 from bridge_agent.config import TOKEN_ENV, BridgeConfig
+from bridge_agent.errors import ApiError
 from bridge_agent.event_log import EventLog
 from bridge_agent.inspect_db import SCHEMA, SCHEMA_NOTES
 from bridge_agent.pi_events import translate_pi_event
@@ -27,19 +29,15 @@ from bridge_agent.session_files import SessionFiles
 
 logger = logging.getLogger("bridge_agent.sessions")
 
-THINKING_LEVELS = ("off", "minimal", "low", "medium", "high", "xhigh")
-COMPACT_TIMEOUT = 300.0
 
-
-class SessionError(Exception):
-    """A command that cannot be carried out; ``status`` and ``code`` shape the HTTP answer."""
+class SessionError(ApiError):
+    """A command that cannot be carried out; each subclass names its status and code."""
 
     status = 400
     code = "bad_request"
 
     def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+        super().__init__(self.status, self.code, message)
 
 
 class UnknownSession(SessionError):
@@ -132,7 +130,11 @@ class SessionManager:
         return live
 
     async def queue_message(
-        self, session_id: str | None, message: str, behaviour: str, images: list[Any] | None
+        self,
+        session_id: str | None,
+        message: str,
+        behaviour: protocol.StreamingBehavior,
+        images: list[Any] | None,
     ) -> LiveSession:
         """Steer or follow up. pi queues it while a run is going and runs it when idle."""
         live = await self.session(session_id)
@@ -170,7 +172,7 @@ class SessionManager:
         command: dict[str, Any] = {"type": "compact"}
         if instructions:
             command["customInstructions"] = instructions
-        return await self._command(live, command, answer_within=COMPACT_TIMEOUT)
+        return await self._command(live, command, answer_within=protocol.COMPACT_TIMEOUT)
 
     async def messages(self, session_id: str | None) -> tuple[LiveSession, list[Any]]:
         live = await self.session(session_id)
@@ -315,7 +317,9 @@ class SessionManager:
             state = await process.start()
         except (OSError, PiExited, PiError, TimeoutError) as error:
             detail = " | ".join(process.stderr_tail) or str(error) or type(error).__name__
-            self.log.append("error", {"message": f"pi did not start: {detail}", "source": "bridge"})
+            self.log.append(
+                protocol.EVENT_ERROR, {"message": f"pi did not start: {detail}", "source": "bridge"}
+            )
             raise AgentUnavailable(f"The agent could not start: {detail}") from error
         session_id = str(state.get("sessionId"))
         file_value = state.get("sessionFile")
@@ -327,7 +331,7 @@ class SessionManager:
         self.live[session_id] = live
         self._by_process[id(process)] = live
         self.log.append(
-            "session_started",
+            protocol.EVENT_SESSION_STARTED,
             {"reason": reason, "pid": process.pid, "model": state.get("model")},
             session_id,
         )
@@ -353,7 +357,7 @@ class SessionManager:
         await live.process.stop()
         if self.current_id == live.session_id and self.files.find(live.session_id) is None:
             self.current_id = None
-        self.log.append("session_ended", {"reason": reason}, live.session_id)
+        self.log.append(protocol.EVENT_SESSION_ENDED, {"reason": reason}, live.session_id)
 
     async def _send_run_command(self, live: LiveSession, command: dict[str, Any]) -> None:
         was_streaming = live.streaming
@@ -413,14 +417,13 @@ class SessionManager:
         event = translate_pi_event(line)
         if event is None:
             return
-        if event.type == "app_port":
+        if event.type == protocol.EVENT_APP_PORT:
+            # The extension saw a dev server's address; the target records the event.
             port = event.data.get("port")
-            if not isinstance(port, int):
-                return
-            previous = self.app_target.port
-            if not self.app_target.set(port):
-                return
-            event.data["previous"] = previous
+            if isinstance(port, int):
+                detail = {key: event.data[key] for key in ("line", "tool") if key in event.data}
+                self.app_target.set(port, "extension", detail, session_id)
+            return
         self.log.append(event.type, event.data, session_id)
 
     def _handle_pi_exit(self, process: PiProcess, returncode: int | None) -> None:
@@ -431,7 +434,7 @@ class SessionManager:
         if self.current_id == live.session_id and self.files.find(live.session_id) is None:
             self.current_id = None
         self.log.append(
-            "error",
+            protocol.EVENT_ERROR,
             {
                 "source": "pi",
                 "message": (
@@ -443,7 +446,7 @@ class SessionManager:
             },
             live.session_id,
         )
-        self.log.append("session_ended", {"reason": "crashed"}, live.session_id)
+        self.log.append(protocol.EVENT_SESSION_ENDED, {"reason": "crashed"}, live.session_id)
 
     # -- background tasks ------------------------------------------------------------------
 

@@ -19,9 +19,10 @@ from starlette.types import Receive, Scope, Send
 
 from bridge_agent.concurrency import until_first_done
 from bridge_agent.event_log import EventLog, Subscription
+from bridge_agent.protocol import LAST_EVENT_ID_HEADER as LAST_EVENT_ID
 
 FINAL_WRITE_TIMEOUT = 0.5
-LAST_EVENT_ID_HEADER = b"x-starter-last-event-id"
+LAST_EVENT_ID_HEADER = LAST_EVENT_ID.encode()
 
 
 class EventStreamResponse(Response):

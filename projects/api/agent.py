@@ -1,19 +1,19 @@
-"""The agent API: prompt, steer, follow up, abort, state, config, sessions, messages, trace,
-inspect. Each operation relays one request to the project's bridge through `call_bridge`
-(which wakes a sleeping Sprite) and answers the bridge's JSON as it is.
+"""The agent API: prompt, steer, follow up, abort, state, config, sessions, messages, history,
+trace, inspect.
+
+Each operation finds the caller's project, counts it against the `agent` rate limit, and
+calls one function of `projects.bridge.agent` (the dashboard calls the same ones), so both
+entry points apply the same limits from `bridge_agent.protocol`.
 """
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
-import httpx
 from django.http import HttpRequest, HttpResponse
 from ninja import Path, Query, Router
 from ninja.responses import Status as Reply
-from pydantic import BaseModel
 
 from accounts.api_auth import principal_of
+from bridge_agent.protocol import SESSION_ID_PATTERN
 from projects.api.rate_limit import check_rate_limit
 from projects.api.schemas import (
     AbortIn,
@@ -21,66 +21,53 @@ from projects.api.schemas import (
     AgentDocument,
     CompactIn,
     ConfigIn,
+    HistoryOut,
     PromptIn,
     SessionQuery,
     SwitchIn,
 )
-from projects.bridge.client import TIMEOUT, BridgeResponse, call_bridge
+from projects.bridge import agent
 from projects.lookup import project_for_principal
+from projects.models import Project
 from starter.api_errors import SPRITE_ERRORS, responses
 
 router = Router(tags=["agent"])
 
-SESSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
-# Compaction asks the model for a summary of the whole conversation.
-COMPACT_TIMEOUT = httpx.Timeout(180.0, connect=5.0)
-
-
-def relay(
-    request: HttpRequest,
-    project_id: str,
-    method: str,
-    path: str,
-    payload: BaseModel | None = None,
-    *,
-    params: dict[str, str] | None = None,
-    timeout: httpx.Timeout = TIMEOUT,
-) -> BridgeResponse:
-    """One bridge request for the caller's project; unset optional fields are left out."""
-    project = project_for_principal(request, project_id)
-    check_rate_limit("agent", principal_of(request).rate_limit_key)
-    body = payload.model_dump(exclude_none=True) if payload is not None else None
-    return call_bridge(project, method, path, json_body=body, params=params, timeout=timeout)
-
-
-def _session_params(session_id: str | None) -> dict[str, str] | None:
-    return {"session_id": session_id} if session_id is not None else None
-
-
 ACCEPTED = responses({202: AcceptedOut}, *SPRITE_ERRORS)
 DOCUMENT = responses({200: AgentDocument}, *SPRITE_ERRORS)
+
+
+def agent_project(request: HttpRequest, project_id: str) -> Project:
+    """The caller's project (404 if not theirs), after counting one `agent` request."""
+    project = project_for_principal(request, project_id)
+    check_rate_limit("agent", principal_of(request).rate_limit_key)
+    return project
+
+
+def _send(request: HttpRequest, project_id: str, payload: PromptIn, mode: str) -> AcceptedOut:
+    project = agent_project(request, project_id)
+    images = [image.model_dump() for image in payload.images] if payload.images else None
+    sent_to = agent.send_message(project, payload.session_id, payload.message, mode, images)
+    return AcceptedOut(ok=True, session_id=sent_to)
 
 
 @router.post("/{project_id}/prompt", response=ACCEPTED, summary="Send a prompt to the agent")
 def prompt(request: HttpRequest, project_id: str, payload: PromptIn) -> Reply[AcceptedOut]:
     """Starts a run; follow it on `GET /projects/{project_id}/events`. A busy session
     answers 409: steer it or queue a follow-up instead."""
-    answer = relay(request, project_id, "POST", "/starter/prompt", payload)
-    return Reply(202, AcceptedOut(**answer.body))
+    return Reply(202, _send(request, project_id, payload, "prompt"))
 
 
 @router.post("/{project_id}/steer", response=ACCEPTED, summary="Steer the running agent")
 def steer(request: HttpRequest, project_id: str, payload: PromptIn) -> Reply[AcceptedOut]:
     """Delivered after the agent's current tool call; the rest of its plan is skipped."""
-    answer = relay(request, project_id, "POST", "/starter/steer", payload)
-    return Reply(202, AcceptedOut(**answer.body))
+    return Reply(202, _send(request, project_id, payload, "steer"))
 
 
 @router.post("/{project_id}/follow-up", response=ACCEPTED, summary="Queue a follow-up message")
 def follow_up(request: HttpRequest, project_id: str, payload: PromptIn) -> Reply[AcceptedOut]:
     """Delivered once the agent has finished its current run."""
-    answer = relay(request, project_id, "POST", "/starter/follow-up", payload)
-    return Reply(202, AcceptedOut(**answer.body))
+    return Reply(202, _send(request, project_id, payload, "follow_up"))
 
 
 @router.post(
@@ -89,32 +76,27 @@ def follow_up(request: HttpRequest, project_id: str, payload: PromptIn) -> Reply
     summary="Abort the agent's run",
 )
 def abort(request: HttpRequest, project_id: str, payload: AbortIn) -> AcceptedOut:
-    answer = relay(request, project_id, "POST", "/starter/abort", payload)
-    return AcceptedOut(**answer.body)
+    project = agent_project(request, project_id)
+    return AcceptedOut(ok=True, session_id=agent.abort(project, payload.session_id))
 
 
 @router.get("/{project_id}/state", response=DOCUMENT, summary="The agent's state")
-def state(
-    request: HttpRequest,
-    project_id: str,
-    query: Query[SessionQuery],
-) -> AgentDocument:
+def state(request: HttpRequest, project_id: str, query: Query[SessionQuery]) -> AgentDocument:
     """Model, thinking level, whether it is busy, the app port, the last event id."""
-    return dict(
-        relay(
-            request, project_id, "GET", "/starter/state", params=_session_params(query.session_id)
-        ).body
-    )
+    return agent.agent_state(agent_project(request, project_id), query.session_id)
 
 
 @router.post("/{project_id}/config", response=DOCUMENT, summary="Change model, thinking, app port")
 def config(request: HttpRequest, project_id: str, payload: ConfigIn) -> AgentDocument:
-    return dict(relay(request, project_id, "POST", "/starter/config", payload).body)
+    project = agent_project(request, project_id)
+    return agent.configure(
+        project, payload.session_id, payload.model, payload.thinking_level, payload.app_port
+    )
 
 
 @router.get("/{project_id}/sessions", response=DOCUMENT, summary="List chat sessions")
 def sessions(request: HttpRequest, project_id: str) -> AgentDocument:
-    return dict(relay(request, project_id, "GET", "/starter/sessions").body)
+    return agent.list_sessions(agent_project(request, project_id))
 
 
 @router.post(
@@ -123,8 +105,8 @@ def sessions(request: HttpRequest, project_id: str) -> AgentDocument:
     summary="Start a new chat session",
 )
 def new_session(request: HttpRequest, project_id: str) -> Reply[AcceptedOut]:
-    answer = relay(request, project_id, "POST", "/starter/sessions/new")
-    return Reply(201, AcceptedOut(**answer.body))
+    session_id = agent.new_session(agent_project(request, project_id))
+    return Reply(201, AcceptedOut(ok=True, session_id=session_id))
 
 
 @router.post(
@@ -133,40 +115,33 @@ def new_session(request: HttpRequest, project_id: str) -> Reply[AcceptedOut]:
     summary="Make another session the current one",
 )
 def switch_session(request: HttpRequest, project_id: str, payload: SwitchIn) -> AcceptedOut:
-    answer = relay(request, project_id, "POST", "/starter/sessions/switch", payload)
-    return AcceptedOut(**answer.body)
+    project = agent_project(request, project_id)
+    return AcceptedOut(ok=True, session_id=agent.switch_session(project, payload.session_id))
 
 
 @router.post("/{project_id}/sessions/compact", response=DOCUMENT, summary="Compact a session")
 def compact_session(request: HttpRequest, project_id: str, payload: CompactIn) -> AgentDocument:
-    """Replaces older messages with a summary written by the model (can take a while)."""
-    return dict(
-        relay(
-            request,
-            project_id,
-            "POST",
-            "/starter/sessions/compact",
-            payload,
-            timeout=COMPACT_TIMEOUT,
-        ).body
-    )
+    """Replaces older messages with a summary written by the model (can take minutes)."""
+    project = agent_project(request, project_id)
+    return agent.compact(project, payload.session_id, payload.instructions)
 
 
 @router.get("/{project_id}/messages", response=DOCUMENT, summary="A session's messages")
-def messages(
-    request: HttpRequest,
-    project_id: str,
-    query: Query[SessionQuery],
-) -> AgentDocument:
-    return dict(
-        relay(
-            request,
-            project_id,
-            "GET",
-            "/starter/messages",
-            params=_session_params(query.session_id),
-        ).body
-    )
+def messages(request: HttpRequest, project_id: str, query: Query[SessionQuery]) -> AgentDocument:
+    """Only the messages; to follow on with `GET /events`, read `GET /history` instead."""
+    return agent.messages(agent_project(request, project_id), query.session_id)
+
+
+@router.get(
+    "/{project_id}/history",
+    response=responses({200: HistoryOut}, *SPRITE_ERRORS),
+    summary="A session's messages and the event cursor to follow on from",
+)
+def history(request: HttpRequest, project_id: str, query: Query[SessionQuery]) -> HistoryOut:
+    """`last_event_id` is read *before* the messages, so every event up to it is already in
+    them: open `GET /events?after=<last_event_id>` next and nothing is missed (an event
+    or two may arrive twice; recognise messages by role and timestamp)."""
+    return HistoryOut(**agent.history(agent_project(request, project_id), query.session_id))
 
 
 @router.get(
@@ -185,12 +160,11 @@ def messages(
 def trace(
     request: HttpRequest,
     project_id: str,
-    session_id: str = Path(..., pattern=SESSION_PATTERN),
+    session_id: str = Path(..., pattern=SESSION_ID_PATTERN),
 ) -> HttpResponse:
-    answer = relay(
-        request, project_id, "GET", f"/starter/sessions/{quote(session_id, safe='')}/trace"
-    )
-    return HttpResponse(answer.raw, content_type="application/x-ndjson")
+    # Whole, never cut: this is the audit trail (the dashboard's viewer shows the newest part).
+    raw, _ = agent.trace(agent_project(request, project_id), session_id, max_bytes=None)
+    return HttpResponse(raw, content_type="application/x-ndjson")
 
 
 @router.get(
@@ -200,4 +174,4 @@ def trace(
     summary="What the agent recorded: integrations, services, assets",
 )
 def inspect(request: HttpRequest, project_id: str) -> AgentDocument:
-    return dict(relay(request, project_id, "GET", "/starter/inspect").body)
+    return agent.inspect(agent_project(request, project_id))

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from ninja import Field, Schema
 from pydantic import AfterValidator, BaseModel
 
+from bridge_agent.protocol import MAX_MESSAGE_CHARS, SESSION_ID_PATTERN, ThinkingLevel
 from projects.models import Project, Status, validate_project_name
 from projects.sprite.commands import DEFAULT_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS
 
@@ -31,7 +32,7 @@ def _visible_project_name(value: str) -> str:
 
 PlainText = Annotated[str, AfterValidator(_no_control_characters)]
 ProjectName = Annotated[PlainText, AfterValidator(_visible_project_name)]
-SessionId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")]
+SessionId = Annotated[str, Field(pattern=SESSION_ID_PATTERN)]
 
 
 class Input(BaseModel):
@@ -197,7 +198,7 @@ class ImageIn(Input):
 
 
 class PromptIn(Input):
-    message: str = Field(min_length=1, max_length=200_000)
+    message: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
     images: list[ImageIn] | None = None
     session_id: SessionId | None = None
 
@@ -212,7 +213,7 @@ class AbortIn(Input):
 
 class ConfigIn(Input):
     model: str | None = Field(None, examples=["anthropic/claude-sonnet-4-5"])
-    thinking_level: Literal["off", "minimal", "low", "medium", "high", "xhigh"] | None = None
+    thinking_level: ThinkingLevel | None = None
     app_port: int | None = Field(None, ge=1, le=65535)
     session_id: SessionId | None = None
 
@@ -229,6 +230,15 @@ class CompactIn(Input):
 class AcceptedOut(Schema):
     ok: bool
     session_id: str
+
+
+class HistoryOut(Schema):
+    session_id: str | None
+    last_event_id: int = Field(
+        description="Read before the messages: follow on with GET /events?after=<this>."
+    )
+    busy: bool
+    messages: list[dict[str, Any]] = Field(description="pi's messages, oldest first.")
 
 
 AgentDocument = dict[str, Any]

@@ -1,111 +1,125 @@
-"""What the workspace asks of a project's agent, on top of `call_bridge`.
+"""The one set of agent commands, used by the dashboard's JSON views and the REST API alike.
 
-Each function validates its input (raising `ProjectError` with a message for people) and
-makes the bridge calls; bridge failures surface as `BridgeError` unchanged. The dashboard's
-views call these; they are thin on purpose so the REST API can share them.
+Each function validates its input with the limits of `bridge_agent.protocol` (raising
+`ProjectError` with a message for people), makes the bridge calls through `call_bridge`
+(which wakes a sleeping Sprite), and returns plain values; bridge failures surface as
+`BridgeError` unchanged. The entry points only find the project, rate-limit where they do,
+and shape the answer (Zulip's `views/` → `actions/` split).
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any, cast
 
+import httpx
+
+from bridge_agent import protocol
+from bridge_agent.protocol import (
+    MAX_MESSAGE_CHARS,
+    MAX_TRACE_BYTES,
+    SEND_BEHAVIOURS,
+    THINKING_LEVELS,
+    SendBehaviour,
+)
 from projects.bridge.client import call_bridge
 from projects.errors import ProjectError
 from projects.models import Project
 
-SESSION_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
-MAX_MESSAGE_CHARS = 100_000
-MAX_TRACE_BYTES = 2 * 1024 * 1024
-THINKING_LEVELS = ("off", "minimal", "low", "medium", "high", "xhigh")
-
-SendMode = Literal["prompt", "steer", "follow_up"]
-SEND_PATHS: dict[str, str] = {
-    "prompt": "/starter/prompt",
-    "steer": "/starter/steer",
-    "follow_up": "/starter/follow-up",
-}
+SESSION_ID = re.compile(protocol.SESSION_ID_PATTERN)
+# Compaction asks the model to summarise the whole conversation. The control plane waits a
+# little longer than the bridge waits for pi, so a slow compaction ends with the bridge's
+# own answer (a 503 that says so) rather than a bare timeout here.
+COMPACT_TIMEOUT = httpx.Timeout(
+    protocol.COMPACT_TIMEOUT + protocol.COMPACT_CLIENT_MARGIN, connect=5.0
+)
 
 
 def clean_session_id(session_id: object) -> str | None:
+    """A session id from untrusted input; empty means "the current session"."""
     if session_id is None or session_id == "":
         return None
     # Session ids end up in bridge URLs, so only pi's id alphabet gets through.
-    if not isinstance(session_id, str) or not SESSION_ID_PATTERN.match(session_id):
+    if not isinstance(session_id, str) or not SESSION_ID.match(session_id):
         raise ProjectError("That is not a session id; pick a session from the list.")
     return session_id
+
+
+def clean_message(text: str) -> str:
+    if not text.strip():
+        raise ProjectError("Write a message first.")
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise ProjectError(f"A message has at most {MAX_MESSAGE_CHARS:,} characters.")
+    return text
+
+
+def send_message(
+    project: Project,
+    session_id: str | None,
+    text: str,
+    mode: str,
+    images: list[dict[str, str]] | None = None,
+) -> str:
+    """Prompt, steer or queue a follow-up (`protocol.SEND_BEHAVIOURS`); returns the session
+    that got it. A plain prompt to a busy session is the bridge's 409."""
+    if mode not in SEND_BEHAVIOURS:
+        raise ProjectError("Choose how to send the message: prompt, steer or follow_up.")
+    route = SEND_BEHAVIOURS[cast(SendBehaviour, mode)]
+    body: dict[str, Any] = {"message": clean_message(text)}
+    if images:
+        body["images"] = images
+    if session_id:
+        body["session_id"] = session_id
+    answer = call_bridge(project, "POST", route.path, json_body=body).body or {}
+    return str(answer.get("session_id") or session_id or "")
+
+
+def abort(project: Project, session_id: str | None) -> str:
+    """Stop the session's run; returns the session that was aborted."""
+    body = call_bridge(
+        project, "POST", protocol.ABORT_PATH, json_body=_session_body(session_id)
+    ).body
+    return str((body or {}).get("session_id") or session_id or "")
+
+
+def agent_state(project: Project, session_id: str | None) -> dict[str, Any]:
+    """Model, thinking level, busy, app port and the event cursor (the bridge's document)."""
+    params = _session_params(session_id)
+    return dict(call_bridge(project, "GET", protocol.STATE_PATH, params=params).body or {})
+
+
+def messages(project: Project, session_id: str | None) -> dict[str, Any]:
+    """`{"session_id", "messages"}`; for a cursor to follow on from, use `history`."""
+    params = _session_params(session_id)
+    return dict(call_bridge(project, "GET", protocol.MESSAGES_PATH, params=params).body or {})
 
 
 def history(project: Project, session_id: str | None) -> dict[str, Any]:
     """A session's messages with the event cursor they are consistent with.
 
     The cursor is read *before* the messages, so every event up to it is already part of
-    the messages; the browser subscribes after the cursor and drops the duplicates that
-    the short overlap can bring (it recognises messages by role and timestamp).
+    the messages; a reader subscribes after the cursor and drops the duplicates that the
+    short overlap can bring (the browser recognises messages by role and timestamp).
     """
-    params = {"session_id": session_id} if session_id else None
-    state = call_bridge(project, "GET", "/starter/state", params=params).body or {}
-    messages = call_bridge(project, "GET", "/starter/messages", params=params).body or {}
+    state = agent_state(project, session_id)
+    listed = messages(project, session_id)
     return {
-        "session_id": messages.get("session_id") or state.get("session_id"),
+        "session_id": listed.get("session_id") or state.get("session_id"),
         "last_event_id": int(state.get("last_event_id") or 0),
         "busy": bool(state.get("busy")),
-        "messages": messages.get("messages") or [],
+        "messages": listed.get("messages") or [],
     }
 
 
-def send_message(project: Project, session_id: str | None, text: str, mode: str) -> str:
-    """Prompt, steer or queue a follow-up; returns the session that got it."""
-    if mode not in SEND_PATHS:
-        raise ProjectError("Choose how to send the message: prompt, steer or follow_up.")
-    if not text.strip():
-        raise ProjectError("Write a message first.")
-    if len(text) > MAX_MESSAGE_CHARS:
-        raise ProjectError(f"A message has at most {MAX_MESSAGE_CHARS:,} characters.")
-    body: dict[str, Any] = {"message": text}
-    if session_id:
-        body["session_id"] = session_id
-    answer = call_bridge(project, "POST", SEND_PATHS[mode], json_body=body).body or {}
-    return str(answer.get("session_id") or session_id or "")
-
-
-def abort(project: Project, session_id: str | None) -> None:
-    call_bridge(project, "POST", "/starter/abort", json_body=_session_body(session_id))
-
-
-def list_sessions(project: Project) -> dict[str, Any]:
-    body = call_bridge(project, "GET", "/starter/sessions").body or {}
-    return {"current": body.get("current"), "sessions": body.get("sessions") or []}
-
-
-def new_session(project: Project) -> str:
-    body = call_bridge(project, "POST", "/starter/sessions/new", json_body={}).body or {}
-    return str(body.get("session_id") or "")
-
-
-def switch_session(project: Project, session_id: str) -> str:
-    body = call_bridge(
-        project, "POST", "/starter/sessions/switch", json_body={"session_id": session_id}
-    ).body
-    return str((body or {}).get("session_id") or session_id)
-
-
-def compact(project: Project, session_id: str | None) -> dict[str, Any]:
-    body = call_bridge(
-        project, "POST", "/starter/sessions/compact", json_body=_session_body(session_id)
-    ).body
-    return dict(body or {})
-
-
-def agent_state(project: Project, session_id: str | None) -> dict[str, Any]:
-    params = {"session_id": session_id} if session_id else None
-    return dict(call_bridge(project, "GET", "/starter/state", params=params).body or {})
-
-
 def configure(
-    project: Project, session_id: str | None, model: str | None, thinking_level: str | None
+    project: Project,
+    session_id: str | None,
+    model: str | None,
+    thinking_level: str | None,
+    app_port: int | None = None,
 ) -> dict[str, Any]:
-    """Switch the session's model and/or thinking level, effective from its next turn."""
+    """Switch the session's model and/or thinking level (from its next turn), and/or the port
+    the preview proxies to; answers the bridge's state document."""
     body: dict[str, Any] = _session_body(session_id)
     if model:
         provider, _, model_id = model.strip().partition("/")
@@ -116,24 +130,76 @@ def configure(
         if thinking_level not in THINKING_LEVELS:
             raise ProjectError(f"Thinking level must be one of: {', '.join(THINKING_LEVELS)}.")
         body["thinking_level"] = thinking_level
-    if "model" not in body and "thinking_level" not in body:
-        raise ProjectError("Choose a model or a thinking level to change.")
-    return dict(call_bridge(project, "POST", "/starter/config", json_body=body).body or {})
+    if app_port is not None:
+        body["app_port"] = app_port
+    if not body.keys() & {"model", "thinking_level", "app_port"}:
+        raise ProjectError("Choose a model or a thinking level (or an app port) to change.")
+    return dict(call_bridge(project, "POST", protocol.CONFIG_PATH, json_body=body).body or {})
 
 
-def trace(project: Project, session_id: str) -> tuple[bytes, bool]:
-    """The session's raw JSONL (pi's own file); the newest part when it is very large."""
-    raw = call_bridge(project, "GET", f"/starter/sessions/{session_id}/trace").raw
-    if len(raw) <= MAX_TRACE_BYTES:
+def list_sessions(project: Project) -> dict[str, Any]:
+    body = call_bridge(project, "GET", protocol.SESSIONS_PATH).body or {}
+    return {"current": body.get("current"), "sessions": body.get("sessions") or []}
+
+
+def new_session(project: Project) -> str:
+    body = call_bridge(project, "POST", protocol.SESSIONS_NEW_PATH, json_body={}).body or {}
+    return str(body.get("session_id") or "")
+
+
+def switch_session(project: Project, session_id: str | None) -> str:
+    if session_id is None:
+        raise ProjectError("Choose the session to switch to.")
+    body = call_bridge(
+        project, "POST", protocol.SESSIONS_SWITCH_PATH, json_body={"session_id": session_id}
+    ).body
+    return str((body or {}).get("session_id") or session_id)
+
+
+def compact(
+    project: Project, session_id: str | None, instructions: str | None = None
+) -> dict[str, Any]:
+    """Replace older messages with a model-written summary; waits `COMPACT_TIMEOUT`."""
+    body = _session_body(session_id)
+    if instructions:
+        body["instructions"] = instructions
+    answer = call_bridge(
+        project,
+        "POST",
+        protocol.SESSIONS_COMPACT_PATH,
+        json_body=body,
+        timeout=COMPACT_TIMEOUT,
+    ).body
+    return dict(answer or {})
+
+
+def trace(
+    project: Project, session_id: str, *, max_bytes: int | None = MAX_TRACE_BYTES
+) -> tuple[bytes, bool]:
+    """The session's raw JSONL (pi's own file) and whether it was cut.
+
+    With `max_bytes` (the dashboard's viewer) a very large trace is cut to its newest whole
+    lines; with None (the REST API, the audit trail) it comes whole.
+    """
+    clean = clean_session_id(session_id)
+    if clean is None:
+        raise ProjectError("Choose the session whose trace to read.")
+    raw = call_bridge(project, "GET", protocol.session_trace_path(clean)).raw
+    if max_bytes is None or len(raw) <= max_bytes:
         return raw, False
-    tail = raw[-MAX_TRACE_BYTES:]
+    tail = raw[-max_bytes:]
     return tail[tail.find(b"\n") + 1 :], True
 
 
 def inspect(project: Project) -> dict[str, list[dict[str, Any]]]:
-    body = call_bridge(project, "GET", "/starter/inspect").body or {}
+    """What the agent recorded in inspect.db: services, integrations, assets."""
+    body = call_bridge(project, "GET", protocol.INSPECT_PATH).body or {}
     return {table: list(body.get(table) or []) for table in ("services", "integrations", "assets")}
 
 
 def _session_body(session_id: str | None) -> dict[str, Any]:
     return {"session_id": session_id} if session_id else {}
+
+
+def _session_params(session_id: str | None) -> dict[str, str] | None:
+    return {"session_id": session_id} if session_id else None

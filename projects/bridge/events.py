@@ -25,14 +25,13 @@ from types import TracebackType
 import httpx
 from channels.db import database_sync_to_async
 
+from bridge_agent.protocol import EVENTS_PATH, LAST_EVENT_ID_HEADER, LAST_EVENT_ID_REQUEST_HEADER
 from projects.bridge.client import aendpoint_for
 from projects.errors import BridgeError
 from projects.models import Project, Status
 from sprites.backends import BridgeEndpoint
 
 # The bridge's side of this contract (bridge_agent/sse.py, api.py).
-EVENTS_PATH = "/starter/events"
-LAST_EVENT_ID_HEADER = "x-starter-last-event-id"
 REPLAY_ONLY_PARAMETER = "replay_only"
 
 # The bridge sends a keep-alive comment every 15 s; three missed ones mean a dead stream.
@@ -165,7 +164,7 @@ async def open_event_stream(
     """
     headers = dict(endpoint.headers)
     if after is not None:
-        headers["Last-Event-ID"] = str(after)
+        headers[LAST_EVENT_ID_REQUEST_HEADER] = str(after)
     request = http.build_request(
         "GET",
         endpoint.base_url + EVENTS_PATH,

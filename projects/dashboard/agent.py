@@ -95,8 +95,6 @@ def agent_session_new(request: HttpRequest, public_id: str) -> JsonResponse:
 def agent_session_switch(request: HttpRequest, public_id: str) -> JsonResponse:
     project = get_project_for_user(request.user, public_id)
     session_id = agent.clean_session_id(payload(request).get("session_id"))
-    if session_id is None:
-        raise ProjectError("Choose the session to switch to.")
     return JsonResponse({"ok": True, "session_id": agent.switch_session(project, session_id)})
 
 

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.http import AuthenticatedHttpRequest
 from accounts.model_catalog import providers_for
-from accounts.models import THINKING_LEVELS
+from bridge_agent.protocol import THINKING_LEVELS
 from projects import actions
 from projects.dashboard.forms import ProjectForm, SecretForm
 from projects.errors import ProjectError, status_of

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from bridge_agent.upstream import UpstreamPool, UpstreamUnavailable
+from bridge_agent.app_client import UpstreamPool, UpstreamUnavailable
 
 RESPONSE = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello"
 

@@ -1,0 +1,107 @@
+"""The bridge's wire contract: what the bridge and the control plane must both agree on.
+
+Pure constants (the idea of Starlette's ``types.py``): no imports beyond ``typing``, so the
+bridge (which never imports Django) and the control plane (``projects.bridge.agent``,
+``projects.api.schemas``, ``accounts``) both import this one module instead of re-typing
+paths, limits and names that then drift apart.
+
+Naming of the third way to send a message, written once here:
+
+- ``follow_up`` is the *send behaviour* name on the control plane (``SEND_BEHAVIOURS``, the
+  dashboard's ``mode`` field) — a Python identifier;
+- ``follow-up`` is the *URL* spelling, both on the bridge (``/starter/follow-up``) and in the
+  REST API (``/api/v1/projects/{id}/follow-up``);
+- ``followUp`` is *pi's* spelling, the value of ``streamingBehavior`` in pi's RPC ``prompt``
+  command (as is ``steer``). A plain prompt sends no ``streamingBehavior``.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal, NamedTuple, get_args
+
+# -- paths (all under /starter/; everything else is proxied to the app) ------------------------
+
+API_PREFIX: Final = "/starter/"
+HEALTH_PATH: Final = "/starter/health"
+EVENTS_PATH: Final = "/starter/events"
+PROMPT_PATH: Final = "/starter/prompt"
+STEER_PATH: Final = "/starter/steer"
+FOLLOW_UP_PATH: Final = "/starter/follow-up"
+ABORT_PATH: Final = "/starter/abort"
+STATE_PATH: Final = "/starter/state"
+CONFIG_PATH: Final = "/starter/config"
+SESSIONS_PATH: Final = "/starter/sessions"
+SESSIONS_NEW_PATH: Final = "/starter/sessions/new"
+SESSIONS_SWITCH_PATH: Final = "/starter/sessions/switch"
+SESSIONS_COMPACT_PATH: Final = "/starter/sessions/compact"
+SESSION_TRACE_PATH: Final = "/starter/sessions/{session_id}/trace"
+MESSAGES_PATH: Final = "/starter/messages"
+INSPECT_PATH: Final = "/starter/inspect"
+EXEC_PATH: Final = "/starter/exec"
+
+
+def session_trace_path(session_id: str) -> str:
+    """The trace path of one session; ``session_id`` must match ``SESSION_ID_PATTERN``."""
+    return SESSION_TRACE_PATH.format(session_id=session_id)
+
+
+# -- headers -------------------------------------------------------------------------------------
+
+TOKEN_HEADER: Final = "x-starter-token"  # noqa: S105 (a header name, not a secret)
+# The standard SSE resume header, sent by a reader that reconnects.
+LAST_EVENT_ID_REQUEST_HEADER: Final = "last-event-id"
+# Sent by the bridge on ``GET /starter/events``: the log's last id when the stream began, so a
+# reader knows where replay ends and live events start.
+LAST_EVENT_ID_HEADER: Final = "x-starter-last-event-id"
+
+# -- event types the bridge itself writes (pi's own event types pass through, some renamed) ----
+
+EVENT_ERROR: Final = "error"
+EVENT_SESSION_STARTED: Final = "session_started"
+EVENT_SESSION_ENDED: Final = "session_ended"
+EVENT_INSPECT_CHANGED: Final = "inspect_changed"
+# Payload: {"port": int, "previous": int, "source": "extension" | "config", "detail": {...}}
+# (the extension's detail is {"line", "tool"}: the dev-server line it saw, and the tool).
+EVENT_APP_PORT: Final = "app_port"
+EVENT_NOTIFY: Final = "notify"
+EVENT_SECRET_REQUESTED: Final = "secret_requested"  # noqa: S105 (an event name)
+# Not stored: sent to a reader whose cursor the log can no longer serve.
+EVENT_RESET: Final = "reset"
+
+# -- limits and choices -------------------------------------------------------------------------
+
+ThinkingLevel = Literal["off", "minimal", "low", "medium", "high", "xhigh"]
+THINKING_LEVELS: Final[tuple[ThinkingLevel, ...]] = get_args(ThinkingLevel)
+
+# pi's session ids (UUIDs); ids end up in bridge URLs and file globs, so nothing else passes.
+SESSION_ID_PATTERN: Final = r"^[0-9A-Za-z][0-9A-Za-z-]{0,127}$"
+
+MAX_MESSAGE_CHARS: Final = 200_000
+
+# Compaction asks the model for a summary of the whole conversation. The bridge waits this
+# long for pi; the control plane waits a little longer for the bridge, so the bridge's own
+# answer (a clear 503) arrives before the control plane gives up.
+COMPACT_TIMEOUT: Final = 300.0
+COMPACT_CLIENT_MARGIN: Final = 10.0
+
+# The control plane serves at most this much of a session's trace (its newest part).
+MAX_TRACE_BYTES: Final = 2 * 1024 * 1024
+
+
+# -- the three ways to send a message ------------------------------------------------------------
+
+SendBehaviour = Literal["prompt", "steer", "follow_up"]
+StreamingBehavior = Literal["steer", "followUp"]
+
+
+class SendRoute(NamedTuple):
+    path: str
+    # pi's ``streamingBehavior``; None for a plain prompt (refused while a run is going).
+    streaming_behavior: StreamingBehavior | None
+
+
+SEND_BEHAVIOURS: Final[dict[SendBehaviour, SendRoute]] = {
+    "prompt": SendRoute(PROMPT_PATH, None),
+    "steer": SendRoute(STEER_PATH, "steer"),
+    "follow_up": SendRoute(FOLLOW_UP_PATH, "followUp"),
+}
