@@ -9,12 +9,15 @@ pressing a button twice, or from two places at once, starts the work once.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from celery import Task
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.dispatch import receiver
 
 from accounts.models import User
+from accounts.signals import user_secrets_changed
 from projects import tasks
 from projects.errors import ProjectError
 from projects.lifecycle.status import transition
@@ -158,3 +161,13 @@ def provision_on_commit(project: Project) -> None:
 def sync_environment_on_commit(project: Project) -> None:
     """Restart the project's bridge with a fresh environment once the transaction commits."""
     tasks.sync_project_environment.delay_on_commit(project.pk)
+
+
+@receiver(user_secrets_changed)
+def resync_user_sprites(sender: object, user: Any, **kwargs: object) -> None:
+    """Provider keys travel as the bridge's environment: re-apply it on live Sprites.
+
+    Connected when the app is ready (``ProjectsConfig.ready`` imports this module)."""
+    live = Project.objects.for_user(user).filter(status__in=[Status.RUNNING, Status.SLEEPING])
+    for project_id in live.values_list("pk", flat=True):
+        tasks.sync_project_environment.delay(project_id)

@@ -8,4 +8,4 @@ class ProjectsConfig(AppConfig):
     verbose_name = "Projects"
 
     def ready(self) -> None:
-        from projects import receivers  # noqa: F401  (connects signal receivers)
+        from projects import actions  # noqa: F401  (connects its signal receivers)
