@@ -17,7 +17,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from projects.lifecycle import steps as lifecycle
-from projects.lifecycle.work_lock import ProjectBusy, is_locked, lock_ttl
+from projects.lifecycle.work_lock import ProjectBusy, claim_resume, is_locked, lock_ttl
 from projects.models import Project, Status
 from projects.sprite.backend import local_backend
 from sprites.backends import run_sync
@@ -87,11 +87,14 @@ def sleep_idle_projects() -> int:
 
 @shared_task
 def resume_interrupted_work() -> int:
-    """Beat and worker start: re-enqueue steps whose worker died mid-way.
+    """Beat (every STARTER_RESUME_INTERVAL_SECONDS) and worker start: re-enqueue steps
+    whose worker died mid-way.
 
-    A project still in a working status whose work lock has expired has nobody working on
-    it (the lock is renewed at every progress step), so its step is sent again; the
-    steps are idempotent.
+    A project still in a working status whose work lease has run out has nobody working
+    on it (a living holder renews its lease in the background), so its step is sent again;
+    the steps are idempotent. `updated_at` older than one lease keeps a step that was just
+    enqueued, and not yet started, from being sent twice; ``claim_resume`` keeps this
+    watchdog from sending it again while the resumed step waits in the queue.
     """
     resumers = {
         Status.CREATING: provision_project,
@@ -101,7 +104,10 @@ def resume_interrupted_work() -> int:
     stale_before = timezone.now() - timedelta(seconds=lock_ttl())
     resumed = 0
     for project in Project.objects.filter(status__in=list(resumers), updated_at__lt=stale_before):
-        if not is_locked(project.pk):
+        if not is_locked(project.pk) and claim_resume(project.pk):
+            logger.warning(
+                "resuming %s of project %s: its worker stopped", project.status, project.pk
+            )
             resumers[Status(project.status)].delay(project.pk)
             resumed += 1
     return resumed

@@ -239,8 +239,20 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("STARTER_MAX_REQUEST_BYTES", 5 * 1024 * 10
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", REDIS_URL)
+# A lifecycle task is acknowledged when it ends, not when it starts: a worker that dies
+# mid-step leaves the message unacknowledged. In a prefork pool a killed child's task is
+# requeued at once (reject_on_worker_lost); when the whole worker dies, Redis gives the
+# message back only after the visibility timeout. That timeout must outlast the longest
+# step plus the longest retry countdown (a living worker's message would otherwise be
+# delivered twice), so it is minutes: the prompt path after a killed worker is the
+# watchdog (projects.tasks.resume_interrupted_work, every STARTER_RESUME_INTERVAL_SECONDS)
+# seeing the dead worker's work lease run out; redelivery is the backstop for the steps
+# the watchdog does not resume (wake, sleep, environment sync), and a no-op for the rest.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("STARTER_TASK_VISIBILITY_TIMEOUT_SECONDS", 15 * 60),
+}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "celery")
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
@@ -256,8 +268,11 @@ STARTER_SPRITE_ISOLATION = env_str("STARTER_SPRITE_ISOLATION", "strict")
 # server, say): "11434" or "11434,20000-20010". Nothing else of this machine is reachable.
 STARTER_SPRITE_LOOPBACK_PORTS = port_list(env_str("STARTER_SPRITE_LOOPBACK_PORTS", ""))
 STARTER_IDLE_SLEEP_SECONDS = env_int("STARTER_IDLE_SLEEP_SECONDS", 30 * 60)
-# How long a worker's claim on a project outlives the worker (renewed at every step).
-STARTER_WORK_LOCK_SECONDS = env_int("STARTER_WORK_LOCK_SECONDS", 60)
+# The lease of a worker's claim on a project: renewed in the background while the step
+# runs, so it is how long a killed worker's claim outlives it.
+STARTER_WORK_LOCK_SECONDS = env_int("STARTER_WORK_LOCK_SECONDS", 5)
+# How often beat's watchdog looks for steps whose worker died (a cheap query).
+STARTER_RESUME_INTERVAL_SECONDS = env_int("STARTER_RESUME_INTERVAL_SECONDS", 2)
 # Per-token requests a minute on the REST API's agent and exec endpoints.
 STARTER_RATE_LIMITS = {
     "agent": env_int("STARTER_RATE_LIMIT_AGENT", 120),
