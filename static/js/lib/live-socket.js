@@ -1,35 +1,50 @@
+// @ts-check
 // A websocket to the control plane that comes back by itself.
 //
 // On every (re)connect it subscribes with the cursor the page holds, so the server replays
 // exactly the events the page has not seen. Close codes 4401/4404 are final: the person is
 // logged out or the project is not theirs, and retrying cannot help.
-(function () {
-  "use strict";
 
-  var FINAL_CODES = { 4401: "logged_out", 4403: "forbidden", 4404: "not_found" };
+/** @type {Record<number, string>} */
+const FINAL_CODES = { 4401: "logged_out", 4403: "forbidden", 4404: "not_found" };
 
-  function socketUrl(path) {
-    var scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
-    return scheme + "//" + window.location.host + path;
-  }
+/** @param {string} path */
+function socketUrl(path) {
+  const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
+  return scheme + "//" + window.location.host + path;
+}
 
-  function LiveSocket(path, options) {
+/**
+ * @typedef {object} LiveSocketOptions
+ * @property {(message: any) => void} onMessage every JSON frame the server sends
+ * @property {(state: string) => void} [onState] connecting, open, closed, or a final state
+ *   (logged_out, forbidden, not_found)
+ * @property {(() => number | null) | null} [cursor] the last event id the page holds; with
+ *   it, every (re)connect subscribes from there
+ */
+
+export class LiveSocket {
+  /**
+   * @param {string} path the websocket's path on this host (from the server's config)
+   * @param {LiveSocketOptions} options
+   */
+  constructor(path, options) {
     this.path = path;
     this.onMessage = options.onMessage;
     this.onState = options.onState || function () {};
-    this.cursor = options.cursor || null;  // a function returning the last event id, or null
+    this.cursor = options.cursor || null;
+    /** @type {WebSocket | null} */
     this.socket = null;
     this.attempt = 0;
-    this.timer = null;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.timer = undefined;
     this.stopped = false;
-    var self = this;
-    window.addEventListener("online", function () { self.reconnectNow(); });
+    window.addEventListener("online", () => { this.reconnectNow(); });
   }
 
-  LiveSocket.prototype.open = function () {
+  open() {
     if (this.stopped || this.socket) { return; }
-    var self = this;
-    var socket;
+    let socket;
     try {
       socket = new WebSocket(socketUrl(this.path));
     } catch (error) {
@@ -38,53 +53,50 @@
     }
     this.socket = socket;
     this.onState("connecting");
-    socket.onopen = function () {
-      self.attempt = 0;
-      if (self.cursor) {
-        socket.send(JSON.stringify({ type: "subscribe", after: self.cursor() }));
+    socket.onopen = () => {
+      this.attempt = 0;
+      if (this.cursor) {
+        socket.send(JSON.stringify({ type: "subscribe", after: this.cursor() }));
       }
-      self.onState("open");
+      this.onState("open");
     };
-    socket.onmessage = function (event) {
-      var message;
+    socket.onmessage = (event) => {
+      let message;
       try { message = JSON.parse(event.data); } catch (error) { return; }
-      self.onMessage(message);
+      this.onMessage(message);
     };
-    socket.onclose = function (event) {
-      if (self.socket !== socket) { return; }
-      self.socket = null;
+    socket.onclose = (event) => {
+      if (this.socket !== socket) { return; }
+      this.socket = null;
       if (FINAL_CODES[event.code]) {
-        self.stopped = true;
-        self.onState(FINAL_CODES[event.code]);
+        this.stopped = true;
+        this.onState(FINAL_CODES[event.code]);
         return;
       }
-      self.onState("closed");
-      self.schedule();
+      this.onState("closed");
+      this.schedule();
     };
-  };
+  }
 
-  LiveSocket.prototype.schedule = function () {
+  schedule() {
     if (this.stopped) { return; }
-    var self = this;
-    var delay = Math.min(8000, 250 * Math.pow(2, this.attempt));
+    const delay = Math.min(8000, 250 * Math.pow(2, this.attempt));
     this.attempt += 1;
     clearTimeout(this.timer);
-    this.timer = setTimeout(function () { self.open(); }, delay);
-  };
+    this.timer = setTimeout(() => { this.open(); }, delay);
+  }
 
-  // Drop the current connection (if any) and subscribe again from the current cursor.
-  LiveSocket.prototype.reconnectNow = function () {
+  /** Drop the current connection (if any) and subscribe again from the current cursor. */
+  reconnectNow() {
     if (this.stopped) { return; }
     clearTimeout(this.timer);
-    var socket = this.socket;
+    const socket = this.socket;
     this.socket = null;
     if (socket) { socket.onclose = null; socket.close(); }
     this.open();
-  };
+  }
 
-  LiveSocket.prototype.isOpen = function () {
+  isOpen() {
     return Boolean(this.socket && this.socket.readyState === WebSocket.OPEN);
-  };
-
-  window.StarterLiveSocket = LiveSocket;
-})();
+  }
+}
