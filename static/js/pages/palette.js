@@ -129,11 +129,11 @@ Palette.prototype.build = function () {
   this.input.addEventListener("input", function () { self.active = 0; self.render(); });
   this.input.addEventListener("keydown", function (event) { self.keydown(event); });
   this.list.addEventListener("click", function (event) {
-    var option = event.target.closest("[role=option]");
+    var option = /** @type {HTMLElement | null} */ (/** @type {Element} */ (event.target).closest("[role=option]"));
     if (option) { self.choose(Number(option.dataset.index)); }
   });
   this.list.addEventListener("mousemove", function (event) {
-    var option = event.target.closest("[role=option]");
+    var option = /** @type {HTMLElement | null} */ (/** @type {Element} */ (event.target).closest("[role=option]"));
     if (option && Number(option.dataset.index) !== self.active) { self.active = Number(option.dataset.index); self.highlight(); }
   });
 };
@@ -166,7 +166,7 @@ Palette.prototype.render = function () {
     }
     var option = el("li", "palette-option");
     option.id = self.uid + "-option-" + index;
-    option.dataset.index = index;
+    option.dataset.index = String(index);
     option.setAttribute("role", "option");
     option.appendChild(el("span", "palette-label", entry.item.label));
     if (entry.item.status) {
@@ -188,7 +188,7 @@ Palette.prototype.render = function () {
 Palette.prototype.highlight = function () {
   var self = this;
   this.active = Math.max(0, Math.min(this.active, this.visible.length - 1));
-  this.list.querySelectorAll("[role=option]").forEach(function (option) {
+  this.list.querySelectorAll("[role=option]").forEach(function (/** @type {HTMLElement} */ option) {
     var selected = Number(option.dataset.index) === self.active;
     option.setAttribute("aria-selected", selected ? "true" : "false");
     if (selected) {

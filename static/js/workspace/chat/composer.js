@@ -1,6 +1,7 @@
 // @ts-check
-// A chat panel's controls: the toolbar (session picker, new session, compact, trace) and
-// the composer (message box, send/steer, follow up, stop). The ChatView does the work.
+// A chat panel's controls: the toolbar (session picker, new session, compact, trace), the
+// composer (message box, send/steer, follow up, stop) and how a message is sent (with the
+// retries that ride out a restarting machine). The ChatView (view.js) owns the state.
 
 import { el } from "../../lib/dom.js";
 

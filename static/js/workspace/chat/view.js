@@ -35,6 +35,17 @@ export function ChatView(panelBody, workspace, sessionId) {
   this.session = null;
   this.root = el("section", "chat");
   this.root.setAttribute("aria-label", "Chat with the agent");
+  // Built by composer.js: the toolbar and its session picker and status, the composer and
+  // its buttons.
+  /** @type {any} */ this.toolbar = null;
+  /** @type {any} */ this.sessionSelect = null;
+  /** @type {any} */ this.status = null;
+  /** @type {any} */ this.composer = null;
+  /** @type {any} */ this.input = null;
+  /** @type {any} */ this.sendButton = null;
+  /** @type {any} */ this.followButton = null;
+  /** @type {any} */ this.stopButton = null;
+  /** @type {any} */ this.working = null;
   buildToolbar(this);
   this.log = el("div", "chat-log");
   this.log.setAttribute("role", "log");
@@ -252,7 +263,8 @@ ChatView.prototype.toolCard = function (/** @type {any} */ call) {
   return toolCard(call, { live: live, extra: extra, projectUrl: this.workspace.config.urls.project });
 };
 
-ChatView.prototype.findCard = function (/** @type {string} */ toolCallId, /** @type {ParentNode} */ within) {
+/** @param {string} toolCallId @param {ParentNode} [within] */
+ChatView.prototype.findCard = function (toolCallId, within) {
   return findCard(within || this.root, toolCallId);
 };
 
@@ -325,7 +337,7 @@ ChatView.prototype.secretRequested = function (name) {
   toast("The agent asks for the secret " + name + ".", "warning");
   // The tool card carrying the form is rendered with the assistant message; focus it.
   setTimeout(function () {
-    var field = self.root.querySelector(".secret-form[data-secret-name='" + name + "'] input[type=password]");
+    var field = /** @type {HTMLElement | null} */ (self.root.querySelector(".secret-form[data-secret-name='" + name + "'] input[type=password]"));
     if (field) { field.focus(); field.scrollIntoView({ block: "center" }); }
   }, 50);
 };

@@ -1,3 +1,4 @@
+// @ts-check
 // Resizable, splittable, closable panels whose arrangement is remembered per project.
 //
 // The layout is a tree: {type: "split", dir: "row"|"col", sizes: [..], children: [..]} or
@@ -279,8 +280,8 @@ Panels.prototype.gutter = function (split, index) {
   }
   gutter.addEventListener("pointerdown", function (event) {
     event.preventDefault();
-    var previous = gutter.previousElementSibling;
-    var next = gutter.nextElementSibling;
+    var previous = /** @type {HTMLElement} */ (gutter.previousElementSibling);
+    var next = /** @type {HTMLElement} */ (gutter.nextElementSibling);
     var horizontal = split.dir === "row";
     var span = horizontal ? previous.offsetWidth + next.offsetWidth : previous.offsetHeight + next.offsetHeight;
     var start = horizontal ? event.clientX : event.clientY;
