@@ -91,11 +91,16 @@ export function createLifecycle({ publicId, urls, onRunning }) {
   };
 
   /**
-   * A lifecycle card that now shows another status moves the page on.
+   * A lifecycle card that now shows another status moves the page on, badges included: the
+   * socket may have missed the lifecycle messages (the page's socket can come up after a
+   * quick bootstrap ended), and the card's own badge says the same as the server.
    * @param {HTMLElement | null} card
    */
   const followCard = (card) => {
-    if (card && card.dataset.status && card.dataset.status !== lifecycle.status) { lifecycle.setStatus(card.dataset.status); }
+    if (!card || !card.dataset.status || card.dataset.status === lifecycle.status) { return; }
+    const badge = card.querySelector("[data-status-badge]");
+    applyLifecycle({ status: card.dataset.status, status_label: badge ? badge.textContent || "" : "" }, publicId);
+    lifecycle.setStatus(card.dataset.status);
   };
 
   function refreshCards() {
