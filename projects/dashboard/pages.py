@@ -45,7 +45,10 @@ def home(request: AuthenticatedHttpRequest) -> HttpResponse:
         else "projects/home.html"
     )
     status = 422 if request.method == "POST" else 200
-    return render(request, template, {"projects": projects, "form": form}, status=status)
+    # The page's script takes its URLs from here (static/js/pages/home.js).
+    home_config = {"urls": {"socket": "/ws/home/", "list": reverse("projects:home")}}
+    context = {"projects": projects, "form": form, "home_config": home_config}
+    return render(request, template, context, status=status)
 
 
 @login_required
@@ -108,6 +111,10 @@ def _workspace_urls(project: Project) -> dict[str, str]:
     # The trace URL takes the session id; the page fills it in.
     urls["trace"] = reverse("projects:trace", args=[project.public_id, "SESSION"])
     urls["websocket"] = f"/ws/projects/{project.public_id}/"
+    # Lifecycle actions take the action's name, tool cards link to the project they touched.
+    urls["action"] = reverse("projects:action", args=[project.public_id, "ACTION"])
+    urls["project"] = reverse("projects:detail", args=["PUBLIC_ID"])
+    urls["home"] = reverse("projects:home")
     return urls
 
 

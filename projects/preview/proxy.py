@@ -95,7 +95,7 @@ LINK_PAGE = f"""<!doctype html>
 <noscript><p>The preview needs JavaScript to open.</p></noscript></main></body></html>
 """.encode()
 LINK_PAGE_POLICY = b"default-src 'none'; script-src 'self'; form-action 'self'; base-uri 'none'"
-LINK_SCRIPT = Path(settings.BASE_DIR) / "static" / "js" / "preview_link.js"
+LINK_SCRIPT = Path(settings.BASE_DIR) / "static" / "js" / "pages" / "preview-link.js"
 MAX_LINK_FORM_BYTES = 8192
 
 

@@ -34,13 +34,13 @@ def test_post_starts_the_agent_once_then_shows_it(alice_client: Client, alice: U
     alice_client.post("/agent/")
     assert general_agents(alice) == 1
     page = alice_client.get("/agent/").content.decode()
-    assert "Start the general agent" not in page and "js/workspace.js" in page
+    assert "Start the general agent" not in page and "js/workspace/main.js" in page
 
 
 def test_get_with_an_agent_opens_its_workspace(alice_client: Client, alice: User) -> None:
     ensure_general_agent(alice)
     page = alice_client.get("/agent/").content.decode()
-    assert "Start the general agent" not in page and "js/workspace.js" in page
+    assert "Start the general agent" not in page and "js/workspace/main.js" in page
 
 
 def test_other_methods_are_refused(alice_client: Client, alice: User) -> None:

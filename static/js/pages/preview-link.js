@@ -1,3 +1,4 @@
+// @ts-check
 // The preview origin's link page (projects/preview/proxy.py serves this file there): the
 // dashboard put the link's token in the URL fragment, which browsers never send, so no
 // request line, access log or Referer holds it. This posts it to the same origin, which

@@ -1,0 +1,169 @@
+// @ts-check
+// A chat panel's controls: the toolbar (session picker, new session, compact, trace), the
+// composer (message box, send/steer, follow up, stop) and how a message is sent (with the
+// retries that ride out a restarting machine). The ChatView (view.js) owns the state.
+
+import { el } from "../../lib/dom.js";
+
+/**
+ * How a session is named in the picker: its name (or id tail), when, how long.
+ * @param {{id?: string, name?: string, last_activity?: string, created?: string, message_count?: number}} summary
+ */
+export function sessionLabel(summary) {
+  var tail = String(summary.id || "").slice(-6);
+  var when = summary.last_activity || summary.created;
+  var label = summary.name || ("Session …" + tail);
+  if (when) {
+    var date = new Date(when);
+    if (!isNaN(date.getTime())) { label += " · " + date.toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" }); }
+  }
+  if (summary.message_count) { label += " · " + summary.message_count + " msgs"; }
+  return label;
+}
+
+/**
+ * The session picker and the session buttons above the transcript.
+ * @param {any} self the ChatView
+ */
+export function buildToolbar(self) {
+  self.toolbar = el("div", "chat-toolbar");
+  var label = el("label", "sr-only", "Session");
+  label.htmlFor = self.uid + "-session";
+  self.sessionSelect = el("select", "session-select");
+  self.sessionSelect.id = self.uid + "-session";
+  self.sessionSelect.addEventListener("focus", function () { self.refreshSessions(); });
+  self.sessionSelect.addEventListener("change", function () {
+    var value = self.sessionSelect.value;
+    if (value && (!self.session || value !== self.session.id)) { self.switchTo(value); }
+  });
+  var newButton = el("button", "button button-small button-ghost", "New session");
+  newButton.type = "button";
+  newButton.addEventListener("click", function () { self.newSession(); });
+  var compactButton = el("button", "button button-small button-ghost", "Compact");
+  compactButton.type = "button";
+  compactButton.title = "Summarise older messages to free the model's context";
+  compactButton.addEventListener("click", function () { self.compact(compactButton); });
+  var traceButton = el("button", "button button-small button-ghost", "Trace");
+  traceButton.type = "button";
+  traceButton.title = "The session's raw, immutable JSONL";
+  traceButton.addEventListener("click", function () {
+    if (self.session) { self.workspace.openPanel("trace", { sessionId: self.session.id }); }
+  });
+  self.status = el("span", "chat-status");
+  self.status.setAttribute("aria-live", "polite");
+  self.toolbar.append(label, self.sessionSelect, self.status, el("span", "spacer"),
+    newButton, compactButton, traceButton);
+}
+
+/**
+ * The message box and its buttons below the transcript.
+ * @param {any} self the ChatView
+ */
+export function buildComposer(self) {
+  self.composer = el("form", "composer");
+  var label = el("label", "sr-only", "Message to the agent");
+  label.htmlFor = self.uid + "-input";
+  self.input = el("textarea", "composer-input");
+  self.input.id = self.uid + "-input";
+  self.input.rows = 2;
+  self.input.placeholder = "Ask the agent…  (Enter sends · Shift+Enter new line)";
+  self.input.addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      self.send(event.altKey ? "follow_up" : (self.isBusy() ? "steer" : "prompt"));
+    }
+  });
+  self.sendButton = el("button", "button button-primary button-small", "Send");
+  self.sendButton.type = "submit";
+  self.followButton = el("button", "button button-small", "Follow up");
+  self.followButton.type = "button";
+  self.followButton.title = "Queue it for when the current run ends (Alt+Enter)";
+  self.followButton.addEventListener("click", function () { self.send("follow_up"); });
+  self.stopButton = el("button", "button button-small button-danger-ghost", "Stop");
+  self.stopButton.type = "button";
+  self.stopButton.addEventListener("click", function () { self.abort(); });
+  var actions = el("div", "composer-actions");
+  self.working = el("span", "composer-working", "Working…");
+  actions.append(self.working, self.stopButton, self.followButton, self.sendButton);
+  self.composer.append(label, self.input, actions);
+  self.composer.addEventListener("submit", function (event) {
+    event.preventDefault();
+    self.send(self.isBusy() ? "steer" : "prompt");
+  });
+  self.setBusy(false);
+}
+
+// -- sending -------------------------------------------------------------------------------
+
+/**
+ * Send what the composer holds: as a prompt, a steer or a follow-up (`mode`).
+ * @param {any} self the ChatView
+ * @param {string} mode
+ */
+export function sendFromComposer(self, mode) {
+  var text = self.input.value;
+  if (!text.trim()) { return; }
+  if (!self.session) {
+    // Still finding its session (the page just opened): send once it is there.
+    // If finding it failed (the machine was restarting), look for the current one again.
+    var binding = self.binding || Promise.resolve(null);
+    binding.then(function (session) { return session || self.bindTo(null); }).then(function (session) {
+      if (session) { self.send(mode); }
+    });
+    return;
+  }
+  self.input.value = "";
+  sendRecovering(self, text, mode, 0).catch(function (error) {
+    if (!self.input.value) { self.input.value = text; }
+    self.note(error.message, "error");
+  });
+}
+
+// Right after the machine restarts (re-bootstrap, new secret) its sessions come back one
+// by one: a session that never got a file is gone, and a pi process may still be
+// stopping. Both are told apart by the bridge's error codes and tried again, a few times.
+/**
+ * @param {any} self the ChatView
+ * @param {string} text
+ * @param {string} mode
+ * @param {number} attempt
+ * @returns {Promise<any>}
+ */
+function sendRecovering(self, text, mode, attempt) {
+  return sendText(self, text, mode).catch(function (error) {
+    if (attempt >= 3) { throw error; }
+    if (error.code === "unknown_session") {
+      return self.bindTo(null).then(function () {
+        return sendRecovering(self, text, mode, attempt + 1);
+      });
+    }
+    if (error.code === "agent_unavailable" || error.code === "bridge_unreachable") {
+      return new Promise(function (resolve) { setTimeout(resolve, 1500); }).then(function () {
+        return sendRecovering(self, text, mode, attempt + 1);
+      });
+    }
+    throw error;
+  });
+}
+
+/**
+ * Send `text` to the view's session; a prompt that meets a busy agent becomes a follow-up.
+ * @param {any} self the ChatView
+ * @param {string} text
+ * @param {string} mode
+ * @returns {Promise<any>}
+ */
+export function sendText(self, text, mode) {
+  var body = { session_id: self.session.id, message: text, mode: mode };
+  return self.workspace.api.post("agent_send", body).catch(function (error) {
+    if (error.status === 409 && mode === "prompt") {
+      // It started working meanwhile (another tab, a follow-up): queue it instead.
+      body.mode = "follow_up";
+      return self.workspace.api.post("agent_send", body).then(function (answer) {
+        self.note("The agent was busy; your message is queued as a follow-up.", "info");
+        return answer;
+      });
+    }
+    throw error;
+  });
+}

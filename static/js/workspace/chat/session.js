@@ -1,0 +1,287 @@
+// @ts-check
+// One agent session as the page knows it: the bridge's messages plus what is streaming.
+//
+// Gap-free and duplicate-free by construction:
+// - `load()` takes the session's messages together with the event cursor read *before*
+//   them (`baseline`): every event up to the baseline is already part of the messages.
+// - Every event the socket delivers is kept in the recent-events ring (../events.js) first,
+//   so a session loading while events arrive replays them from the ring afterwards.
+// - Events after the baseline are applied; a `message_end` whose message is already there
+//   (same role and timestamp, or same tool call for a tool result) is skipped, which
+//   absorbs the short overlap between reading the cursor and reading the messages.
+
+/**
+ * What a session reads from the workspace: its history and the recent events.
+ * @typedef {object} SessionSource
+ * @property {(sessionId: string | null) => Promise<any>} history
+ * @property {(sessionId: string) => any[]} recentEventsOf
+ */
+
+/**
+ * The identity of a message, to tell whether the page already has it.
+ * @param {any} message
+ */
+export function messageKey(message) {
+  if (!message || typeof message !== "object") { return ""; }
+  if (message.role === "toolResult") { return "toolResult:" + message.toolCallId; }
+  return message.role + ":" + (message.timestamp == null ? "" : message.timestamp);
+}
+
+/**
+ * The plain text of a message's content (a string, or text parts).
+ * @param {unknown} content
+ * @returns {string}
+ */
+export function textOf(content) {
+  if (typeof content === "string") { return content; }
+  if (!Array.isArray(content)) { return ""; }
+  return content.filter(function (part) { return part && part.type === "text"; })
+    .map(function (part) { return part.text || ""; }).join("");
+}
+
+/**
+ * @constructor
+ * @param {string} id
+ * @param {SessionSource} source
+ */
+export function Session(id, source) {
+  this.id = id;
+  this.source = source;
+  this.messages = [];
+  this.keys = new Set();
+  this.baseline = 0;
+  this.loaded = false;
+  this.loading = null;
+  this.partial = null;
+  this.busy = false;
+  this.liveTools = {};
+  this.queue = { steering: [], followUp: [] };
+  this.views = [];
+}
+
+Session.prototype.attach = function (view) {
+  if (this.views.indexOf(view) < 0) { this.views.push(view); }
+  if (this.loaded) { view.renderAll(); }
+};
+
+Session.prototype.detach = function (view) {
+  this.views = this.views.filter(function (other) { return other !== view; });
+};
+
+Session.prototype.notify = function (method) {
+  var args = Array.prototype.slice.call(arguments, 1);
+  this.views.forEach(function (view) {
+    if (typeof view[method] === "function") { view[method].apply(view, args); }
+  });
+};
+
+// (Re)build from the bridge: after the first load, a `reset` or a compaction.
+Session.prototype.load = function () {
+  var self = this;
+  if (this.loading) { return this.loading; }
+  this.loading = this.source.history(this.id).then(function (data) {
+    self.applyHistory(data);
+    return self;
+  }).finally(function () { self.loading = null; });
+  return this.loading;
+};
+
+Session.prototype.applyHistory = function (data) {
+  var self = this;
+  this.messages = Array.isArray(data.messages) ? data.messages.slice() : [];
+  this.keys = new Set(this.messages.map(messageKey));
+  this.baseline = Number(data.last_event_id) || 0;
+  this.busy = Boolean(data.busy);
+  this.partial = null;
+  this.liveTools = {};
+  this.loaded = true;
+  this.notify("renderAll");
+  this.source.recentEventsOf(this.id).forEach(function (event) { self.apply(event); });
+  this.notify("setBusy", this.busy);
+};
+
+Session.prototype.receive = function (event) {
+  if (this.loaded && !this.loading) { this.apply(event); }
+  // While loading, the event waits in the ring and is applied afterwards.
+};
+
+Session.prototype.apply = function (event) {
+  if (!event || Number(event.id) <= this.baseline) { return; }
+  var data = event.data || {};
+  switch (event.type) {
+    case "agent_start":
+      this.setBusy(true);
+      break;
+    case "agent_end":
+      // pi may announce a message before its history includes it, so a history read in
+      // that instant lacks a message whose message_end is already behind the cursor.
+      // agent_end carries every message of the run: take any we are missing.
+      this.adoptMissing(data.messages);
+      this.setBusy(false);
+      break;
+    case "message_start":
+      if (data.message && data.message.role === "assistant") {
+        var key = messageKey(data.message);
+        this.partial = { key: key, skip: this.keys.has(key), blocks: [] };
+        if (!this.partial.skip) { this.notify("showPartial", this.partial); }
+      }
+      break;
+    case "message_update":
+      this.applyDelta(data.assistantMessageEvent || {});
+      break;
+    case "message_end":
+      this.partial = null;
+      this.notify("clearPartial");
+      if (data.message && !this.keys.has(messageKey(data.message))) {
+        this.messages.push(data.message);
+        this.keys.add(messageKey(data.message));
+        this.notify("appendMessage", data.message);
+      }
+      break;
+    case "tool_start":
+    case "tool_update":
+    case "tool_end":
+      this.applyTool(event.type, data);
+      break;
+    case "queue_update":
+      this.queue = { steering: data.steering || [], followUp: data.followUp || [] };
+      this.notify("setQueue", this.queue);
+      break;
+    case "compaction_start":
+      this.notify("note", "Compacting the conversation…", "info");
+      break;
+    case "compaction_end":
+      this.load();
+      break;
+    case "error":
+      this.notify("note", data.message || "The agent reported an error.", "error");
+      break;
+    case "secret_requested":
+      this.notify("secretRequested", data.name, data.reason);
+      break;
+    default:
+      break;
+  }
+};
+
+Session.prototype.adoptMissing = function (messages) {
+  if (!Array.isArray(messages)) { return; }
+  var self = this;
+  messages.forEach(function (message) {
+    var key = messageKey(message);
+    if (!message || self.keys.has(key)) { return; }
+    self.messages.push(message);
+    self.keys.add(key);
+    if (message.role === "assistant") { self.notify("clearPartial"); }
+    self.notify("appendMessage", message);
+  });
+};
+
+Session.prototype.setBusy = function (busy) {
+  this.busy = busy;
+  this.notify("setBusy", busy);
+};
+
+Session.prototype.applyDelta = function (delta) {
+  if (this.partial && this.partial.skip) { return; }
+  if (!this.partial) {
+    // The message started before our cursor: show what arrives from here on.
+    this.partial = { key: null, skip: false, blocks: [] };
+    this.notify("showPartial", this.partial);
+  }
+  var blocks = this.partial.blocks;
+  var index = typeof delta.contentIndex === "number" ? delta.contentIndex : blocks.length - 1;
+  if (index < 0) { index = 0; }
+  var type = delta.type || "";
+  if (type === "text_start" || type === "thinking_start" || type === "toolcall_start") {
+    blocks[index] = { type: type === "text_start" ? "text" : type === "thinking_start" ? "thinking" : "toolCall", text: "" };
+  } else if (type === "text_delta" || type === "thinking_delta") {
+    if (!blocks[index]) { blocks[index] = { type: type === "text_delta" ? "text" : "thinking", text: "" }; }
+    blocks[index].text += delta.delta || "";
+  } else if (type === "toolcall_end" && delta.toolCall) {
+    blocks[index] = { type: "toolCall", call: delta.toolCall };
+  } else {
+    return;
+  }
+  this.notify("updatePartial", this.partial);
+};
+
+Session.prototype.applyTool = function (type, data) {
+  var id = data.toolCallId;
+  if (!id || this.keys.has("toolResult:" + id)) { return; }
+  var state = this.liveTools[id] || { output: "", done: false, isError: false };
+  if (type === "tool_start") { state.running = true; }
+  if (type === "tool_update") { state.output = textOf((data.partialResult || {}).content); }
+  if (type === "tool_end") {
+    state.running = false;
+    state.done = true;
+    state.isError = Boolean(data.isError);
+    state.output = typeof data.text === "string" ? data.text : textOf((data.result || {}).content);
+    state.details = (data.result || {}).details || null;
+  }
+  this.liveTools[id] = state;
+  this.notify("updateTool", id, state);
+};
+
+Session.prototype.toolResultFor = function (toolCallId) {
+  for (var i = this.messages.length - 1; i >= 0; i -= 1) {
+    var message = this.messages[i];
+    if (message.role === "toolResult" && message.toolCallId === toolCallId) { return message; }
+  }
+  return null;
+};
+
+/**
+ * The sessions this page has open, by id: each is loaded once and shared by the panels
+ * that show it.
+ * @param {SessionSource} source
+ */
+export function createSessions(source) {
+  /** @type {Record<string, any>} */
+  var byId = {};
+
+  /**
+   * The session `sessionId`, loaded; with no id, the bridge's current session (started
+   * if there is none).
+   * @param {string | null} sessionId
+   * @returns {Promise<any>}
+   */
+  function sessionFor(sessionId) {
+    if (sessionId && byId[sessionId]) {
+      var known = byId[sessionId];
+      return known.loaded ? Promise.resolve(known) : known.load();
+    }
+    if (sessionId) {
+      var id = sessionId;
+      var session = new Session(id, source);
+      byId[id] = session;
+      return session.load().catch(function (/** @type {Error} */ error) {
+        delete byId[id];
+        throw error;
+      });
+    }
+    return source.history(null).then(function (data) {
+      var current = data.session_id;
+      var existing = byId[current];
+      if (existing) { return existing.loaded ? existing : existing.load(); }
+      var fresh = new Session(current, source);
+      byId[current] = fresh;
+      fresh.applyHistory(data);
+      return fresh;
+    });
+  }
+
+  return {
+    byId: byId,
+    sessionFor: sessionFor,
+    /** @param {any} event deliver a live event to its session, if this page has it open */
+    receive: function (event) {
+      var session = event.session_id ? byId[event.session_id] : null;
+      if (session) { session.receive(event); }
+    },
+    /** Reload every open session from the bridge (after a `reset`). */
+    reloadAll: function () {
+      Object.keys(byId).forEach(function (id) { byId[id].load(); });
+    },
+  };
+}

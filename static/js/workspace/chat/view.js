@@ -1,0 +1,351 @@
+// @ts-check
+// A chat panel: the transcript of one session, its composer and its session controls.
+
+import { el } from "../../lib/dom.js";
+import * as render from "../../lib/render.js";
+import { toast } from "../../lib/toast.js";
+import { buildComposer, buildToolbar, sendFromComposer, sendText, sessionLabel } from "./composer.js";
+import { messageKey, textOf } from "./session.js";
+import { secretForm, tellAgentOnceBack } from "./secret-form.js";
+import { fillCard, findCard, shortJson, toolCard } from "./tool-cards.js";
+
+/**
+ * What a chat panel needs from the workspace (workspace/main.js builds it).
+ * @typedef {object} ChatContext
+ * @property {{generalAgent?: boolean, secretNames: string[], urls: Record<string, string>}} config
+ * @property {{get: Function, post: Function, sessions: () => Promise<any>}} api
+ * @property {(sessionId: string | null) => Promise<any>} sessionFor
+ * @property {(kind: string, props: object) => unknown} openPanel
+ * @property {(view: any, sessionId: string) => void} panelSessionChanged
+ * @property {{cursor: number | null, ring: any[]}} events
+ */
+
+var counter = 0;
+
+/**
+ * @constructor
+ * @param {HTMLElement} panelBody
+ * @param {ChatContext} workspace
+ * @param {string | null} sessionId null: the bridge's current session
+ */
+export function ChatView(panelBody, workspace, sessionId) {
+  counter += 1;
+  this.uid = "chat-" + counter;
+  this.workspace = workspace;
+  this.session = null;
+  this.root = el("section", "chat");
+  this.root.setAttribute("aria-label", "Chat with the agent");
+  // Built by composer.js: the toolbar and its session picker and status, the composer and
+  // its buttons.
+  /** @type {any} */ this.toolbar = null;
+  /** @type {any} */ this.sessionSelect = null;
+  /** @type {any} */ this.status = null;
+  /** @type {any} */ this.composer = null;
+  /** @type {any} */ this.input = null;
+  /** @type {any} */ this.sendButton = null;
+  /** @type {any} */ this.followButton = null;
+  /** @type {any} */ this.stopButton = null;
+  /** @type {any} */ this.working = null;
+  buildToolbar(this);
+  this.log = el("div", "chat-log");
+  this.log.setAttribute("role", "log");
+  this.log.setAttribute("aria-label", "Conversation");
+  this.log.tabIndex = 0;
+  // Messages and tool output come from the agent: htmx never processes them.
+  this.log.setAttribute("hx-disable", "");
+  this.list = el("div", "chat-messages");
+  this.partialNode = el("div", "chat-partial");
+  this.notes = el("div", "chat-notes");
+  this.empty = el("div", "chat-empty");
+  var general = Boolean(workspace.config && workspace.config.generalAgent);
+  this.empty.innerHTML = general
+    ? "<strong>Ask about any of your projects.</strong>" +
+      "<span>The general agent can list, search, read, change and create your projects: " +
+      "“What's the status of all my projects?”</span>"
+    : "<strong>Ask the agent to build something.</strong>" +
+      "<span>It works in this project's own machine: it can install packages, write files and run servers.</span>";
+  this.log.append(this.empty, this.list, this.partialNode, this.notes);
+  this.queueNode = el("div", "chat-queue");
+  buildComposer(this);
+  this.root.append(this.toolbar, this.log, this.queueNode, this.composer);
+  panelBody.appendChild(this.root);
+  this.bindTo(sessionId || null);
+}
+
+// -- binding to a session ---------------------------------------------------------------
+
+ChatView.prototype.bindTo = function (sessionId) {
+  var self = this;
+  if (this.session) { this.session.detach(this); }
+  this.session = null;
+  this.list.textContent = "";
+  this.setStatus("Loading…");
+  this.binding = this.workspace.sessionFor(sessionId).then(function (session) {
+    self.session = session;
+    session.attach(self);
+    self.workspace.panelSessionChanged(self, session.id);
+    self.setStatus("");
+    self.refreshSessions();
+    return session;
+  }, function (error) {
+    self.setStatus("");
+    self.note(error.message, "error");
+    return null;
+  });
+  return this.binding;
+};
+
+ChatView.prototype.destroy = function () {
+  if (this.session) { this.session.detach(this); }
+};
+
+ChatView.prototype.refreshSessions = function () {
+  var self = this;
+  this.workspace.api.sessions().then(function (data) {
+    var current = self.session ? self.session.id : null;
+    var sessions = (data.sessions || []).slice().reverse();
+    if (current && !sessions.some(function (s) { return s.id === current; })) {
+      sessions.unshift({ id: current });
+    }
+    self.sessionSelect.textContent = "";
+    sessions.forEach(function (summary) {
+      var option = el("option", null, sessionLabel(summary));
+      option.value = summary.id;
+      option.selected = summary.id === current;
+      self.sessionSelect.appendChild(option);
+    });
+  }, function () { /* the list is a convenience; the panel works without it */ });
+};
+
+ChatView.prototype.switchTo = function (sessionId) {
+  var self = this;
+  this.workspace.api.post("agent_session_switch", { session_id: sessionId }).then(function () {
+    self.bindTo(sessionId);
+  }, function (error) { self.note(error.message, "error"); });
+};
+
+ChatView.prototype.newSession = function () {
+  var self = this;
+  this.setStatus("Starting a new session…");
+  this.workspace.api.post("agent_session_new", {}).then(function (data) {
+    self.bindTo(data.session_id);
+  }, function (error) { self.setStatus(""); self.note(error.message, "error"); });
+};
+
+ChatView.prototype.compact = function (button) {
+  var self = this;
+  if (!this.session) { return; }
+  button.disabled = true;
+  this.workspace.api.post("agent_compact", { session_id: this.session.id }).then(function () {
+    self.note("Conversation compacted.", "info");
+  }, function (error) { self.note(error.message, "error"); }).finally(function () {
+    button.disabled = false;
+  });
+};
+
+// -- sending ----------------------------------------------------------------------------
+
+ChatView.prototype.isBusy = function () { return Boolean(this.session && this.session.busy); };
+
+ChatView.prototype.send = function (/** @type {string} */ mode) { sendFromComposer(this, mode); };
+
+/** @param {string} text @param {string} mode @returns {Promise<any>} */
+ChatView.prototype.sendText = function (text, mode) { return sendText(this, text, mode); };
+
+ChatView.prototype.abort = function () {
+  var self = this;
+  if (!this.session) { return; }
+  this.workspace.api.post("agent_abort", { session_id: this.session.id }).catch(function (error) {
+    self.note(error.message, "error");
+  });
+};
+
+// -- rendering (called by the session) ---------------------------------------------------
+
+ChatView.prototype.renderAll = function () {
+  var self = this;
+  this.list.textContent = "";
+  this.partialNode.textContent = "";
+  this.notes.textContent = "";
+  this.session.messages.forEach(function (message) { self.appendMessage(message, true); });
+  this.empty.hidden = this.session.messages.length > 0;
+  this.setBusy(this.session.busy);
+  this.scrollToEnd(true);
+};
+
+ChatView.prototype.appendMessage = function (message, bulk) {
+  this.empty.hidden = true;
+  var node = this.renderMessage(message);
+  if (node) { this.list.appendChild(node); }
+  if (!bulk) { this.scrollToEnd(); }
+};
+
+ChatView.prototype.renderMessage = function (message) {
+  var key = messageKey(message);
+  if (message.role === "toolResult") {
+    var card = this.findCard(message.toolCallId);
+    if (card) {
+      this.fillCard(card, textOf(message.content), Boolean(message.isError), true, false,
+        message.details);
+      card.dataset.resultKey = key;
+      return null;
+    }
+    var orphan = this.toolCard({ id: message.toolCallId, name: message.toolName, arguments: {} });
+    this.fillCard(orphan, textOf(message.content), Boolean(message.isError), true, false,
+      message.details);
+    orphan.dataset.resultKey = key;
+    return orphan;
+  }
+  var node = el("article", "msg msg-" + (message.role || "other"));
+  node.dataset.messageKey = key;
+  node.dataset.role = message.role || "";
+  if (message.role === "user") {
+    node.appendChild(el("div", "msg-text", textOf(message.content)));
+    return node;
+  }
+  if (message.role === "assistant") {
+    this.renderBlocks(node, (message.content || []).map(function (part) {
+      if (part.type === "toolCall") { return { type: "toolCall", call: part }; }
+      return part;
+    }), true);
+    if (message.stopReason === "aborted") { node.appendChild(el("div", "msg-stop", "Stopped.")); }
+    if (message.stopReason === "error") {
+      node.appendChild(el("div", "msg-error", message.errorMessage || "The model returned an error."));
+    }
+    return node;
+  }
+  var summary = message.summary || textOf(message.content) || message.command || "";
+  var details = el("details", "msg-note");
+  details.appendChild(el("summary", null, message.role === "compactionSummary"
+    ? "Earlier messages were summarised" : (message.role || "note")));
+  var body = el("div", "markdown");
+  render.markdown(body, typeof summary === "string" ? summary : shortJson(summary));
+  details.appendChild(body);
+  node.appendChild(details);
+  return node;
+};
+
+ChatView.prototype.renderBlocks = function (node, blocks, final) {
+  var self = this;
+  blocks.forEach(function (block) {
+    if (!block) { return; }
+    if (block.type === "text") {
+      var text = el("div", "msg-text markdown");
+      render.markdown(text, block.text || "");
+      node.appendChild(text);
+    } else if (block.type === "thinking") {
+      var thinking = el("details", "msg-thinking");
+      thinking.appendChild(el("summary", null, "Thinking"));
+      var body = el("div", "markdown");
+      render.markdown(body, block.thinking || block.text || "");
+      thinking.appendChild(body);
+      node.appendChild(thinking);
+    } else if (block.type === "toolCall" && block.call) {
+      var existing = final ? null : self.findCard(block.call.id, node);
+      node.appendChild(existing || self.toolCard(block.call));
+    } else if (block.type === "toolCall") {
+      node.appendChild(el("div", "tool-card tool-card-pending", "Preparing a tool call…"));
+    }
+  });
+};
+
+ChatView.prototype.toolCard = function (/** @type {any} */ call) {
+  var self = this;
+  var extra = call.name === "request_secret" ? secretForm(call.arguments || {}, {
+    savedNames: this.workspace.config.secretNames,
+    save: function (name, value) { return self.workspace.api.post("secret_provide", { name: name, value: value }); },
+    saved: function (name) {
+      if (self.session) { tellAgentOnceBack(self.workspace.events, self, name); }
+    },
+    failed: function (message) { toast(message, "error"); },
+  }) : null;
+  var live = this.session && this.session.liveTools[call.id];
+  return toolCard(call, { live: live, extra: extra, projectUrl: this.workspace.config.urls.project });
+};
+
+/** @param {string} toolCallId @param {ParentNode} [within] */
+ChatView.prototype.findCard = function (toolCallId, within) {
+  return findCard(within || this.root, toolCallId);
+};
+
+ChatView.prototype.fillCard = function (card, output, isError, done, running, details) {
+  fillCard(card, { output: output, isError: isError, done: done, running: running, details: details },
+    this.workspace.config.urls.project);
+};
+
+ChatView.prototype.updateTool = function (toolCallId, live) {
+  var card = this.findCard(toolCallId);
+  if (card) { fillCard(card, live, this.workspace.config.urls.project); }
+};
+
+ChatView.prototype.showPartial = function (partial) { this.updatePartial(partial); };
+
+ChatView.prototype.updatePartial = function (partial) {
+  var self = this;
+  this.pendingPartial = partial;
+  if (this.partialFrame) { return; }
+  this.partialFrame = window.requestAnimationFrame(function () {
+    self.partialFrame = null;
+    if (!self.pendingPartial) { return; }
+    self.empty.hidden = true;
+    var node = el("article", "msg msg-assistant msg-streaming");
+    node.setAttribute("aria-busy", "true");
+    self.renderBlocks(node, self.pendingPartial.blocks, false);
+    self.partialNode.textContent = "";
+    self.partialNode.appendChild(node);
+    self.scrollToEnd();
+  });
+};
+
+ChatView.prototype.clearPartial = function () {
+  this.pendingPartial = null;
+  this.partialNode.textContent = "";
+};
+
+ChatView.prototype.setBusy = function (busy) {
+  this.root.classList.toggle("is-busy", Boolean(busy));
+  this.sendButton.textContent = busy ? "Steer" : "Send";
+  this.sendButton.title = busy ? "Redirect the agent now (Enter)" : "Send (Enter)";
+  this.followButton.hidden = !busy;
+  this.stopButton.hidden = !busy;
+  this.working.hidden = !busy;
+};
+
+ChatView.prototype.setQueue = function (queue) {
+  this.queueNode.textContent = "";
+  var items = [];
+  (queue.steering || []).forEach(function (text) { items.push(["Steer", text]); });
+  (queue.followUp || []).forEach(function (text) { items.push(["Follow-up", text]); });
+  var self = this;
+  items.forEach(function (item) {
+    var chip = el("div", "queue-chip");
+    chip.append(el("strong", null, item[0] + ":"), document.createTextNode(" " + textOf(item[1])));
+    self.queueNode.appendChild(chip);
+  });
+};
+
+ChatView.prototype.note = function (text, kind) {
+  var node = el("div", "chat-note chat-note-" + (kind || "info"), text);
+  node.setAttribute("role", kind === "error" ? "alert" : "status");
+  this.notes.appendChild(node);
+  while (this.notes.children.length > 4) { this.notes.firstChild.remove(); }
+  this.scrollToEnd();
+};
+
+ChatView.prototype.secretRequested = function (name) {
+  var self = this;
+  toast("The agent asks for the secret " + name + ".", "warning");
+  // The tool card carrying the form is rendered with the assistant message; focus it.
+  setTimeout(function () {
+    var field = /** @type {HTMLElement | null} */ (self.root.querySelector(".secret-form[data-secret-name='" + name + "'] input[type=password]"));
+    if (field) { field.focus(); field.scrollIntoView({ block: "center" }); }
+  }, 50);
+};
+
+ChatView.prototype.setStatus = function (text) { this.status.textContent = text; };
+
+ChatView.prototype.scrollToEnd = function (force) {
+  var log = this.log;
+  var nearEnd = log.scrollHeight - log.scrollTop - log.clientHeight < 160;
+  if (force || nearEnd) { log.scrollTop = log.scrollHeight; }
+};

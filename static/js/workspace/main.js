@@ -1,0 +1,170 @@
+// @ts-check
+// The project workspace: reads the page's config and wires the modules together — one
+// websocket (events.js), the lifecycle (lifecycle.js), the panels and what is in them
+// (panels/), the chats (chat/), the sidebar, the model picker and the checkpoints.
+//
+// The page talks only to the control plane, at the URLs the server put in
+// #workspace-config (projects/dashboard/pages.py `render_workspace`).
+
+import { json, request } from "../lib/http.js";
+import { toast } from "../lib/toast.js";
+import { register as registerPaletteItems } from "../pages/palette.js";
+import { createSessions } from "./chat/session.js";
+import { createCheckpoints } from "./checkpoints.js";
+import { createEvents } from "./events.js";
+import { createLifecycle, isActive } from "./lifecycle.js";
+import { createModelPicker } from "./model-picker.js";
+import { createKinds } from "./panels/kinds.js";
+import { Panels } from "./panels/layout.js";
+import { createPreviews } from "./panels/preview.js";
+import { createSidebar } from "./sidebar.js";
+
+const configNode = document.getElementById("workspace-config");
+if (configNode) { start(JSON.parse(configNode.textContent || "{}")); }
+
+/** @param {any} config */
+function start(config) {
+  const urls = config.urls;
+  const api = {
+    /** @param {string} name @param {Record<string, any>} [params] */
+    get: (name, params) => json(urls[name], params),
+    /** @param {string} name @param {object} [body] */
+    post: (name, body) => request("POST", urls[name], body || {}),
+    /** @param {string | null} sessionId */
+    history: (sessionId) => json(urls.agent_history, { session_id: sessionId }),
+    sessions: () => json(urls.agent_sessions),
+  };
+
+  /** @type {any} */
+  let panels = null;
+  const previews = createPreviews(() => api.get("preview_link"));
+  const lifecycle = createLifecycle({ publicId: config.publicId, urls, onRunning: startWorking });
+  const sidebar = createSidebar({ url: urls.inspect, isActive: () => isActive(lifecycle.status), openPanel });
+  const picker = createModelPicker({ providers: config.providers, api });
+  const openCheckpoints = createCheckpoints(urls.checkpoints);
+  const events = createEvents({
+    socketUrl: urls.websocket,
+    readState: () => api.get("agent_state"),
+    owners: {
+      session: (event) => { sessions.receive(event); },
+      notify: (data) => {
+        toast(data.message || "The agent says hello.", data.level || "info");
+        if (data.refresh_iframe) { previews.reloadAll(); }
+      },
+      previews: () => { previews.reloadAll(); },
+      sidebar: () => { sidebar.refresh(); },
+      sessionList: () => { workspace.views.forEach((view) => { view.refreshSessions(); }); },
+      // The bridge's log no longer matches our cursor (restored checkpoint, or we were away
+      // too long): start over from the messages and the bridge's current cursor.
+      reset: () => { sessions.reloadAll(); sidebar.refresh(); },
+      lifecycle: (payload) => { lifecycle.apply(payload); },
+      connection: (state) => { lifecycle.showConnection(state); },
+    },
+  });
+  const sessions = createSessions({ history: api.history, recentEventsOf: events.recentEventsOf });
+
+  // What the chat panels use (chat/view.js `ChatContext`), and what the e2e tests read.
+  const workspace = {
+    config,
+    api,
+    events,
+    sessions: sessions.byId,
+    sessionFor: sessions.sessionFor,
+    /** @type {any[]} the chat views on the page */
+    views: /** @type {any[]} */ ([]),
+    /** @type {any} */
+    focusedChat: null,
+    /** @type {any} the panel layout, once the project runs */
+    panels: null,
+    openPanel,
+    /** @param {any} view @param {string} sessionId */
+    panelSessionChanged(view, sessionId) {
+      if (view.onBound) { view.onBound(sessionId); }
+      if (!workspace.focusedChat || workspace.focusedChat === view) { focusChat(view); }
+    },
+    /** @param {string} sessionId the messages a session's panel shows */
+    transcript(sessionId) {
+      const session = sessions.byId[sessionId];
+      return session ? session.messages : null;
+    },
+    get connects() { return events.connects; },
+    get socket() { return events.socket; },
+  };
+  /** @type {any} */ (window).starterWorkspace = workspace;  // only for the e2e tests and debugging
+  const kinds = createKinds(workspace, previews);
+
+  /** @param {any} view */
+  function focusChat(view) {
+    workspace.focusedChat = view;
+    picker.show(view);
+  }
+
+  /**
+   * Focus the panel already showing this (a preview, a file…), else open it: in place of
+   * an empty launcher, or beside the focused panel.
+   * @param {string} kind
+   * @param {any} props
+   */
+  function openPanel(kind, props) {
+    if (!panels) { return null; }
+    const existing = panels.find((/** @type {any} */ panel) => {
+      if (panel.kind !== kind) { return false; }
+      if (kind === "preview" || kind === "manage") { return true; }
+      if (kind === "asset" || kind === "logs") { return panel.props.path === props.path && panel.props.service === props.service; }
+      if (kind === "trace") { return panel.props.sessionId === props.sessionId; }
+      return false;
+    });
+    if (existing) { panels.focusedId = existing.id; panels.focusPanel(existing.id); return existing; }
+    const launcher = panels.find((/** @type {any} */ panel) => panel.kind === "launcher");
+    if (launcher) { panels.replace(launcher.id, kind, props); return null; }
+    return panels.open(kind, props);
+  }
+
+  function startPanels() {
+    if (panels) { return; }
+    const workArea = /** @type {HTMLElement} */ (document.getElementById("panels"));
+    panels = new /** @type {any} */ (Panels)(workArea, {
+      projectId: config.publicId,
+      kinds,
+      initial: () => ({ type: "panel", id: "p-initial", kind: "chat", props: {} }),
+      onEmpty: () => { panels.open("launcher", {}); },
+    });
+    workspace.panels = panels;
+    workArea.addEventListener("focusin", (event) => {
+      const panel = /** @type {Element} */ (event.target).closest(".panel-chat");
+      if (!panel) { return; }
+      const view = workspace.views.find((candidate) => panel.contains(candidate.root));
+      if (view) { focusChat(view); }
+    });
+  }
+
+  function startWorking() {
+    events.start().then(startPanels, (error) => {
+      toast(error.message, "error");
+      startPanels();
+    });
+    sidebar.refresh();
+  }
+
+  registerPaletteItems(() => {
+    const group = "This project";
+    const items = [
+      { group, label: "New chat", hint: "Opens beside the current panel", run: () => openPanel("chat", { fresh: true }) },
+      { group, label: "App preview", run: () => openPanel("preview", {}) },
+      { group, label: "Checkpoints", run: openCheckpoints },
+      { group, label: "Project settings, secrets and lifecycle", run: () => openPanel("manage", {}) },
+    ];
+    if (lifecycle.status === "sleeping") { items.push({ group, label: "Wake this project", run: () => lifecycle.act("wake") }); }
+    if (lifecycle.status === "running") { items.push({ group, label: "Put this project to sleep", run: () => lifecycle.act("sleep") }); }
+    const chat = workspace.focusedChat;
+    if (chat && chat.session) {
+      items.push({ group, label: "Session trace (raw JSONL)", run: () => openPanel("trace", { sessionId: chat.session.id }) });
+    }
+    return items;
+  });
+
+  document.addEventListener("DOMContentLoaded", () => {
+    events.socket.open();
+    lifecycle.setStatus(config.status);
+  });
+}
