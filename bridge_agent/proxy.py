@@ -17,43 +17,20 @@ import websockets
 from starlette.types import Receive, Scope, Send
 from websockets.asyncio.client import connect as websocket_connect
 
+from bridge_agent import asgi_proxy
 from bridge_agent.app_client import (
     UpstreamError,
     UpstreamPool,
-    UpstreamResponse,
     UpstreamUnavailable,
 )
 from bridge_agent.app_target import AppTarget
 from bridge_agent.auth import TOKEN_HEADER, is_bridge_authorization
 from bridge_agent.concurrency import until_first_done
-from bridge_agent.websocket_pump import pump
 
 logger = logging.getLogger("bridge_agent.proxy")
 
-HOP_BY_HOP = frozenset(
-    {
-        b"connection",
-        b"keep-alive",
-        b"proxy-authenticate",
-        b"proxy-authorization",
-        b"te",
-        b"trailer",
-        b"trailers",
-        b"transfer-encoding",
-        b"upgrade",
-    }
-)
-WEBSOCKET_HANDSHAKE = frozenset(
-    {
-        b"sec-websocket-key",
-        b"sec-websocket-version",
-        b"sec-websocket-extensions",
-        b"sec-websocket-protocol",
-        b"sec-websocket-accept",
-        b"content-length",
-        b"host",
-    }
-)
+# The handshake's Host is rewritten like every request's (see the module's docstring).
+WEBSOCKET_HANDSHAKE = asgi_proxy.WEBSOCKET_HANDSHAKE | {b"host"}
 
 # Framing headers are rebuilt by the upstream client; ``expect`` was already answered by
 # uvicorn (it sends 100 Continue when the body is read).
@@ -76,15 +53,6 @@ code{{background:#e8e8f0;padding:.1rem .3rem;border-radius:4px}}</style></head>
 <p>When the agent starts an app on port <code>{port}</code>, it will appear here.
 This page refreshes by itself.</p></main></body></html>
 """
-
-
-def _connection_tokens(headers: list[tuple[bytes, bytes]]) -> set[bytes]:
-    """Headers named in ``Connection`` are hop-by-hop too (RFC 9110 section 7.6.1)."""
-    named: set[bytes] = set()
-    for name, value in headers:
-        if name.lower() == b"connection":
-            named.update(token.strip().lower() for token in value.split(b","))
-    return named
 
 
 class ReverseProxy:
@@ -113,7 +81,12 @@ class ReverseProxy:
         self, scope: Scope, extra_excluded: frozenset[bytes] = frozenset()
     ) -> list[tuple[bytes, bytes]]:
         incoming: list[tuple[bytes, bytes]] = list(scope.get("headers", []))
-        excluded = HOP_BY_HOP | extra_excluded | _connection_tokens(incoming) | {TOKEN_HEADER}
+        excluded = (
+            asgi_proxy.HOP_BY_HOP
+            | extra_excluded
+            | asgi_proxy.connection_tokens(incoming)
+            | {TOKEN_HEADER}
+        )
         headers: list[tuple[bytes, bytes]] = []
         original_host = b""
         for name, value in incoming:
@@ -134,11 +107,6 @@ class ReverseProxy:
             headers.append((b"x-forwarded-for", str(client[0]).encode()))
         headers.append((b"x-forwarded-proto", str(scope.get("scheme", "http")).encode()))
         return headers
-
-    @staticmethod
-    def _response_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-        excluded = HOP_BY_HOP | _connection_tokens(headers)
-        return [(name, value) for name, value in headers if name.lower() not in excluded]
 
     def _url(self, scope: Scope, scheme: str) -> str:
         return f"{scheme}://127.0.0.1:{self.target.port}" + self._target(scope).decode("latin-1")
@@ -203,7 +171,7 @@ class ReverseProxy:
                 {
                     "type": "http.response.start",
                     "status": response.status,
-                    "headers": self._response_headers(response.headers),
+                    "headers": asgi_proxy.end_to_end(response.headers),
                 }
             )
             complete_body = response.buffered_body()
@@ -211,28 +179,16 @@ class ReverseProxy:
                 # Small responses arrive whole with their headers: no streaming tasks needed.
                 await send({"type": "http.response.body", "body": complete_body})
                 return
-            work = [self._stream_body(response, send)]
+            work = [asgi_proxy.stream_body(response.body(), send)]
             if body_done:
                 # Once the request body is read, the only message left is the disconnect;
                 # without watching for it an endless upstream SSE stream would never stop.
-                work.append(self._wait_disconnect(receive))
+                work.append(asgi_proxy.wait_disconnect(receive))
             for outcome in await until_first_done(*work):
                 if isinstance(outcome, UpstreamError):
                     logger.info("the app's response ended early: %s", outcome)
         finally:
             response.release()
-
-    @staticmethod
-    async def _stream_body(response: UpstreamResponse, send: Send) -> None:
-        async for chunk in response.body():
-            if chunk:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-    @staticmethod
-    async def _wait_disconnect(receive: Receive) -> None:
-        while (await receive())["type"] != "http.disconnect":
-            pass
 
     async def _placeholder(self, send: Send) -> None:
         body = PLACEHOLDER_HTML.format(port=self.target.port).encode()
@@ -290,7 +246,7 @@ class ReverseProxy:
             await self._deny_websocket(scope, send)
             return
         await send({"type": "websocket.accept", "subprotocol": upstream.subprotocol})
-        await pump(receive, send, upstream)
+        await asgi_proxy.pump(receive, send, upstream)
 
     async def _deny_websocket(self, scope: Scope, send: Send) -> None:
         if "websocket.http.response" in scope.get("extensions", {}):

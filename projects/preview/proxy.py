@@ -32,8 +32,8 @@ from starlette.types import Receive, Scope, Send
 from websockets.asyncio.client import connect as websocket_connect
 
 from accounts.models import User
+from bridge_agent import asgi_proxy
 from bridge_agent.concurrency import until_first_done
-from bridge_agent.websocket_pump import pump
 from projects.bridge.client import endpoint_for
 from projects.errors import BridgeError, status_of
 from projects.lifecycle.activity import ensure_running, touch
@@ -55,31 +55,9 @@ from sprites.backends import BridgeEndpoint
 logger = logging.getLogger(__name__)
 
 ENDPOINT_CACHE_SECONDS = 5.0
-HOP_BY_HOP = frozenset(
-    {
-        b"connection",
-        b"keep-alive",
-        b"proxy-authenticate",
-        b"proxy-authorization",
-        b"te",
-        b"trailer",
-        b"trailers",
-        b"transfer-encoding",
-        b"upgrade",
-        b"host",
-        b"x-starter-token",
-    }
-)
-WEBSOCKET_HANDSHAKE = frozenset(
-    {
-        b"sec-websocket-key",
-        b"sec-websocket-version",
-        b"sec-websocket-extensions",
-        b"sec-websocket-protocol",
-        b"sec-websocket-accept",
-        b"content-length",
-    }
-)
+# The bridge's token is the control plane's to add, never the browser's to send; Host is
+# the bridge's own.
+NOT_FORWARDED = asgi_proxy.HOP_BY_HOP | {b"host", b"x-starter-token"}
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
@@ -140,10 +118,8 @@ def _host_only_set_cookie(value: bytes) -> bytes | None:
 
 def _response_headers(raw: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     headers: list[tuple[bytes, bytes]] = []
-    for name, value in raw:
+    for name, value in asgi_proxy.end_to_end(raw):
         lowered = name.lower()
-        if lowered in HOP_BY_HOP:
-            continue
         if lowered == b"set-cookie":
             rewritten = _host_only_set_cookie(value)
             if rewritten is None:
@@ -377,10 +353,12 @@ class PreviewProxy:
     def _headers(
         scope: Scope, endpoint: BridgeEndpoint, excluded: frozenset[bytes] = frozenset()
     ) -> list[tuple[bytes, bytes]]:
+        incoming: list[tuple[bytes, bytes]] = list(scope.get("headers", []))
+        dropped = NOT_FORWARDED | excluded | asgi_proxy.connection_tokens(incoming)
         headers: list[tuple[bytes, bytes]] = []
-        for name, value in scope.get("headers", []):
+        for name, value in incoming:
             lowered = name.lower()
-            if lowered in HOP_BY_HOP or lowered in excluded:
+            if lowered in dropped:
                 continue
             if lowered == b"cookie":
                 value = _without_preview_cookie(value)
@@ -440,25 +418,13 @@ class PreviewProxy:
                     "headers": _response_headers(response.headers.raw),
                 }
             )
-            work = [self._stream(response, send)]
+            work = [asgi_proxy.stream_body(response.aiter_raw(), send)]
             if body_read.is_set():
                 # Without watching for the disconnect an endless stream (SSE) never ends.
-                work.append(self._wait_disconnect(receive))
+                work.append(asgi_proxy.wait_disconnect(receive))
             await until_first_done(*work)
         finally:
             await response.aclose()
-
-    @staticmethod
-    async def _stream(response: httpx.Response, send: Send) -> None:
-        async for chunk in response.aiter_raw():
-            if chunk:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-    @staticmethod
-    async def _wait_disconnect(receive: Receive) -> None:
-        while (await receive())["type"] != "http.disconnect":
-            pass
 
     async def _proxy_websocket(
         self, scope: Scope, receive: Receive, send: Send, endpoint: BridgeEndpoint
@@ -467,7 +433,7 @@ class PreviewProxy:
             return
         headers = [
             (name.decode("latin-1"), value.decode("latin-1"))
-            for name, value in self._headers(scope, endpoint, WEBSOCKET_HANDSHAKE)
+            for name, value in self._headers(scope, endpoint, asgi_proxy.WEBSOCKET_HANDSHAKE)
         ]
         subprotocols = [websockets.Subprotocol(p) for p in scope.get("subprotocols") or []]
         url = "ws" + self._target(scope, endpoint.base_url).removeprefix("http")
@@ -485,4 +451,4 @@ class PreviewProxy:
             await send({"type": "websocket.close", "code": 1011})
             return
         await send({"type": "websocket.accept", "subprotocol": upstream.subprotocol})
-        await pump(receive, send, upstream)
+        await asgi_proxy.pump(receive, send, upstream)
