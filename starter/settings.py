@@ -10,6 +10,8 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from cryptography.fernet import Fernet
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from starter.env import (
     env_bool,
@@ -148,6 +150,7 @@ CACHES = {
 # TCP keepalive redis-py sets (30 s idle, then 3 probes 5 s apart) and by a PING before a
 # command on a connection idle for over 10 s. Pub/sub reads block without a timeout
 # (redis-py passes math.inf for get_message(timeout=None)) and rely on the keepalive.
+# tests/relay/test_relay_faults.py idles past 5 s.
 REDIS_CONNECTION_OPTIONS: dict[str, Any] = {
     "socket_timeout": 15.0,
     "socket_connect_timeout": 3.0,
@@ -158,7 +161,13 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [{"address": REDIS_URL, **REDIS_CONNECTION_OPTIONS}],
+            # One immediate retry on a new connection (a pooled one that a restarted Redis
+            # closed), not redis-py's default of ten over seconds: a Redis that is down must
+            # reach the relay's readers as an error, since a restarted Redis has forgotten
+            # their groups and they must join again (projects/relay/supervision.py).
+            "hosts": [
+                {"address": REDIS_URL, "retry": Retry(NoBackoff(), 1), **REDIS_CONNECTION_OPTIONS}
+            ],
             "capacity": 2000,
             "expiry": 30,
         },

@@ -329,7 +329,7 @@ class HomeConsumer(AsyncWebsocketConsumer):
         self.in_group = True
         name = f"relay-home-{user.pk}"
         self.receiver = asyncio.create_task(
-            supervise(name, self._receive_updates, on_redis_error=self._lost_group), name=name
+            supervise(name, self._receive_updates, on_failure=self._lost_group), name=name
         )
         await self.accept()
 

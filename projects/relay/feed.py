@@ -33,6 +33,8 @@ import httpx
 import redis.asyncio as aioredis
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from projects.bridge.events import STREAM_TIMEOUT, SseEvent
 from projects.broadcast import project_group
@@ -120,13 +122,15 @@ class ProjectFeed:
             if self._first_attempts == 2:
                 tried.set()
 
+        # A name of this process's own (no Redis round trip): the readers join with it.
+        self.channel_name = await self.hub.layer.new_channel("relay")
         public_id = self.public_id
         self._tasks = [
             asyncio.create_task(
                 supervise(
                     f"relay-feed-{public_id}",
                     lambda: self._receive(attempted),
-                    on_redis_error=self._lost_group,
+                    on_failure=self._lost_group,
                 ),
                 name=f"relay-feed-{public_id}",
             ),
@@ -134,7 +138,7 @@ class ProjectFeed:
                 supervise(
                     f"relay-events-{public_id}",
                     lambda: self._receive_events(attempted),
-                    on_redis_error=self._lost_events_channel,
+                    on_failure=self._lost_events_channel,
                 ),
                 name=f"relay-events-{public_id}",
             ),
@@ -161,8 +165,6 @@ class ProjectFeed:
         layer = self.hub.layer
         try:
             if not self._in_group:
-                if not self.channel_name:
-                    self.channel_name = await layer.new_channel("relay")
                 await layer.group_add(project_group(self.public_id), self.channel_name)
                 self._in_group = True
                 await self._read_state()
@@ -178,8 +180,8 @@ class ProjectFeed:
 
     async def _lost_group(self, error: BaseException) -> None:
         # A restarted Redis forgets the group; joining again is harmless if it did not.
+        # (The viewers hear of a lost Redis from the pub/sub reader, which loses it too.)
         self._in_group = False
-        await self._tell_down()
 
     async def _read_state(self) -> None:
         """The holder's last relay state, which a (re)joining feed may have missed."""
@@ -203,6 +205,9 @@ class ProjectFeed:
             if attempted is not None:
                 attempted()
         if self._lost_events:
+            # A restarted Redis has forgotten the group too, and the channel layer's reader
+            # may not have noticed (its client reconnects once by itself): join again.
+            await self.hub.layer.group_add(project_group(self.public_id), self.channel_name)
             self._lost_events = False
             await self._read_state()
             for viewer in list(self.viewers):
@@ -353,8 +358,13 @@ class RelayHub:
         if resolved is None:
             raise RuntimeError("the relay needs a channel layer (CHANNEL_LAYERS)")
         self.layer: Any = resolved
+        # No retries inside redis-py: a lost Redis must reach the feed's supervised tasks
+        # at once (they tell the viewers, re-subscribe and resync), not be papered over
+        # by a silent reconnect that resubscribes after events were published unheard.
         self.redis: aioredis.Redis = aioredis.Redis.from_url(
-            redis_url or settings.REDIS_URL, **settings.REDIS_CONNECTION_OPTIONS
+            redis_url or settings.REDIS_URL,
+            retry=Retry(NoBackoff(), 0),
+            **settings.REDIS_CONNECTION_OPTIONS,
         )
         self.linger_seconds = linger_seconds
         self.lock_seconds = lock_seconds

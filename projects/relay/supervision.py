@@ -44,23 +44,24 @@ def backoff_delay(
     return random.uniform(ceiling / 2, ceiling)
 
 
-OnRedisError = Callable[[BaseException], Awaitable[None]]
+OnFailure = Callable[[BaseException], Awaitable[None]]
 
 
 async def supervise(
     name: str,
     body: Callable[[], Awaitable[None]],
     *,
-    on_redis_error: OnRedisError | None = None,
+    on_failure: OnFailure | None = None,
 ) -> None:
     """Run ``body()`` again and again until cancelled.
 
     ``body`` is expected to run forever; each time it ends it is started again: after a
-    Redis error (WARNING, ``on_redis_error`` called, backoff growing while the failures
-    go on), after any other exception (ERROR naming ``name``, with the traceback), or when
-    it returned (ERROR: a reader must not end by itself). ``body`` resets the backoff by
-    running for a while: a failure more than ``BACKOFF_CAP_SECONDS * 5`` after the last
-    one counts as the first again.
+    Redis error (WARNING, backoff growing while the failures go on), after any other
+    exception (ERROR naming ``name``, with the traceback, then a pause), or when it
+    returned (ERROR: a reader must not end by itself). Before the restart
+    ``on_failure(error)`` lets the owner drop what the failure may have left half done (a
+    connection, a group membership) so that ``body`` sets it up again. A failure more than
+    ``BACKOFF_CAP_SECONDS * 5`` after the previous one counts as the first again.
     """
     loop = asyncio.get_running_loop()
     failures = 0
@@ -75,17 +76,23 @@ async def supervise(
             failures = failures + 1 if now - last_failure < BACKOFF_CAP_SECONDS * 5 else 0
             last_failure = now
             logger.warning("%s lost Redis (%s: %s); retrying", name, type(error).__name__, error)
-            if on_redis_error is not None:
-                try:
-                    await on_redis_error(error)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    logger.exception("%s failed while handling a Redis error", name)
+            await _recover(name, on_failure, error)
             await asyncio.sleep(backoff_delay(failures))
-        except Exception:
+        except Exception as error:
             logger.exception("%s died; restarting it", name)
+            await _recover(name, on_failure, error)
             await asyncio.sleep(CRASH_PAUSE_SECONDS)
         else:
             logger.error("%s ended by itself; restarting it", name)
             await asyncio.sleep(CRASH_PAUSE_SECONDS)
+
+
+async def _recover(name: str, on_failure: OnFailure | None, error: BaseException) -> None:
+    if on_failure is None:
+        return
+    try:
+        await on_failure(error)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        logger.exception("%s failed while recovering from a failure", name)
