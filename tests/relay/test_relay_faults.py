@@ -74,8 +74,17 @@ def _connected(viewer: Viewer) -> bool:
     return "connected" in viewer.relay_states
 
 
-def _stream_events(viewer: Viewer) -> int:
-    return sum(e["type"] == "tool_execution_update" for e in viewer.events)
+def _wait_for_stream(viewer: Viewer, count: int = 30) -> None:
+    """Waits until ``count`` lines of the bash loop reached the viewer: mid-stream."""
+
+    def flowing(v: Viewer) -> bool:
+        return sum(e["type"] == "tool_update" for e in v.events) >= count
+
+    try:
+        viewer.wait(flowing, timeout=60, what="the stream to flow")
+    except AssertionError:
+        types = [e["type"] for e in viewer.events]
+        raise AssertionError(f"the stream did not flow: {types[-40:]}") from None
 
 
 def _level_with_bridge(project: Project, *watchers: Viewer) -> list[dict[str, object]]:
@@ -122,7 +131,7 @@ def test_a_redis_restart_mid_stream_loses_and_repeats_nothing_and_says_so(
         watcher.wait(_connected, what="the relay to be connected")
 
     prompt(running_project, FAST_STREAM)
-    from_start.wait(lambda v: _stream_events(v) >= 30, timeout=60, what="the stream to flow")
+    _wait_for_stream(from_start)
     own_redis.stop()
     time.sleep(2.0)
     own_redis.start()
@@ -145,7 +154,7 @@ def test_viewers_leaving_mid_stream_cost_nobody_else_an_event(
     passive = open_viewer(running_project, owner_token, after=0)
     passive.wait(_connected, what="the relay to be connected")
     prompt(running_project, FAST_STREAM)
-    passive.wait(lambda v: _stream_events(v) >= 10, timeout=60, what="the stream to flow")
+    _wait_for_stream(passive, 10)
 
     def come_and_go() -> None:
         for _ in range(3):
@@ -205,7 +214,7 @@ def test_killing_the_web_process_that_holds_the_upstream_costs_no_event(
         watcher.wait(lambda v: v.relay_states != [], what="the relay state")
 
     prompt(running_project, FAST_STREAM)
-    on_survivor[0].wait(lambda v: _stream_events(v) >= 30, timeout=60, what="the stream to flow")
+    _wait_for_stream(on_survivor[0])
     holder.kill()
     killed = time.monotonic()
     # The holder's viewers reconnect, to the survivor, with the last id they have.
