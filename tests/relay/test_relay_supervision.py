@@ -61,7 +61,12 @@ async def hub() -> AsyncIterator[RelayHub]:
     try:
         yield relay_hub
     finally:
-        await relay_hub.close()
+        try:
+            await asyncio.wait_for(relay_hub.close(), 20)
+        except TimeoutError:
+            for task in asyncio.all_tasks():
+                task.print_stack()
+            raise
 
 
 async def _publish(hub: RelayHub, public_id: str, event_id: int) -> None:
