@@ -75,30 +75,40 @@ def _connected(viewer: Viewer) -> bool:
     return "connected" in viewer.relay_states
 
 
-def _wait_for_stream(viewer: Viewer, count: int = 30) -> None:
-    """Waits until ``count`` lines of the bash loop reached the viewer: mid-stream."""
+def _start_stream(project: Project, viewer: Viewer, count: int = 30) -> None:
+    """Starts the bash loop and waits until ``count`` of its lines reached the viewer.
 
-    def flowing(v: Viewer) -> bool:
-        return sum(e["type"] == "tool_update" for e in v.events) >= count
+    On a loaded machine pi's first model call now and then fails and pi gives up after its
+    retries (``auto_retry_end``); that run is not the relay's, so the prompt is sent once
+    more. The events of the failed run stay in the log and are compared like any other.
+    """
+    for _ in range(2):
+        start = len(viewer.events)
+        prompt(project, FAST_STREAM)
 
-    try:
-        viewer.wait(flowing, timeout=60, what="the stream to flow")
-    except AssertionError:
-        types = [e["type"] for e in viewer.events]
-        raise AssertionError(f"the stream did not flow: {types[-40:]}") from None
+        def flowing_or_failed(v: Viewer, start: int = start) -> bool:
+            types = [e["type"] for e in v.events[start:]]
+            return types.count("tool_update") >= count or "auto_retry_end" in types
+
+        viewer.wait(flowing_or_failed, timeout=90, what="the stream to flow")
+        if "auto_retry_end" not in [e["type"] for e in viewer.events[start:]]:
+            return
+        viewer.wait_event("agent_end", timeout=30, start=start)
+    raise AssertionError("pi could not reach the scripted model twice in a row")
 
 
 def _level_with_bridge(project: Project, *watchers: Viewer) -> list[dict[str, object]]:
-    """Waits until every watcher got the stream's end and the bridge's last event."""
-    for watcher in watchers:
-        watcher.wait_event("agent_end", timeout=90)
+    """Waits until the run ended (the bridge's last event is ``agent_end``) and every watcher
+    got that event; returns the bridge's log."""
     history: list[dict[str, object]] = []
 
     def level() -> bool:
         history[:] = bridge_events(project)
-        return all(w.ids[-1:] == [history[-1]["id"]] for w in watchers)
+        return history[-1]["type"] == "agent_end" and all(
+            w.ids[-1:] == [history[-1]["id"]] for w in watchers
+        )
 
-    wait_for(level, timeout=15, message="every viewer level with the bridge")
+    wait_for(level, timeout=120, interval=0.5, message="every viewer level with the bridge")
     return history
 
 
@@ -140,8 +150,7 @@ def test_a_redis_restart_mid_stream_loses_and_repeats_nothing_and_says_so(
     for watcher in (from_start, live_only):
         watcher.wait(_connected, what="the relay to be connected")
 
-    prompt(running_project, FAST_STREAM)
-    _wait_for_stream(from_start)
+    _start_stream(running_project, from_start)
     own_redis.stop()
     time.sleep(2.0)
     own_redis.start()
@@ -164,8 +173,7 @@ def test_a_reset_viewer_resumes_at_once_with_nothing_lost_or_repeated(
 ) -> None:
     first = open_viewer(running_project, owner_token, after=0)
     first.wait(_connected, what="the relay to be connected")
-    prompt(running_project, FAST_STREAM)
-    _wait_for_stream(first)
+    _start_stream(running_project, first)
     first.drop()
     reset = time.monotonic()
     second = open_viewer(running_project, owner_token, after=first.ids[-1])
@@ -182,8 +190,7 @@ def test_viewers_leaving_mid_stream_cost_nobody_else_an_event(
 ) -> None:
     passive = open_viewer(running_project, owner_token, after=0)
     passive.wait(_connected, what="the relay to be connected")
-    prompt(running_project, FAST_STREAM)
-    _wait_for_stream(passive, 10)
+    _start_stream(running_project, passive, 10)
 
     def come_and_go() -> None:
         for _ in range(3):
@@ -242,8 +249,7 @@ def test_killing_the_web_process_that_holds_the_upstream_costs_no_event(
     for watcher in on_survivor:
         watcher.wait(lambda v: v.relay_states != [], what="the relay state")
 
-    prompt(running_project, FAST_STREAM)
-    _wait_for_stream(on_survivor[0])
+    _start_stream(running_project, on_survivor[0])
     holder.kill()
     killed = time.monotonic()
     # The holder's viewers reconnect, to the survivor, with the last id they have.
