@@ -79,10 +79,11 @@ def _start_stream(project: Project, viewer: Viewer, count: int = 30) -> None:
     """Starts the bash loop and waits until ``count`` of its lines reached the viewer.
 
     On a loaded machine pi's first model call now and then fails and pi gives up after its
-    retries (``auto_retry_end``); that run is not the relay's, so the prompt is sent once
-    more. The events of the failed run stay in the log and are compared like any other.
+    retries (``auto_retry_end``); that run is not the relay's, so the prompt is sent
+    again (up to three times). The events of a failed run stay in the log and are
+    compared like any other.
     """
-    for _ in range(2):
+    for _ in range(3):
         start = len(viewer.events)
         prompt(project, FAST_STREAM)
 
@@ -94,7 +95,12 @@ def _start_stream(project: Project, viewer: Viewer, count: int = 30) -> None:
         if "auto_retry_end" not in [e["type"] for e in viewer.events[start:]]:
             return
         viewer.wait_event("agent_end", timeout=30, start=start)
-    raise AssertionError("pi could not reach the scripted model twice in a row")
+    failures = [
+        e["data"].get("message", {}).get("errorMessage")
+        for e in viewer.events
+        if e["type"] == "message_end" and isinstance(e.get("data"), dict)
+    ]
+    raise AssertionError(f"pi could not reach the scripted model 3 times: {failures[-3:]}")
 
 
 def _level_with_bridge(project: Project, *watchers: Viewer) -> list[dict[str, object]]:
