@@ -6,9 +6,12 @@ Every variable read here is listed in the README's settings table.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 from cryptography.fernet import Fernet
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from starter.env import (
     env_bool,
@@ -139,10 +142,35 @@ CACHES = {
         "KEY_PREFIX": STARTER_REDIS_PREFIX,
     }
 }
+# Timeouts of the async Redis connections of the channel layer and the relay (redis-py 8.1,
+# channels-redis 4.3). redis-py's default socket timeout (5 s) equals channels-redis's
+# blocking pop (BZPOPMIN with RedisChannelLayer.brpop_timeout = 5 s): an idle receive()
+# then raised TimeoutError after 5 s, which ended every consumer and relay reader that
+# waited on the layer. Reads get three times the pop's time; a dead peer is found by the
+# TCP keepalive redis-py sets (30 s idle, then 3 probes 5 s apart) and by a PING before a
+# command on a connection idle for over 10 s. Pub/sub reads block without a timeout
+# (redis-py passes math.inf for get_message(timeout=None)) and rely on the keepalive.
+# tests/relay/test_relay_faults.py idles past 5 s.
+REDIS_CONNECTION_OPTIONS: dict[str, Any] = {
+    "socket_timeout": 15.0,
+    "socket_connect_timeout": 3.0,
+    "socket_keepalive": True,
+    "health_check_interval": 10,
+}
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "capacity": 2000, "expiry": 30},
+        "CONFIG": {
+            # One immediate retry on a new connection (a pooled one that a restarted Redis
+            # closed), not redis-py's default of ten over seconds: a Redis that is down must
+            # reach the relay's readers as an error, since a restarted Redis has forgotten
+            # their groups and they must join again (projects/relay/supervision.py).
+            "hosts": [
+                {"address": REDIS_URL, "retry": Retry(NoBackoff(), 1), **REDIS_CONNECTION_OPTIONS}
+            ],
+            "capacity": 2000,
+            "expiry": 30,
+        },
     }
 }
 

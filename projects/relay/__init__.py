@@ -15,6 +15,11 @@ Who does what, in the order an event travels:
 * ``consumers.py``: ``ProjectEventsConsumer`` (``/ws/projects/<public_id>/``: subscribe,
   catch up with a ``Replay``, then live, each event exactly once and in order) and
   ``HomeConsumer`` (``/ws/home/``: ``lifecycle.update`` for the person's badges).
+* ``supervision.py``: ``supervise``, the loop every long-lived task above runs under (a feed's
+  two readers and its candidate, the home socket's reader): a lost Redis is retried with
+  backoff and jitter, anything else is logged at ERROR naming the task, which runs again.
+  After a lost Redis the feed tells its viewers ``upstream_down``, re-joins and re-subscribes,
+  reads the holder's state (``wire.state_key``) and has each viewer catch up from the bridge.
 * ``wire.py``: Redis key names, the pub/sub record format, websocket frames, relay states.
 * ``auth.py``: who is on the other end of a websocket (API token, or the dashboard's
   session from the dashboard's own origin only).

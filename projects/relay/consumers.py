@@ -31,12 +31,14 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 
 from projects.bridge.events import Replay, SseEvent, bridge_target
 from projects.broadcast import user_group
 from projects.errors import BridgeError
 from projects.lookup import find_project_for_user
 from projects.relay.feed import ProjectFeed, get_hub
+from projects.relay.supervision import supervise
 from projects.relay.wire import (
     MAX_BATCH_EVENTS,
     PublishedBatch,
@@ -52,6 +54,7 @@ CLOSE_BAD_MESSAGE = 4400
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
 CLOSE_TOO_FAR_BEHIND = 4408
+CLOSE_INTERNAL_ERROR = 1011
 MAX_BUFFERED = 20_000
 CATCH_UP_RETRY_SECONDS = 2.0
 
@@ -131,6 +134,15 @@ class ProjectEventsConsumer(AsyncWebsocketConsumer):
 
     # -- called by the feed -------------------------------------------------------------------
 
+    def resync(self) -> None:
+        """The feed was cut off from Redis and is back: whatever was published meanwhile
+        never reached this socket, and no later event may come to reveal the gap, so catch
+        up from the bridge now (what is live meanwhile is buffered, as on a gap)."""
+        if self.closing or self.catching_up or self.last_sent is None:
+            return
+        self.catching_up = True
+        self._start_catch_up(self.last_sent)
+
     async def deliver_frame(self, frame: str) -> None:
         if not self.closing:
             await self.send(text_data=frame)
@@ -201,7 +213,24 @@ class ProjectEventsConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=events_frame(events[start : start + MAX_BATCH_EVENTS]))
 
     def _start_catch_up(self, after: int) -> None:
-        self.catch_up_task = asyncio.create_task(self._catch_up(after))
+        self.catch_up_task = asyncio.create_task(
+            self._catch_up_or_close(after), name=f"relay-catch-up-{self.public_id}"
+        )
+
+    async def _catch_up_or_close(self, after: int) -> None:
+        """A catch-up that fails leaves the socket unable to go live: close it, so the
+        client reconnects with its last id (nothing is lost that way)."""
+        try:
+            await self._catch_up(after)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            if self.closing:
+                return  # its socket closed under it: nothing to tell anyone
+            logger.exception("relay-catch-up-%s died; closing its socket", self.public_id)
+            self.closing = True
+            with contextlib.suppress(Exception):
+                await self.close(code=CLOSE_INTERNAL_ERROR)
 
     async def _catch_up(self, after: int) -> None:
         """Replay from the bridge, then flush the buffer; repeat while the buffer shows a gap."""
@@ -268,9 +297,18 @@ class ProjectEventsConsumer(AsyncWebsocketConsumer):
 
 
 class HomeConsumer(AsyncWebsocketConsumer):
-    """``/ws/home/``: lifecycle updates of all of the person's projects (list badges)."""
+    """``/ws/home/``: lifecycle updates of all of the person's projects (list badges).
 
+    It reads the channel layer in a task of its own (``relay-home-<user id>``) under
+    ``supervise`` rather than through Channels' consumer loop, where a failed
+    ``receive()`` (Redis restarted) would end the socket with 1011: the task re-joins the
+    group and reads on, and the browser never notices.
+    """
+
+    # No channel from Channels' loop: the task below owns the channel and its receive.
+    channel_layer_alias = "home-reads-its-channel-itself"
     group = ""
+    receiver: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -278,14 +316,44 @@ class HomeConsumer(AsyncWebsocketConsumer):
             await self.accept()
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
+        self.layer: Any = get_channel_layer()
+        self.home_channel = await self.layer.new_channel("home")
+        self.in_group = False
         # Join before accepting: once the browser sees the socket open, no update is missed.
         self.group = user_group(int(user.pk))
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.layer.group_add(self.group, self.home_channel)
+        self.in_group = True
+        name = f"relay-home-{user.pk}"
+        self.receiver = asyncio.create_task(
+            supervise(name, self._receive_updates, on_failure=self._lost_group), name=name
+        )
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
+        if self.receiver is not None:
+            self.receiver.cancel()
+            with contextlib.suppress(BaseException):
+                await self.receiver
+            self.receiver = None
         if self.group:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            with contextlib.suppress(Exception):
+                await self.layer.group_discard(self.group, self.home_channel)
+
+    async def _receive_updates(self) -> None:
+        if not self.in_group:
+            await self.layer.group_add(self.group, self.home_channel)
+            self.in_group = True
+        while True:
+            message = await self.layer.receive(self.home_channel)
+            if message.get("type") != "lifecycle.update":
+                continue
+            try:
+                await self.lifecycle_update(message)
+            except Exception as error:  # the socket is closing; disconnect() ends this task
+                logger.info("home socket send failed (%s: %s)", type(error).__name__, error)
+
+    async def _lost_group(self, error: BaseException) -> None:
+        self.in_group = False  # a restarted Redis forgets groups; joining again is harmless
 
     async def lifecycle_update(self, message: dict[str, Any]) -> None:
         await self.send(text_data=lifecycle_frame(message.get("payload", {})))

@@ -26,25 +26,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import httpx
 import redis.asyncio as aioredis
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from projects.bridge.events import STREAM_TIMEOUT, SseEvent
 from projects.broadcast import project_group
 from projects.models import Status
+from projects.relay.supervision import supervise
 from projects.relay.upstream import LOCK_SECONDS, UpstreamCandidate
 from projects.relay.wire import (
     MAX_BATCH_BYTES,
     MAX_BATCH_EVENTS,
     PublishedBatch,
+    alive_channel,
     events_channel,
     lifecycle_frame,
     parse_published,
     relay_frame,
+    state_key,
 )
 
 logger = logging.getLogger(__name__)
@@ -53,15 +59,32 @@ LINGER_SECONDS = 5.0
 
 
 class Viewer(Protocol):
-    """A websocket watching a project (see projects/relay/consumers.py)."""
+    """A websocket watching a project (see projects/relay/consumers.py).
+
+    The feed calls these one viewer at a time; one that raises (its socket is closing) is
+    dropped from the feed, and the others go on.
+    """
 
     async def deliver_events(self, batch: PublishedBatch) -> None: ...
 
     async def deliver_frame(self, frame: str) -> None: ...
 
+    def resync(self) -> None:
+        """The feed may have missed published events (it lost Redis and is back): catch up
+        from the bridge after the last id sent, as after a ``previous_id`` gap."""
+
 
 class ProjectFeed:
-    """This process's membership of one project's group, shared by its local viewers."""
+    """This process's membership of one project's group, shared by its local viewers.
+
+    Three tasks, each under ``supervise`` (projects/relay/supervision.py), so none can die
+    silently or for good: the channel-layer reader (``relay-feed-<id>``), the pub/sub reader
+    (``relay-events-<id>``) and the upstream candidate (``relay-upstream-<id>``). A reader
+    that loses Redis tells the viewers ``upstream_down`` (no live event can reach them
+    now), reconnects with backoff (re-joining the group, re-subscribing the channels), then
+    tells them the holder's state again and has each viewer catch up from the bridge, so
+    what was published while it was away is neither lost nor sent twice.
+    """
 
     def __init__(self, hub: RelayHub, public_id: str) -> None:
         self.hub = hub
@@ -80,37 +103,74 @@ class ProjectFeed:
         )
         self._tasks: list[asyncio.Task[None]] = []
         self._linger: asyncio.Task[None] | None = None
+        self._in_group = False
+        self._lost_events = False  # the pub/sub reader was cut off: viewers must resync
+        self._first_attempts = 0
 
     async def start(self) -> None:
-        """Join the group before anyone relies on the feed: nothing published after this
-        returns can be missed."""
-        layer = self.hub.layer
-        self.channel_name = await layer.new_channel("relay")
-        await layer.group_add(project_group(self.public_id), self.channel_name)
-        self.pubsub = self.hub.redis.pubsub()
-        await self.pubsub.subscribe(events_channel(self.public_id))
-        # The confirmation means Redis has registered the subscription.
-        while (await self.pubsub.get_message(timeout=10.0)) is None:
-            pass
+        """Start the readers and return once each has made its first attempt to connect.
+
+        When Redis answers, the feed is in the group and subscribed when this returns, so
+        nothing published after it can be missed. When Redis does not, the viewers are told
+        ``upstream_down`` and resynced once the readers are back.
+        """
+        tried = asyncio.Event()
+        self._first_attempts = 0
+
+        def attempted() -> None:
+            self._first_attempts += 1
+            if self._first_attempts == 2:
+                tried.set()
+
+        # A name of this process's own (no Redis round trip): the readers join with it.
+        self.channel_name = await self.hub.layer.new_channel("relay")
+        public_id = self.public_id
         self._tasks = [
-            asyncio.create_task(self._receive(), name=f"relay-feed-{self.public_id}"),
-            asyncio.create_task(self._receive_events(), name=f"relay-events-{self.public_id}"),
-            asyncio.create_task(self.upstream.run(), name=f"relay-upstream-{self.public_id}"),
+            asyncio.create_task(
+                supervise(
+                    f"relay-feed-{public_id}",
+                    lambda: self._receive(attempted),
+                    on_failure=self._lost_group,
+                ),
+                name=f"relay-feed-{public_id}",
+            ),
+            asyncio.create_task(
+                supervise(
+                    f"relay-events-{public_id}",
+                    lambda: self._receive_events(attempted),
+                    on_failure=self._lost_events_channel,
+                ),
+                name=f"relay-events-{public_id}",
+            ),
+            asyncio.create_task(
+                supervise(f"relay-upstream-{public_id}", self.upstream.run),
+                name=f"relay-upstream-{public_id}",
+            ),
         ]
+        await tried.wait()
         self.started.set()
 
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        with contextlib.suppress(Exception):
-            await self.hub.layer.group_discard(project_group(self.public_id), self.channel_name)
-        if self.pubsub is not None:
+        if self._in_group:
             with contextlib.suppress(Exception):
-                await self.pubsub.aclose()
+                await self.hub.layer.group_discard(project_group(self.public_id), self.channel_name)
+        await self._close_pubsub()
 
-    async def _receive(self) -> None:
+    # -- the channel layer: lifecycle updates and relay states --------------------------------
+
+    async def _receive(self, attempted: Callable[[], None] | None = None) -> None:
         layer = self.hub.layer
+        try:
+            if not self._in_group:
+                await layer.group_add(project_group(self.public_id), self.channel_name)
+                self._in_group = True
+                await self._read_state()
+        finally:
+            if attempted is not None:
+                attempted()
         while True:
             message = await layer.receive(self.channel_name)
             try:
@@ -118,26 +178,85 @@ class ProjectFeed:
             except Exception:  # one bad message must not end the feed of every viewer
                 logger.exception("relay feed of %s failed on a message", self.public_id)
 
-    async def _receive_events(self) -> None:
+    async def _lost_group(self, error: BaseException) -> None:
+        # A restarted Redis forgets the group; joining again is harmless if it did not.
+        # (The viewers hear of a lost Redis from the pub/sub reader, which loses it too.)
+        self._in_group = False
+
+    async def _read_state(self) -> None:
+        """The holder's last relay state, which a (re)joining feed may have missed."""
+        stored = await self.hub.redis.get(state_key(self.public_id))
+        if stored is not None and self.relay_state != stored.decode():
+            await self._set_state(stored.decode())
+
+    # -- pub/sub: the bridge events -----------------------------------------------------------
+
+    async def _receive_events(self, attempted: Callable[[], None] | None = None) -> None:
         """Hands each viewer what arrived since the last round, as one batch.
 
         Idle, a batch is the one event that woke the loop (no added latency); under load,
         everything already waiting comes along, so a viewer gets one frame per round rather
         than one per event, and the frame is built once for all of them.
         """
+        try:
+            if self.pubsub is None:
+                await self._subscribe()
+        finally:
+            if attempted is not None:
+                attempted()
+        if self._lost_events:
+            # A restarted Redis has forgotten the group too, and the channel layer's reader
+            # may not have noticed (its client reconnects once by itself): join again.
+            await self.hub.layer.group_add(project_group(self.public_id), self.channel_name)
+            self._lost_events = False
+            await self._read_state()
+            for viewer in list(self.viewers):
+                self._resync(viewer)
+        pubsub = self.pubsub
         while True:
-            message = await self.pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
             items: list[tuple[SseEvent, int | None]] = []
             size = self._take(message, items)
             while len(items) < MAX_BATCH_EVENTS and size < MAX_BATCH_BYTES:
-                message = await self.pubsub.get_message(ignore_subscribe_messages=True, timeout=0)
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0)
                 if message is None:
                     break
                 size += self._take(message, items)
             for start in range(0, len(items), MAX_BATCH_EVENTS):
                 batch = PublishedBatch(items[start : start + MAX_BATCH_EVENTS])
                 for viewer in list(self.viewers):
-                    await viewer.deliver_events(batch)
+                    await self.deliver(viewer, viewer.deliver_events(batch))
+
+    async def _subscribe(self) -> None:
+        pubsub: Any = self.hub.redis.pubsub()
+        try:
+            await pubsub.subscribe(
+                events_channel(self.public_id), alive_channel(self.upstream.token)
+            )
+            # The confirmations mean Redis has registered both subscriptions.
+            confirmed = 0
+            while confirmed < 2:
+                message = await pubsub.get_message(timeout=10.0)
+                if message is not None and message.get("type") == "subscribe":
+                    confirmed += 1
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
+            raise
+        self.pubsub = pubsub
+        self.upstream.announced.set()
+
+    async def _lost_events_channel(self, error: BaseException) -> None:
+        self.upstream.announced.clear()
+        self._lost_events = True
+        await self._close_pubsub()
+        await self._tell_down()
+
+    async def _close_pubsub(self) -> None:
+        pubsub, self.pubsub = self.pubsub, None
+        if pubsub is not None:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
 
     def _take(
         self, message: dict[str, Any] | None, items: list[tuple[SseEvent, int | None]]
@@ -154,6 +273,8 @@ class ProjectFeed:
         items.extend((event, previous_id) for previous_id, event in published)
         return len(data)
 
+    # -- to the viewers -----------------------------------------------------------------------
+
     async def _dispatch(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
         if kind == "lifecycle.update":
@@ -162,12 +283,43 @@ class ProjectFeed:
                 self.upstream.poke()  # a woken Sprite: do not wait for the slow retry
             frame = lifecycle_frame(payload)
             for viewer in list(self.viewers):
-                await viewer.deliver_frame(frame)
+                await self.deliver(viewer, viewer.deliver_frame(frame))
         elif kind == "relay.state":
-            self.relay_state = str(message.get("state"))
-            frame = relay_frame(self.relay_state)
-            for viewer in list(self.viewers):
-                await viewer.deliver_frame(frame)
+            await self._set_state(str(message.get("state")))
+
+    async def _tell_down(self) -> None:
+        if self.relay_state != "upstream_down":
+            await self._set_state("upstream_down")
+
+    async def _set_state(self, state: str) -> None:
+        self.relay_state = state
+        frame = relay_frame(state)
+        for viewer in list(self.viewers):
+            await self.deliver(viewer, viewer.deliver_frame(frame))
+
+    async def deliver(self, viewer: Viewer, delivery: Awaitable[None]) -> None:
+        """One viewer's delivery: if its socket fails (it is closing), only it is dropped."""
+        try:
+            await delivery
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            logger.info(
+                "relay feed of %s dropped a viewer whose send failed (%s: %s)",
+                self.public_id,
+                type(error).__name__,
+                error,
+            )
+            self.remove(viewer)
+
+    def _resync(self, viewer: Viewer) -> None:
+        try:
+            viewer.resync()
+        except Exception:
+            logger.exception("relay feed of %s could not resync a viewer", self.public_id)
+            self.remove(viewer)
+
+    # -- membership ---------------------------------------------------------------------------
 
     def add(self, viewer: Viewer) -> None:
         self.viewers.add(viewer)
@@ -176,9 +328,13 @@ class ProjectFeed:
             self._linger = None
 
     def remove(self, viewer: Viewer) -> None:
+        if viewer not in self.viewers:
+            return
         self.viewers.discard(viewer)
         if not self.viewers and self._linger is None:
-            self._linger = asyncio.create_task(self._stop_after_linger())
+            self._linger = asyncio.create_task(
+                self._stop_after_linger(), name=f"relay-linger-{self.public_id}"
+            )
 
     async def _stop_after_linger(self) -> None:
         await asyncio.sleep(self.hub.linger_seconds)
@@ -196,13 +352,20 @@ class RelayHub:
         layer: BaseChannelLayer | None = None,
         redis_url: str | None = None,
         linger_seconds: float = LINGER_SECONDS,
-        lock_seconds: int = LOCK_SECONDS,
+        lock_seconds: float = LOCK_SECONDS,
     ) -> None:
         resolved = layer or get_channel_layer()
         if resolved is None:
             raise RuntimeError("the relay needs a channel layer (CHANNEL_LAYERS)")
         self.layer: Any = resolved
-        self.redis: aioredis.Redis = aioredis.Redis.from_url(redis_url or settings.REDIS_URL)
+        # No retries inside redis-py: a lost Redis must reach the feed's supervised tasks
+        # at once (they tell the viewers, re-subscribe and resync), not be papered over
+        # by a silent reconnect that resubscribes after events were published unheard.
+        self.redis: aioredis.Redis = aioredis.Redis.from_url(
+            redis_url or settings.REDIS_URL,
+            retry=Retry(NoBackoff(), 0),
+            **settings.REDIS_CONNECTION_OPTIONS,
+        )
         self.linger_seconds = linger_seconds
         self.lock_seconds = lock_seconds
         # Replays and upstream streams are few and long; pooled idle connections to a
@@ -224,12 +387,13 @@ class RelayHub:
                 await feed.start()
             except BaseException:
                 self.forget(feed)
+                await feed.stop()
                 raise
         else:
             feed.add(viewer)
             await feed.started.wait()
         if feed.relay_state is not None:
-            await viewer.deliver_frame(relay_frame(feed.relay_state))
+            await feed.deliver(viewer, viewer.deliver_frame(relay_frame(feed.relay_state)))
         return feed
 
     def leave(self, public_id: str, viewer: Viewer) -> None:

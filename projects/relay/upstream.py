@@ -1,12 +1,20 @@
 """The one upstream event stream per project: who holds it, and what it publishes.
 
 * Every feed (projects/relay/feed.py) runs an **upstream candidate**. At most one candidate per
-  project, in any process, holds the Redis lock ``relay:lock:<public_id>`` (``SET NX EX``,
-  renewed every ``LOCK_RENEW_SECONDS``); the holder follows the bridge's
-  ``GET /starter/events`` and publishes each event to the project's pub/sub channel. If the
-  holder dies its lock expires and another candidate takes over; if it loses the upstream it
-  reconnects. Either way the stream resumes with ``Last-Event-ID`` = the last id published,
-  kept in Redis.
+  project, in any process, holds the Redis lock ``relay:lock:<public_id>`` (a short lease,
+  ``LOCK_SECONDS``, renewed every ``LOCK_RENEW_SECONDS``); the holder follows the bridge's
+  ``GET /starter/events`` and publishes each event to the project's pub/sub channel. If it
+  loses the upstream it reconnects; if it loses Redis it lets go and tries again with
+  backoff. Either way the stream resumes with ``Last-Event-ID`` = the last id published,
+  kept in Redis (and in the candidate, for a Redis that restarted empty).
+* **Failover.** A holder whose process dies is replaced without waiting for its lease:
+  every candidate's process stays subscribed to the candidate's ``alive`` pub/sub channel
+  (``wire.alive_channel(token)``; the feed's pub/sub connection does it), Redis drops that
+  subscription the moment the dead process's socket closes, and a waiting candidate that
+  finds the lock's holder with no subscriber deletes the lock (if it still names that
+  holder) and takes it. A hung process keeps its socket open, so its lease (2 s) is the
+  bound then. Taking over late or twice is harmless: the successor resumes from the
+  cursor, and viewers drop ids they already sent.
 * Each published event carries ``previous_id``: the id the publisher published before it
   (or, for the first event of a fresh stream, the log position the stream started from).
 
@@ -32,26 +40,39 @@ from projects.broadcast import RelayState, project_group, relay_state_message
 from projects.errors import BridgeError
 from projects.relay.wire import (
     MAX_BATCH_EVENTS,
+    alive_channel,
     connects_key,
     cursor_key,
     events_channel,
     lock_key,
     published_payload,
+    state_key,
     unavailable_state,
 )
 from sprites.backends import BridgeEndpoint
 
 logger = logging.getLogger(__name__)
 
-LOCK_SECONDS = 10
-LOCK_RENEW_SECONDS = 3.0
-LOCK_POLL_SECONDS = 1.0
+# The lease is short so that even a hung holder is replaced quickly; renewing four times
+# per lease leaves room for a stalled event loop (a renewal late by 1.5 s still holds).
+LOCK_SECONDS = 2.0
+LOCK_RENEW_SECONDS = 0.5
+LOCK_POLL_SECONDS = 0.2
 NOT_RUNNING_RETRY_SECONDS = 5.0
 RECONNECT_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)
 CURSOR_TTL_SECONDS = 7 * 24 * 3600
+STATE_TTL_SECONDS = 24 * 3600
 
+_TAKE_IF_FREE_OR_OURS = """
+local holder = redis.call('get', KEYS[1])
+if holder == false or holder == ARGV[1] then
+  redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+"""
 _RENEW_IF_OWNER = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('expire', KEYS[1], ARGV[2]) end
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
 return 0
 """
 _RELEASE_IF_OWNER = """
@@ -71,7 +92,7 @@ class UpstreamCandidate:
         redis: aioredis.Redis,
         layer: Any,
         http: httpx.AsyncClient,
-        lock_seconds: int,
+        lock_seconds: float,
     ) -> None:
         self.public_id = public_id
         self.redis = redis
@@ -81,6 +102,11 @@ class UpstreamCandidate:
         self.token = uuid.uuid4().hex
         self.holding = False
         self.connected = False
+        # Set by the feed while its pub/sub connection is subscribed to alive_channel(token):
+        # only then may this candidate take the lock (others would take it for dead).
+        self.announced = asyncio.Event()
+        # The last id this candidate published: where to resume if Redis lost the cursor.
+        self.last_published: int | None = None
         self._wakeup = asyncio.Event()
         self._published_state: str | None = None
 
@@ -88,22 +114,51 @@ class UpstreamCandidate:
         self._wakeup.set()
 
     async def run(self) -> None:
+        """Wait for the lock, hold it, repeat. Returns never; a Redis error propagates (the
+        feed's supervisor retries with backoff), the lock released if it can be."""
+        # Whatever state was published before a failure may not have reached anyone.
+        self._published_state = None
         try:
             while True:
-                acquired = await self.redis.set(
-                    lock_key(self.public_id), self.token, nx=True, ex=self.lock_seconds
-                )
-                if acquired:
+                await self.announced.wait()
+                if await self._take_lock():
                     self.holding = True
                     try:
                         await self._hold()
                     finally:
                         self.holding = False
                         await self._release()
-                else:
+                elif not await self._depose_dead_holder():
                     await self._sleep(LOCK_POLL_SECONDS)
         finally:
             self.holding = False
+
+    async def _take_lock(self) -> bool:
+        taken = await self.redis.eval(
+            _TAKE_IF_FREE_OR_OURS,
+            1,
+            lock_key(self.public_id),
+            self.token,
+            int(self.lock_seconds * 1000),
+        )
+        return bool(taken)
+
+    async def _depose_dead_holder(self) -> bool:
+        """Frees the lock if its holder's process is gone (nobody subscribed to its alive
+        channel); True if it did."""
+        holder = await self.redis.get(lock_key(self.public_id))
+        if holder is None:
+            return True  # free again: try at once
+        token = holder.decode()
+        counts = await self.redis.pubsub_numsub(alive_channel(token))
+        if not counts or int(counts[0][1]) > 0:
+            return False
+        deposed = await self.redis.eval(_RELEASE_IF_OWNER, 1, lock_key(self.public_id), token)
+        if deposed:
+            logger.warning(
+                "relay lock of %s: its holder's process is gone; taking over", self.public_id
+            )
+        return bool(deposed)
 
     async def _release(self) -> None:
         # Shielded: a cancelled feed must still hand the lock over at once, not after its TTL.
@@ -113,14 +168,23 @@ class UpstreamCandidate:
             )
 
     async def _hold(self) -> None:
-        await until_first_done(self._renew(), self._follow_forever())
+        """Follow the bridge while the lock is ours; a failure of either half (Redis gone)
+        is raised once both are stopped."""
+        results = await until_first_done(self._renew(), self._follow_forever())
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
 
     async def _renew(self) -> None:
         """Returns (ending the hold) when the lock was lost, e.g. after a long stall."""
         while True:
             await asyncio.sleep(LOCK_RENEW_SECONDS)
             renewed = await self.redis.eval(
-                _RENEW_IF_OWNER, 1, lock_key(self.public_id), self.token, self.lock_seconds
+                _RENEW_IF_OWNER,
+                1,
+                lock_key(self.public_id),
+                self.token,
+                int(self.lock_seconds * 1000),
             )
             if not renewed:
                 logger.warning("relay lock of %s lost; another process leads", self.public_id)
@@ -151,7 +215,7 @@ class UpstreamCandidate:
     async def _follow(self, endpoint: BridgeEndpoint) -> None:
         """One upstream stream, from the stored cursor, until it ends."""
         stored = await self.redis.get(cursor_key(self.public_id))
-        cursor = int(stored) if stored is not None else None
+        cursor = int(stored) if stored is not None else self.last_published
         async with await open_event_stream(self.http, endpoint, cursor) as stream:
             if cursor is None:
                 # A first stream is live-only; it starts where the log was when it opened.
@@ -220,13 +284,17 @@ class UpstreamCandidate:
                 cursor = part[-1].id
             pipe.set(cursor_key(self.public_id), events[-1].id, ex=CURSOR_TTL_SECONDS)
             await pipe.execute()
+        self.last_published = events[-1].id
         return events[-1].id
 
     async def _publish_state(self, state: RelayState) -> None:
         if state == self._published_state:
             return
-        self._published_state = state
+        # The key first: a feed that (re)joins the group reads it after joining, so it gets
+        # the state either from the key or from the message that follows.
+        await self.redis.set(state_key(self.public_id), state, ex=STATE_TTL_SECONDS)
         await self.layer.group_send(project_group(self.public_id), relay_state_message(state))
+        self._published_state = state
 
     async def _sleep(self, seconds: float) -> None:
         self._wakeup.clear()

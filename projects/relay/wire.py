@@ -43,6 +43,19 @@ def events_channel(public_id: str) -> str:
     return _key("events", public_id)
 
 
+def state_key(public_id: str) -> str:
+    """The relay state the upstream holder last told viewers (read by a feed that joins or
+    rejoins the group, which may have missed the ``relay.state`` message)."""
+    return _key("state", public_id)
+
+
+def alive_channel(token: str) -> str:
+    """A pub/sub channel an upstream candidate's process stays subscribed to while it runs:
+    Redis drops the subscription the moment that process's connection closes, so no
+    subscriber means the lock's holder is gone (projects/relay/upstream.py)."""
+    return f"{settings.STARTER_REDIS_PREFIX}:relay:alive:{token}"
+
+
 def published_payload(events: Sequence[SseEvent], previous_id: int | None) -> str:
     """One pub/sub message for events read together, in order.
 

@@ -46,6 +46,7 @@ class Viewer:
             url, additional_headers=all_headers, open_timeout=10, max_size=None, legacy=True
         )
         self.frames: list[dict[str, Any]] = []
+        self.arrivals: list[float] = []  # time.monotonic() of each frame, as frames
         self.close_code: int | None = None
         self._condition = threading.Condition()
         self._thread = threading.Thread(target=self._read, daemon=True)
@@ -62,6 +63,7 @@ class Viewer:
             for message in self.connection:
                 with self._condition:
                     self.frames.append(json.loads(message))
+                    self.arrivals.append(time.monotonic())
                     self._condition.notify_all()
         except ConnectionClosed:
             pass
@@ -78,6 +80,16 @@ class Viewer:
     def events(self) -> list[Envelope]:
         with self._condition:
             return [event for frame in self.frames for event in _events_of(frame)]
+
+    @property
+    def event_arrivals(self) -> list[tuple[float, int]]:
+        """(time.monotonic() of its frame, id) of every event received, in order."""
+        with self._condition:
+            return [
+                (arrived, event["id"])
+                for arrived, frame in zip(self.arrivals, self.frames, strict=True)
+                for event in _events_of(frame)
+            ]
 
     @property
     def ids(self) -> list[int]:

@@ -118,7 +118,8 @@ def start_live_stack(
                 command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT
             )
         )
-    deadline = time.monotonic() + 30
+    # Generous: on a loaded 2-CPU machine (suites side by side) daphne took over 30 s to serve.
+    deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         try:
             if httpx.get(stack.url + "/accounts/login/", timeout=2).status_code == 200:
