@@ -35,7 +35,7 @@ from pathlib import Path
 
 import httpx
 
-from sprites.backends import egress, processes, sandbox
+from sprites.backends import egress, processes, sandbox, sprite_uids
 from sprites.backends.base import (
     BridgeEndpoint,
     BridgeEnvironment,
@@ -56,11 +56,11 @@ from sprites.backends.beneath import Home
 from sprites.backends.home_paths import check_path_shape
 from sprites.backends.local_checkpoints import CheckpointStore, copy_tree
 from sprites.backends.sandbox import Isolation, SandboxSpec
+from sprites.backends.sprite_uids import UidRegistry
 
 logger = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-_UID_FILE = ".next_uid"
 
 
 class LocalBackend:
@@ -79,6 +79,7 @@ class LocalBackend:
         loopback_ports: Sequence[int] = (),
         start_timeout: float = 20.0,
         bridge_arguments: Sequence[str] = (),
+        uid_registry: Path = sprite_uids.REGISTRY,
     ) -> None:
         """``base_environment`` holds non-secret variables every Sprite gets (model
         server URLs, ``STARTER_PI_BIN`` overrides); ``isolation`` is ``strict`` or the
@@ -86,6 +87,7 @@ class LocalBackend:
         ports of this machine's loopback every Sprite may reach (a local model server);
         ``bridge_arguments`` are added to the bridge's command line (``--no-prewarm``)."""
         self.sprites_dir = Path(data_dir).resolve() / "sprites"
+        self._uids = UidRegistry(sandbox.FIRST_SPRITE_UID, sandbox.LAST_SPRITE_UID, uid_registry)
         self._environment_source = environment_source
         self._python = python
         self._bridge_path = Path(bridge_path)
@@ -292,6 +294,8 @@ class LocalBackend:
                     egress.allow_loopback_ports(int(uid), [])
             # rmtree does not follow the symlinks a Sprite may have left in its home.
             await asyncio.to_thread(shutil.rmtree, sprite_dir)
+            if uid is not None:
+                self._uids.release(int(uid), self._uid_owner(name))
         self._environments.pop(name, None)
 
     async def supervise(self) -> list[str]:
@@ -341,30 +345,28 @@ class LocalBackend:
             return None
         value = self._read(name, "uid")
         if value is not None:
+            # A Sprite made before uids were handed out machine-wide: record its uid.
+            self._uids.adopt(int(value), self._uid_owner(name))
             return int(value)
         return self._allocate_uid(name)
 
     def _allocate_uid(self, name: str) -> int:
-        """The next unused uid; never reused, so no file or rule of a destroyed Sprite
-        can ever belong to a new one."""
-        counter = self.sprites_dir / _UID_FILE
+        """A uid no other Sprite on this machine holds (``sprite_uids.py``), recorded in the
+        Sprite's run directory; under the data dir's lock so one Sprite never gets two."""
         descriptor = os.open(self.sprites_dir / ".uid.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX)
             value = self._read(name, "uid")
             if value is not None:
                 return int(value)
-            try:
-                uid = int(counter.read_text().strip())
-            except FileNotFoundError:
-                uid = sandbox.FIRST_SPRITE_UID
-            if uid > sandbox.LAST_SPRITE_UID:
-                raise SpriteError("This machine has run out of Sprite uids.")
-            counter.write_text(str(uid + 1))
+            uid = self._uids.claim(self._uid_owner(name))
             self._write(name, "uid", str(uid))
             return uid
         finally:
             os.close(descriptor)
+
+    def _uid_owner(self, name: str) -> str:
+        return str(self.sprite_dir(name))
 
     def _make_reachable(self, data_dir: Path) -> None:
         """Sprite uids must pass through the data dir to their homes (search, not read:
