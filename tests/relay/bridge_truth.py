@@ -10,6 +10,8 @@ import httpx
 
 from projects.bridge.client import call_bridge, endpoint_for
 from projects.models import Project
+from projects.sprite.backend import local_backend
+from sprites.backends import processes
 
 
 def bridge_events(project: Project, after: int = 0) -> list[dict[str, Any]]:
@@ -72,3 +74,21 @@ def prompt(project: Project, message: str, session_id: str | None = None) -> str
     if session_id:
         body["session_id"] = session_id
     return str(call_bridge(project, "POST", "/starter/prompt", json_body=body).body["session_id"])
+
+
+def sprite_pid(project: Project) -> int:
+    """The host pid at the top of the project's Sprite (its sandbox)."""
+    run = local_backend().sprite_dir(project.sprite_name) / "run"
+    return int((run / "bridge.pid").read_text())
+
+
+def bridge_python_pid(project: Project) -> int:
+    """The host pid of the project's bridge (below its sandbox and its keeper)."""
+    for pid in processes.process_tree(sprite_pid(project)):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if "-m bridge_agent " in command and "bwrap" not in command:
+            return pid
+    raise AssertionError("the project's bridge process was not found")
