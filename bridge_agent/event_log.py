@@ -27,6 +27,19 @@ from bridge_agent.protocol import EVENT_RESET
 
 REPLAY_BATCH = 500
 
+# pi's run markers (``protocol.EVENT_AGENT_START``/``EVENT_AGENT_END``), written out: the
+# query's condition must be the index's, word for word, for SQLite to use the partial index.
+_RUN_MARKERS_INDEX = (
+    "CREATE INDEX IF NOT EXISTS events_run_markers ON events (session_id, type, id)"
+    " WHERE type IN ('agent_start', 'agent_end')"
+)
+_OPEN_RUNS = (
+    "SELECT session_id,"
+    " MAX(CASE WHEN type = 'agent_start' THEN id END),"
+    " MAX(CASE WHEN type = 'agent_end' THEN id END)"
+    " FROM events WHERE type IN ('agent_start', 'agent_end') GROUP BY session_id"
+)
+
 
 def utc_timestamp() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -179,6 +192,9 @@ class EventLog:
             " id INTEGER PRIMARY KEY AUTOINCREMENT,"
             " session_id TEXT, type TEXT NOT NULL, data TEXT NOT NULL, ts TEXT NOT NULL)"
         )
+        # Only the run markers are indexed (a partial index costs nothing on other inserts):
+        # finding the runs that never ended, at start, reads the index alone.
+        connection.execute(_RUN_MARKERS_INDEX)
         self._connection = connection
         row = connection.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
         self.last_id = int(row[0]) if row else 0
@@ -302,6 +318,30 @@ class EventLog:
                 "SELECT id, session_id, type, data, ts FROM events"
                 " WHERE id > ? ORDER BY id LIMIT ?",
                 (after, limit),
+            )
+            .fetchall()
+        )
+        return [self._from_row(row).event for row in rows]
+
+    def open_runs(self) -> dict[str, int]:
+        """Sessions whose last ``agent_start`` has no ``agent_end`` after it: for each, the
+        id of that ``agent_start`` (a run the log says is still going)."""
+        rows = self._require_connection().execute(_OPEN_RUNS).fetchall()
+        return {
+            str(session_id): int(started)
+            for session_id, started, ended in rows
+            if session_id is not None and started is not None and (ended or 0) < started
+        }
+
+    def session_events(self, session_id: str, first_id: int, limit: int = 50_000) -> list[Event]:
+        """Stored events of one session with ``id >= first_id`` (oldest first, at most
+        ``limit``)."""
+        rows = (
+            self._require_connection()
+            .execute(
+                "SELECT id, session_id, type, data, ts FROM events"
+                " WHERE id >= ? AND session_id = ? ORDER BY id LIMIT ?",
+                (first_id, session_id, limit),
             )
             .fetchall()
         )

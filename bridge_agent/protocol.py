@@ -68,6 +68,18 @@ EVENT_SECRET_REQUESTED: Final = "secret_requested"  # noqa: S105 (an event name)
 # Not stored: sent to a reader whose cursor the log can no longer serve.
 EVENT_RESET: Final = "reset"
 
+# pi's own run markers. A run is the events of one session from its ``agent_start`` to its
+# ``agent_end``. When a run cannot end by itself (the bridge or pi died in the middle), the
+# bridge writes the ``agent_end`` in pi's shape (``messages``: the messages the run
+# finished) plus ``"interrupted": true``, a ``reason`` (one of ``InterruptReason``), a
+# ``message`` for people, and pi's last known state from the log: ``last_event_id``,
+# ``unfinished_message`` (an assistant message that started and never ended: ``role``,
+# ``text``, ``thinking``) and ``running_tools`` (``toolCallId``, ``toolName``, ``args``).
+# Every client that stops showing "working" on ``agent_end`` does so without new code.
+EVENT_AGENT_START: Final = "agent_start"
+EVENT_AGENT_END: Final = "agent_end"
+InterruptReason = Literal["bridge_restarted", "agent_exited", "bridge_stopped"]
+
 # -- limits and choices -------------------------------------------------------------------------
 
 ThinkingLevel = Literal["off", "minimal", "low", "medium", "high", "xhigh"]

@@ -25,6 +25,7 @@ from bridge_agent.event_log import EventLog
 from bridge_agent.inspect_db import SCHEMA, SCHEMA_NOTES
 from bridge_agent.pi_events import translate_pi_event
 from bridge_agent.pi_process import PiError, PiExited, PiLaunch, PiProcess, child_environment
+from bridge_agent.runs import end_open_run, end_open_runs
 from bridge_agent.session_files import SessionFiles
 
 logger = logging.getLogger("bridge_agent.sessions")
@@ -90,7 +91,21 @@ class SessionManager:
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Continue the most recent session (a waking Sprite picks up where it stopped)."""
+        """End the runs a killed bridge left open, then continue the most recent session
+        (a waking Sprite picks up where it stopped)."""
+        for ended in end_open_runs(self.log, "bridge_restarted"):
+            logger.warning(
+                "session %s: its run was going when the bridge last stopped; ended it as"
+                " interrupted (event %s)",
+                ended.session_id,
+                ended.id,
+            )
+            # The page shows errors as notes: say why the output stopped mid-sentence.
+            self.log.append(
+                protocol.EVENT_ERROR,
+                {"source": "bridge", "message": ended.data["message"]},
+                ended.session_id,
+            )
         self.config.session_dir.mkdir(parents=True, exist_ok=True)
         self.config.agent_dir.mkdir(parents=True, exist_ok=True)
         recent = self.files.most_recent()
@@ -357,6 +372,7 @@ class SessionManager:
         await live.process.stop()
         if self.current_id == live.session_id and self.files.find(live.session_id) is None:
             self.current_id = None
+        end_open_run(self.log, live.session_id, "bridge_stopped")
         self.log.append(protocol.EVENT_SESSION_ENDED, {"reason": reason}, live.session_id)
 
     async def _send_run_command(self, live: LiveSession, command: dict[str, Any]) -> None:
@@ -433,6 +449,7 @@ class SessionManager:
         self.live.pop(live.session_id, None)
         if self.current_id == live.session_id and self.files.find(live.session_id) is None:
             self.current_id = None
+        end_open_run(self.log, live.session_id, "agent_exited")
         self.log.append(
             protocol.EVENT_ERROR,
             {

@@ -16,6 +16,7 @@ from celery.signals import worker_ready
 from django.conf import settings
 from django.utils import timezone
 
+from projects.broadcast import broadcast_lifecycle
 from projects.lifecycle import steps as lifecycle
 from projects.lifecycle.work_lock import ProjectBusy, claim_resume, is_locked, lock_ttl
 from projects.models import Project, Status
@@ -122,8 +123,16 @@ worker_ready.connect(_resume_on_worker_start)
 
 @shared_task
 def supervise_local_sprites() -> list[str]:
-    """Beat: restart local bridges that died (the local backend's supervisor)."""
+    """Beat: restart local Sprites whose bridge and its keeper died (a bridge alone that dies
+    is restarted at once by its keeper, bridge_agent/keeper.py).
+
+    Each restarted project's viewers are told (``lifecycle.update``, status running): that
+    wakes the relay's upstream, which would otherwise reconnect on its next backoff tick.
+    """
     backend = local_backend()
     if backend is None:
         return []
-    return run_sync(backend.supervise())
+    restarted: list[str] = run_sync(backend.supervise())
+    for project in Project.objects.filter(sprite_name__in=restarted, status=Status.RUNNING):
+        broadcast_lifecycle(project)
+    return restarted

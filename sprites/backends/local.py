@@ -11,6 +11,10 @@ owns its home. The control plane touches a home only through ``beneath.Home`` (n
 be steered outside it) and copies checkpoints as the Sprite's uid; commands run through
 the bridge, inside the sandbox.
 
+Inside its sandbox the bridge runs under its keeper (``bridge_agent/keeper.py``), which
+restarts a bridge that dies the moment it does, on the same listening socket; ``supervise``
+(beat) restarts a Sprite whose whole process tree, keeper included, is gone.
+
 Secrets are never written to disk here. The bridge token and environment are handed to
 the bridge process when it is spawned, taken from the ``bootstrap``/``set_environment``
 arguments or, for every later start (wake, supervision, restore, another process), from
@@ -312,7 +316,12 @@ class LocalBackend:
         restarted = []
         for info in await self.list_sprites():
             if info.state == "failed":
-                logger.warning("Sprite %s: the bridge died; restarting it", info.name)
+                # The keeper restarts a bridge that dies; this is the keeper (the Sprite's
+                # whole process tree) gone.
+                logger.error(
+                    "Sprite %s: its process tree (the bridge's keeper) died; restarting it",
+                    info.name,
+                )
                 await self.wake(info.name)
                 restarted.append(info.name)
         return restarted
@@ -449,8 +458,10 @@ class LocalBackend:
             python = sandbox.sandbox_python()
         else:
             python = os.path.realpath(self._python)  # noqa: ASYNC240 (no I/O worth a thread)
+        # The keeper is the bridge's parent in the Sprite: it restarts a bridge that dies the
+        # moment it does, on the same socket (see bridge_agent/keeper.py).
         argv = [
-            python, "-m", "bridge_agent",
+            python, "-m", "bridge_agent.keeper",
             "--listen-fd", str(listener.fileno()), "--home", str(home),
             *self._bridge_arguments,
         ]  # fmt: skip

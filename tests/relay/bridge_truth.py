@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,10 @@ import httpx
 
 from projects.bridge.client import call_bridge, endpoint_for
 from projects.models import Project
+from projects.relay.wire import connects_key
+from projects.sprite.backend import local_backend
+from sprites.backends import processes
+from starter.redis import redis_client
 
 
 def bridge_events(project: Project, after: int = 0) -> list[dict[str, Any]]:
@@ -72,3 +77,34 @@ def prompt(project: Project, message: str, session_id: str | None = None) -> str
     if session_id:
         body["session_id"] = session_id
     return str(call_bridge(project, "POST", "/starter/prompt", json_body=body).body["session_id"])
+
+
+def sprite_pid(project: Project) -> int:
+    """The host pid at the top of the project's Sprite (its sandbox)."""
+    run = local_backend().sprite_dir(project.sprite_name) / "run"
+    return int((run / "bridge.pid").read_text())
+
+
+def bridge_python_pid(project: Project) -> int:
+    """The host pid of the project's bridge (below its sandbox and its keeper)."""
+    for pid in processes.process_tree(sprite_pid(project)):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if "-m bridge_agent " in command and "bwrap" not in command:
+            return pid
+    raise AssertionError("the project's bridge process was not found")
+
+
+def upstream_connects(project: Project) -> int:
+    """How many upstream streams the relay has opened to the project's bridge."""
+    value = redis_client().get(connects_key(project.public_id))
+    return int(value) if value else 0
+
+
+def refuses_connections(port: int) -> bool:
+    """True when nothing listens on 127.0.0.1:<port> (the Sprite's whole tree is gone)."""
+    with socket.socket() as probe:
+        probe.settimeout(1.0)
+        return probe.connect_ex(("127.0.0.1", port)) != 0

@@ -219,11 +219,32 @@ async def test_set_environment_restarts_the_bridge_with_the_new_values(
 
 
 def _bridge_python_pid(pid: int) -> int:
-    """The bridge's Python process (under bwrap, it is a descendant of ``pid``)."""
+    """The bridge's Python process (under bwrap and its keeper, a descendant of ``pid``)."""
     for candidate in processes.process_tree(pid):
-        if "bridge_agent" in _cmdline(candidate) and "bwrap" not in _cmdline(candidate):
+        command = _cmdline(candidate)
+        if "-m bridge_agent " in command and "bwrap" not in command:
             return candidate
     raise AssertionError("no bridge process")
+
+
+async def test_a_killed_bridge_is_restarted_by_its_keeper_at_once(
+    local_backend: LocalBackend,
+) -> None:
+    await local_backend.bootstrap("alpha", TOKEN, {})
+    endpoint = await local_backend.bridge_endpoint("alpha", TOKEN)
+    bridge = _bridge_python_pid(_pid(local_backend, "alpha"))
+    killed = time.monotonic()
+    os.kill(bridge, signal.SIGKILL)
+    async with httpx.AsyncClient(timeout=10) as client:
+        # Asked while the bridge is down: it waits on the keeper's socket, then is served.
+        response = await client.get(endpoint.base_url + "/starter/health")
+    assert response.status_code == 200
+    assert time.monotonic() - killed < 3.0
+    assert _bridge_python_pid(_pid(local_backend, "alpha")) != bridge
+    assert (await local_backend.status("alpha")).state == "running"
+    assert await local_backend.supervise() == []  # nothing left for the slow supervisor
+    log = local_backend.log_path("alpha").read_text()
+    assert "ERROR bridge_agent.keeper: the bridge" in log and "killed by SIGKILL" in log
 
 
 async def test_a_new_process_wakes_a_sprite_with_the_environment_source(data_dir: Path) -> None:

@@ -2,6 +2,8 @@
 
 ``BridgeProcess`` starts the bridge on a free loopback port (``--port 0 --port-file``), waits
 until ``/starter/health`` answers, and stops it with SIGTERM (or SIGKILL, for crash tests).
+With ``keeper=True`` it runs the bridge under ``bridge_agent.keeper`` as a Sprite does: on a
+listening socket the test opens and hands in (``--listen-fd``), so the port survives restarts.
 ``EventStream`` follows ``GET /starter/events`` on a thread and lets a test wait for events.
 """
 
@@ -40,8 +42,11 @@ class BridgeProcess:
         keepalive: float | None = None,
         prewarm: bool = False,
         env: dict[str, str] | None = None,
+        keeper: bool = False,
     ) -> None:
         self.home = home
+        self.keeper = keeper
+        self.listener: socket.socket | None = None
         self.token = token
         self.app_port = app_port
         self.idle_timeout = idle_timeout
@@ -68,10 +73,23 @@ class BridgeProcess:
     def start(self, timeout: float = 30.0) -> BridgeProcess:
         self.home.mkdir(parents=True, exist_ok=True)
         self.port_file.unlink(missing_ok=True)
-        argv = [
-            sys.executable, "-m", "bridge_agent", "--host", "127.0.0.1", "--port", "0",
-            "--home", str(self.home), "--port-file", str(self.port_file),
-        ]  # fmt: skip
+        pass_fds: tuple[int, ...] = ()
+        if self.keeper:
+            if self.listener is None:
+                self.listener = socket.socket()
+                self.listener.bind(("127.0.0.1", 0))
+                self.listener.listen(2048)
+            pass_fds = (self.listener.fileno(),)
+            argv = [
+                sys.executable, "-m", "bridge_agent.keeper", "--listen-fd",
+                str(self.listener.fileno()), "--home", str(self.home),
+                "--port-file", str(self.port_file),
+            ]  # fmt: skip
+        else:
+            argv = [
+                sys.executable, "-m", "bridge_agent", "--host", "127.0.0.1", "--port", "0",
+                "--home", str(self.home), "--port-file", str(self.port_file),
+            ]  # fmt: skip
         if self.app_port is not None:
             argv += ["--app-port", str(self.app_port)]
         if self.idle_timeout is not None:
@@ -88,7 +106,7 @@ class BridgeProcess:
         }
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            argv, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+            argv, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, pass_fds=pass_fds
         )
         log.close()
         deadline = time.monotonic() + timeout
@@ -115,7 +133,23 @@ class BridgeProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
+        if self.listener is not None:
+            self.listener.close()
+            self.listener = None
         return self.process.returncode
+
+    def kept_bridge_pid(self, timeout: float = 10.0) -> int:
+        """With ``keeper=True``: the pid of the bridge the keeper runs now (once it serves)."""
+        assert self.process is not None and self.keeper
+        deadline = time.monotonic() + timeout
+        children_file = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        while True:
+            children = children_file.read_text().split()
+            if children:
+                return int(children[0])
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the keeper runs no bridge:\n{self.log_tail()}")
+            time.sleep(0.02)
 
     def kill(self) -> None:
         """SIGKILL: no cleanup at all, as when a machine loses power or the OOM killer acts."""
