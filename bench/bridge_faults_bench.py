@@ -42,7 +42,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bridge_agent.keeper import HEALTHY_AFTER  # noqa: E402 (after the path is set)
-from sprites.backends.sandbox import FIRST_SPRITE_UID  # noqa: E402
 
 RESULT = ROOT / "bench" / "results" / "bridge_faults.md"
 BUDGET = 3.0
@@ -110,11 +109,6 @@ def main(rounds: int, tree_rounds: int, write: bool) -> None:
     settings.DATABASES["default"]["NAME"] = database
     data_dir = Path(tempfile.mkdtemp(prefix="bridge-faults-bench-"))
     settings.DATA_DIR = data_dir
-    # Sprite uids are counted per data dir, all from the same first uid, while the network
-    # rule that lets a uid reach the model server is machine-wide: a test run beside this one
-    # would give its own Sprite the same uid and take this one's hole away. Start elsewhere.
-    (data_dir / "sprites").mkdir()
-    (data_dir / "sprites" / ".next_uid").write_text(str(FIRST_SPRITE_UID + 5000 + suffix % 50000))
     load_at_start = os.getloadavg()
     stack = None
     try:
