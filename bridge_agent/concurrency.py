@@ -9,6 +9,7 @@ Django, so the control plane can import it, not the other way round).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Coroutine
 from typing import Any
 
@@ -27,3 +28,24 @@ async def until_first_done(*coroutines: Coroutine[Any, Any, Any]) -> list[Any]:
             task.cancel()
         results = await asyncio.gather(*tasks, return_exceptions=True)
     return list(results)
+
+
+def watched_task(
+    coroutine: Coroutine[Any, Any, None], *, name: str, logger: logging.Logger, forever: bool
+) -> asyncio.Task[None]:
+    """A background task whose death is never silent: an exception is logged at ERROR with
+    the task's name and traceback, and so is a ``forever`` task that returns. Its owner still
+    cancels and awaits it; a cancellation is not a death."""
+    task = asyncio.create_task(coroutine, name=name)
+
+    def report(done: asyncio.Task[None]) -> None:
+        if done.cancelled():
+            return
+        error = done.exception()
+        if error is not None:
+            logger.error("task %s died", name, exc_info=error)
+        elif forever:
+            logger.error("task %s stopped, though it should run until the bridge stops", name)
+
+    task.add_done_callback(report)
+    return task

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bridge_agent.concurrency import watched_task
+
 logger = logging.getLogger("bridge_agent.inspect")
 
 TABLES = ("integrations", "services", "assets")
@@ -109,7 +111,7 @@ class InspectWatcher:
 
     def start(self) -> None:
         self._snapshot()
-        self._task = asyncio.create_task(self._run(), name="inspect-watcher")
+        self._task = watched_task(self._run(), name="inspect-watcher", logger=logger, forever=True)
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bridge_agent.concurrency import watched_task
 from bridge_agent.pi_events import DIALOG_UI_METHODS
 
 logger = logging.getLogger("bridge_agent.pi")
@@ -125,8 +126,12 @@ class PiProcess:
             stderr=asyncio.subprocess.PIPE,
         )
         self._tasks = [
-            asyncio.create_task(self._read_stdout(), name=f"pi-stdout-{self.pid}"),
-            asyncio.create_task(self._read_stderr(), name=f"pi-stderr-{self.pid}"),
+            watched_task(
+                self._read_stdout(), name=f"pi-stdout-{self.pid}", logger=logger, forever=False
+            ),
+            watched_task(
+                self._read_stderr(), name=f"pi-stderr-{self.pid}", logger=logger, forever=False
+            ),
         ]
         try:
             return await self.request({"type": "get_state"}, answer_within=ready_within)

@@ -19,6 +19,7 @@ from typing import Any
 
 from bridge_agent import protocol
 from bridge_agent.app_target import AppTarget
+from bridge_agent.concurrency import watched_task
 from bridge_agent.config import TOKEN_ENV, BridgeConfig
 from bridge_agent.errors import ApiError
 from bridge_agent.event_log import EventLog
@@ -110,16 +111,21 @@ class SessionManager:
         self.config.agent_dir.mkdir(parents=True, exist_ok=True)
         recent = self.files.most_recent()
         self.current_id = recent.id if recent else None
-        self._tasks.append(asyncio.create_task(self._reap_idle(), name="session-reaper"))
+        self._tasks.append(
+            watched_task(self._reap_idle(), name="session-reaper", logger=logger, forever=True)
+        )
         if self.config.prewarm:
-            self._tasks.append(asyncio.create_task(self._prewarm(), name="session-prewarm"))
+            self._tasks.append(
+                watched_task(self._prewarm(), name="session-prewarm", logger=logger, forever=False)
+            )
 
     async def close(self) -> None:
         self._closing = True
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
+            # A task that died was logged when it did (watched_task); shutdown goes on.
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await asyncio.gather(
             *(self._stop(live, "shutdown") for live in list(self.live.values())),
