@@ -105,12 +105,12 @@ def test_twenty_churning_viewers_on_five_streaming_projects_miss_and_repeat_noth
 
     histories: dict[str, list[dict[str, Any]]] = {}
 
-    def run_ended(project: Project) -> bool:
-        histories[project.public_id] = bridge_events(project)
-        return histories[project.public_id][-1]["type"] == "agent_end"
+    def runs_ended() -> bool:
+        for project in running_projects:
+            histories[project.public_id] = bridge_events(project)
+        return all(h[-1]["type"] == "agent_end" for h in histories.values())
 
-    for project in running_projects:
-        wait_for(lambda p=project: run_ended(p), timeout=30, interval=0.5, message="run ended")
+    wait_for(runs_ended, timeout=30, interval=0.5, message="every run ended")
     for churner in churners:
         history = histories[churner.project.public_id]
         assert churner.events[0] == history[0], "the first session did not start at the log's start"
