@@ -317,7 +317,11 @@ class HomeConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.layer: Any = get_channel_layer()
-        self.home_channel = await self.layer.new_channel("home")
+        # The default prefix, as every reader of the layer in this process must use: one
+        # receive() holds channels-redis's process-wide receive lock while it pops the list
+        # of its prefix until a message comes, so a reader of another prefix (the relay's
+        # feed with "relay", say) starved for as long as this socket was idle.
+        self.home_channel = await self.layer.new_channel()
         self.in_group = False
         # Join before accepting: once the browser sees the socket open, no update is missed.
         self.group = user_group(int(user.pk))

@@ -122,8 +122,11 @@ class ProjectFeed:
             if self._first_attempts == 2:
                 tried.set()
 
-        # A name of this process's own (no Redis round trip): the readers join with it.
-        self.channel_name = await self.hub.layer.new_channel("relay")
+        # A name of this process's own (no Redis round trip): the readers join with it. The
+        # default prefix, shared by every process-local channel here: channels-redis pops one
+        # Redis list per prefix under one process-wide lock, so a second prefix (the home
+        # socket's "home" once) left the other's messages unread while the holder idled.
+        self.channel_name = await self.hub.layer.new_channel()
         public_id = self.public_id
         self._tasks = [
             asyncio.create_task(
