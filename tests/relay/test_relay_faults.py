@@ -15,9 +15,11 @@ from itertools import pairwise
 from threading import Thread
 
 import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from websockets.sync.client import connect
 
-from projects.broadcast import broadcast_lifecycle
+from projects.broadcast import broadcast_lifecycle, lifecycle_payload, project_group
 from projects.models import Project
 from tests.e2e.helpers import wait_for
 from tests.relay.bridge_truth import bridge_events, prompt
@@ -228,8 +230,16 @@ def test_sockets_idle_past_every_redis_timeout_still_get_lifecycle_frames(
     try:
         # redis-py's default socket timeout and channels-redis's blocking pop are both 5 s.
         time.sleep(8.0)
-        broadcast_lifecycle(running_project)
+        # To the project's group alone first: with an idle /ws/home/ socket on the same
+        # process, a reader of another channel prefix once held the layer's receive lock and
+        # the page's frame waited until something came for the home socket.
+        layer = get_channel_layer()
+        async_to_sync(layer.group_send)(
+            project_group(running_project.public_id),
+            {"type": "lifecycle.update", "payload": lifecycle_payload(running_project)},
+        )
         page.wait(lambda v: v.lifecycle != [], timeout=10, what="a lifecycle frame")
+        broadcast_lifecycle(running_project)
         frame = json.loads(home.recv(timeout=10))
         assert frame["kind"] == "lifecycle"
         assert frame["payload"]["public_id"] == running_project.public_id
