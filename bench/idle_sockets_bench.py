@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import json
 import os
 import platform
@@ -39,6 +38,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.throwaway import create_database, drop_database, throwaway_environment, use_django  # noqa: E402
 
 RESULT = ROOT / "bench" / "results" / "idle_sockets.md"
 
@@ -82,34 +83,21 @@ def main() -> None:
 def measure(page_seconds: float, home_minutes: float) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="idle-sockets-bench-"))
     (work / "logs").mkdir()
-    suffix = os.getpid()
-    from starter.settings import DATABASE_URL as base_url  # the app's role and password
-
-    database = f"bench_idle_sockets_{suffix}"
     # The bench's own Redis (started below); the port is chosen before the settings load.
     from tests.support.live_stack import free_port, web_command
 
     redis_port = free_port()
     redis_url = f"redis://127.0.0.1:{redis_port}/0"
-    env = dict(os.environ)
-    env.update(
+    env, database, admin_url = throwaway_environment(
+        "idle-sockets",
+        work,
         {
-            "DATABASE_URL": base_url.rsplit("/", 1)[0] + "/" + database,
-            "STARTER_DATA_DIR": str(work),
-            "STARTER_REDIS_PREFIX": f"bench-idle-sockets-{suffix}",
             "REDIS_URL": redis_url,
             "CELERY_BROKER_URL": redis_url,
             "CELERY_RESULT_BACKEND": redis_url,
-            "DEBUG": "false",
-            "SECRET_KEY": f"bench-secret-{suffix}-" + "x" * 40,
-            "PYTHONUNBUFFERED": "1",
-        }
+        },
     )
-    import psycopg
-
-    admin_url = base_url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{database}"')
+    create_database(admin_url, database)
     redis_server: subprocess.Popen[bytes] | None = None
     web: subprocess.Popen[bytes] | None = None
     failed = True
@@ -123,21 +111,9 @@ def measure(page_seconds: float, home_minutes: float) -> dict[str, Any]:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        os.environ.update(env)
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True
-        )
-        import django
-
-        import starter.settings
-
-        # Imported above for the role's URL: read again with this bench's environment.
-        importlib.reload(starter.settings)
-        os.environ["DJANGO_SETTINGS_MODULE"] = "starter.settings"
-        django.setup()
+        use_django(env, database)
         from django.conf import settings
 
-        assert settings.DATABASES["default"]["NAME"] == database, "not the bench's database"
         assert settings.REDIS_URL == redis_url, "not the bench's Redis"
         port = free_port()
         url = f"http://127.0.0.1:{port}"
@@ -168,11 +144,7 @@ def measure(page_seconds: float, home_minutes: float) -> dict[str, Any]:
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
-        from django.db import connections
-
-        connections.close_all()
-        with psycopg.connect(admin_url, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        drop_database(admin_url, database)
         if failed:
             print(f"kept {work} (logs/)", file=sys.stderr)
         else:

@@ -35,6 +35,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.throwaway import create_database, drop_database, throwaway_environment, use_django  # noqa: E402
+
 RESULT = ROOT / "bench" / "results" / "worker_faults.md"
 KILL_POINTS = ("claimed", "bridge spawned")
 TARGET_SECONDS = 20.0
@@ -133,49 +135,14 @@ def one_run(
 
 def main(runs: int, write: bool) -> None:
     work = Path(tempfile.mkdtemp(prefix="worker-faults-bench-"))
-    suffix = os.getpid()
-    from starter.settings import DATABASE_URL as base_url  # the app's role and password
-
-    database = f"bench_worker_faults_{suffix}"
-    queue = f"bench-worker-faults-{suffix}"
-    env = dict(os.environ)
-    env.update(
-        {
-            "DATABASE_URL": base_url.rsplit("/", 1)[0] + "/" + database,
-            "STARTER_DATA_DIR": str(work),
-            "STARTER_REDIS_PREFIX": f"bench-worker-faults-{suffix}",
-            "CELERY_TASK_DEFAULT_QUEUE": queue,
-            "DEBUG": "false",
-            "SECRET_KEY": f"bench-secret-{suffix}-" + "x" * 40,
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    import psycopg
-
-    admin_url = base_url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{database}"')
+    env, database, admin_url = throwaway_environment("worker-faults", work)
+    queue = f"bench-worker-faults-{os.getpid()}"
+    env["CELERY_TASK_DEFAULT_QUEUE"] = queue
+    create_database(admin_url, database)
     survivor: subprocess.Popen[bytes] | None = None
     results: list[dict[str, Any]] = []
     try:
-        os.environ.update(env)
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True
-        )
-        import importlib
-
-        import django
-
-        import starter.settings
-
-        # Imported above for the role's URL: read again with this bench's environment.
-        importlib.reload(starter.settings)
-        os.environ["DJANGO_SETTINGS_MODULE"] = "starter.settings"
-        django.setup()
-        from django.conf import settings
-
-        assert settings.DATABASES["default"]["NAME"] == database, "not the bench's database"
-        assert settings.STARTER_REDIS_PREFIX == env["STARTER_REDIS_PREFIX"]
+        use_django(env, database)
         from starter.celery import app
 
         app.conf.task_default_queue = queue
@@ -194,15 +161,11 @@ def main(runs: int, write: bool) -> None:
             if survivor.poll() is None:
                 survivor.kill()
                 survivor.wait()
-        from django.db import connections
-
-        connections.close_all()
         from tests.support.live_stack import destroy_local_sprites
 
         with contextlib.suppress(Exception):
             destroy_local_sprites(work)
-        with psycopg.connect(admin_url, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        drop_database(admin_url, database)
         if sys.exc_info()[0] is None:
             shutil.rmtree(work, ignore_errors=True)
         else:
