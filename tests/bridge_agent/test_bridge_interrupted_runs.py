@@ -103,6 +103,12 @@ def test_a_run_cut_by_a_bridge_kill_ends_once_as_interrupted(start_bridge: Start
     again.kill()
     once_more = start_bridge(bridge.home)
     with EventStream(once_more, after=0) as everything:
+        # The replay of the two ends already in the log must be in before the new run:
+        # run_prompt waits for an agent_end after the events seen so far.
+        deadline = time.monotonic() + 10
+        while sum(e["type"] == "agent_end" for e in everything.events) < 2:
+            assert time.monotonic() < deadline, everything.events
+            time.sleep(0.05)
         run_prompt(once_more, everything, "[[reply: after the restarts]]")
         ends = [e for e in everything.events if e["type"] == "agent_end"]
     assert [e["data"].get("reason") for e in ends] == [None, "bridge_restarted", None]
