@@ -68,22 +68,6 @@ def start_worker(
     return process
 
 
-def bridges_of(home: Path) -> int:
-    """Outermost processes running a bridge for ``home`` (one per bridge)."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if "bridge_agent" in command and str(home) in command:
-            parents[int(entry.name)] = int(stat[stat.rindex(")") + 2 :].split()[1])
-    return sum(1 for parent in parents.values() if parent not in parents)
-
-
 def one_run(
     env: dict[str, str], work: Path, queue: str, kill_point: str, index: int
 ) -> dict[str, Any]:
@@ -120,7 +104,9 @@ def one_run(
     wait_for(running, timeout=120, interval=0.05)
     recovery = time.monotonic() - killed
     backend = backend_for(project)
-    bridges = bridges_of(work / "sprites" / name / "home")
+    from tests.support.live_stack import outermost_bridges
+
+    bridges = len(outermost_bridges(work / "sprites" / name / "home"))
     sprites = sum(1 for info in run_sync(backend.list_sprites()) if info.name == name)
     run_sync(backend.destroy(name))
     Project.objects.filter(pk=project.pk).update(status=Status.DESTROYED)

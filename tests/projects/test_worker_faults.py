@@ -29,7 +29,12 @@ from projects.models import Project, Status
 from projects.sprite.backend import backend_for, sprite_name_for
 from sprites.backends import processes, run_sync
 from tests.e2e.helpers import wait_for
-from tests.support.live_stack import ROOT, destroy_local_sprites, stack_environment
+from tests.support.live_stack import (
+    ROOT,
+    destroy_local_sprites,
+    outermost_bridges,
+    stack_environment,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -108,24 +113,6 @@ def fleet(transactional_db: None, sprite_data_dir: Path, settings: object) -> It
         destroy_local_sprites(sprite_data_dir)
 
 
-def _bridges(home: Path) -> set[int]:
-    """The outermost processes running a bridge for ``home`` (the sandbox's launcher, whose
-    pid the backend records): one per bridge, however many processes its sandbox has."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if "bridge_agent" in command and str(home) in command:
-            # state ppid ..., after the command name in parentheses
-            parents[int(entry.name)] = int(stat[stat.rindex(")") + 2 :].split()[1])
-    return {pid for pid, parent in parents.items() if parent not in parents}
-
-
 def test_worker_killed_while_starting_the_bridge_is_running_within_20_s(
     fleet: WorkerFleet,
 ) -> None:
@@ -179,7 +166,7 @@ def test_worker_killed_while_starting_the_bridge_is_running_within_20_s(
     # bridge was stopped, not left running beside it).
     assert [info.name for info in run_sync(backend.list_sprites())] == [name]
     bridge = int((run_dir / "bridge.pid").read_text())
-    assert _bridges(home) == {bridge}
+    assert outermost_bridges(home) == {bridge}
     # (an exited process may linger as a zombie until whoever inherited it reaps it)
     assert first_bridge != bridge and not processes.is_alive(first_bridge)
 

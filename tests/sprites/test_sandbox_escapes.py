@@ -276,6 +276,8 @@ def internet_host() -> Iterator[tuple[str, int, str]]:
     """A host in a network namespace of this test, routed from this machine over a veth
     pair, with an HTTP server on it: a stand-in for a server on the internet. Yields its
     address, its port, and this machine's own address on the link."""
+    # Only a developer's machine without iproute2 skips; in CI (CI=true) a missing `ip` fails
+    # the test below, since scripts/setup installs it there.
     if shutil.which("ip") is None and os.environ.get("CI") != "true":
         pytest.skip("iproute2 is not installed (scripts/setup installs it)")
     suffix = f"{os.getpid() % 10000}"

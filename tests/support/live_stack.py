@@ -148,3 +148,21 @@ def destroy_local_sprites(data_dir: Path) -> None:
     backend = get_backend("local", data_dir=data_dir)
     for info in run_sync(backend.list_sprites()):
         run_sync(backend.destroy(info.name))
+
+
+def outermost_bridges(home: Path) -> set[int]:
+    """The outermost processes running a bridge for ``home`` (the sandbox's launcher, whose
+    pid the backend records): one per bridge, however many processes its sandbox has."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if "bridge_agent" in command and str(home) in command:
+            # state ppid ..., after the command name in parentheses
+            parents[int(entry.name)] = int(stat[stat.rindex(")") + 2 :].split()[1])
+    return {pid for pid, parent in parents.items() if parent not in parents}
