@@ -23,7 +23,7 @@ from accounts.user_settings import settings_for
 
 logger = logging.getLogger(__name__)
 
-REGISTRY_MODULE = "@mariozechner/pi-ai/dist/models.generated.js"
+REGISTRY_MODULE = "@earendil-works/pi-ai/dist/models.generated.js"
 # Prints {provider: [{id, name, reasoning}]} for the registry module given as argv[1].
 DUMP_SCRIPT = """
 import(require("url").pathToFileURL(process.argv[1]).href).then((module) => {
@@ -64,7 +64,10 @@ class ProviderModels:
 
 @lru_cache(maxsize=1)
 def pi_registry() -> dict[str, list[ModelOption]]:
-    node = shutil.which("node")
+    # The project's pinned Node (the one pi runs with), else the system's: the registry
+    # module loads on either.
+    pinned = settings.BASE_DIR / "node_modules" / ".bin" / "node"
+    node = str(pinned) if pinned.exists() else shutil.which("node")
     module = settings.BASE_DIR / "node_modules" / REGISTRY_MODULE
     if node is None or not module.exists():
         return {}

@@ -1,7 +1,8 @@
 """The LLM providers pi knows and the environment variable each one reads its key from.
 
-From pi 0.73.1's docs/providers.md. Keys reach pi only as environment variables of the
-bridge (never as files), under exactly these names.
+From pi 1.6's docs/providers.md (1.0.3 renamed ``azure-openai-responses`` to ``azure``;
+migration accounts 0004 moves stored keys and defaults). Keys reach pi only as environment
+variables of the bridge (never as files), under exactly these names.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ PROVIDER_ENV_VARS: dict[str, str] = {
     "fireworks": "FIREWORKS_API_KEY",
     "kimi-coding": "KIMI_API_KEY",
     "minimax": "MINIMAX_API_KEY",
-    "azure-openai-responses": "AZURE_OPENAI_API_KEY",
+    "azure": "AZURE_OPENAI_API_KEY",
 }
 
 PROVIDER_LABELS: dict[str, str] = {
@@ -39,7 +40,7 @@ PROVIDER_LABELS: dict[str, str] = {
     "fireworks": "Fireworks",
     "kimi-coding": "Kimi For Coding",
     "minimax": "MiniMax",
-    "azure-openai-responses": "Azure OpenAI",
+    "azure": "Azure OpenAI",
 }
 
 

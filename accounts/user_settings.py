@@ -148,7 +148,9 @@ def pi_models_document(user: User) -> dict[str, object]:
         entry: dict[str, object] = {
             "baseUrl": provider.base_url,
             "api": provider.api,
-            "apiKey": provider.key_variable,
+            # pi >= 0.77 reads a variable only when written `$NAME`; a bare name is
+            # sent as the key itself.
+            "apiKey": "$" + provider.key_variable,
             "models": [
                 {"id": model_id, "name": model_id, "contextWindow": 128000, "maxTokens": 8192}
                 for model_id in provider.model_ids

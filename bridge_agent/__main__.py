@@ -13,7 +13,13 @@ from pathlib import Path
 import uvicorn
 
 from bridge_agent.app import create_app
-from bridge_agent.config import DEFAULT_APP_PORT, TOKEN_ENV, BridgeConfig, find_pi_binary
+from bridge_agent.config import (
+    DEFAULT_APP_PORT,
+    TOKEN_ENV,
+    BridgeConfig,
+    find_node_binary,
+    find_pi_binary,
+)
 from bridge_agent.server import BridgeServer, event_loop_factory, no_delay_http_protocol
 
 
@@ -66,13 +72,15 @@ def main(argv: list[str] | None = None) -> int:
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     home = args.home.resolve()
+    pi_binary = find_pi_binary(dict(os.environ), [Path(__file__).resolve().parent, Path.cwd()])
     config = BridgeConfig(
         home=home,
         token=token,
         host=args.host,
         port=args.port,
         app_port=args.app_port,
-        pi_binary=find_pi_binary(dict(os.environ), [Path(__file__).resolve().parent, Path.cwd()]),
+        pi_binary=pi_binary,
+        node_binary=find_node_binary(dict(os.environ), pi_binary),
         idle_timeout=args.idle_timeout,
         keepalive_interval=args.keepalive,
         prewarm=not args.no_prewarm,

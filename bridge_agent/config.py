@@ -9,6 +9,11 @@ from pathlib import Path
 
 TOKEN_ENV = "STARTER_BRIDGE_TOKEN"  # noqa: S105 (a variable name)
 PI_BIN_ENV = "STARTER_PI_BIN"
+# pi 1.x needs Node >= 22.19 (it crashes at start on 20). The project installs its own
+# pinned Node next to pi (npm's node-linux-<arch>, linked as node_modules/.bin/node), and
+# the Fly bootstrap one in the Sprite; the bridge runs pi with that Node, never PATH's.
+NODE_BIN_ENV = "STARTER_NODE_BIN"
+MINIMUM_NODE = (22, 19)
 DEFAULT_APP_PORT = 3000
 PACKAGE_DIR = Path(__file__).resolve().parent
 EXTENSION_PATH = PACKAGE_DIR / "extension" / "starter-extension.ts"
@@ -26,6 +31,8 @@ class BridgeConfig:
     port: int = 8080
     app_port: int = DEFAULT_APP_PORT
     pi_binary: str = "pi"
+    # None: pi's own ``#!/usr/bin/env node`` decides (only for a pi installed globally).
+    node_binary: str | None = None
     # An idle session's pi process (~140 MiB) is stopped after this long and resumed on demand.
     idle_timeout: float = 600.0
     keepalive_interval: float = 15.0
@@ -80,3 +87,12 @@ def find_pi_binary(env: dict[str, str], search_from: list[Path]) -> str:
             if candidate.exists():
                 return str(candidate)
     return shutil.which("pi", path=env.get("PATH")) or "pi"
+
+
+def find_node_binary(env: dict[str, str], pi_binary: str) -> str | None:
+    """``STARTER_NODE_BIN``, else the ``node`` installed beside pi (``node_modules/.bin``)."""
+    explicit = env.get(NODE_BIN_ENV)
+    if explicit:
+        return explicit
+    beside = Path(pi_binary).parent / "node"
+    return str(beside) if beside.exists() else None

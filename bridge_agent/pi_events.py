@@ -1,9 +1,12 @@
 """Turn pi's RPC event lines into the bridge's event types and payloads.
 
-pi 0.73.1 facts this relies on (see the reference notes): ``tool_execution_*`` are renamed to
-``tool_*``; every ``message_update`` repeats the whole partial message twice (``message`` and
-``assistantMessageEvent.partial``), which we drop so only the delta travels; the starter
-extension talks to the bridge through ``setStatus`` UI requests under one status key.
+pi 1.6 facts this relies on (see the reference notes): ``tool_execution_*`` are renamed to
+``tool_*``; ``message_update`` carries only the delta (pi before 0.84 also repeated the whole
+partial message as ``message`` and ``assistantMessageEvent.partial``: dropped if present);
+the first run of a session (and any run after the prompt or the tools change) records a
+``role: "system"`` message holding pi's prompt sections, which is not part of the chat and is
+dropped here and from ``agent_end.messages``; the starter extension talks to the bridge
+through ``setStatus`` UI requests under one status key.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ RENAMED = {
     "tool_execution_update": "tool_update",
     "tool_execution_end": "tool_end",
 }
+
+SYSTEM_MESSAGE_EVENTS = frozenset({"message_start", "message_update", "message_end"})
 
 # Fire-and-forget UI calls that only make sense in pi's terminal UI.
 IGNORED_UI_METHODS = frozenset({"setStatus", "setWidget", "setTitle", "set_editor_text"})
@@ -48,10 +53,26 @@ def result_text(result: Any) -> str:
     )
 
 
+def is_system_message(message: Any) -> bool:
+    """pi's record of its system prompt: not said by anyone in the chat, never shown."""
+    return isinstance(message, dict) and message.get("role") == "system"
+
+
+def chat_messages(messages: Any) -> list[Any]:
+    """``messages`` without pi's system records (``get_messages``, ``agent_end``)."""
+    if not isinstance(messages, list):
+        return []
+    return [message for message in messages if not is_system_message(message)]
+
+
 def translate_pi_event(line: dict[str, Any]) -> BridgeEvent | None:
     """Map one pi stdout event (not a response) to a bridge event, or ``None`` to drop it."""
     pi_type = str(line.get("type", ""))
     data = {key: value for key, value in line.items() if key != "type"}
+    if pi_type in SYSTEM_MESSAGE_EVENTS and is_system_message(data.get("message")):
+        return None
+    if pi_type == "agent_end" and "messages" in data:
+        data["messages"] = chat_messages(data["messages"])
     if pi_type == "message_update":
         data.pop("message", None)
         assistant_event = data.get("assistantMessageEvent")

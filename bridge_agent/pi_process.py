@@ -17,6 +17,7 @@ import contextlib
 import itertools
 import json
 import logging
+import os
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -58,10 +59,14 @@ class PiLaunch:
     extra_extensions: tuple[Path, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
     session_file: Path | None = None
+    # The Node that runs pi (see config.NODE_BIN_ENV); None leaves it to pi's shebang.
+    node: str | None = None
+    compile_cache: Path | None = None
 
     def argv(self) -> list[str]:
+        runner = [self.node, self.binary] if self.node else [self.binary]
         args = [
-            self.binary,
+            *runner,
             "--mode",
             "rpc",
             "--session-dir",
@@ -86,6 +91,13 @@ class PiLaunch:
                 "PI_TELEMETRY": "0",
             }
         )
+        if self.node:
+            # The agent's own `node` (and npm's shebang) is the same Node as pi's.
+            node_dir = str(Path(self.node).resolve().parent)
+            env["PATH"] = os.pathsep.join([node_dir, env.get("PATH", os.defpath)])
+        if self.compile_cache is not None:
+            # Node's compile cache in the home: pi starts ~0.3 s faster once it is warm.
+            env["NODE_COMPILE_CACHE"] = str(self.compile_cache)
         return env
 
 

@@ -82,7 +82,9 @@ InterruptReason = Literal["bridge_restarted", "agent_exited", "bridge_stopped"]
 
 # -- limits and choices -------------------------------------------------------------------------
 
-ThinkingLevel = Literal["off", "minimal", "low", "medium", "high", "xhigh"]
+# pi clamps a level the model does not support to the nearest one it does (``max`` came in
+# pi 0.80.6); get_available_thinking_levels says what a model takes.
+ThinkingLevel = Literal["off", "minimal", "low", "medium", "high", "xhigh", "max"]
 THINKING_LEVELS: Final[tuple[ThinkingLevel, ...]] = get_args(ThinkingLevel)
 
 # pi's session ids (UUIDs); ids end up in bridge URLs and file globs, so nothing else passes.

@@ -2,8 +2,9 @@
 
 pi has no "list sessions" RPC command, so the list comes from the session directory, the way
 pi's own ``SessionManager.list()`` does. Files are named ``<iso-ts>_<uuid>.jsonl``, begin with
-a ``{"type": "session", "id": …}`` header, and are written lazily (only once the first
-assistant message exists). Summaries are cached by (mtime, size) so listing stays cheap.
+a ``{"type": "session", "id": …}`` header, and are written lazily (pi 1.x creates one when the
+first user message is sent). pi's ``role: "system"`` records are not counted as messages.
+Summaries are cached by (mtime, size) so listing stays cheap.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge_agent import protocol
+from bridge_agent.pi_events import is_system_message
 
 SESSION_ID_PATTERN = re.compile(protocol.SESSION_ID_PATTERN)
 
@@ -106,7 +108,7 @@ def _read_summary(path: Path, mtime: float) -> SessionSummary | None:
                 if entry_type == "session" and session_id is None:
                     session_id = str(entry.get("id"))
                     created = entry.get("timestamp")
-                elif entry_type == "message":
+                elif entry_type == "message" and not is_system_message(entry.get("message")):
                     message_count += 1
                 elif entry_type == "session_info" and entry.get("name"):
                     name = str(entry["name"])

@@ -3,7 +3,7 @@
 The ``SessionManager`` owns every ``PiProcess`` and the reaper task. A session is known by
 pi's session id; its history lives in pi's session file, so a stopped session (idle, crashed,
 or the bridge restarted) resumes from that file with ``--session``. A session whose file was
-never written (pi writes lazily, after the first answer) has nothing to resume and is simply
+never written (pi writes lazily, once the first message is sent) has nothing to resume and is simply
 forgotten when its process stops.
 """
 
@@ -24,8 +24,9 @@ from bridge_agent.config import TOKEN_ENV, BridgeConfig
 from bridge_agent.errors import ApiError
 from bridge_agent.event_log import EventLog
 from bridge_agent.inspect_db import SCHEMA, SCHEMA_NOTES
-from bridge_agent.pi_events import translate_pi_event
+from bridge_agent.pi_events import chat_messages, translate_pi_event
 from bridge_agent.pi_process import PiError, PiExited, PiLaunch, PiProcess, child_environment
+from bridge_agent.pi_settings import save_defaults
 from bridge_agent.runs import end_open_run, end_open_runs
 from bridge_agent.session_files import SessionFiles
 
@@ -50,6 +51,18 @@ class UnknownSession(SessionError):
 class SessionBusy(SessionError):
     status = 409
     code = "busy"
+
+
+class NothingToCompact(SessionError):
+    """pi >= 1.0 refuses to compact a session that fits its kept window, or one compacted
+    since its last message; the message is pi's reason."""
+
+    status = 409
+    code = "nothing_to_compact"
+
+
+# pi's answers to `compact` when there is nothing to summarise (pi 1.6 wording).
+NOTHING_TO_COMPACT = ("Nothing to compact", "Already compacted")
 
 
 class AgentUnavailable(SessionError):
@@ -193,13 +206,17 @@ class SessionManager:
         command: dict[str, Any] = {"type": "compact"}
         if instructions:
             command["customInstructions"] = instructions
-        return await self._command(live, command, answer_within=protocol.COMPACT_TIMEOUT)
+        try:
+            return await self._command(live, command, answer_within=protocol.COMPACT_TIMEOUT)
+        except PiError as error:
+            if error.message.startswith(NOTHING_TO_COMPACT):
+                raise NothingToCompact(error.message) from error
+            raise SessionError(f"Compaction failed: {error.message}") from error
 
     async def messages(self, session_id: str | None) -> tuple[LiveSession, list[Any]]:
         live = await self.session(session_id)
         data = await self._command(live, {"type": "get_messages"})
-        messages = data.get("messages")
-        return live, messages if isinstance(messages, list) else []
+        return live, chat_messages(data.get("messages"))
 
     async def state(self, session_id: str | None) -> dict[str, Any]:
         """The session's state; a stopped session is described without starting pi.
@@ -230,10 +247,16 @@ class SessionManager:
             "thinking_level": data.get("thinkingLevel"),
             "is_streaming": data.get("isStreaming"),
             "is_compacting": data.get("isCompacting"),
-            "message_count": data.get("messageCount"),
+            # pi's messageCount includes its system records; the file's count does not (and
+            # a session with no file yet has no message).
+            "message_count": self._chat_message_count(live.session_id),
             "pending_message_count": data.get("pendingMessageCount"),
             "session_name": data.get("sessionName"),
         }
+
+    def _chat_message_count(self, session_id: str) -> int:
+        summary = self.files.find(session_id)
+        return summary.message_count if summary is not None else 0
 
     async def configure(
         self, session_id: str | None, model: tuple[str, str] | None, thinking_level: str | None
@@ -251,6 +274,9 @@ class SessionManager:
                 ) from error
         if thinking_level is not None:
             await self._command(live, {"type": "set_thinking_level", "level": thinking_level})
+        save_defaults(
+            self.config.agent_dir / "settings.json", model=model, thinking_level=thinking_level
+        )
         return live
 
     def list(self) -> list[dict[str, Any]]:
@@ -332,6 +358,8 @@ class SessionManager:
             extra_extensions=self.config.extension_paths[1:],
             env=self._pi_environment(),
             session_file=session_file,
+            node=self.config.node_binary,
+            compile_cache=self.config.state_dir / "node-compile-cache",
         )
         process = PiProcess(launch, on_event=self._handle_pi_event, on_exit=self._handle_pi_exit)
         try:

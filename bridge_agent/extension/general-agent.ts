@@ -10,8 +10,8 @@
  * Projects are named by their public id or their name; an unknown or ambiguous name is a
  * tool error that tells the model what to do instead.
  */
-import { Type } from "@mariozechner/pi-ai";
-import type { ExtensionAPI } from "@mariozechner/pi-coding-agent";
+import { Type } from "typebox";
+import type { ExtensionAPI } from "@earendil-works/pi-coding-agent";
 
 const API_URL = (process.env.STARTER_API_URL ?? "http://127.0.0.1:8000").replace(/\/+$/, "");
 const OUTPUT_LIMIT = 20_000;

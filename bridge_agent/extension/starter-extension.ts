@@ -20,8 +20,8 @@
  * STARTER_APP_PORT, STARTER_BRIDGE_PORT, STARTER_INSPECT_DB, STARTER_INSPECT_SCHEMA,
  * STARTER_INSPECT_NOTES, STARTER_SECRET_NAMES (comma/space separated or a JSON array).
  */
-import { Type } from "@mariozechner/pi-ai";
-import type { ExtensionAPI, ExtensionContext } from "@mariozechner/pi-coding-agent";
+import { Type } from "typebox";
+import type { ExtensionAPI, ExtensionContext } from "@earendil-works/pi-coding-agent";
 
 const STATUS_KEY = "starter-bridge";
 

@@ -67,9 +67,16 @@ async def bridge_environment_for_sprite(sprite_name: str) -> BridgeEnvironment:
 
 
 def pi_settings_document(project: Project) -> bytes:
-    """pi's settings.json for the Sprite: the owner's default model. Holds no secret."""
+    """pi's settings.json for the Sprite: the owner's default model. Holds no secret.
+
+    ``cacheWarming`` is off: pi's default (``idle``) keeps provider caches warm with paid
+    requests for up to 30 minutes after a run, while nobody uses the agent."""
     user_settings = settings_for(project.owner)
-    document: dict[str, Any] = {"quietStartup": True, "enableInstallTelemetry": False}
+    document: dict[str, Any] = {
+        "quietStartup": True,
+        "enableInstallTelemetry": False,
+        "cacheWarming": "off",
+    }
     if user_settings.default_provider:
         document["defaultProvider"] = user_settings.default_provider
     if user_settings.default_model:

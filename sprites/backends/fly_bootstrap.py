@@ -11,8 +11,11 @@ import importlib.metadata
 from collections.abc import Iterator
 from pathlib import Path
 
-PI_PACKAGE = "@mariozechner/pi-coding-agent"
-PI_VERSION = "0.73.1"
+from bridge_agent.config import MINIMUM_NODE
+
+PI_PACKAGE = "@earendil-works/pi-coding-agent"
+PI_VERSION = "1.6.0"
+NODE_VERSION = "22.23.5"  # the same as package.json's node-linux-* pins
 BRIDGE_SERVICE = "starter-bridge"
 BRIDGE_HTTP_PORT = 8080
 STARTER_DIR = ".starter"  # under the home: the bridge's code and install markers
@@ -46,24 +49,56 @@ def bridge_files(source: Path) -> Iterator[tuple[str, bytes]]:
         yield str(path.relative_to(source.parent)), path.read_bytes()
 
 
+# pi 1.x needs Node >= 22.19, which npm does not enforce (pi installs on Node 20 and then
+# crashes at start): the Sprite's Node is checked by version, and a pinned one is installed
+# from npm (the node-linux-<arch> package ships the binary) when it is missing or too old.
 INSTALL_PI = f"""
 set -eu
 mkdir -p "$HOME/{STARTER_DIR}"
+node_ok() {{
+  [ -n "$1" ] && [ -x "$1" ] || return 1
+  version="$("$1" --version 2>/dev/null)" || return 1
+  major="${{version#v}}"; major="${{major%%.*}}"
+  minor="${{version#v*.}}"; minor="${{minor%%.*}}"
+  [ "$major" -gt {MINIMUM_NODE[0]} ] 2>/dev/null \\
+    || {{ [ "$major" -eq {MINIMUM_NODE[0]} ] && [ "$minor" -ge {MINIMUM_NODE[1]} ]; }} 2>/dev/null
+}}
+node_bin=""
+for candidate in "$HOME/{STARTER_DIR}/node/node_modules/.bin/node" "$(command -v node || true)"; do
+  if node_ok "$candidate"; then node_bin="$candidate"; break; fi
+done
+if [ -z "$node_bin" ]; then
+  if ! command -v npm >/dev/null; then
+    echo "npm is missing in this Sprite: it is needed to install Node {NODE_VERSION} and pi" >&2
+    exit 3
+  fi
+  case "$(uname -m)" in
+    x86_64) arch=x64 ;;
+    aarch64|arm64) arch=arm64 ;;
+    *) echo "no Node {NODE_VERSION} build for $(uname -m)" >&2; exit 3 ;;
+  esac
+  npm install --prefix "$HOME/{STARTER_DIR}/node" --no-audit --no-fund --loglevel=error \\
+    "node-linux-$arch@{NODE_VERSION}"
+  node_bin="$HOME/{STARTER_DIR}/node/node_modules/.bin/node"
+  node_ok "$node_bin" || {{
+    echo "Node {NODE_VERSION} did not install: $("$node_bin" --version 2>&1 || true)" >&2; exit 3
+  }}
+fi
+echo "$node_bin" > "$HOME/{STARTER_DIR}/node-bin"
+echo "node $("$node_bin" --version) at $node_bin"
 want="{PI_VERSION}"
 pi_bin=""
 for candidate in "$HOME/{STARTER_DIR}/pi/node_modules/.bin/pi" "$(command -v pi || true)"; do
+  # pi 1.x prints its version on stdout, 0.x on stderr.
   if [ -n "$candidate" ] && [ -x "$candidate" ] \\
-     && [ "$("$candidate" --version 2>&1 | tail -n 1)" = "$want" ]; then  # pi prints it on stderr
+     && [ "$("$node_bin" "$candidate" --version 2>&1 | tail -n 1)" = "$want" ]; then
     pi_bin="$candidate"; break
   fi
 done
 if [ -z "$pi_bin" ]; then
-  if ! command -v npm >/dev/null; then
-    echo "node and npm are missing in this Sprite; install Node.js 20 or newer" >&2
-    exit 3
-  fi
-  npm install --prefix "$HOME/{STARTER_DIR}/pi" --no-audit --no-fund --loglevel=error \\
-    "{PI_PACKAGE}@$want"
+  node_dir="$(dirname "$(readlink -f "$node_bin")")"
+  PATH="$node_dir:$PATH" npm install --prefix "$HOME/{STARTER_DIR}/pi" \\
+    --no-audit --no-fund --loglevel=error "{PI_PACKAGE}@$want"
   pi_bin="$HOME/{STARTER_DIR}/pi/node_modules/.bin/pi"
 fi
 echo "$pi_bin" > "$HOME/{STARTER_DIR}/pi-bin"
@@ -105,6 +140,7 @@ home="${{HOME:-/home/sprite}}"
 cd "$home"
 export PYTHONPATH="$home/{STARTER_DIR}/bridge"
 export STARTER_PI_BIN="${{STARTER_PI_BIN:-$(cat "$home/{STARTER_DIR}/pi-bin")}}"
+export STARTER_NODE_BIN="${{STARTER_NODE_BIN:-$(cat "$home/{STARTER_DIR}/node-bin")}}"
 exec "$(cat "$home/{STARTER_DIR}/python")" -m bridge_agent \\
   --host "${{HOST:-0.0.0.0}}" --port "${{PORT:-{BRIDGE_HTTP_PORT}}}" --home "$home"
 """

@@ -198,8 +198,27 @@ def test_two_sessions_run_at_once_without_mixing_events(
         assert client.get("/starter/state").json()["session_id"] == first
 
 
+def test_compacting_a_short_session_is_a_409_with_pis_reason(
+    shared_bridge: BridgeProcess, events: EventStream
+) -> None:
+    """pi >= 1.0 refuses to compact what fits its kept window (20000 tokens by default)."""
+    session_id = prompt(shared_bridge, "[[reply: too short to compact]]")
+    events.wait_type("agent_end", session_id)
+    with shared_bridge.client() as client:
+        response = client.post("/starter/sessions/compact", json={"session_id": session_id})
+        trace = client.get(f"/starter/sessions/{session_id}/trace").text
+    assert response.status_code == 409, response.text
+    assert response.json() == {
+        "error": "nothing_to_compact",
+        "message": "Nothing to compact (session too small)",
+    }
+    assert '"type":"compaction"' not in trace
+
+
 def test_compact_summarises_the_session(shared_bridge: BridgeProcess, events: EventStream) -> None:
-    session_id = prompt(shared_bridge, "[[reply: something to compact]]")
+    # pi estimates 4 characters a token: 100 000 characters are more than the 20 000 tokens
+    # pi keeps, so there is something to summarise.
+    session_id = prompt(shared_bridge, "[[reply: something to compact]] " + "lorem " * 16_000)
     events.wait_type("agent_end", session_id)
     with shared_bridge.client() as client:
         response = client.post("/starter/sessions/compact", json={"session_id": session_id})
@@ -207,6 +226,10 @@ def test_compact_summarises_the_session(shared_bridge: BridgeProcess, events: Ev
     assert response.status_code == 200, response.text
     assert response.json()["result"]["summary"].startswith("SUMMARY:")
     assert '"type":"compaction"' in trace
+    with shared_bridge.client() as client:
+        again = client.post("/starter/sessions/compact", json={"session_id": session_id})
+    assert again.status_code == 409, again.text
+    assert again.json()["message"] == "Already compacted"
 
 
 def test_model_and_thinking_level_switch_via_config(

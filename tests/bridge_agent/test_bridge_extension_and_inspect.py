@@ -199,7 +199,11 @@ def test_app_port_patterns_of_common_dev_servers() -> None:
     }});
     """
     output = subprocess.run(
-        ["node", "-e", script], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60
+        [str(PROJECT_ROOT / "node_modules" / ".bin" / "node"), "-e", script],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert output.returncode == 0, output.stderr
     assert json.loads(output.stdout) == list(cases.values())

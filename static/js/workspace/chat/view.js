@@ -181,6 +181,9 @@ ChatView.prototype.appendMessage = function (message, bulk) {
 };
 
 ChatView.prototype.renderMessage = function (message) {
+  // pi's system prompt record (pi >= 0.86) is not part of the conversation; the bridge
+  // drops it, and an older log replayed here must not show it either.
+  if (message.role === "system") { return null; }
   var key = messageKey(message);
   if (message.role === "toolResult") {
     var card = this.findCard(message.toolCallId);
