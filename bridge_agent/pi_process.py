@@ -18,6 +18,9 @@ import itertools
 import json
 import logging
 import os
+import re
+import shutil
+import subprocess
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge_agent.concurrency import watched_task
+from bridge_agent.config import MINIMUM_NODE
 from bridge_agent.pi_events import DIALOG_UI_METHODS
 
 logger = logging.getLogger("bridge_agent.pi")
@@ -99,6 +103,25 @@ class PiLaunch:
             # Node's compile cache in the home: pi starts ~0.3 s faster once it is warm.
             env["NODE_COMPILE_CACHE"] = str(self.compile_cache)
         return env
+
+
+def node_problem(launch: PiLaunch) -> str | None:
+    """Why the Node that runs pi cannot run pi 1.x, or None. Asked only after pi failed to
+    start: pi on Node < 22.19 dies with a SyntaxError that names neither Node nor a version."""
+    node = launch.node or shutil.which("node", path=launch.env.get("PATH")) or "node"
+    try:
+        answer = subprocess.run(
+            [node, "--version"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError) as error:
+        return f"Node ({node}) does not run: {error}"
+    match = re.match(r"v(\d+)\.(\d+)", answer)
+    if match is None:
+        return f"Node ({node}) answered {answer!r} to --version"
+    if (int(match[1]), int(match[2])) < MINIMUM_NODE:
+        wanted = ".".join(map(str, MINIMUM_NODE))
+        return f"pi needs Node {wanted} or newer; {node} is {answer}"
+    return None
 
 
 EventHandler = Callable[["PiProcess", dict[str, Any]], None]

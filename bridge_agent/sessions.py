@@ -25,7 +25,14 @@ from bridge_agent.errors import ApiError
 from bridge_agent.event_log import EventLog
 from bridge_agent.inspect_db import SCHEMA, SCHEMA_NOTES
 from bridge_agent.pi_events import chat_messages, translate_pi_event
-from bridge_agent.pi_process import PiError, PiExited, PiLaunch, PiProcess, child_environment
+from bridge_agent.pi_process import (
+    PiError,
+    PiExited,
+    PiLaunch,
+    PiProcess,
+    child_environment,
+    node_problem,
+)
 from bridge_agent.pi_settings import save_defaults
 from bridge_agent.runs import end_open_run, end_open_runs
 from bridge_agent.session_files import SessionFiles
@@ -366,6 +373,9 @@ class SessionManager:
             state = await process.start()
         except (OSError, PiExited, PiError, TimeoutError) as error:
             detail = " | ".join(process.stderr_tail) or str(error) or type(error).__name__
+            problem = await asyncio.to_thread(node_problem, launch)
+            if problem is not None:
+                detail = f"{problem} ({detail})"
             self.log.append(
                 protocol.EVENT_ERROR, {"message": f"pi did not start: {detail}", "source": "bridge"}
             )

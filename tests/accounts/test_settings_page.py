@@ -79,3 +79,30 @@ def test_project_secrets_are_listed_by_name_only(
     section = alice_client.get("/secrets-overview/").content.decode()
     assert "STRIPE_KEY" in section and "sk_live_xyz_9" not in section
     assert "BOB_ONLY" not in section and "Bob" not in section
+
+
+def test_pis_settings_turn_cache_warming_off_and_the_page_says_so(
+    alice_client: Client, alice: User
+) -> None:
+    """pi 1.6 defaults to `cacheWarming: idle`: paid requests while nobody uses the agent."""
+    import json
+
+    from projects.sprite.environment import pi_settings_document
+
+    project = Project.objects.create(owner=alice, name="warm")
+    assert json.loads(pi_settings_document(project))["cacheWarming"] == "off"
+    page = alice_client.get("/settings/").content.decode()
+    assert 'id="cache-warming-note"' in page and "Prompt-cache warming is off" in page
+
+
+def test_pis_models_document_names_each_key_variable_with_a_dollar(
+    alice_client: Client, alice: User
+) -> None:
+    """pi >= 0.77 sends a bare `apiKey` value as the key itself; `$NAME` reads the variable."""
+    from accounts.user_settings import custom_provider_environment, pi_models_document
+
+    alice_client.post("/settings/providers/", PROVIDER)
+    provider = CustomProvider.objects.get(user=alice)
+    entry = pi_models_document(alice)["providers"]["my-ollama"]  # type: ignore[index]
+    assert entry["apiKey"] == "$" + provider.key_variable
+    assert custom_provider_environment(alice) == {provider.key_variable: PROVIDER["api_key"]}

@@ -6,6 +6,7 @@ import os
 import signal
 import sqlite3
 import time
+from pathlib import Path
 
 from tests.bridge_agent.conftest import StartBridge
 from tests.support.bridge_process import BridgeProcess, EventStream
@@ -174,3 +175,26 @@ def test_missing_pi_binary_is_a_503_and_an_error_event(start_bridge: StartBridge
         assert "could not start" in response.json()["message"]
         assert "pi did not start" in events.wait_type("error")["data"]["message"]
         assert client.get("/starter/health").status_code == 200
+
+
+def test_pi_on_a_node_older_than_22_19_is_a_503_that_names_the_versions(
+    start_bridge: StartBridge, tmp_path: Path
+) -> None:
+    """pi 1.x on Node 20 dies with a SyntaxError about `enableCompileCache`; the person
+    reads which Node is too old instead."""
+    old_node = tmp_path / "node"
+    old_node.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = --version ]; then echo v20.20.2; exit 0; fi\n'
+        "echo \"SyntaxError: The requested module 'node:module' does not provide an export"
+        " named 'enableCompileCache'\" >&2\n"
+        "exit 1\n"
+    )
+    old_node.chmod(0o755)
+    bridge = start_bridge(env={"STARTER_NODE_BIN": str(old_node)})
+    with bridge.client() as client:
+        response = client.post("/starter/prompt", json={"message": "hello"})
+    assert response.status_code == 503, response.text
+    message = response.json()["message"]
+    assert f"pi needs Node 22.19 or newer; {old_node} is v20.20.2" in message
+    assert "enableCompileCache" in message
