@@ -428,7 +428,7 @@ def report(results: dict[str, Any]) -> str:
         f"Run on {date.today().isoformat()} with `.venv/bin/python bench/bridge_bench.py` on "
         f"{os.cpu_count()} CPUs ({platform.machine()}, Python {platform.python_version()}), "
         "shared with other work (load average at the start: "
-        f"{results['load_average']}), at {results['priority']}; the real pi 0.73.1 and the "
+        f"{results['load_average']}), at {results['priority']}; the real pi 1.6.0 and the "
         "scripted model server.",
         "",
         "## Targets",
