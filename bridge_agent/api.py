@@ -199,6 +199,11 @@ async def messages(request: Request) -> Response:
     return JSONResponse({"session_id": live.session_id, "messages": history})
 
 
+async def commands(request: Request) -> Response:
+    live, listed = await runtime_of(request).sessions.commands(session_id_from(request))
+    return JSONResponse({"session_id": live.session_id, "commands": listed})
+
+
 async def inspect(request: Request) -> Response:
     return JSONResponse(read_inspect_db(runtime_of(request).config.inspect_db_path))
 
@@ -219,5 +224,6 @@ routes = [
     Route(protocol.SESSION_TRACE_PATH, session_trace, methods=["GET"]),
     Route(protocol.MESSAGES_PATH, messages, methods=["GET"]),
     Route(protocol.INSPECT_PATH, inspect, methods=["GET"]),
+    Route(protocol.COMMANDS_PATH, commands, methods=["GET"]),
     Route(protocol.EXEC_PATH, exec_command, methods=["POST"]),
 ]

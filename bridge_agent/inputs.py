@@ -8,6 +8,7 @@ from typing import Any
 from starlette.requests import Request
 
 from bridge_agent.errors import ApiError
+from bridge_agent.images import ImageRefused, checked_images
 
 MAX_BODY = 8 * 1024 * 1024
 
@@ -45,22 +46,15 @@ def required_text(body: dict[str, Any], name: str) -> str:
 
 
 def optional_images(body: dict[str, Any]) -> list[Any] | None:
+    """``images`` in pi's shape, checked by ``images.checked_images`` (the control plane
+    applies the same check, so both answer the same 4xx)."""
     images = body.get("images")
     if images is None:
         return None
-    valid = isinstance(images, list) and all(
-        isinstance(image, dict)
-        and isinstance(image.get("data"), str)
-        and isinstance(image.get("mimeType"), str)
-        for image in images
-    )
-    if not valid:
-        raise ApiError(
-            400,
-            "invalid_field",
-            '\'images\' must be a list of {"data": base64, "mimeType": "image/png"} objects.',
-        )
-    return [{"type": "image", "data": i["data"], "mimeType": i["mimeType"]} for i in images]
+    try:
+        return list(checked_images(images))
+    except ImageRefused as refused:
+        raise ApiError(refused.status, refused.code, refused.message) from refused
 
 
 def session_id_from(request: Request, body: dict[str, Any] | None = None) -> str | None:

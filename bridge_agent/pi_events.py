@@ -6,7 +6,8 @@ partial message as ``message`` and ``assistantMessageEvent.partial``: dropped if
 the first run of a session (and any run after the prompt or the tools change) records a
 ``role: "system"`` message holding pi's prompt sections, which is not part of the chat and is
 dropped here and from ``agent_end.messages``; the starter extension talks to the bridge
-through ``setStatus`` UI requests under one status key.
+through ``setStatus`` UI requests under one status key. Image parts (a prompt's images, an
+image file the agent read) lose their bytes here: see ``images.omit_image_data``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any
+
+from bridge_agent.images import omit_image_data
 
 # The starter extension calls ``ctx.ui.setStatus(EXTENSION_STATUS_KEY, JSON)``; in RPC mode
 # that is a fire-and-forget stdout line, so it needs no network and cannot block pi.
@@ -71,6 +74,9 @@ def translate_pi_event(line: dict[str, Any]) -> BridgeEvent | None:
     data = {key: value for key, value in line.items() if key != "type"}
     if pi_type in SYSTEM_MESSAGE_EVENTS and is_system_message(data.get("message")):
         return None
+    if pi_type != "message_update":
+        # Image bytes stay in pi's messages; the log keeps only their type and size.
+        data = omit_image_data(data)
     if pi_type == "agent_end" and "messages" in data:
         data["messages"] = chat_messages(data["messages"])
     if pi_type == "message_update":

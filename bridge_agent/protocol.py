@@ -38,6 +38,8 @@ SESSION_TRACE_PATH: Final = "/starter/sessions/{session_id}/trace"
 MESSAGES_PATH: Final = "/starter/messages"
 INSPECT_PATH: Final = "/starter/inspect"
 EXEC_PATH: Final = "/starter/exec"
+# The session's slash commands (pi's prompt templates, skills and extension commands).
+COMMANDS_PATH: Final = "/starter/commands"
 
 
 def session_trace_path(session_id: str) -> str:
@@ -100,6 +102,23 @@ COMPACT_CLIENT_MARGIN: Final = 10.0
 
 # The control plane serves at most this much of a session's trace (its newest part).
 MAX_TRACE_BYTES: Final = 2 * 1024 * 1024
+
+# Images in a prompt (pi's ``ImageContent``: ``{"type": "image", "data": base64, "mimeType"}``).
+# Raster types only: an SVG is a document that can carry script, never an image here. The
+# sizes keep a prompt with its images under the control plane's request limit
+# (STARTER_MAX_REQUEST_BYTES, 5 MiB by default; base64 adds a third).
+IMAGE_MIME_TYPES: Final = ("image/png", "image/jpeg", "image/gif", "image/webp")
+MAX_IMAGES: Final = 4
+MAX_IMAGE_BYTES: Final = 3 * 1024 * 1024
+MAX_IMAGES_TOTAL_BYTES: Final = 3 * 1024 * 1024 + 512 * 1024
+
+# Slash commands come from files in the Sprite (untrusted): the control plane passes at most
+# this many, with names and descriptions cut to these lengths.
+MAX_COMMANDS: Final = 200
+MAX_COMMAND_NAME_CHARS: Final = 128
+MAX_COMMAND_DESCRIPTION_CHARS: Final = 300
+CommandSource = Literal["prompt", "skill", "extension"]
+COMMAND_SOURCES: Final[tuple[CommandSource, ...]] = get_args(CommandSource)
 
 
 # -- the three ways to send a message ------------------------------------------------------------

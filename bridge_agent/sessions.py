@@ -36,6 +36,13 @@ from bridge_agent.pi_process import (
 from bridge_agent.pi_settings import save_defaults
 from bridge_agent.runs import end_open_run, end_open_runs
 from bridge_agent.session_files import SessionFiles
+from bridge_agent.slash_commands import (
+    RELOAD_COMMAND,
+    Signature,
+    listed_commands,
+    resource_folders,
+    resources_signature,
+)
 
 logger = logging.getLogger("bridge_agent.sessions")
 
@@ -86,6 +93,8 @@ class LiveSession:
     retry_pending: bool = False
     commands_in_flight: int = 0
     last_used: float = field(default_factory=time.monotonic)
+    # What pi's template and skill folders held when pi last read them (slash_commands).
+    resources: Signature = ()
 
     @property
     def busy(self) -> bool:
@@ -219,6 +228,26 @@ class SessionManager:
             if error.message.startswith(NOTHING_TO_COMPACT):
                 raise NothingToCompact(error.message) from error
             raise SessionError(f"Compaction failed: {error.message}") from error
+
+    async def commands(self, session_id: str | None) -> tuple[LiveSession, list[dict[str, Any]]]:
+        """The session's slash commands, after pi re-read templates and skills that changed
+        since it last read them (only while idle: pi cannot reload during a run)."""
+        live = await self.session(session_id)
+        now = resources_signature(self._resource_folders())
+        if now != live.resources and not live.busy and live.commands_in_flight == 0:
+            try:
+                await self._command(live, {"type": "prompt", "message": "/" + RELOAD_COMMAND})
+                live.resources = now
+            except PiError as error:
+                # The old list is still right for what pi runs; the next listing tries again.
+                logger.warning("session %s: reloading resources failed: %s", live.session_id, error)
+        data = await self._command(live, {"type": "get_commands"})
+        return live, listed_commands(data.get("commands"))
+
+    def _resource_folders(self) -> tuple[Path, ...]:
+        # pi's `~` is $HOME, which in a Sprite is the home the bridge serves.
+        user_home = Path(self.config.env.get("HOME") or self.config.home)
+        return resource_folders(user_home, self.config.agent_dir)
 
     async def messages(self, session_id: str | None) -> tuple[LiveSession, list[Any]]:
         live = await self.session(session_id)
@@ -369,6 +398,8 @@ class SessionManager:
             compile_cache=self.config.state_dir / "node-compile-cache",
         )
         process = PiProcess(launch, on_event=self._handle_pi_event, on_exit=self._handle_pi_exit)
+        # Read before pi starts: a change during its start is picked up by the next listing.
+        resources = resources_signature(self._resource_folders())
         try:
             state = await process.start()
         except (OSError, PiExited, PiError, TimeoutError) as error:
@@ -386,6 +417,7 @@ class SessionManager:
             session_id=session_id,
             process=process,
             session_file=Path(file_value) if file_value else session_file,
+            resources=resources,
         )
         self.live[session_id] = live
         self._by_process[id(process)] = live

@@ -8,7 +8,11 @@
  * - App-port detection: dev-server lines in tool output ("Listening on port 3000",
  *   "Local: http://localhost:5173/", "Uvicorn running on http://0.0.0.0:8000", …) retarget
  *   the bridge's reverse proxy (an `app_port` event).
- * - System-prompt context: the Sprite, the app port, the inspect DB schema, the secret NAMES.
+ * - System-prompt context: the Sprite, the app port, the inspect DB schema, the secret NAMES,
+ *   and where prompt templates and skills go (the dashboard offers them as `/` commands).
+ * - `/starter-reload-resources` command: re-reads prompt templates and skills (pi's `/reload`,
+ *   which RPC mode lacks); the bridge sends it when their files changed and pi is idle, and
+ *   hides it from the command list.
  *
  * Talking to the bridge: in RPC mode `ctx.ui.setStatus(key, text)` becomes one
  * fire-and-forget stdout line, `{"type":"extension_ui_request","method":"setStatus",
@@ -24,6 +28,8 @@ import { Type } from "typebox";
 import type { ExtensionAPI, ExtensionContext } from "@earendil-works/pi-coding-agent";
 
 const STATUS_KEY = "starter-bridge";
+// bridge_agent/slash_commands.py RELOAD_COMMAND
+const RELOAD_COMMAND = "starter-reload-resources";
 
 type BridgeMessage =
 	| { type: "notify"; message: string; level: string; refresh_iframe: boolean }
@@ -84,6 +90,7 @@ function starterContext(): string {
 	const schema = process.env.STARTER_INSPECT_SCHEMA ?? "";
 	const notes = process.env.STARTER_INSPECT_NOTES ?? "";
 	const names = secretNames();
+	const agentDir = process.env.PI_CODING_AGENT_DIR ?? "~/.pi/agent";
 	const secrets = names.length
 		? `These secrets are set as environment variables (use them as $NAME; never print, log or write their values): ${names.join(", ")}.`
 		: "No secrets are configured yet.";
@@ -105,6 +112,9 @@ function starterContext(): string {
 		"Call notify_dashboard when you finish significant work, or when the user must look at something (refreshIframe: true after changing the running app).",
 		"",
 		`### Secrets\n${secrets} When you need a credential that is not listed, call request_secret with its NAME and why you need it. Never ask the user to paste a secret into the chat.`,
+		"",
+		"### Slash commands: prompt templates and skills",
+		`The user's message box offers prompt templates and skills as / commands. To add a prompt template, write ${agentDir}/prompts/NAME.md (Markdown; optional front matter with \`description:\`; $1, $2, $@ and \${1:-default} take the arguments typed after /NAME). To add a skill, write ${agentDir}/skills/NAME/SKILL.md with front matter \`name: NAME\` (lower-case letters, digits, dashes) and \`description:\` (what it does and when to use it); it becomes /skill:NAME. ~/.agents/skills/NAME/SKILL.md works too. Templates and skills under the home's .pi/prompts or .pi/skills are NOT loaded (pi does not trust project folders there). New or changed ones appear in the user's list the next time they type /.`,
 	].join("\n");
 }
 
@@ -178,6 +188,15 @@ export default function starterExtension(pi: ExtensionAPI): void {
 			tellBridge(ctx, { type: "app_port", port: found.port, line: found.line, tool: event.toolName });
 		}
 		return undefined;
+	});
+
+	pi.registerCommand(RELOAD_COMMAND, {
+		description: "Re-read prompt templates and skills (sent by the Starter bridge)",
+		handler: async (_args, ctx) => {
+			// pi refuses to reload during a run; the bridge sends this only when idle.
+			await ctx.reload();
+			return;
+		},
 	});
 
 	pi.on("before_agent_start", async (event) => ({

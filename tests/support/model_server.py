@@ -321,11 +321,15 @@ class ScriptedModelServer:
         self.stop()
 
 
-def pi_models_config(base_url: str) -> dict[str, Any]:
-    """pi's ``models.json`` with provider ``fake`` and models ``fake-model``, ``fake-model-2``."""
+def pi_models_config(base_url: str, *, image_input: bool = False) -> dict[str, Any]:
+    """pi's ``models.json`` with provider ``fake`` and models ``fake-model``, ``fake-model-2``.
+
+    With ``image_input`` the models declare ``input: ["text", "image"]``: pi sends a prompt's
+    images only to such a model (for a text-only one it puts a placeholder text in their place).
+    """
     model = {
         "reasoning": False,
-        "input": ["text"],
+        "input": ["text", "image"] if image_input else ["text"],
         "contextWindow": 128000,
         "maxTokens": 4096,
         "cost": {"input": 0, "output": 0, "cacheRead": 0, "cacheWrite": 0},
@@ -350,7 +354,7 @@ def pi_models_config(base_url: str) -> dict[str, Any]:
     }
 
 
-def pi_config_files(base_url: str) -> dict[str, bytes]:
+def pi_config_files(base_url: str, *, image_input: bool = False) -> dict[str, bytes]:
     """``models.json`` and ``settings.json`` that make pi use the scripted server, by their
     path relative to a home (for a Sprite's ``write_file``, which writes as the Sprite)."""
     settings = {
@@ -360,12 +364,16 @@ def pi_config_files(base_url: str) -> dict[str, bytes]:
         "enableInstallTelemetry": False,
     }
     return {
-        ".pi/agent/models.json": json.dumps(pi_models_config(base_url), indent=2).encode(),
+        ".pi/agent/models.json": json.dumps(
+            pi_models_config(base_url, image_input=image_input), indent=2
+        ).encode(),
         ".pi/agent/settings.json": json.dumps(settings, indent=2).encode(),
     }
 
 
-def write_pi_config(home: Path, base_url: str, *, agent_dir: Path | None = None) -> Path:
+def write_pi_config(
+    home: Path, base_url: str, *, agent_dir: Path | None = None, image_input: bool = False
+) -> Path:
     """Write ``models.json`` and ``settings.json`` so pi uses the scripted server.
 
     They go to ``agent_dir``, by default ``<home>/.pi/agent`` (the bridge's
@@ -373,6 +381,6 @@ def write_pi_config(home: Path, base_url: str, *, agent_dir: Path | None = None)
     """
     directory = agent_dir or home / ".pi" / "agent"
     directory.mkdir(parents=True, exist_ok=True)
-    for relative, content in pi_config_files(base_url).items():
+    for relative, content in pi_config_files(base_url, image_input=image_input).items():
         (directory / Path(relative).name).write_bytes(content)
     return directory
