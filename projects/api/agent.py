@@ -1,5 +1,5 @@
-"""The agent API: prompt, steer, follow up, abort, state, config, sessions, messages, history,
-trace, inspect.
+"""The agent API: prompt, steer, follow up, abort, state, config, sessions, commands, messages,
+history, trace, inspect.
 
 Each operation finds the caller's project, counts it against the `agent` rate limit, and
 calls one function of `projects.bridge.agent` (the dashboard calls the same ones), so both
@@ -19,6 +19,7 @@ from projects.api.schemas import (
     AbortIn,
     AcceptedOut,
     AgentDocument,
+    CommandsOut,
     CompactIn,
     ConfigIn,
     HistoryOut,
@@ -34,6 +35,8 @@ from starter.api_errors import SPRITE_ERRORS, responses
 router = Router(tags=["agent"])
 
 ACCEPTED = responses({202: AcceptedOut}, *SPRITE_ERRORS)
+# A message with images can also be refused for an image's type (415).
+SENT = responses({202: AcceptedOut}, *SPRITE_ERRORS, 415)
 DOCUMENT = responses({200: AgentDocument}, *SPRITE_ERRORS)
 
 
@@ -51,20 +54,20 @@ def _send(request: HttpRequest, project_id: str, payload: PromptIn, mode: str) -
     return AcceptedOut(ok=True, session_id=sent_to)
 
 
-@router.post("/{project_id}/prompt", response=ACCEPTED, summary="Send a prompt to the agent")
+@router.post("/{project_id}/prompt", response=SENT, summary="Send a prompt to the agent")
 def prompt(request: HttpRequest, project_id: str, payload: PromptIn) -> Reply[AcceptedOut]:
     """Starts a run; follow it on `GET /projects/{project_id}/events`. A busy session
     answers 409: steer it or queue a follow-up instead."""
     return Reply(202, _send(request, project_id, payload, "prompt"))
 
 
-@router.post("/{project_id}/steer", response=ACCEPTED, summary="Steer the running agent")
+@router.post("/{project_id}/steer", response=SENT, summary="Steer the running agent")
 def steer(request: HttpRequest, project_id: str, payload: PromptIn) -> Reply[AcceptedOut]:
     """Delivered after the agent's current tool call; the rest of its plan is skipped."""
     return Reply(202, _send(request, project_id, payload, "steer"))
 
 
-@router.post("/{project_id}/follow-up", response=ACCEPTED, summary="Queue a follow-up message")
+@router.post("/{project_id}/follow-up", response=SENT, summary="Queue a follow-up message")
 def follow_up(request: HttpRequest, project_id: str, payload: PromptIn) -> Reply[AcceptedOut]:
     """Delivered once the agent has finished its current run."""
     return Reply(202, _send(request, project_id, payload, "follow_up"))
@@ -124,6 +127,19 @@ def compact_session(request: HttpRequest, project_id: str, payload: CompactIn) -
     """Replaces older messages with a summary written by the model (can take minutes)."""
     project = agent_project(request, project_id)
     return agent.compact(project, payload.session_id, payload.instructions)
+
+
+@router.get(
+    "/{project_id}/commands",
+    response=responses({200: CommandsOut}, *SPRITE_ERRORS),
+    summary="The session's slash commands (prompt templates and skills)",
+)
+def commands(request: HttpRequest, project_id: str, query: Query[SessionQuery]) -> CommandsOut:
+    """Prompt templates and skills kept in the Sprite (`~/.pi/agent/prompts/NAME.md`,
+    `~/.pi/agent/skills/NAME/SKILL.md`), read again when they changed. Send `/name args` as
+    a prompt to run one. Names and descriptions come from the Sprite: treat them as text."""
+    project = agent_project(request, project_id)
+    return CommandsOut(**agent.slash_commands(project, query.session_id))
 
 
 @router.get("/{project_id}/messages", response=DOCUMENT, summary="A session's messages")

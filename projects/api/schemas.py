@@ -9,7 +9,15 @@ from django.core.exceptions import ValidationError
 from ninja import Field, Schema
 from pydantic import AfterValidator, BaseModel
 
-from bridge_agent.protocol import MAX_MESSAGE_CHARS, SESSION_ID_PATTERN, ThinkingLevel
+from bridge_agent.protocol import (
+    IMAGE_MIME_TYPES,
+    MAX_IMAGE_BYTES,
+    MAX_IMAGES,
+    MAX_MESSAGE_CHARS,
+    SESSION_ID_PATTERN,
+    CommandSource,
+    ThinkingLevel,
+)
 from projects.models import Project, Status, validate_project_name
 from projects.sprite.commands import DEFAULT_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS
 
@@ -193,14 +201,43 @@ class FileWrittenOut(Schema):
 
 
 class ImageIn(Input):
-    data: str = Field(description="Base64 image bytes.")
-    mimeType: str = Field(examples=["image/png"])  # the bridge's field name
+    data: str = Field(
+        description=f"Base64 image bytes, at most {MAX_IMAGE_BYTES // (1024 * 1024)} MiB."
+    )
+    mimeType: str = Field(  # pi's field name
+        examples=["image/png"],
+        description=f"One of {', '.join(IMAGE_MIME_TYPES)} (never SVG); the bytes must match.",
+    )
 
 
 class PromptIn(Input):
-    message: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
-    images: list[ImageIn] | None = None
+    message: str = Field(
+        min_length=1,
+        max_length=MAX_MESSAGE_CHARS,
+        description="Text for the agent. `/name args` runs a prompt template or skill of "
+        "the Sprite (see `GET /projects/{project_id}/commands`); pi expands it.",
+    )
+    images: list[ImageIn] | None = Field(
+        None,
+        description=f"Up to {MAX_IMAGES} images. Too large: 413; a type that is not allowed, "
+        "or bytes that are not the type they claim: 415. A model without image input gets "
+        "a placeholder text instead.",
+    )
     session_id: SessionId | None = None
+
+
+class CommandOut(Schema):
+    name: str = Field(description="Send `/<name> args` as a message to run it.")
+    description: str = Field(description="From a file in the Sprite: untrusted text.")
+    source: CommandSource = Field(
+        description="`prompt`: a prompt template; `skill`: a skill (`skill:<name>`); "
+        "`extension`: an extension command."
+    )
+
+
+class CommandsOut(Schema):
+    session_id: str | None
+    commands: list[CommandOut]
 
 
 class SessionQuery(Schema):

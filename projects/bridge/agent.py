@@ -15,7 +15,12 @@ from typing import Any, cast
 import httpx
 
 from bridge_agent import protocol
+from bridge_agent.images import ImageRefused, checked_image, checked_images, omit_image_data
 from bridge_agent.protocol import (
+    COMMAND_SOURCES,
+    MAX_COMMAND_DESCRIPTION_CHARS,
+    MAX_COMMAND_NAME_CHARS,
+    MAX_COMMANDS,
     MAX_MESSAGE_CHARS,
     MAX_TRACE_BYTES,
     SEND_BEHAVIOURS,
@@ -27,6 +32,12 @@ from projects.errors import ProjectError
 from projects.models import Project
 
 SESSION_ID = re.compile(protocol.SESSION_ID_PATTERN)
+# Control characters, and the invisible ones that reorder or hide text (a command list
+# comes from files in the Sprite and must read as it is).
+_UNSEEN = r"\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff"
+CONTROL_CHARACTERS = re.compile(f"[{_UNSEEN}]")
+# A slash command is typed as `/name args`: a name is one word of visible characters.
+COMMAND_NAME = re.compile(rf"[^\s/{_UNSEEN}]{{1,{MAX_COMMAND_NAME_CHARS}}}")
 # Compaction asks the model to summarise the whole conversation. The control plane waits a
 # little longer than the bridge waits for pi, so a slow compaction ends with the bridge's
 # own answer (a 503 that says so) rather than a bare timeout here.
@@ -53,21 +64,33 @@ def clean_message(text: str) -> str:
     return text
 
 
+def clean_images(images: object) -> list[dict[str, str]] | None:
+    """A prompt's images from untrusted input, in pi's shape (`bridge_agent.images`: raster
+    types only, checked by their bytes; 413 too large, 415 a wrong type, 400 malformed)."""
+    if images is None or images == []:
+        return None
+    try:
+        return checked_images(images)
+    except ImageRefused as refused:
+        raise ProjectError(refused.message, code=refused.code, status=refused.status) from refused
+
+
 def send_message(
     project: Project,
     session_id: str | None,
     text: str,
     mode: str,
-    images: list[dict[str, str]] | None = None,
+    images: object = None,
 ) -> str:
-    """Prompt, steer or queue a follow-up (`protocol.SEND_BEHAVIOURS`); returns the session
-    that got it. A plain prompt to a busy session is the bridge's 409."""
+    """Prompt, steer or queue a follow-up (`protocol.SEND_BEHAVIOURS`), with images if any;
+    returns the session that got it. A plain prompt to a busy session is the bridge's 409."""
     if mode not in SEND_BEHAVIOURS:
         raise ProjectError("Choose how to send the message: prompt, steer or follow_up.")
     route = SEND_BEHAVIOURS[cast(SendBehaviour, mode)]
     body: dict[str, Any] = {"message": clean_message(text)}
-    if images:
-        body["images"] = images
+    checked = clean_images(images)
+    if checked:
+        body["images"] = checked
     if session_id:
         body["session_id"] = session_id
     answer = call_bridge(project, "POST", route.path, json_body=body).body or {}
@@ -89,9 +112,69 @@ def agent_state(project: Project, session_id: str | None) -> dict[str, Any]:
 
 
 def messages(project: Project, session_id: str | None) -> dict[str, Any]:
-    """`{"session_id", "messages"}`; for a cursor to follow on from, use `history`."""
+    """`{"session_id", "messages"}`; for a cursor to follow on from, use `history`.
+
+    Image parts of user messages keep their bytes only when they pass the prompt's own
+    check (an image from the Sprite is untrusted); every other image part loses them."""
     params = _session_params(session_id)
-    return dict(call_bridge(project, "GET", protocol.MESSAGES_PATH, params=params).body or {})
+    answer = dict(call_bridge(project, "GET", protocol.MESSAGES_PATH, params=params).body or {})
+    if isinstance(answer.get("messages"), list):
+        answer["messages"] = [_with_safe_images(message) for message in answer["messages"]]
+    return answer
+
+
+def _with_safe_images(message: Any) -> Any:
+    if not isinstance(message, dict) or not isinstance(message.get("content"), list):
+        return message
+    user = message.get("role") == "user"
+    content = []
+    for part in message["content"]:
+        if isinstance(part, dict) and part.get("type") == "image":
+            try:
+                part = checked_image(part) if user else omit_image_data(part)
+            except ImageRefused:
+                part = {"type": "image", "omitted": True}
+        content.append(part)
+    return {**message, "content": content}
+
+
+def slash_commands(project: Project, session_id: str | None) -> dict[str, Any]:
+    """`{"session_id", "commands": [{"name", "description", "source"}]}`: the prompt
+    templates, skills and extension commands pi offers in the session, to be sent as
+    `/name args` (pi expands them). They come from files in the Sprite: at most
+    `MAX_COMMANDS`, names without spaces or control characters, descriptions cut short."""
+    params = _session_params(session_id)
+    body = call_bridge(project, "GET", protocol.COMMANDS_PATH, params=params).body or {}
+    listed: list[dict[str, str]] = []
+    seen: set[str] = set()
+    raw = body.get("commands")
+    for command in raw if isinstance(raw, list) else []:
+        if len(listed) >= MAX_COMMANDS:
+            break
+        if not isinstance(command, dict):
+            continue
+        name, source = command.get("name"), command.get("source")
+        if not isinstance(name, str) or not COMMAND_NAME.fullmatch(name) or name in seen:
+            continue
+        if source not in COMMAND_SOURCES:
+            continue
+        seen.add(name)
+        description = command.get("description")
+        listed.append(
+            {
+                "name": name,
+                "description": _one_line(description if isinstance(description, str) else ""),
+                "source": str(source),
+            }
+        )
+    return {"session_id": body.get("session_id") or session_id, "commands": listed}
+
+
+def _one_line(text: str) -> str:
+    flat = " ".join(CONTROL_CHARACTERS.sub(" ", text).split())
+    if len(flat) <= MAX_COMMAND_DESCRIPTION_CHARS:
+        return flat
+    return flat[: MAX_COMMAND_DESCRIPTION_CHARS - 1].rstrip() + "…"
 
 
 def history(project: Project, session_id: str | None) -> dict[str, Any]:

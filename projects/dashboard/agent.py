@@ -60,8 +60,19 @@ def agent_send(request: HttpRequest, public_id: str) -> JsonResponse:
         session_id,
         text_field(data, "message"),
         text_field(data, "mode", "prompt"),
+        data.get("images"),  # checked by the domain, as for the API
     )
     return JsonResponse({"ok": True, "session_id": sent_to}, status=202)
+
+
+@login_required
+@require_GET
+@errors_as_json
+def agent_commands(request: HttpRequest, public_id: str) -> JsonResponse:
+    """The session's `/` commands for the composer's suggestion list."""
+    project = get_project_for_user(request.user, public_id)
+    session_id = agent.clean_session_id(request.GET.get("session_id"))
+    return JsonResponse(agent.slash_commands(project, session_id))
 
 
 @login_required

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
@@ -26,7 +28,16 @@ def payload(request: HttpRequest) -> dict[str, Any]:
     """The body as a dict: a JSON object from `fetch`, or an ordinary form post."""
     if request.content_type == "application/json":
         try:
-            value = json.loads(request.body or b"{}")
+            raw = request.body
+        except RequestDataTooBig as error:
+            # A message with images can reach the limit: say so, as JSON, like the API's 413.
+            limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE / (1024 * 1024)
+            raise ProjectError(
+                f"The request is over {limit:g} MiB; send smaller or fewer images.",
+                code="too_large",
+            ) from error
+        try:
+            value = json.loads(raw or b"{}")
         except ValueError as error:
             raise BadRequest("The request body is not valid JSON.") from error
         if not isinstance(value, dict):

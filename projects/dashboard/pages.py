@@ -11,7 +11,13 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.http import AuthenticatedHttpRequest
 from accounts.model_catalog import providers_for
-from bridge_agent.protocol import THINKING_LEVELS
+from bridge_agent.protocol import (
+    IMAGE_MIME_TYPES,
+    MAX_IMAGE_BYTES,
+    MAX_IMAGES,
+    MAX_IMAGES_TOTAL_BYTES,
+    THINKING_LEVELS,
+)
 from projects import actions
 from projects.dashboard.forms import ProjectForm, SecretForm
 from projects.errors import ProjectError, status_of
@@ -79,6 +85,13 @@ def render_workspace(
             "thinkingLevels": list(THINKING_LEVELS),
             "urls": _workspace_urls(project),
             "generalAgent": project.kind == Kind.GENERAL_AGENT,
+            # The composer checks images as the server will (chat/attachments.js).
+            "images": {
+                "types": list(IMAGE_MIME_TYPES),
+                "maxCount": MAX_IMAGES,
+                "maxBytes": MAX_IMAGE_BYTES,
+                "maxTotalBytes": MAX_IMAGES_TOTAL_BYTES,
+            },
         },
     }
     context.update(extra or {})
@@ -90,6 +103,7 @@ def _workspace_urls(project: Project) -> dict[str, str]:
         "agent_history",
         "agent_send",
         "agent_abort",
+        "agent_commands",
         "agent_state",
         "agent_config",
         "agent_sessions",

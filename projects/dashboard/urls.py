@@ -28,6 +28,9 @@ urlpatterns = [
     path("p/<str:public_id>/agent/history/", workspace_views.agent_history, name="agent_history"),
     path("p/<str:public_id>/agent/send/", workspace_views.agent_send, name="agent_send"),
     path("p/<str:public_id>/agent/abort/", workspace_views.agent_abort, name="agent_abort"),
+    path(
+        "p/<str:public_id>/agent/commands/", workspace_views.agent_commands, name="agent_commands"
+    ),
     path("p/<str:public_id>/agent/state/", workspace_views.agent_state, name="agent_state"),
     path("p/<str:public_id>/agent/config/", workspace_views.agent_config, name="agent_config"),
     path(

@@ -4,6 +4,8 @@
 // retries that ride out a restarting machine). The ChatView (view.js) owns the state.
 
 import { el } from "../../lib/dom.js";
+import { attachImages, restoreImages, takeImages } from "./attachments.js";
+import { attachSlashMenu } from "./slash-menu.js";
 
 /**
  * How a session is named in the picker: its name (or id tail), when, how long.
@@ -90,6 +92,8 @@ export function buildComposer(self) {
     event.preventDefault();
     self.send(self.isBusy() ? "steer" : "prompt");
   });
+  attachImages(self);
+  self.slashMenu = attachSlashMenu(self);
   self.setBusy(false);
 }
 
@@ -113,8 +117,11 @@ export function sendFromComposer(self, mode) {
     return;
   }
   self.input.value = "";
-  sendRecovering(self, text, mode, 0).catch(function (error) {
+  var images = takeImages(self);
+  if (images) { self.session.rememberImages(text, images); }
+  sendRecovering(self, text, mode, 0, images).catch(function (error) {
     if (!self.input.value) { self.input.value = text; }
+    restoreImages(self, images);
     self.note(error.message, "error");
   });
 }
@@ -127,19 +134,20 @@ export function sendFromComposer(self, mode) {
  * @param {string} text
  * @param {string} mode
  * @param {number} attempt
+ * @param {{data: string, mimeType: string}[] | null} [images]
  * @returns {Promise<any>}
  */
-function sendRecovering(self, text, mode, attempt) {
-  return sendText(self, text, mode).catch(function (error) {
+function sendRecovering(self, text, mode, attempt, images) {
+  return sendText(self, text, mode, images).catch(function (error) {
     if (attempt >= 3) { throw error; }
     if (error.code === "unknown_session") {
       return self.bindTo(null).then(function () {
-        return sendRecovering(self, text, mode, attempt + 1);
+        return sendRecovering(self, text, mode, attempt + 1, images);
       });
     }
     if (error.code === "agent_unavailable" || error.code === "bridge_unreachable") {
       return new Promise(function (resolve) { setTimeout(resolve, 1500); }).then(function () {
-        return sendRecovering(self, text, mode, attempt + 1);
+        return sendRecovering(self, text, mode, attempt + 1, images);
       });
     }
     throw error;
@@ -151,10 +159,13 @@ function sendRecovering(self, text, mode, attempt) {
  * @param {any} self the ChatView
  * @param {string} text
  * @param {string} mode
+ * @param {{data: string, mimeType: string}[] | null} [images]
  * @returns {Promise<any>}
  */
-export function sendText(self, text, mode) {
+export function sendText(self, text, mode, images) {
+  /** @type {Record<string, any>} */
   var body = { session_id: self.session.id, message: text, mode: mode };
+  if (images && images.length) { body.images = images; }
   return self.workspace.api.post("agent_send", body).catch(function (error) {
     if (error.status === 409 && mode === "prompt") {
       // It started working meanwhile (another tab, a follow-up): queue it instead.

@@ -133,9 +133,10 @@ Session.prototype.apply = function (event) {
       this.partial = null;
       this.notify("clearPartial");
       if (data.message && !this.keys.has(messageKey(data.message))) {
-        this.messages.push(data.message);
-        this.keys.add(messageKey(data.message));
-        this.notify("appendMessage", data.message);
+        var ended = this.withSentImages(data.message);
+        this.messages.push(ended);
+        this.keys.add(messageKey(ended));
+        this.notify("appendMessage", ended);
       }
       break;
     case "tool_start":
@@ -170,11 +171,41 @@ Session.prototype.adoptMissing = function (messages) {
   messages.forEach(function (message) {
     var key = messageKey(message);
     if (!message || self.keys.has(key)) { return; }
+    message = self.withSentImages(message);
     self.messages.push(message);
     self.keys.add(key);
     if (message.role === "assistant") { self.notify("clearPartial"); }
     self.notify("appendMessage", message);
   });
+};
+
+// The log carries no image bytes (the bridge drops them): a user message this page sent
+// gets the images the page still holds, matched by its text (or, for a `/` command that
+// pi expanded, by being the oldest message sent with as many images).
+/** @param {string} text @param {{data: string, mimeType: string}[]} images */
+Session.prototype.rememberImages = function (text, images) {
+  this.sentImages = (this.sentImages || []).concat([{ text: text, images: images }]).slice(-8);
+};
+
+Session.prototype.withSentImages = function (message) {
+  var parts = message.role === "user" && Array.isArray(message.content) ? message.content : [];
+  var missing = parts.filter(function (part) { return part && part.type === "image" && !part.data; });
+  if (!missing.length || !this.sentImages || !this.sentImages.length) { return message; }
+  var text = textOf(parts);
+  var sent = this.sentImages;
+  var index = sent.findIndex(function (entry) { return entry.text === text; });
+  if (index < 0) {
+    index = sent.findIndex(function (entry) { return entry.images.length === missing.length; });
+  }
+  if (index < 0) { return message; }
+  var images = sent[index].images.slice();
+  this.sentImages = sent.slice(0, index).concat(sent.slice(index + 1));
+  var content = parts.map(function (part) {
+    if (!part || part.type !== "image" || part.data || !images.length) { return part; }
+    var image = images.shift();
+    return { type: "image", data: image.data, mimeType: image.mimeType };
+  });
+  return Object.assign({}, message, { content: content });
 };
 
 Session.prototype.setBusy = function (busy) {

@@ -5,6 +5,7 @@ import { el } from "../../lib/dom.js";
 import * as render from "../../lib/render.js";
 import { toast } from "../../lib/toast.js";
 import { buildComposer, buildToolbar, sendFromComposer, sendText, sessionLabel } from "./composer.js";
+import { messageImages } from "./attachments.js";
 import { messageKey, textOf } from "./session.js";
 import { secretForm, tellAgentOnceBack } from "./secret-form.js";
 import { fillCard, findCard, shortJson, toolCard } from "./tool-cards.js";
@@ -12,7 +13,7 @@ import { fillCard, findCard, shortJson, toolCard } from "./tool-cards.js";
 /**
  * What a chat panel needs from the workspace (workspace/main.js builds it).
  * @typedef {object} ChatContext
- * @property {{generalAgent?: boolean, secretNames: string[], urls: Record<string, string>}} config
+ * @property {{generalAgent?: boolean, secretNames: string[], urls: Record<string, string>, images?: {types: string[], maxCount: number, maxBytes: number, maxTotalBytes: number}}} config
  * @property {{get: Function, post: Function, sessions: () => Promise<any>}} api
  * @property {(sessionId: string | null) => Promise<any>} sessionFor
  * @property {(kind: string, props: object) => unknown} openPanel
@@ -204,6 +205,8 @@ ChatView.prototype.renderMessage = function (message) {
   node.dataset.role = message.role || "";
   if (message.role === "user") {
     node.appendChild(el("div", "msg-text", textOf(message.content)));
+    var images = messageImages(message, this.workspace.config.images);
+    if (images) { node.appendChild(images); }
     return node;
   }
   if (message.role === "assistant") {
