@@ -28,6 +28,7 @@ from tests.e2e.test_workspace_chat import (
     open_workspace,
     owner_with_running_project,
     panel_session_ids,
+    screenshot_dir,
     stack,
 )
 from tests.support.fixtures import scripted_model_server
@@ -92,6 +93,7 @@ def test_a_slash_command_from_a_prompt_template_in_the_sprite_expands(
     browser: Browser,
     owner_and_project: tuple[User, Project],
     scripted_model_server: ScriptedModelServer,
+    tmp_path: Path,
 ) -> None:
     owner, project = owner_and_project
     # Written while pi already runs: the list reads it again when it opens.
@@ -114,6 +116,7 @@ def test_a_slash_command_from_a_prompt_template_in_the_sprite_expands(
         'Greet a sailor <img src=x onerror="window.__pwned=1"><b>loudly</b>'
     )
     assert menu.locator("img, b").count() == 0
+    page.screenshot(path=str(screenshot_dir(tmp_path) / "slash-menu.png"))
     assert page.evaluate("typeof window.__pwned") == "undefined"
     page.add_script_tag(path=str(AXE))
     violations = page.evaluate(
@@ -145,6 +148,7 @@ def test_an_image_pasted_into_the_composer_reaches_the_model_as_an_image_part(
     browser: Browser,
     owner_and_project: tuple[User, Project],
     scripted_model_server: ScriptedModelServer,
+    tmp_path: Path,
 ) -> None:
     owner, project = owner_and_project
     # The user's custom provider declares text input only; pi would send a placeholder in
@@ -164,6 +168,7 @@ def test_an_image_pasted_into_the_composer_reaches_the_model_as_an_image_part(
     page.evaluate(PASTE, [image, "image/png", "blue.png"])
     thumbnail = page.get_by_role("img", name="Image to send: blue.png")
     expect(thumbnail).to_be_visible()
+    page.screenshot(path=str(screenshot_dir(tmp_path) / "image-attached.png"))
     # An SVG is refused in the composer (the server would answer 415).
     page.evaluate(PASTE, [b64(SVG_WITH_SCRIPT), "image/svg+xml", "evil.svg"])
     expect(page.locator(".chat-note-error").last).to_contain_text("evil.svg cannot be sent")
@@ -181,6 +186,7 @@ def test_an_image_pasted_into_the_composer_reaches_the_model_as_an_image_part(
     sent = page.locator(".msg-user").filter(has_text="ref-4411").locator("img.msg-image")
     expect(sent).to_have_attribute("src", f"data:image/png;base64,{image}", timeout=30_000)
     expect(page.locator(".msg-assistant").last).to_contain_text("Scripted answer", timeout=30_000)
+    page.screenshot(path=str(screenshot_dir(tmp_path) / "image-in-transcript.png"))
     page.reload()
     sent = page.locator(".msg-user").filter(has_text="ref-4411").locator("img.msg-image")
     expect(sent).to_have_attribute("src", f"data:image/png;base64,{image}", timeout=60_000)
