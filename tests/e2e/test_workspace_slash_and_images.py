@@ -84,6 +84,10 @@ def owner_and_project(
         yield found
 
 
+def page_note(page: Page, text: str) -> Any:
+    return page.locator(".chat-note").filter(has_text=text)
+
+
 def composer(page: Page) -> Any:
     return page.locator(".panel-chat .composer-input").first
 
@@ -151,23 +155,31 @@ def test_an_image_pasted_into_the_composer_reaches_the_model_as_an_image_part(
     tmp_path: Path,
 ) -> None:
     owner, project = owner_and_project
-    # The user's custom provider declares text input only; pi would send a placeholder in
-    # the image's place. Declare image input, then start a session (pi reads models.json).
+    image = b64(png_bytes(12, 12, (10, 120, 240)))
+    text_only = page_note(page := logged_in_page(browser, stack, owner), "does not take images")
+    open_workspace(page, stack, project)
+    # The user's custom provider declares text input only: the page says pi would send a
+    # placeholder in the image's place.
+    page.evaluate(PASTE, [image, "image/png", "blue.png"])
+    expect(text_only).to_have_count(1)
+    page.get_by_role("button", name="Remove image blue.png").click()
+    expect(page.locator(".composer-attachment")).to_have_count(0)
+
+    # Declare image input, then start a session (pi reads models.json when it starts).
     models = json.loads(read_from_sprite(project, ".pi/agent/models.json"))
     for provider in models["providers"].values():
         for model in provider["models"]:
             model["input"] = ["text", "image"]
     write_into_sprite(project, ".pi/agent/models.json", json.dumps(models).encode())
-    page = logged_in_page(browser, stack, owner)
-    open_workspace(page, stack, project)
     before = panel_session_ids(page)[0]
     page.get_by_role("button", name="New session").first.click()
     wait_for(lambda: panel_session_ids(page)[0] not in (None, before), 60, message="a new session")
 
-    image = b64(png_bytes(12, 12, (10, 120, 240)))
     page.evaluate(PASTE, [image, "image/png", "blue.png"])
     thumbnail = page.get_by_role("img", name="Image to send: blue.png")
     expect(thumbnail).to_be_visible()
+    page.wait_for_timeout(1000)
+    expect(text_only).to_have_count(0)
     page.screenshot(path=str(screenshot_dir(tmp_path) / "image-attached.png"))
     # An SVG is refused in the composer (the server would answer 415).
     page.evaluate(PASTE, [b64(SVG_WITH_SCRIPT), "image/svg+xml", "evil.svg"])

@@ -90,6 +90,7 @@ export function attachImages(self) {
  */
 export function addFiles(self, files) {
   var limits = limitsOf(self);
+  var before = self.attachments.length;
   files.forEach(function (file) {
     var name = file.name || "pasted image";
     if (limits.types.indexOf(file.type) < 0) {
@@ -125,6 +126,22 @@ export function addFiles(self, files) {
     };
     reader.readAsDataURL(file);
   });
+  if (before === 0 && self.attachments.length) { warnIfTextOnly(self); }
+}
+
+/**
+ * Say so when the session's model takes no images (pi then sends it a placeholder text).
+ * @param {any} self the ChatView
+ */
+function warnIfTextOnly(self) {
+  if (!self.session) { return; }
+  self.workspace.api.get("agent_state", { session_id: self.session.id }).then(function (/** @type {any} */ state) {
+    var model = state && state.model;
+    if (model && Array.isArray(model.input) && model.input.indexOf("image") < 0) {
+      self.note("The model " + String(model.name || model.id || "") + " does not take images: " +
+        "pi sends it a note in their place. Pick a model that does, or describe the image.", "info");
+    }
+  }, function () { /* only advice */ });
 }
 
 /** @param {any} self the ChatView */
