@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from bridge_agent import protocol
+from bridge_agent.branches import SessionEntries, session_tree
 from tests.support.bridge_process import BridgeProcess, EventStream
 from tests.support.model_server import ScriptedModelServer
 
@@ -235,3 +237,23 @@ def test_message_text_in_the_tree_is_passed_as_it_was_written(
     ask(shared_bridge, events, session_id, markup)
     found = tree(shared_bridge, session_id)
     assert found["nodes"][0]["text"] == markup[:300]  # cut, never escaped or interpreted
+
+
+def test_a_long_session_and_a_looping_chain_are_read_without_recursion() -> None:
+    entries = [
+        {
+            "type": "message",
+            "id": f"e{i}",
+            "parentId": f"e{i - 1}" if i else None,
+            "message": {"role": "user" if i % 2 == 0 else "assistant", "content": f"m{i}"},
+        }
+        for i in range(5000)
+    ]
+    entries.append(
+        {"type": "message", "id": "loop", "parentId": "loop", "message": {"role": "user"}}
+    )
+    read = SessionEntries.of({"entries": entries, "leafId": "e4999"})
+    found = session_tree("s", read)
+    assert len(found["nodes"]) == protocol.MAX_TREE_NODES
+    assert all(n["active"] for n in found["nodes"] if n["id"] != "loop")
+    assert read.tip_of("e0") == "e4999" and read.path_to("loop") == ["loop"]
