@@ -103,6 +103,11 @@ def test_edit_and_resend_starts_a_branch_and_switching_changes_the_messages(
         "assistant: Scripted answer: second, edited",
     ]
 
+    # The picker counts the messages on screen, not those of every branch.
+    with shared_bridge.client() as client:
+        listed = client.get("/starter/sessions").json()["sessions"]
+    assert next(s for s in listed if s["id"] == session_id)["message_count"] == 4
+
     after = tree(shared_bridge, session_id)
     edited = node(after, "second, edited")
     old = node(after, "second question")
