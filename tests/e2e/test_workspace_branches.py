@@ -8,6 +8,7 @@ bridge and pi, Debian's chromium; only the model is scripted.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from tests.e2e.test_workspace_chat import (
     open_workspace,
     owner_with_running_project,
     panel_session_ids,
+    screenshot_dir,
     send,
     stack,
 )
@@ -43,7 +45,10 @@ def last_answer(page: Page) -> Any:
 
 
 def test_edit_and_resend_makes_a_branch_the_trace_panel_shows_and_switching_changes_the_transcript(
-    stack: LiveStack, browser: Browser, scripted_model_server: ScriptedModelServer
+    stack: LiveStack,
+    browser: Browser,
+    scripted_model_server: ScriptedModelServer,
+    tmp_path: Path,
 ) -> None:
     with owner_with_running_project("brenda@example.com", "Branches", scripted_model_server) as (
         owner,
@@ -95,6 +100,7 @@ def test_edit_and_resend_makes_a_branch_the_trace_panel_shows_and_switching_chan
         )
         assert on_screen == [m["role"] for m in bridge_messages(project, session_id)]
         assert page.evaluate("typeof window.__pwned") == "undefined"
+        page.screenshot(path=str(screenshot_dir(tmp_path) / "branches.png"))
 
         # And back to the edited one, from the tree again.
         tree.get_by_role("button", name="second question, edited").click()
