@@ -33,7 +33,8 @@ def tree(request: HttpRequest, project_id: str, session_id: str = SessionPath) -
 
 @router.post(
     "/{project_id}/sessions/{session_id}/edit",
-    response=responses({202: AcceptedOut}, *SPRITE_ERRORS),
+    # Like a prompt, images can be refused for their type (415).
+    response=responses({202: AcceptedOut}, *SPRITE_ERRORS, 415),
     summary="Edit a sent message and resend it",
 )
 def edit(

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bridge_agent import protocol
-from projects.bridge.agent import clean_message, clean_session_id
+from projects.bridge.agent import clean_images, clean_message, clean_session_id
 from projects.bridge.client import call_bridge
 from projects.errors import ProjectError
 from projects.models import Project
@@ -85,17 +85,19 @@ def edit_message(
     session_id: str,
     entry_id: str,
     text: str,
-    images: list[dict[str, str]] | None = None,
+    images: object = None,
 ) -> str:
     """Send `text` in place of the user message `entry_id` (a new branch beside the old
-    one) and start the run; returns the session. A working session is the bridge's 409."""
+    one) and start the run; returns the session. A working session is the bridge's 409.
+    Images are checked as a prompt's are (413, 415)."""
     body: dict[str, Any] = {
         "session_id": _require_session(session_id),
         "entry_id": clean_entry_id(entry_id),
         "message": clean_message(text),
     }
-    if images:
-        body["images"] = images
+    checked = clean_images(images)
+    if checked:
+        body["images"] = checked
     answer = call_bridge(project, "POST", protocol.SESSION_EDIT_PATH, json_body=body).body or {}
     return str(answer.get("session_id") or session_id)
 

@@ -39,6 +39,7 @@ def agent_edit(request: HttpRequest, public_id: str) -> JsonResponse:
         text_field(data, "session_id"),
         text_field(data, "entry_id"),
         text_field(data, "message"),
+        data.get("images"),  # checked by the domain, as for the API
     )
     return JsonResponse({"ok": True, "session_id": sent_to}, status=202)
 

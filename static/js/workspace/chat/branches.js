@@ -93,7 +93,14 @@ async function resend(view, message, text) {
   const matches = (tree.nodes || []).filter((/** @type {any} */ node) => node.message_timestamp === message.timestamp);
   const entry = matches.find((/** @type {any} */ node) => node.active) || matches[0];
   if (!entry) { throw new Error("This message is not in the session's record yet; try again in a moment."); }
-  await view.workspace.api.post("agent_edit", { session_id: session.id, entry_id: entry.id, message: text });
+  // The message's images go with the new text (the edit is of the words).
+  const images = (Array.isArray(message.content) ? message.content : [])
+    .filter((/** @type {any} */ part) => part && part.type === "image" && typeof part.data === "string" && typeof part.mimeType === "string")
+    .map((/** @type {any} */ part) => ({ data: part.data, mimeType: part.mimeType }));
+  /** @type {Record<string, unknown>} */
+  const body = { session_id: session.id, entry_id: entry.id, message: text };
+  if (images.length) { body.images = images; }
+  await view.workspace.api.post("agent_edit", body);
   // The messages are another branch now (the bridge's branch_changed event reloads other
   // panels showing this session; this one need not wait for it).
   session.load();
