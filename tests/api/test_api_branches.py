@@ -16,6 +16,7 @@ from projects.models import Project
 from tests.api.conftest import API, TokenClient
 from tests.relay.conftest import owner, owner_token, running_project, stack
 from tests.support.fixtures import scripted_model_server
+from tests.support.images import SVG_WITH_SCRIPT, b64
 
 __all__ = ["owner", "owner_token", "running_project", "scripted_model_server", "stack"]
 
@@ -151,3 +152,21 @@ def test_branching_through_the_api_and_the_dashboard(
     assert settled_messages(api, running_project, clone_id, 4) == settled_messages(
         api, running_project, session_id, 4
     )
+
+
+@pytest.mark.django_db
+def test_an_edit_checks_its_images_like_a_prompt_before_any_sprite(
+    alice_project: Project, alice_client: Client, alice_api: TokenClient
+) -> None:
+    # alice's project has no Sprite: whatever reached a bridge would fail differently.
+    svg = {"data": b64(SVG_WITH_SCRIPT), "mimeType": "image/png"}
+    body = {"entry_id": "0123abcd", "message": "look", "images": [svg]}
+    answers = [
+        post(alice_api, f"{API}/projects/{alice_project.public_id}/sessions/s-1/edit", body),
+        post(
+            alice_client, f"/p/{alice_project.public_id}/agent/edit/", {"session_id": "s-1", **body}
+        ),
+    ]
+    for answer in answers:
+        assert answer.status_code == 415, answer.content
+        assert answer.json()["error"] == "unsupported_media_type"
