@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from bridge_agent import protocol
+from bridge_agent import branches, protocol
 from bridge_agent.app_target import valid_port
 from bridge_agent.commands import exec_command
 from bridge_agent.errors import ApiError
@@ -226,4 +226,5 @@ routes = [
     Route(protocol.INSPECT_PATH, inspect, methods=["GET"]),
     Route(protocol.COMMANDS_PATH, commands, methods=["GET"]),
     Route(protocol.EXEC_PATH, exec_command, methods=["POST"]),
+    *branches.routes,
 ]

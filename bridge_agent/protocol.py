@@ -40,6 +40,12 @@ INSPECT_PATH: Final = "/starter/inspect"
 EXEC_PATH: Final = "/starter/exec"
 # The session's slash commands (pi's prompt templates, skills and extension commands).
 COMMANDS_PATH: Final = "/starter/commands"
+# Branching (bridge_agent/branches.py): a session's tree, edit-and-resend, switching
+# branch, duplicating a session.
+SESSION_TREE_PATH: Final = "/starter/sessions/tree"
+SESSION_EDIT_PATH: Final = "/starter/sessions/edit"
+SESSION_BRANCH_PATH: Final = "/starter/sessions/branch"
+SESSION_CLONE_PATH: Final = "/starter/sessions/clone"
 
 
 def session_trace_path(session_id: str) -> str:
@@ -69,6 +75,10 @@ EVENT_NOTIFY: Final = "notify"
 EVENT_SECRET_REQUESTED: Final = "secret_requested"  # noqa: S105 (an event name)
 # Not stored: sent to a reader whose cursor the log can no longer serve.
 EVENT_RESET: Final = "reset"
+# The session moved to another branch of its tree (an edit or a switch): its messages are
+# now another list, so readers reload them. Payload: {"leaf_id", "entry_id", "reason":
+# "edit" | "switch"}.
+EVENT_BRANCH_CHANGED: Final = "branch_changed"
 
 # pi's own run markers. A run is the events of one session from its ``agent_start`` to its
 # ``agent_end``. When a run cannot end by itself (the bridge or pi died in the middle), the
@@ -93,6 +103,16 @@ THINKING_LEVELS: Final[tuple[ThinkingLevel, ...]] = get_args(ThinkingLevel)
 SESSION_ID_PATTERN: Final = r"^[0-9A-Za-z][0-9A-Za-z-]{0,127}$"
 
 MAX_MESSAGE_CHARS: Final = 200_000
+
+# pi's session entry ids (8 hex digits today); they travel in JSON bodies, never in paths.
+ENTRY_ID_PATTERN: Final = r"^[0-9A-Za-z_-]{1,64}$"
+# The starter extension's command that moves a session within its tree (pi has no RPC
+# command for it). It is in ``get_commands``: lists of slash commands for people skip it.
+BRANCH_COMMAND: Final = "starter-branch"
+# A session tree's node texts are cut to this many characters (the tree is a map, the
+# messages are read in the chat); a tree has at most this many nodes (the newest).
+TREE_TEXT_CHARS: Final = 300
+MAX_TREE_NODES: Final = 2000
 
 # Compaction asks the model for a summary of the whole conversation. The bridge waits this
 # long for pi; the control plane waits a little longer for the bridge, so the bridge's own

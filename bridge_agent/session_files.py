@@ -3,7 +3,9 @@
 pi has no "list sessions" RPC command, so the list comes from the session directory, the way
 pi's own ``SessionManager.list()`` does. Files are named ``<iso-ts>_<uuid>.jsonl``, begin with
 a ``{"type": "session", "id": …}`` header, and are written lazily (pi 1.x creates one when the
-first user message is sent). pi's ``role: "system"`` records are not counted as messages.
+first user message is sent). pi's ``role: "system"`` records are not counted as messages,
+and neither are those of other branches: the count is of the path from the last entry (where
+pi puts the leaf when it opens the file) to the root, the messages the chat shows.
 Summaries are cached by (mtime, size) so listing stays cheap.
 """
 
@@ -93,7 +95,10 @@ def _read_summary(path: Path, mtime: float) -> SessionSummary | None:
     session_id: str | None = None
     created: str | None = None
     name: str | None = None
-    message_count = 0
+    # Each entry's parent, and whether it is a chat message (for the count along the path).
+    parents: dict[str, str | None] = {}
+    chat_messages: set[str] = set()
+    last_entry: str | None = None
     last_timestamp: str | None = None
     try:
         with path.open("rb") as handle:
@@ -109,9 +114,13 @@ def _read_summary(path: Path, mtime: float) -> SessionSummary | None:
                     session_id = str(entry.get("id"))
                     created = entry.get("timestamp")
                 elif entry_type == "message" and not is_system_message(entry.get("message")):
-                    message_count += 1
+                    chat_messages.add(str(entry.get("id")))
                 elif entry_type == "session_info" and entry.get("name"):
                     name = str(entry["name"])
+                if entry_type != "session" and isinstance(entry.get("id"), str):
+                    parent = entry.get("parentId")
+                    parents[entry["id"]] = parent if isinstance(parent, str) else None
+                    last_entry = entry["id"]
                 timestamp = entry.get("timestamp")
                 if isinstance(timestamp, str):
                     last_timestamp = timestamp
@@ -119,6 +128,13 @@ def _read_summary(path: Path, mtime: float) -> SessionSummary | None:
         return None
     if session_id is None:
         return None
+    message_count = 0
+    seen: set[str] = set()
+    current = last_entry
+    while current is not None and current not in seen:
+        seen.add(current)
+        message_count += current in chat_messages
+        current = parents.get(current)
     file_time = datetime.fromtimestamp(mtime, UTC).isoformat(timespec="milliseconds")
     return SessionSummary(
         id=session_id,

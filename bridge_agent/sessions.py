@@ -344,6 +344,29 @@ class SessionManager:
             raise UnknownSession(f"No session file for {session_id!r}; see /starter/sessions.")
         return summary.path
 
+    async def request(
+        self, live: LiveSession, command: dict[str, Any], answer_within: float = 30.0
+    ) -> dict[str, Any]:
+        """One RPC command to the session's pi; a dead or silent pi is ``AgentUnavailable``,
+        pi's refusal is ``PiError`` (for modules that extend the commands, like branches)."""
+        return await self._command(live, command, answer_within=answer_within)
+
+    def moved_to(self, live: LiveSession, session_file: Path | None, session_id: str) -> None:
+        """pi moved ``live``'s process to another session (``clone``): file it under the new
+        id, make that the current session, and tell readers the old one is no longer live."""
+        old_id = live.session_id
+        self.live.pop(old_id, None)
+        live.session_id = session_id
+        live.session_file = session_file
+        self.live[session_id] = live
+        self.current_id = session_id
+        self.log.append(protocol.EVENT_SESSION_ENDED, {"reason": "cloned"}, old_id)
+        self.log.append(
+            protocol.EVENT_SESSION_STARTED,
+            {"reason": "clone", "pid": live.process.pid, "cloned_from": old_id},
+            session_id,
+        )
+
     # -- session processes -----------------------------------------------------------------
 
     async def session(self, session_id: str | None) -> LiveSession:

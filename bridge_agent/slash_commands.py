@@ -21,11 +21,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-from bridge_agent.protocol import COMMAND_SOURCES
+from bridge_agent.protocol import BRANCH_COMMAND, COMMAND_SOURCES
 
 # bridge_agent/extension/starter-extension.ts RELOAD_COMMAND
 RELOAD_COMMAND = "starter-reload-resources"
 # A home is the agent's: a runaway folder must not make every command listing slow.
+# The extension's commands that the bridge sends itself: never offered to people.
+BRIDGE_COMMANDS = frozenset({RELOAD_COMMAND, BRANCH_COMMAND})
 MAX_SCANNED_ENTRIES = 5000
 MAX_SCAN_DEPTH = 6
 
@@ -81,7 +83,7 @@ def listed_commands(commands: Any) -> list[dict[str, Any]]:
         if not isinstance(command, dict):
             continue
         name, source = command.get("name"), command.get("source")
-        if not isinstance(name, str) or name == RELOAD_COMMAND or source not in COMMAND_SOURCES:
+        if not isinstance(name, str) or name in BRIDGE_COMMANDS or source not in COMMAND_SOURCES:
             continue
         description = command.get("description")
         listed.append(

@@ -27,6 +27,7 @@ from accounts import api as accounts_api
 from accounts.api_auth import FULL_ACCESS, ScopeDenied
 from accounts.user_settings import SettingsError
 from projects.api import agent as api_agent
+from projects.api import branches as api_branches
 from projects.api import events as api_events
 from projects.api import projects as projects_api
 from projects.api import sprite as api_sprite
@@ -63,6 +64,7 @@ api = NinjaAPI(
 )
 api.add_router("/projects", projects_api.router)
 api.add_router("/projects", api_agent.router)
+api.add_router("/projects", api_branches.router)
 api.add_router("/projects", api_events.router)
 api.add_router("/projects", api_sprite.router)
 api.add_router("/settings", accounts_api.router)

@@ -13,6 +13,9 @@
  * - `/starter-reload-resources` command: re-reads prompt templates and skills (pi's `/reload`,
  *   which RPC mode lacks); the bridge sends it when their files changed and pi is idle, and
  *   hides it from the command list.
+ * - `/starter-branch <entryId>` command: moves the session to another point of its tree
+ *   (pi has no RPC command for that; the bridge sends this as a `prompt`, see
+ *   bridge_agent/branches.py).
  *
  * Talking to the bridge: in RPC mode `ctx.ui.setStatus(key, text)` becomes one
  * fire-and-forget stdout line, `{"type":"extension_ui_request","method":"setStatus",
@@ -30,6 +33,8 @@ import type { ExtensionAPI, ExtensionContext } from "@earendil-works/pi-coding-a
 const STATUS_KEY = "starter-bridge";
 // bridge_agent/slash_commands.py RELOAD_COMMAND
 const RELOAD_COMMAND = "starter-reload-resources";
+// The command the bridge sends to switch branches, and the custom entry it leaves behind.
+const BRANCH_COMMAND = "starter-branch";
 
 type BridgeMessage =
 	| { type: "notify"; message: string; level: string; refresh_iframe: boolean }
@@ -176,6 +181,20 @@ export default function starterExtension(pi: ExtensionAPI): void {
 				],
 				details: { name },
 			};
+		},
+	});
+
+	pi.registerCommand(BRANCH_COMMAND, {
+		description: "Starter dashboard: move this session to another point of its tree",
+		handler: async (args, ctx) => {
+			// Rejects (an extension_error the bridge sees) while a run is going or for an
+			// unknown entry; the bridge checks both first and then reads where the leaf is.
+			const result = await ctx.navigateTree(args.trim(), { summarize: false });
+			if (result.cancelled) return;
+			// pi keeps the leaf in memory only and, when it reopens the file, puts it on the
+			// last entry written. This entry (context-free) is written at the new leaf, so the
+			// chosen branch is still the one shown after pi restarts.
+			pi.appendEntry(BRANCH_COMMAND, { target: args.trim() });
 		},
 	});
 

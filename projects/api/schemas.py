@@ -10,11 +10,14 @@ from ninja import Field, Schema
 from pydantic import AfterValidator, BaseModel
 
 from bridge_agent.protocol import (
+    ENTRY_ID_PATTERN,
     IMAGE_MIME_TYPES,
     MAX_IMAGE_BYTES,
     MAX_IMAGES,
     MAX_MESSAGE_CHARS,
+    MAX_TREE_NODES,
     SESSION_ID_PATTERN,
+    TREE_TEXT_CHARS,
     CommandSource,
     ThinkingLevel,
 )
@@ -276,6 +279,43 @@ class HistoryOut(Schema):
     )
     busy: bool
     messages: list[dict[str, Any]] = Field(description="pi's messages, oldest first.")
+
+
+# -- branching (projects/bridge/branches.py) ----------------------------------------------
+
+EntryId = Annotated[str, Field(pattern=ENTRY_ID_PATTERN, examples=["a1b2c3d4"])]
+
+
+class TreeNodeOut(Schema):
+    id: str = Field(description="The message's entry id in pi's session tree.")
+    parent_id: str | None = Field(
+        description="The user message before it on its branch (null: the first)."
+    )
+    text: str = Field(description=f"The message's text, cut to {TREE_TEXT_CHARS} characters.")
+    timestamp: str | None = Field(description="When pi wrote the entry (ISO 8601).")
+    message_timestamp: float | None = Field(
+        description="The message's own `timestamp` (ms), as in `GET /messages`."
+    )
+    active: bool = Field(description="On the branch the session is on now.")
+
+
+class TreeOut(Schema):
+    session_id: str
+    leaf_id: str | None = Field(description="pi's current leaf entry.")
+    truncated: bool = Field(description=f"Only the newest {MAX_TREE_NODES} messages are listed.")
+    nodes: list[TreeNodeOut] = Field(
+        description="Your messages, oldest first; siblings (same parent_id) are branches."
+    )
+
+
+class EditIn(Input):
+    entry_id: EntryId = Field(description="The user message to replace (a node of the tree).")
+    message: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
+    images: list[ImageIn] | None = None
+
+
+class BranchIn(Input):
+    entry_id: EntryId = Field(description="Any message of the branch to show.")
 
 
 AgentDocument = dict[str, Any]

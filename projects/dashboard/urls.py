@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.urls import path
 
 from projects.dashboard import agent as workspace_views
+from projects.dashboard import branches as branch_views
 from projects.dashboard import general_agent as general_agent_views
 from projects.dashboard import pages as views
 from projects.dashboard import panels as workspace_panels
@@ -51,6 +52,9 @@ urlpatterns = [
         workspace_views.agent_compact,
         name="agent_compact",
     ),
+    path("p/<str:public_id>/agent/tree/", branch_views.agent_tree, name="agent_tree"),
+    path("p/<str:public_id>/agent/edit/", branch_views.agent_edit, name="agent_edit"),
+    path("p/<str:public_id>/agent/clone/", branch_views.agent_clone, name="agent_clone"),
     path("p/<str:public_id>/agent/secret/", workspace_views.secret_provide, name="secret_provide"),
     path("p/<str:public_id>/preview-link/", workspace_views.preview_link, name="preview_link"),
     # The workspace's panels and sidebar (HTML fragments, loaded with htmx).
@@ -62,6 +66,16 @@ urlpatterns = [
         "p/<str:public_id>/sessions/<str:session_id>/trace/",
         workspace_panels.session_trace,
         name="trace",
+    ),
+    path(
+        "p/<str:public_id>/sessions/<str:session_id>/branches/",
+        branch_views.session_branches,
+        name="branches",
+    ),
+    path(
+        "p/<str:public_id>/sessions/<str:session_id>/branches/switch/",
+        branch_views.session_branch_switch,
+        name="branch_switch",
     ),
     path("p/<str:public_id>/checkpoints/", workspace_panels.checkpoint_list, name="checkpoints"),
     path(

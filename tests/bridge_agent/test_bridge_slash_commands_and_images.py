@@ -84,6 +84,7 @@ def test_templates_and_skills_of_the_agent_dir_are_listed_and_the_projects_are_n
     assert listed["skill:moon"]["source"] == "skill"
     assert "untrusted" not in listed
     assert "starter-reload-resources" not in listed  # the bridge's own, hidden
+    assert "starter-branch" not in listed  # the branch switch (bridge_agent/branches.py), too
 
 
 def test_a_template_written_while_pi_runs_is_listed_next_time_without_a_new_session(

@@ -40,6 +40,7 @@ const DISPATCH = {
   queue_update: "session",
   compaction_start: "session",
   compaction_end: "session",
+  branch_changed: "session",
   error: "session",
   secret_requested: "session",
   notify: "notify",

@@ -9,6 +9,7 @@
 import { json, request } from "../lib/http.js";
 import { toast } from "../lib/toast.js";
 import { register as registerPaletteItems } from "../pages/palette.js";
+import { announceBranchesChanged } from "./chat/branches.js";
 import { createSessions } from "./chat/session.js";
 import { createCheckpoints } from "./checkpoints.js";
 import { createEvents } from "./events.js";
@@ -46,7 +47,11 @@ function start(config) {
     socketUrl: urls.websocket,
     readState: () => api.get("agent_state"),
     owners: {
-      session: (event) => { sessions.receive(event); },
+      session: (event) => {
+        sessions.receive(event);
+        // Trace panels redraw the session's tree: a branch was added or chosen.
+        if (event.type === "branch_changed" || event.type === "agent_end") { announceBranchesChanged(); }
+      },
       notify: (data) => {
         toast(data.message || "The agent says hello.", data.level || "info");
         if (data.refresh_iframe) { previews.reloadAll(); }

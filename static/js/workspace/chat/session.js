@@ -154,6 +154,10 @@ Session.prototype.apply = function (event) {
     case "compaction_end":
       this.load();
       break;
+    case "branch_changed":
+      // An edit or a switch: the messages are another branch of the session's tree.
+      this.load();
+      break;
     case "error":
       this.notify("note", data.message || "The agent reported an error.", "error");
       break;

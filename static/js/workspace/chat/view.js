@@ -4,6 +4,7 @@
 import { el } from "../../lib/dom.js";
 import * as render from "../../lib/render.js";
 import { toast } from "../../lib/toast.js";
+import { addDuplicateButton, addEditButton } from "./branches.js";
 import { buildComposer, buildToolbar, sendFromComposer, sendText, sessionLabel } from "./composer.js";
 import { messageImages } from "./attachments.js";
 import { messageKey, textOf } from "./session.js";
@@ -48,6 +49,7 @@ export function ChatView(panelBody, workspace, sessionId) {
   /** @type {any} */ this.stopButton = null;
   /** @type {any} */ this.working = null;
   buildToolbar(this);
+  addDuplicateButton(this);
   this.log = el("div", "chat-log");
   this.log.setAttribute("role", "log");
   this.log.setAttribute("aria-label", "Conversation");
@@ -207,6 +209,7 @@ ChatView.prototype.renderMessage = function (message) {
     node.appendChild(el("div", "msg-text", textOf(message.content)));
     var images = messageImages(message, this.workspace.config.images);
     if (images) { node.appendChild(images); }
+    addEditButton(this, node, message);
     return node;
   }
   if (message.role === "assistant") {
