@@ -66,3 +66,17 @@ def test_server_streams_openai_chunks_and_records_requests() -> None:
         assert text == "streamed words"
         assert response.text.rstrip().endswith("data: [DONE]")
         assert server.requests[-1]["messages"][0]["content"] == "[[reply: streamed words]]"
+
+
+def test_a_server_with_a_key_refuses_requests_without_it_and_records_every_key() -> None:
+    body = {"model": "fake-model", "stream": True, "tools": TOOLS, "messages": [user("hi")]}
+    with ScriptedModelServer(api_key="sk-the-value") as server:
+        url = f"{server.base_url}/chat/completions"
+        assert httpx.post(url, json=body).status_code == 401
+        wrong = {"Authorization": "Bearer STARTER_PROVIDER_KEY_X"}
+        assert httpx.post(url, json=body, headers=wrong).status_code == 401
+        bearer = {"Authorization": "Bearer sk-the-value"}
+        assert httpx.post(url, json=body, headers=bearer).status_code == 200
+        assert httpx.post(url, json=body, headers={"x-api-key": "sk-the-value"}).status_code == 200
+        assert server.keys == [None, "STARTER_PROVIDER_KEY_X", "sk-the-value", "sk-the-value"]
+        assert len(server.requests) == 4

@@ -59,8 +59,14 @@ from bridge_agent.session_files import SessionFiles
 from bridge_agent.sessions import NOTHING_TO_COMPACT
 from sprites.backends import fly_bootstrap
 from tests.support.bridge_process import PROJECT_ROOT
-from tests.support.model_server import MODEL, OTHER_MODEL, PROVIDER, ScriptedModelServer
-from tests.support.model_server import write_pi_config
+from tests.support.model_server import (
+    MODEL,
+    OTHER_MODEL,
+    PROVIDER,
+    ScriptedModelServer,
+    pi_models_config,
+    write_pi_config,
+)
 
 Line = dict[str, Any]
 
@@ -260,7 +266,9 @@ class Driver:
         return True
 
 
-def launch_for(home: Path, session_file: Path | None = None) -> PiLaunch:
+def launch_for(
+    home: Path, session_file: Path | None = None, env: dict[str, str] | None = None
+) -> PiLaunch:
     """pi's launch as ``SessionManager._launch`` builds it."""
     pi = find_pi_binary(dict(os.environ), [PACKAGE_DIR, Path.cwd()])
     return PiLaunch(
@@ -269,7 +277,7 @@ def launch_for(home: Path, session_file: Path | None = None) -> PiLaunch:
         agent_dir=home / ".pi" / "agent",
         session_dir=home / ".pi" / "sessions",
         extension=EXTENSION_PATH,
-        env={**os.environ, "STARTER_HOME": str(home), "STARTER_BRIDGE_PORT": "8080"},
+        env={**os.environ, "STARTER_HOME": str(home), "STARTER_BRIDGE_PORT": "8080", **(env or {})},
         session_file=session_file,
         node=find_node_binary(dict(os.environ), pi),
         compile_cache=home / ".starter" / "node-compile-cache",
@@ -318,7 +326,9 @@ async def converse(home: Path) -> Transcript:
         await pi.step("commands", {"type": "get_commands"})
         await pi.step("entries", {"type": "get_entries"})
         await pi.step("tree", {"type": "get_tree"})
-        await pi.step("set_model_unknown", {"type": "set_model", "provider": "nope", "modelId": "x"})
+        await pi.step(
+            "set_model_unknown", {"type": "set_model", "provider": "nope", "modelId": "x"}
+        )
         await pi.step(
             "set_model", {"type": "set_model", "provider": PROVIDER, "modelId": OTHER_MODEL}
         )
@@ -559,9 +569,7 @@ def test_the_bridge_translates_every_line_pi_printed(transcript: Transcript) -> 
             assert message.get("role") != "system"
     types = [event.type for event in translated]
     assert {"tool_start", "tool_update", "tool_end"} <= set(types)
-    assert not {"tool_execution_start", "tool_execution_end", "extension_ui_request"} & set(
-        types
-    )
+    assert not {"tool_execution_start", "tool_execution_end", "extension_ui_request"} & set(types)
     tool_end = next(event for event in translated if event.type == "tool_end")
     assert tool_end.data["text"] == BASH_OUTPUT
     extension_events = [
@@ -719,9 +727,7 @@ def test_session_file_shapes_and_the_bridges_summary(transcript: Transcript) -> 
     }
     for entry in entries[1:]:
         assert isinstance(entry["timestamp"], str) and isinstance(entry["id"], str), entry
-    assert [entry["name"] for entry in entries if entry["type"] == "session_info"] == [
-        SESSION_NAME
-    ]
+    assert [entry["name"] for entry in entries if entry["type"] == "session_info"] == [SESSION_NAME]
     assert [entry["type"] for entry in entries].count("compaction") == 1
 
     summary = SessionFiles(path.parent).find(transcript.ready["sessionId"])
@@ -788,3 +794,48 @@ def test_entries_tree_and_forks(transcript: Transcript) -> None:
     header = json.loads(Path(forked["sessionFile"]).read_text().splitlines()[0])
     assert header["parentSession"] == cloned["sessionFile"]
     assert original.exists()
+
+
+# -- provider keys ------------------------------------------------------------------------
+
+KEY_VARIABLE, KEY_VALUE = "CONTRACT_PROVIDER_KEY", "sk-contract-key-value"
+
+
+def test_models_json_reads_a_key_variable_only_when_written_with_a_dollar(
+    tmp_path: Path,
+) -> None:
+    """pi >= 0.77 sends a bare ``apiKey`` as the key itself; ``$NAME`` reads the variable
+    (the control plane writes ``$NAME``: accounts/user_settings.pi_models_document)."""
+    with ScriptedModelServer(api_key=KEY_VALUE) as server:
+        home = tmp_path / "home"
+        agent_dir = write_pi_config(home, server.base_url)
+        fake = pi_models_config(server.base_url)["providers"][PROVIDER]
+        providers = {
+            "keyed-dollar": {**fake, "apiKey": f"${KEY_VARIABLE}"},
+            "keyed-bare": {**fake, "apiKey": KEY_VARIABLE},
+        }
+        (agent_dir / "models.json").write_text(json.dumps({"providers": providers}))
+        settings = {"defaultProvider": "keyed-dollar", "defaultModel": MODEL}
+        (agent_dir / "settings.json").write_text(json.dumps(settings))
+
+        async def converse_with_keys() -> tuple[Step, Step]:
+            process = RecordingPi(launch_for(home, env={KEY_VARIABLE: KEY_VALUE}))
+            await process.start()
+            pi = Driver(process)
+            try:
+                dollar = await pi.run("dollar", "[[reply: the key was right]]")
+                switch = {"type": "set_model", "provider": "keyed-bare", "modelId": MODEL}
+                await pi.step("switch", switch)
+                bare = await pi.run("bare", "[[reply: never sent]]")
+            finally:
+                await process.stop()
+            return dollar, bare
+
+        dollar, bare = asyncio.run(converse_with_keys())
+        keys = server.keys
+    answer = dollar.of_type("agent_end")[0]["messages"][-1]
+    assert text_of(answer["content"]) == "the key was right"
+    assert keys[0] == KEY_VALUE
+    assert set(keys[1:]) == {KEY_VARIABLE}  # the variable's NAME, refused with a 401
+    refused = bare.of_type("agent_end")[-1]["messages"][-1]
+    assert refused["stopReason"] == "error" and "401" in refused["errorMessage"]

@@ -37,7 +37,10 @@ How a reply is chosen, first rule that applies:
 4. **Otherwise** → ``Scripted answer: <the user's text>``, or the ``[[reply: …]]`` text.
 
 Every request body is kept in ``server.requests`` (parsed JSON) so tests can check what pi
-sent: the model id, the system prompt, the tools.
+sent: the model id, the system prompt, the tools. ``server.keys`` holds the key each request
+presented (``Authorization: Bearer KEY`` or ``x-api-key: KEY``); a server started with
+``ScriptedModelServer(api_key=KEY)`` answers 401 to a request without that key, as a real
+provider does.
 """
 
 from __future__ import annotations
@@ -147,7 +150,11 @@ class _Handler(BaseHTTPRequestHandler):
         if not self.path.rstrip("/").endswith("/chat/completions"):
             self._json(404, {"error": {"message": f"no route {self.path}"}})
             return
-        self.server.record(body)
+        key = self._presented_key()
+        self.server.record(body, key)
+        if self.server.required_key is not None and key != self.server.required_key:
+            self._json(401, {"error": {"message": "Incorrect API key provided."}})
+            return
         reply = choose_reply(body)
         if reply.delay:
             time.sleep(reply.delay)
@@ -158,6 +165,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._stream(body, reply)
         except (BrokenPipeError, ConnectionResetError):
             pass  # pi aborted the request
+
+    def _presented_key(self) -> str | None:
+        authorization = self.headers.get("authorization") or ""
+        if authorization.lower().startswith("bearer "):
+            return authorization[len("bearer ") :]
+        return self.headers.get("x-api-key")
 
     def _json(self, status: int, payload: dict[str, Any]) -> None:
         data = json.dumps(payload).encode()
@@ -242,12 +255,15 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int]) -> None:
         super().__init__(address, _Handler)
         self.requests: list[dict[str, Any]] = []
+        self.keys: list[str | None] = []
+        self.required_key: str | None = None
         self._lock = threading.Lock()
         self._counter = 0
 
-    def record(self, body: dict[str, Any]) -> None:
+    def record(self, body: dict[str, Any], key: str | None = None) -> None:
         with self._lock:
             self.requests.append(body)
+            self.keys.append(key)
 
     def next_id(self) -> int:
         with self._lock:
@@ -272,8 +288,11 @@ def _bind(host: str, port: int) -> _Server:
 class ScriptedModelServer:
     """The server as a context manager; ``base_url`` ends in ``/v1`` as pi expects."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, *, api_key: str | None = None
+    ) -> None:
         self._server = _bind(host, port)
+        self._server.required_key = api_key
         self._thread: threading.Thread | None = None
 
     @property
@@ -289,6 +308,12 @@ class ScriptedModelServer:
         """A snapshot of every request body received so far, oldest first."""
         with self._server._lock:
             return list(self._server.requests)
+
+    @property
+    def keys(self) -> list[str | None]:
+        """The key each request presented (``None``: none), in the order of ``requests``."""
+        with self._server._lock:
+            return list(self._server.keys)
 
     def wait_for_request(
         self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 10.0
