@@ -9,17 +9,21 @@ and the machine's own Node and npm stay out of it).
 
 from __future__ import annotations
 
-import os
+import asyncio
+import contextlib
 import platform
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from bridge_agent.config import MINIMUM_NODE
+from sprites.backends.fly import FlyBackend
 from sprites.backends.fly_bootstrap import (
+    BRIDGE_SERVICE,
     INSTALL_PI,
     NODE_VERSION,
     PI_PACKAGE,
@@ -27,6 +31,9 @@ from sprites.backends.fly_bootstrap import (
     RUN_BRIDGE,
     STARTER_DIR,
 )
+from sprites.backends.local import PROJECT_ROOT
+from tests.support.fake_sprites_api import RunningFake
+from tests.support.fake_sprites_state import SPRITE_HOME
 
 # What the scripts use besides node, npm and pi.
 TOOLS = ("bash", "sh", "mkdir", "cat", "dirname", "readlink", "tail", "uname", "chmod")
@@ -252,17 +259,37 @@ def test_run_bridge_exports_the_installed_node_and_pi(sprite: SpriteShell) -> No
     assert chosen.stdout.startswith("node=/chosen/node ")
 
 
-def test_the_fake_sprite_image_has_a_node_the_bootstrap_accepts() -> None:
-    """The fake Sprites API puts the project's node_modules/.bin on PATH (tests/sprites/
-    conftest.FAKE_IMAGE_PATH): its node must pass the check, or every fly test would try
-    to install Node from npm."""
-    assert NODE_OK is not None
-    node = Path(__file__).resolve().parents[2] / "node_modules" / ".bin" / "node"
-    result = subprocess.run(
-        ["bash", "-c", f'{NODE_OK.group(0)}\nnode_ok "$0"', str(node)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env={**os.environ},
-    )
-    assert result.returncode == 0, result.stderr
+def descendants(pid: int) -> list[int]:
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+            found += [int(child), *descendants(int(child))]
+    return found
+
+
+async def test_a_bootstrapped_sprite_runs_pi_with_the_node_the_bootstrap_checked(
+    fly_backend: FlyBackend, fake_api: RunningFake
+) -> None:
+    """Through the fake Sprites API: bootstrap → node-bin → RUN_BRIDGE → the bridge runs pi
+    as ``<node-bin> <pi-bin> --mode rpc …`` (its prewarmed session)."""
+    await fly_backend.bootstrap("fly-node", "fly-node-token", {})
+    sprite = fake_api.state.sprites["fly-node"]
+    node_bin = sprite.host_path(f"{SPRITE_HOME}/{STARTER_DIR}/node-bin").read_text().strip()
+    assert node_bin == str(PROJECT_ROOT / "node_modules" / ".bin" / "node")  # on the image's PATH
+    bridge = sprite.services[BRIDGE_SERVICE].process
+    assert bridge is not None
+    environ = Path(f"/proc/{bridge.pid}/environ").read_bytes().split(b"\0")
+    assert f"STARTER_NODE_BIN={node_bin}".encode() in environ
+    deadline = time.monotonic() + 30
+    while True:
+        commands = [
+            Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            for pid in descendants(bridge.pid)
+            if Path(f"/proc/{pid}/cmdline").exists()
+        ]
+        pis = [command for command in commands if b"--mode" in command]
+        if pis:
+            break
+        assert time.monotonic() < deadline, f"no pi under the bridge: {commands}"
+        await asyncio.sleep(0.1)
+    assert pis[0][0].decode() == node_bin
