@@ -292,6 +292,7 @@ async def converse(home: Path) -> Transcript:
     try:
         await pi.run("bash", f"[[bash: {BASH_COMMAND}]]")
         await pi.run("extension_tools", EXTENSION_TOOLS)
+        await pi.run("retry", "[[fail: 503]]")  # settings: one retry, 50 ms later
         # A run that is still going: a prompt is refused, queued messages are taken back,
         # and the run is aborted.
         await pi.step(
@@ -375,7 +376,10 @@ def transcript(
     tmp_path_factory: pytest.TempPathFactory, scripted_model_server: ScriptedModelServer
 ) -> Iterator[Transcript]:
     home = tmp_path_factory.mktemp("contract") / "home"
-    write_pi_config(home, scripted_model_server.base_url)
+    agent_dir = write_pi_config(home, scripted_model_server.base_url)
+    settings = json.loads((agent_dir / "settings.json").read_text())
+    settings["retry"] = {"maxRetries": 1, "baseDelayMs": 50}
+    (agent_dir / "settings.json").write_text(json.dumps(settings))
     yield asyncio.run(converse(home))
 
 
@@ -453,6 +457,26 @@ def test_every_run_starts_and_ends_and_settles(transcript: Transcript) -> None:
             "type": "agent_settled",
             "aborted": False,
         }
+
+
+def test_a_failed_run_is_retried_and_says_so(transcript: Transcript) -> None:
+    """``SessionManager`` keeps a session busy from auto_retry_start to auto_retry_end; the
+    run's agent_end says whether another attempt follows."""
+    step = transcript["retry"]
+    assert step.missing is None
+    shapes = [shape(line) for line in step.lines if shape(line) != "entry_appended"]
+    ends = [line for line in step.lines if line["type"] == "agent_end"]
+    assert [end["willRetry"] for end in ends] == [True, False]
+    retry_start = step.of_type("auto_retry_start")[0]
+    assert (retry_start["attempt"], retry_start["maxAttempts"]) == (1, 1)
+    assert isinstance(retry_start["delayMs"], int) and "503" in retry_start["errorMessage"]
+    (retry_end,) = step.of_type("auto_retry_end")
+    assert retry_end["success"] is False and "503" in retry_end["finalError"]
+    assert shapes.index("auto_retry_start") > shapes.index("agent_end")
+    assert shapes[-3:] == ["agent_end", "auto_retry_end", "agent_settled"]
+    failed = ends[-1]["messages"][-1]
+    assert failed["role"] == "assistant" and failed["stopReason"] == "error"
+    assert "503" in failed["errorMessage"]  # the chat shows it (view.js)
 
 
 def test_message_update_carries_only_the_delta(transcript: Transcript) -> None:
@@ -783,6 +807,7 @@ def test_entries_tree_and_forks(transcript: Transcript) -> None:
     assert [item["text"] for item in forkable] == [
         f"[[bash: {BASH_COMMAND}]]",
         EXTENSION_TOOLS,
+        "[[fail: 503]]",
         "[[slow: 100]]",
         LONG_PROMPT,
     ]
