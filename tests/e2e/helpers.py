@@ -14,6 +14,7 @@ from accounts import user_settings
 from accounts.models import User
 from projects.models import Project, Status
 from tests.support.live_stack import LiveStack
+from tests.support.model_server import API_KEY
 
 
 def wait_for(
@@ -83,7 +84,7 @@ def use_scripted_model(user: User, base_url: str) -> None:
         "openai-completions",
         base_url,
         ["fake-model", "fake-model-2"],
-        "sk-scripted-fake",
+        API_KEY,  # the shared scripted model server answers only this key
     )
     user_settings.update_defaults(user, "fake", "fake-model", "off")
 
