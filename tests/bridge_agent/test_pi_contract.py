@@ -27,6 +27,14 @@ What the bridge reads, and where:
 The 1.6 additions the product builds on (``agent_settled``, ``disposition``,
 ``clear_queue``, thinking levels per model, session names, the tree and forks) are checked
 for their shape too, in the tests at the end.
+
+To try another pi before pinning it (``find_pi_binary``/``find_node_binary`` read these)::
+
+    STARTER_PI_BIN=/path/to/node_modules/.bin/pi STARTER_NODE_BIN=/path/to/node \
+        .venv/bin/pytest tests/bridge_agent/test_pi_contract.py
+
+A step pi never answers does not stop the conversation (see ``Driver``), so each test names
+its own difference: against 0.73.1, 16 of these 24 tests fail (8 still pass).
 """
 
 from __future__ import annotations
@@ -585,10 +593,8 @@ def test_the_bridge_translates_every_line_pi_printed(transcript: Transcript) -> 
         if event is not None
     ]
     for event in translated:
-        assert event.data.get("message", {}) is None or not (
-            isinstance(event.data.get("message"), dict)
-            and event.data["message"].get("role") == "system"
-        )
+        message = event.data.get("message")
+        assert not (isinstance(message, dict) and message.get("role") == "system"), event
         for message in event.data.get("messages") or []:
             assert message.get("role") != "system"
     types = [event.type for event in translated]
