@@ -23,6 +23,9 @@ What the bridge reads, and where:
   "Nothing to compact…" / "Already compacted" (``NothingToCompact``).
 - session files (``session_files``): the name, the header, ``message`` and
   ``session_info`` entries; ``--session <file>`` resumes.
+- slash commands (``slash_commands``): ``get_commands{commands[{name,description,source}]}``
+  for templates and skills in the agent dir, the starter extension's reload command
+  (``disposition: "handled"``), and pi expanding ``/name args`` in a prompt.
 
 The 1.6 additions the product builds on (``agent_settled``, ``disposition``,
 ``clear_queue``, thinking levels per model, session names, the tree and forks) are checked
@@ -65,6 +68,7 @@ from bridge_agent.pi_events import chat_messages, result_text, translate_pi_even
 from bridge_agent.pi_process import PiError, PiLaunch, PiProcess
 from bridge_agent.session_files import SessionFiles
 from bridge_agent.sessions import NOTHING_TO_COMPACT
+from bridge_agent.slash_commands import RELOAD_COMMAND, listed_commands
 from sprites.backends import fly_bootstrap
 from tests.support.bridge_process import PROJECT_ROOT
 from tests.support.model_server import (
@@ -88,6 +92,11 @@ EXTENSION_TOOLS = (
 # keeps by default, so a manual compaction has something to summarise.
 LONG_PROMPT = "[[reply: long enough to compact]] " + "lorem " * 16_000
 SESSION_NAME = "contract run"
+GREET_TEMPLATE = "---\ndescription: Greet someone by name\n---\n[[reply: Hello, $1!]]\n"
+TIDE_SKILL = (
+    "---\nname: tide-tables\ndescription: Read tide tables for a harbour.\n---\n"
+    "Look the harbour up in the tables.\n"
+)
 
 # "prompt → bash → answer" on a session's first run (reference pi-1.6.md §3.2), with runs of
 # the same line collapsed (how many deltas arrive depends on the model's chunks) and the
@@ -332,7 +341,6 @@ async def converse(home: Path) -> Transcript:
         await pi.step("stats", {"type": "get_session_stats"})
         await pi.step("state", {"type": "get_state"})
         await pi.step("levels", {"type": "get_available_thinking_levels"})
-        await pi.step("commands", {"type": "get_commands"})
         await pi.step("entries", {"type": "get_entries"})
         await pi.step("tree", {"type": "get_tree"})
         await pi.step(
@@ -351,6 +359,11 @@ async def converse(home: Path) -> Transcript:
         forkable = pi.steps["fork_messages"].data or {}
         await pi.step("fork", {"type": "fork", "entryId": forkable["messages"][-1]["entryId"]})
         await pi.step("state_forked", {"type": "get_state"})
+        # Slash commands (bridge_agent/slash_commands.py): the list, the extension's reload
+        # command (handled by the extension, no run), a template that pi expands.
+        await pi.step("commands", {"type": "get_commands"})
+        await pi.step("reload", {"type": "prompt", "message": f"/{RELOAD_COMMAND}"})
+        await pi.run("template", "/greet Ada")
     finally:
         stopped_at = time.monotonic()
         await process.stop()
@@ -388,6 +401,10 @@ def transcript(
     settings = json.loads((agent_dir / "settings.json").read_text())
     settings["retry"] = {"maxRetries": 1, "baseDelayMs": 50}
     (agent_dir / "settings.json").write_text(json.dumps(settings))
+    (agent_dir / "prompts").mkdir()
+    (agent_dir / "prompts" / "greet.md").write_text(GREET_TEMPLATE)
+    (agent_dir / "skills" / "tide-tables").mkdir(parents=True)
+    (agent_dir / "skills" / "tide-tables" / "SKILL.md").write_text(TIDE_SKILL)
     yield asyncio.run(converse(home))
 
 
@@ -790,9 +807,41 @@ def test_pi_exits_cleanly_when_its_input_closes(transcript: Transcript) -> None:
 def test_commands_levels_and_names_answer_in_their_documented_shapes(
     transcript: Transcript,
 ) -> None:
-    assert transcript["commands"].data == {"commands": []}  # --no-extensions: none built in
     (changed,) = transcript["set_session_name"].of_type("session_info_changed")
     assert changed["name"] == SESSION_NAME
+
+
+def test_slash_commands_are_listed_run_and_expanded(transcript: Transcript) -> None:
+    """What ``SessionManager.commands`` and ``listed_commands`` read, and what pi does with
+    ``/name`` in a prompt. --no-extensions leaves no built-in command (mcp, llama)."""
+    commands = transcript["commands"].data
+    assert commands is not None
+    by_name = {command["name"]: command for command in commands["commands"]}
+    assert {name: command["source"] for name, command in by_name.items()} == {
+        "greet": "prompt",
+        "skill:tide-tables": "skill",
+        RELOAD_COMMAND: "extension",
+    }
+    assert by_name["greet"]["description"] == "Greet someone by name"
+    assert by_name["skill:tide-tables"]["description"] == "Read tide tables for a harbour."
+    listed = listed_commands(commands["commands"])  # what the bridge serves
+    assert sorted((command["name"], command["source"]) for command in listed) == [
+        ("greet", "prompt"),
+        ("skill:tide-tables", "skill"),
+    ]
+    # The extension's command is handled by the extension: no run starts.
+    assert transcript["reload"].data == {"disposition": "handled"}
+    assert "agent_start" not in [line["type"] for line in transcript["reload"].lines]
+    template = transcript["template"]
+    assert template.missing is None
+    user = next(
+        line["message"]
+        for line in template.of_type("message_end")
+        if line["message"]["role"] == "user"
+    )
+    assert text_of(user["content"]) == "[[reply: Hello, Ada!]]"
+    answer = template.of_type("agent_end")[0]["messages"][-1]
+    assert text_of(answer["content"]) == "Hello, Ada!"
 
 
 def test_entries_tree_and_forks(transcript: Transcript) -> None:
