@@ -37,7 +37,7 @@ To try another pi before pinning it (``find_pi_binary``/``find_node_binary`` rea
         .venv/bin/pytest tests/bridge_agent/test_pi_contract.py
 
 A step pi never answers does not stop the conversation (see ``Driver``), so each test names
-its own difference: against 0.73.1, 16 of these 24 tests fail (8 still pass).
+its own difference: against 0.73.1, 17 of these 25 tests fail (8 still pass).
 """
 
 from __future__ import annotations
