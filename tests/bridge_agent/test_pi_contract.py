@@ -364,6 +364,20 @@ async def converse(home: Path) -> Transcript:
         await pi.step("commands", {"type": "get_commands"})
         await pi.step("reload", {"type": "prompt", "message": f"/{RELOAD_COMMAND}"})
         await pi.run("template", "/greet Ada")
+        # Branching (bridge_agent/branches.py): the extension's /starter-branch moves the leaf.
+        entries = await pi.step("entries_before_branch", {"type": "get_entries"})
+        first_answer = next(
+            entry["id"]
+            for entry in (entries.data or {}).get("entries", [])
+            if entry.get("type") == "message" and entry["message"].get("role") == "assistant"
+        )
+        branch = f"/{protocol.BRANCH_COMMAND} {first_answer}"
+        await pi.step("branch", {"type": "prompt", "message": branch})
+        await pi.step("entries_after_branch", {"type": "get_entries"})
+        unknown = f"/{protocol.BRANCH_COMMAND} no-such-entry"
+        await pi.step(
+            "branch_unknown", {"type": "prompt", "message": unknown}, "extension_error", 5
+        )
     finally:
         stopped_at = time.monotonic()
         await process.stop()
@@ -821,6 +835,7 @@ def test_slash_commands_are_listed_run_and_expanded(transcript: Transcript) -> N
         "greet": "prompt",
         "skill:tide-tables": "skill",
         RELOAD_COMMAND: "extension",
+        protocol.BRANCH_COMMAND: "extension",
     }
     assert by_name["greet"]["description"] == "Greet someone by name"
     assert by_name["skill:tide-tables"]["description"] == "Read tide tables for a harbour."
@@ -919,3 +934,32 @@ def test_models_json_reads_a_key_variable_only_when_written_with_a_dollar(
     assert set(keys[1:]) == {KEY_VARIABLE}  # the variable's NAME, refused with a 401
     refused = bare.of_type("agent_end")[-1]["messages"][-1]
     assert refused["stopReason"] == "error" and "401" in refused["errorMessage"]
+
+
+def test_entries_form_a_tree_and_the_branch_command_moves_the_leaf(
+    transcript: Transcript,
+) -> None:
+    """What ``branches.SessionEntries`` reads (ids, parentIds, the leaf) and how the
+    extension's ``/starter-branch`` answers: the leaf on an anchor entry right below the
+    target, and an unknown target as an extension_error (the command still succeeds)."""
+    before = transcript["entries_before_branch"].data
+    assert before is not None
+    ids = {entry["id"] for entry in before["entries"]}
+    for entry in before["entries"]:
+        assert re.match(protocol.ENTRY_ID_PATTERN, entry["id"]), entry["id"]
+        assert entry["parentId"] is None or entry["parentId"] in ids
+        assert isinstance(entry["timestamp"], str)
+    assert before["leafId"] == before["entries"][-1]["id"]
+    target = transcript["branch"].command["message"].split()[-1]
+    assert transcript["branch"].data == {"disposition": "handled"}
+    after = transcript["entries_after_branch"].data
+    assert after is not None
+    (anchor,) = [entry for entry in after["entries"] if entry["id"] not in ids]
+    assert (anchor["type"], anchor["customType"]) == ("custom", protocol.BRANCH_COMMAND)
+    assert anchor["parentId"] == target and after["leafId"] == anchor["id"]
+
+    unknown = transcript["branch_unknown"]
+    assert unknown.error is None and unknown.missing is None
+    (error,) = unknown.of_type("extension_error")
+    assert error["extensionPath"] == f"command:{protocol.BRANCH_COMMAND}"
+    assert "no-such-entry" in error["error"]
