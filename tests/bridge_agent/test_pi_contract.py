@@ -23,6 +23,9 @@ What the bridge reads, and where:
   "Nothing to compact…" / "Already compacted" (``NothingToCompact``).
 - session files (``session_files``): the name, the header, ``message`` and
   ``session_info`` entries; ``--session <file>`` resumes.
+- branching (``branches``): ``get_entries{entries[{id,parentId,type,…}],leafId}``, the
+  extension's ``/starter-branch`` (an anchor entry below the target, or an
+  ``extension_error{extensionPath,error}``), ``clone`` then ``get_state``.
 - slash commands (``slash_commands``): ``get_commands{commands[{name,description,source}]}``
   for templates and skills in the agent dir, the starter extension's reload command
   (``disposition: "handled"``), and pi expanding ``/name args`` in a prompt.
