@@ -36,6 +36,10 @@ logger = logging.getLogger("bridge_agent.pi")
 READ_CHUNK = 1 << 16
 START_TIMEOUT = 60.0
 DEFAULT_COMMAND_TIMEOUT = 30.0
+# Writing to a pi that has just died: asyncio raises BrokenPipeError/ConnectionResetError,
+# uvloop a RuntimeError ("unable to perform operation on <WriteUnixTransport closed=True>").
+CLOSED_PIPE_ERRORS = (BrokenPipeError, ConnectionResetError, RuntimeError)
+READERS_DRAIN_SECONDS = 1.0
 
 
 class PiError(Exception):
@@ -185,11 +189,12 @@ class PiProcess:
         self._pending[request_id] = future
         line = json.dumps({**command, "id": request_id}, separators=(",", ":")) + "\n"
         try:
-            self._process.stdin.write(line.encode())
-            await self._process.stdin.drain()
+            try:
+                self._process.stdin.write(line.encode())
+                await self._process.stdin.drain()
+            except CLOSED_PIPE_ERRORS as error:
+                raise PiExited("pi closed its input") from error
             response = await asyncio.wait_for(future, answer_within)
-        except (BrokenPipeError, ConnectionResetError) as error:
-            raise PiExited("pi closed its input") from error
         finally:
             self._pending.pop(request_id, None)
         if not response.get("success", False):
@@ -202,7 +207,7 @@ class PiProcess:
         if self._process is None or self._process.stdin is None or self._exited.is_set():
             return
         line = json.dumps(message, separators=(",", ":")) + "\n"
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        with contextlib.suppress(*CLOSED_PIPE_ERRORS):
             self._process.stdin.write(line.encode())
 
     async def stop(self, grace: float = 5.0) -> None:
@@ -224,6 +229,11 @@ class PiProcess:
                     with contextlib.suppress(ProcessLookupError):
                         process.kill()
                     await process.wait()
+        # pi is gone: its pipes reach EOF unless a tool it started still holds them, so give
+        # the readers a moment to take the last lines (a crash's message is on stderr).
+        pending_readers = [task for task in self._tasks if not task.done()]
+        if pending_readers:
+            await asyncio.wait(pending_readers, timeout=READERS_DRAIN_SECONDS)
         for task in self._tasks:
             if not task.done():
                 task.cancel()
