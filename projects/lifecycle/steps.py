@@ -130,6 +130,9 @@ def wake(project_id: int) -> Project | None:
         _progress_reporter(project, lock)("Waking the Sprite", 1, 1)
         backend = backend_for(project)
         run_sync(backend.wake(project.sprite_name))
+        # A Sprite made before an upgrade (pi 1.6 reads `$NAME` keys, cache warming off)
+        # gets today's documents; pi reads them when its next process starts.
+        write_agent_configuration(project)
         if transition(project, Status.RUNNING, only_from={Status.SLEEPING}):
             Project.objects.filter(pk=project.pk).update(last_activity_at=timezone.now())
         broadcast_lifecycle(project)
@@ -162,13 +165,18 @@ def destroy(project_id: int) -> Project | None:
 
 
 def sync_environment(project_id: int) -> Project | None:
-    """Re-apply secrets and provider keys; the backend restarts the bridge, sessions resume."""
+    """Re-apply secrets, provider keys, custom providers and model defaults; the backend
+    restarts the bridge, sessions resume."""
     project = _load(project_id)
     if project is None or project.status not in {Status.RUNNING, Status.SLEEPING}:
         return project
     if not project.sprite_name:
         return project
     with project_work_lock(project.pk):
+        # Custom providers and defaults may have changed too: pi's documents first, so the
+        # restarted bridge's pi reads them (a sleeping Sprite gets them when it wakes).
+        if project.status == Status.RUNNING:
+            write_agent_configuration(project)
         run_sync(
             backend_for(project).set_environment(
                 project.sprite_name, ensure_bridge_token(project), sprite_environment(project)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,9 +21,12 @@ import pytest
 
 from accounts import user_settings
 from accounts.models import User
+from projects.lifecycle import steps
 from projects.lifecycle.steps import PI_MODELS_PATH, PI_SETTINGS_PATH
 from projects.models import Project, Status
 from projects.sprite.environment import pi_models_json, pi_settings_document, sprite_environment
+from projects.sprite.backend import configured_backend
+from sprites.backends import run_sync
 from sprites.backends.local import LocalBackend
 from tests.support.model_server import ScriptedModelServer
 
@@ -120,3 +124,41 @@ async def test_a_bare_variable_name_would_reach_the_model_as_the_key(
     run_end = await ask(local_backend, "bare", "[[reply: never answered]]")
     assert run_end["messages"][-1]["stopReason"] == "error"
     assert keyed_model_server.keys and set(keyed_model_server.keys) == {VARIABLE}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_environment_sync_gives_an_older_sprite_todays_documents(
+    alice: User, keyed_model_server: ScriptedModelServer, data_dir: Path, settings: Any
+) -> None:
+    """A Sprite made before the upgrade (a bare-name key, no cache-warming setting) or
+    before its owner added a provider gets pi's documents rewritten when its environment is
+    synced (saving a key or a secret does that), and its custom provider works again."""
+    settings.DATA_DIR = data_dir
+    project = Project.objects.create(
+        owner=alice, name="Older", status=Status.RUNNING, sprite_name="older"
+    )
+    backend = configured_backend()
+    old_models = {"providers": {PROVIDER: {"apiKey": VARIABLE, "models": []}}}
+    run_sync(backend.create("older"))
+    run_sync(backend.write_file("older", PI_MODELS_PATH, json.dumps(old_models).encode()))
+    run_sync(backend.write_file("older", PI_SETTINGS_PATH, b"{}"))
+    run_sync(backend.bootstrap("older", TOKEN, {}))
+    Project.objects.filter(pk=project.pk).update(bridge_token=TOKEN)
+    try:
+        # The owner adds the provider now: this is what the settings page does.
+        user_settings.save_custom_provider(
+            alice, PROVIDER, "openai-completions", keyed_model_server.base_url, ["gw-model"], KEY
+        )
+        user_settings.update_defaults(alice, PROVIDER, "gw-model", "off")
+        steps.sync_environment(project.pk)
+
+        models = json.loads(run_sync(backend.read_file("older", PI_MODELS_PATH)))
+        pi_settings = json.loads(run_sync(backend.read_file("older", PI_SETTINGS_PATH)))
+        assert models["providers"][PROVIDER]["apiKey"] == f"${VARIABLE}"
+        assert pi_settings["cacheWarming"] == "off"
+        assert pi_settings["defaultModel"] == "gw-model"
+        run_end = run_sync(ask(backend, "older", "[[reply: synced]]"))  # type: ignore[arg-type]
+        assert last_text(run_end) == "synced"
+        assert keyed_model_server.keys == [KEY]
+    finally:
+        run_sync(backend.destroy("older"))
