@@ -24,8 +24,8 @@ from accounts.models import User
 from projects.lifecycle import steps
 from projects.lifecycle.steps import PI_MODELS_PATH, PI_SETTINGS_PATH
 from projects.models import Project, Status
-from projects.sprite.environment import pi_models_json, pi_settings_document, sprite_environment
 from projects.sprite.backend import configured_backend
+from projects.sprite.environment import pi_models_json, pi_settings_document, sprite_environment
 from sprites.backends import run_sync
 from sprites.backends.local import LocalBackend
 from tests.support.model_server import ScriptedModelServer
