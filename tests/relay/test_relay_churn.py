@@ -3,7 +3,7 @@ run a fast stream, every viewer connecting and leaving at random (a clean close 
 TCP connection) and coming back with the last event id it received, as the page does.
 
 Stitched across its reconnects, every viewer's events must be its project's bridge log
-exactly: none lost, none twice, the final ``agent_end`` included.
+exactly: none lost, none twice, the final ``agent_end`` and ``agent_settled`` included.
 """
 
 from __future__ import annotations
@@ -53,7 +53,8 @@ def running_projects(owner: User) -> Iterator[list[Project]]:
 class ChurningViewer:
     """One person's page that keeps losing its socket: sessions of random length, each
     ended by a clean close or a cut connection, each next one subscribing after the last
-    event id received so far. Stops once it has received ``agent_end``."""
+    event id received so far. Stops once it has received ``agent_settled`` (pi 1.x's last
+    event of a run, after ``agent_end``)."""
 
     def __init__(self, url: str, project: Project, token: str, rng: random.Random) -> None:
         self.url = url
@@ -79,7 +80,7 @@ class ChurningViewer:
                     viewer.drop()
                     viewer.close()
                 self.events.extend(viewer.events)
-                if any(e["type"] == "agent_end" for e in viewer.events):
+                if any(e["type"] == "agent_settled" for e in viewer.events):
                     return
         except BaseException as error:  # reported by the test, which joins the thread
             self.error = error
@@ -100,7 +101,7 @@ def test_twenty_churning_viewers_on_five_streaming_projects_miss_and_repeat_noth
         prompt(project, FAST_STREAM)
     for churner in churners:
         churner.thread.join(150)
-        assert not churner.thread.is_alive(), "a viewer never got agent_end"
+        assert not churner.thread.is_alive(), "a viewer never got agent_settled"
         assert churner.error is None, f"a viewer failed: {churner.error!r}"
 
     histories: dict[str, list[dict[str, Any]]] = {}
@@ -108,14 +109,14 @@ def test_twenty_churning_viewers_on_five_streaming_projects_miss_and_repeat_noth
     def runs_ended() -> bool:
         for project in running_projects:
             histories[project.public_id] = bridge_events(project)
-        return all(h[-1]["type"] == "agent_end" for h in histories.values())
+        return all(h[-1]["type"] == "agent_settled" for h in histories.values())
 
     wait_for(runs_ended, timeout=30, interval=0.5, message="every run ended")
     for churner in churners:
         history = histories[churner.project.public_id]
         assert churner.events[0] == history[0], "the first session did not start at the log's start"
         _assert_exactly_the_log(churner.events, history)
-        assert churner.events[-1]["type"] == "agent_end"
+        assert [e["type"] for e in churner.events[-2:]] == ["agent_end", "agent_settled"]
         # It really churned: reconnects in the middle of the stream, not one long session.
         assert churner.sessions >= 3, f"only {churner.sessions} sessions"
     streamed = [len(h) for h in histories.values()]

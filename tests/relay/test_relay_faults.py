@@ -105,14 +105,18 @@ def _start_stream(project: Project, viewer: Viewer, count: int = 30) -> None:
     raise AssertionError(f"pi could not reach the scripted model 3 times: {failures[-3:]}")
 
 
+# pi 1.x ends every run with agent_settled, after agent_end: the run's last event.
+RUN_SETTLED = "agent_settled"
+
+
 def _level_with_bridge(project: Project, *watchers: Viewer) -> list[dict[str, object]]:
-    """Waits until the run ended (the bridge's last event is ``agent_end``) and every watcher
-    got that event; returns the bridge's log."""
+    """Waits until the run ended (the bridge's last event is pi 1.x's ``agent_settled``,
+    which follows ``agent_end``) and every watcher got that event; returns the bridge's log."""
     history: list[dict[str, object]] = []
 
     def level() -> bool:
         history[:] = bridge_events(project)
-        return history[-1]["type"] == "agent_end" and all(
+        return history[-1]["type"] == RUN_SETTLED and all(
             w.ids[-1:] == [history[-1]["id"]] for w in watchers
         )
 
@@ -214,7 +218,7 @@ def test_viewers_leaving_mid_stream_cost_nobody_else_an_event(
 
     history = _level_with_bridge(running_project, passive)
     _assert_exactly_the_log(passive.events, history)
-    assert passive.events[-1]["type"] == "agent_end"
+    assert [e["type"] for e in passive.events[-2:]] == ["agent_end", RUN_SETTLED]
 
 
 def test_sockets_idle_past_every_redis_timeout_still_get_lifecycle_frames(
