@@ -33,7 +33,8 @@ class BridgeConfig:
     pi_binary: str = "pi"
     # None: pi's own ``#!/usr/bin/env node`` decides (only for a pi installed globally).
     node_binary: str | None = None
-    # An idle session's pi process (~140 MiB) is stopped after this long and resumed on demand.
+    # An idle session's pi process (~106 MiB with pi 1.6, bench/results/pi_versions.md) is
+    # stopped after this long and resumed on demand.
     idle_timeout: float = 600.0
     keepalive_interval: float = 15.0
     prewarm: bool = True
