@@ -18,6 +18,7 @@ from bridge_agent.inputs import (
     optional_string,
     required_text,
     session_id_from,
+    session_name_from,
 )
 from bridge_agent.inspect_db import read_inspect_db
 from bridge_agent.protocol import THINKING_LEVELS
@@ -71,10 +72,17 @@ def events_response(runtime: BridgeRuntime, request: Request) -> Response:
 
 async def prompt(request: Request) -> Response:
     body = await json_object(request)
-    live = await runtime_of(request).sessions.prompt(
+    live, disposition = await runtime_of(request).sessions.prompt(
         session_id_from(request, body), required_text(body, "message"), optional_images(body)
     )
-    return JSONResponse({"ok": True, "session_id": live.session_id}, status_code=202)
+    return _accepted(live.session_id, disposition)
+
+
+def _accepted(session_id: str, disposition: protocol.PromptDisposition) -> Response:
+    """202 with pi's disposition: ``handled`` means no run started (nothing to wait for)."""
+    return JSONResponse(
+        {"ok": True, "session_id": session_id, "disposition": disposition}, status_code=202
+    )
 
 
 async def steer(request: Request) -> Response:
@@ -87,13 +95,22 @@ async def follow_up(request: Request) -> Response:
 
 async def _queue(request: Request, behaviour: protocol.StreamingBehavior) -> Response:
     body = await json_object(request)
-    live = await runtime_of(request).sessions.queue_message(
+    live, disposition = await runtime_of(request).sessions.queue_message(
         session_id_from(request, body),
         required_text(body, "message"),
         behaviour,
         optional_images(body),
     )
-    return JSONResponse({"ok": True, "session_id": live.session_id}, status_code=202)
+    return _accepted(live.session_id, disposition)
+
+
+async def queue_clear(request: Request) -> Response:
+    """Take back the queued steer and follow-up texts (they will not be sent)."""
+    body = await json_object(request)
+    session_id, queue = await runtime_of(request).sessions.clear_queue(
+        session_id_from(request, body)
+    )
+    return JSONResponse({"ok": True, "session_id": session_id, **queue})
 
 
 async def abort(request: Request) -> Response:
@@ -166,9 +183,20 @@ async def sessions_list(request: Request) -> Response:
 
 
 async def sessions_new(request: Request) -> Response:
-    await json_object(request)
-    live = await runtime_of(request).sessions.new_session()
-    return JSONResponse({"ok": True, "session_id": live.session_id}, status_code=201)
+    body = await json_object(request)
+    name = session_name_from(body) if body.get("name") is not None else None
+    live = await runtime_of(request).sessions.new_session(name)
+    return JSONResponse(
+        {"ok": True, "session_id": live.session_id, "name": live.name}, status_code=201
+    )
+
+
+async def sessions_rename(request: Request) -> Response:
+    body = await json_object(request)
+    live = await runtime_of(request).sessions.rename(
+        session_id_from(request, body), session_name_from(body)
+    )
+    return JSONResponse({"ok": True, "session_id": live.session_id, "name": live.name})
 
 
 async def sessions_switch(request: Request) -> Response:
@@ -221,6 +249,8 @@ routes = [
     Route(protocol.SESSIONS_NEW_PATH, sessions_new, methods=["POST"]),
     Route(protocol.SESSIONS_SWITCH_PATH, sessions_switch, methods=["POST"]),
     Route(protocol.SESSIONS_COMPACT_PATH, sessions_compact, methods=["POST"]),
+    Route(protocol.SESSIONS_RENAME_PATH, sessions_rename, methods=["POST"]),
+    Route(protocol.QUEUE_CLEAR_PATH, queue_clear, methods=["POST"]),
     Route(protocol.SESSION_TRACE_PATH, session_trace, methods=["GET"]),
     Route(protocol.MESSAGES_PATH, messages, methods=["GET"]),
     Route(protocol.INSPECT_PATH, inspect, methods=["GET"]),

@@ -9,6 +9,8 @@ from starlette.requests import Request
 
 from bridge_agent.errors import ApiError
 from bridge_agent.images import ImageRefused, checked_images
+from bridge_agent.protocol import MAX_SESSION_NAME_CHARS
+from bridge_agent.session_names import clean_session_name
 
 MAX_BODY = 8 * 1024 * 1024
 
@@ -43,6 +45,21 @@ def required_text(body: dict[str, Any], name: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ApiError(400, "invalid_field", f"'{name}' is required and must be non-empty text.")
     return value
+
+
+def session_name_from(body: dict[str, Any]) -> str:
+    """``name``: a session's display name, cleaned to one line."""
+    value = body.get("name")
+    if not isinstance(value, str):
+        raise ApiError(400, "invalid_field", "'name' must be text.")
+    if len(value.strip()) > MAX_SESSION_NAME_CHARS:
+        raise ApiError(
+            400, "invalid_field", f"'name' has at most {MAX_SESSION_NAME_CHARS} characters."
+        )
+    name = clean_session_name(value)
+    if not name:
+        raise ApiError(400, "invalid_field", "'name' must have some visible text.")
+    return name
 
 
 def optional_images(body: dict[str, Any]) -> list[Any] | None:

@@ -34,6 +34,9 @@ SESSIONS_PATH: Final = "/starter/sessions"
 SESSIONS_NEW_PATH: Final = "/starter/sessions/new"
 SESSIONS_SWITCH_PATH: Final = "/starter/sessions/switch"
 SESSIONS_COMPACT_PATH: Final = "/starter/sessions/compact"
+SESSIONS_RENAME_PATH: Final = "/starter/sessions/rename"
+# Takes back the steer and follow-up messages still waiting in pi's queue (pi's clear_queue).
+QUEUE_CLEAR_PATH: Final = "/starter/queue/clear"
 SESSION_TRACE_PATH: Final = "/starter/sessions/{session_id}/trace"
 MESSAGES_PATH: Final = "/starter/messages"
 INSPECT_PATH: Final = "/starter/inspect"
@@ -92,6 +95,27 @@ EVENT_AGENT_START: Final = "agent_start"
 EVENT_AGENT_END: Final = "agent_end"
 InterruptReason = Literal["bridge_restarted", "agent_exited", "bridge_stopped"]
 
+# pi 1.6 run state and session facts, passed through as pi sends them:
+# - ``agent_settled {aborted}``: pi will do nothing more by itself (no retry, no queued message,
+#   no compaction recovery). It ends a session's busy time; it also arrives alone (after a
+#   session switch and at the start of a compaction), so it is never paired with agent_start.
+# - ``agent_end.willRetry``: true when pi will try the run again (``auto_retry_start`` /
+#   ``auto_retry_end {success, attempt, finalError}`` frame the retries).
+# - ``queue_update {steering, followUp}``: the whole queue of waiting messages, each a text.
+# - ``session_info_changed {name}``: the session's display name (untrusted text).
+# - ``thinking_level_changed {level}``.
+EVENT_AGENT_SETTLED: Final = "agent_settled"
+EVENT_AUTO_RETRY_START: Final = "auto_retry_start"
+EVENT_AUTO_RETRY_END: Final = "auto_retry_end"
+EVENT_QUEUE_UPDATE: Final = "queue_update"
+EVENT_SESSION_INFO_CHANGED: Final = "session_info_changed"
+EVENT_THINKING_LEVEL_CHANGED: Final = "thinking_level_changed"
+
+# What pi did with a prompt (``data.disposition`` of its answer): ``started`` a run, ``queued``
+# it behind the running one, or ``handled`` it without a run (an extension command).
+PromptDisposition = Literal["started", "queued", "handled"]
+PROMPT_DISPOSITIONS: Final[tuple[PromptDisposition, ...]] = get_args(PromptDisposition)
+
 # -- limits and choices -------------------------------------------------------------------------
 
 # pi clamps a level the model does not support to the nearest one it does (``max`` came in
@@ -113,6 +137,8 @@ BRANCH_COMMAND: Final = "starter-branch"
 # messages are read in the chat); a tree has at most this many nodes (the newest).
 TREE_TEXT_CHARS: Final = 300
 MAX_TREE_NODES: Final = 2000
+# A session's display name (``session_names.clean_session_name`` applies it on both sides).
+MAX_SESSION_NAME_CHARS: Final = 120
 
 # Compaction asks the model for a summary of the whole conversation. The bridge waits this
 # long for pi; the control plane waits a little longer for the bridge, so the bridge's own

@@ -13,9 +13,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from bridge_agent import protocol
 from bridge_agent.app_target import AppTarget
@@ -24,6 +23,7 @@ from bridge_agent.config import TOKEN_ENV, BridgeConfig
 from bridge_agent.errors import ApiError
 from bridge_agent.event_log import EventLog
 from bridge_agent.inspect_db import SCHEMA, SCHEMA_NOTES
+from bridge_agent.live_session import LiveSession, empty_queue, queued_texts
 from bridge_agent.pi_events import chat_messages, translate_pi_event
 from bridge_agent.pi_process import (
     PiError,
@@ -36,9 +36,9 @@ from bridge_agent.pi_process import (
 from bridge_agent.pi_settings import save_defaults
 from bridge_agent.runs import end_open_run, end_open_runs
 from bridge_agent.session_files import SessionFiles
+from bridge_agent.session_names import clean_session_name
 from bridge_agent.slash_commands import (
     RELOAD_COMMAND,
-    Signature,
     listed_commands,
     resource_folders,
     resources_signature,
@@ -82,26 +82,6 @@ NOTHING_TO_COMPACT = ("Nothing to compact", "Already compacted")
 class AgentUnavailable(SessionError):
     status = 503
     code = "agent_unavailable"
-
-
-@dataclass(eq=False)
-class LiveSession:
-    session_id: str
-    process: PiProcess
-    session_file: Path | None
-    streaming: bool = False
-    retry_pending: bool = False
-    commands_in_flight: int = 0
-    last_used: float = field(default_factory=time.monotonic)
-    # What pi's template and skill folders held when pi last read them (slash_commands).
-    resources: Signature = ()
-
-    @property
-    def busy(self) -> bool:
-        return self.streaming or self.retry_pending
-
-    def touch(self) -> None:
-        self.last_used = time.monotonic()
 
 
 class SessionManager:
@@ -165,8 +145,10 @@ class SessionManager:
 
     async def prompt(
         self, session_id: str | None, message: str, images: list[Any] | None = None
-    ) -> LiveSession:
+    ) -> tuple[LiveSession, protocol.PromptDisposition]:
+        """Start a run; answers the session and what pi did with the prompt."""
         live = await self.session(session_id)
+        await live.wait_settling()
         if live.busy:
             raise SessionBusy(
                 f"Session {live.session_id} is still working. Send the message to "
@@ -176,8 +158,7 @@ class SessionManager:
         command: dict[str, Any] = {"type": "prompt", "message": message}
         if images:
             command["images"] = images
-        await self._send_run_command(live, command)
-        return live
+        return live, await self._send_run_command(live, command)
 
     async def queue_message(
         self,
@@ -185,7 +166,7 @@ class SessionManager:
         message: str,
         behaviour: protocol.StreamingBehavior,
         images: list[Any] | None,
-    ) -> LiveSession:
+    ) -> tuple[LiveSession, protocol.PromptDisposition]:
         """Steer or follow up. pi queues it while a run is going and runs it when idle."""
         live = await self.session(session_id)
         command: dict[str, Any] = {
@@ -195,7 +176,32 @@ class SessionManager:
         }
         if images:
             command["images"] = images
-        await self._send_run_command(live, command)
+        return live, await self._send_run_command(live, command)
+
+    async def clear_queue(self, session_id: str | None) -> tuple[str | None, dict[str, list[str]]]:
+        """Take back the messages waiting in pi's queue: ``{"steering", "followUp"}`` texts.
+
+        A session whose pi is not running has nothing queued, so it is not started for this.
+        """
+        wanted = session_id or self.current_id
+        live = self._alive(wanted)
+        if live is None:
+            if session_id is not None and self.files.find(session_id) is None:
+                raise UnknownSession(
+                    f"There is no session {session_id!r}; see /starter/sessions for the list."
+                )
+            return wanted, empty_queue()
+        data = await self._command(live, {"type": "clear_queue"})
+        return live.session_id, {
+            "steering": queued_texts(data.get("steering")),
+            "followUp": queued_texts(data.get("followUp")),
+        }
+
+    async def rename(self, session_id: str | None, name: str) -> LiveSession:
+        """Give the session a display name (pi records it in the session file)."""
+        live = await self.session(session_id)
+        await self._command(live, {"type": "set_session_name", "name": name})
+        live.name = name
         return live
 
     async def abort(self, session_id: str | None) -> LiveSession:
@@ -203,9 +209,12 @@ class SessionManager:
         await self._command(live, {"type": "abort"})
         return live
 
-    async def new_session(self) -> LiveSession:
+    async def new_session(self, name: str | None = None) -> LiveSession:
         live = await self._launch(None, reason="new")
         self.current_id = live.session_id
+        if name:
+            # Over RPC rather than pi's --name flag: a name is free text, never an argument.
+            await self.rename(live.session_id, name)
         return live
 
     async def switch(self, session_id: str) -> LiveSession:
@@ -215,6 +224,7 @@ class SessionManager:
 
     async def compact(self, session_id: str | None, instructions: str | None) -> dict[str, Any]:
         live = await self.session(session_id)
+        await live.wait_settling()
         if live.busy:
             raise SessionBusy(
                 f"Session {live.session_id} is working; abort it or wait before compacting."
@@ -270,6 +280,7 @@ class SessionManager:
             return {"session_id": wanted, "live": False, "busy": False, "current": True}
         try:
             data = await live.process.request({"type": "get_state"})
+            levels = await self._thinking_levels(live)
         except (PiExited, TimeoutError) as error:
             raise AgentUnavailable(
                 f"The agent for session {live.session_id} did not answer."
@@ -287,8 +298,24 @@ class SessionManager:
             # a session with no file yet has no message).
             "message_count": self._chat_message_count(live.session_id),
             "pending_message_count": data.get("pendingMessageCount"),
-            "session_name": data.get("sessionName"),
+            "session_name": clean_session_name(data.get("sessionName")) or None,
+            # What the session's model supports (pi clamps any other level to these).
+            "thinking_levels": levels,
+            "retrying": live.retrying,
+            "queue": live.queue,
         }
+
+    @staticmethod
+    async def _thinking_levels(live: LiveSession) -> list[str]:
+        """The levels the session's model takes (``["off"]`` for a model that cannot reason)."""
+        try:
+            data = await live.process.request({"type": "get_available_thinking_levels"})
+        except PiError:
+            return []
+        levels = data.get("levels")
+        if not isinstance(levels, list):
+            return []
+        return [level for level in levels if level in protocol.THINKING_LEVELS]
 
     def _chat_message_count(self, session_id: str) -> int:
         summary = self.files.find(session_id)
@@ -329,7 +356,7 @@ class SessionManager:
                         session_id,
                         {
                             "id": session_id,
-                            "name": None,
+                            "name": self.live[session_id].name,
                             "created": None,
                             "last_activity": None,
                             "message_count": 0,
@@ -441,6 +468,7 @@ class SessionManager:
             process=process,
             session_file=Path(file_value) if file_value else session_file,
             resources=resources,
+            name=clean_session_name(state.get("sessionName")) or None,
         )
         self.live[session_id] = live
         self._by_process[id(process)] = live
@@ -474,24 +502,41 @@ class SessionManager:
         end_open_run(self.log, live.session_id, "bridge_stopped")
         self.log.append(protocol.EVENT_SESSION_ENDED, {"reason": reason}, live.session_id)
 
-    async def _send_run_command(self, live: LiveSession, command: dict[str, Any]) -> None:
-        was_streaming = live.streaming
-        # Mark busy before sending: pi's response precedes agent_start, and a fast run could
-        # finish before this coroutine resumes, so setting it afterwards could stick.
-        live.streaming = True
+    async def _send_run_command(
+        self, live: LiveSession, command: dict[str, Any]
+    ) -> protocol.PromptDisposition:
+        """Send a prompt (plain, steer or follow-up); answers pi's disposition.
+
+        The session counts as busy while the command waits for its answer: pi answers before
+        its ``agent_start``, and a fast run may even settle before this coroutine resumes.
+        """
+        started_before, settled_before = live.runs_started, live.settles
+        live.run_commands_pending += 1
         try:
-            await self._command(live, command)
+            data = await self._command(live, command)
         except PiError as error:
-            live.streaming = was_streaming
             if "already processing" in error.message:
                 raise SessionBusy(
                     f"Session {live.session_id} is still working; use /starter/steer or "
                     "/starter/follow-up."
                 ) from error
             raise SessionError(error.message) from error
-        except BaseException:
-            live.streaming = was_streaming
-            raise
+        finally:
+            live.run_commands_pending -= 1
+        disposition = data.get("disposition")
+        if disposition not in protocol.PROMPT_DISPOSITIONS:
+            # pi before 0.99 answered without one; a successful prompt started or queued a run.
+            disposition = "started"
+        if (
+            disposition == "started"
+            and live.runs_started == started_before
+            and live.settles == settled_before
+        ):
+            # The run's agent_start is on its way (pi answers first); busy from now on.
+            live.running = True
+        # "handled": no run started for it (an extension command took the prompt), so the
+        # session stays as it was; "queued": the running run takes it.
+        return cast(protocol.PromptDisposition, disposition)
 
     async def _command(
         self, live: LiveSession, command: dict[str, Any], answer_within: float = 30.0
@@ -518,17 +563,9 @@ class SessionManager:
     def _handle_pi_event(self, process: PiProcess, line: dict[str, Any]) -> None:
         live = self._by_process.get(id(process))
         session_id = live.session_id if live else None
-        pi_type = line.get("type")
         if live is not None:
             live.touch()
-            if pi_type == "agent_start":
-                live.streaming = True
-            elif pi_type == "agent_end":
-                live.streaming = False
-            elif pi_type == "auto_retry_start":
-                live.retry_pending = True
-            elif pi_type == "auto_retry_end":
-                live.retry_pending = False
+            live.observe(line)
         event = translate_pi_event(line)
         if event is None:
             return
@@ -591,8 +628,12 @@ class SessionManager:
 
     def _describe(self, session_id: str, summary: dict[str, Any]) -> dict[str, Any]:
         live = self.live.get(session_id)
+        # A live session knows its newest name before pi's file does (a session's file is
+        # written with its first message); names in files are whatever the Sprite wrote.
+        name = live.name if live is not None and live.name else summary.get("name")
         return {
             **summary,
+            "name": clean_session_name(name) or None,
             "live": live is not None,
             "busy": bool(live and live.busy),
             "current": session_id == self.current_id,

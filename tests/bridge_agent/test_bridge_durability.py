@@ -18,7 +18,6 @@ def run_prompt(bridge: BridgeProcess, events: EventStream, message: str) -> str:
         response = client.post("/starter/prompt", json={"message": message})
     assert response.status_code == 202, response.text
     session_id = str(response.json()["session_id"])
-    events.wait_type("agent_end", session_id, start=start)
     # pi 1.x: agent_settled follows agent_end and is the run's last event.
     events.wait_type("agent_settled", session_id, start=start)
     return session_id

@@ -29,6 +29,9 @@ How a reply is chosen, first rule that applies:
        wait this long before answering (applies to every reply of this user message).
    ``[[fail: STATUS]]``
        answer with that HTTP error status (default 500).
+   ``[[flaky: N]]``
+       answer the first N requests for this user message with a 503, then as usual: pi
+       retries the run by itself (``agent_end.willRetry``, ``auto_retry_start``).
 
    Tool markers (``bash``, ``tool``) run in order, one per model call: after the user
    message the model calls the first; once its result is in, the second; and so on.
@@ -61,6 +64,8 @@ from starter.env import port_list
 PROVIDER = "fake"
 MODEL = "fake-model"
 OTHER_MODEL = "fake-model-2"
+# A model that declares reasoning support: pi offers it thinking levels beyond "off".
+REASONING_MODEL = "fake-reasoner"
 API_KEY = "sk-scripted-fake"
 
 MARKER = re.compile(r"\[\[(\w+)(?::\s*(.*?))?\]\]", re.DOTALL)
@@ -91,8 +96,18 @@ def _text_of(content: Any) -> str:
     return ""
 
 
-def choose_reply(body: dict[str, Any]) -> Reply:
-    """The scripting rules of the module docstring, applied to one request body."""
+def last_user_text(body: dict[str, Any]) -> str:
+    messages: list[dict[str, Any]] = body.get("messages") or []
+    users = [m for m in messages if m.get("role") == "user"]
+    return _text_of(users[-1].get("content")) if users else ""
+
+
+def choose_reply(body: dict[str, Any], seen_before: int = 0) -> Reply:
+    """The scripting rules of the module docstring, applied to one request body.
+
+    ``seen_before``: how many earlier requests carried the same last user message (the
+    ``flaky`` marker counts them).
+    """
     messages: list[dict[str, Any]] = body.get("messages") or []
     if not body.get("tools"):
         return Reply(text="SUMMARY: the conversation so far, compacted by the scripted model.")
@@ -103,6 +118,8 @@ def choose_reply(body: dict[str, Any]) -> Reply:
     delay = float(options["delay"]) if options.get("delay") else 0.0
     if "fail" in options:
         return Reply(fail_status=int(options["fail"] or 500), delay=delay)
+    if "flaky" in options and seen_before < int(options["flaky"] or 1):
+        return Reply(fail_status=503, delay=delay)
     actions = [(kind, arg) for kind, arg in markers if kind in TOOL_MARKERS]
     after_user = messages[last_user + 1 :]
     calls_made = sum(
@@ -134,7 +151,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         if self.path.rstrip("/").endswith("/models"):
-            models = [{"id": MODEL, "object": "model"}, {"id": OTHER_MODEL, "object": "model"}]
+            models = [
+                {"id": model_id, "object": "model"}
+                for model_id in (MODEL, OTHER_MODEL, REASONING_MODEL)
+            ]
             self._json(200, {"object": "list", "data": models})
         else:
             self._json(404, {"error": {"message": "not found"}})
@@ -151,11 +171,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(404, {"error": {"message": f"no route {self.path}"}})
             return
         key = self._presented_key()
-        self.server.record(body, key)
+        seen_before = self.server.record(body, key)
         if self.server.required_key is not None and key != self.server.required_key:
             self._json(401, {"error": {"message": "Incorrect API key provided."}})
             return
-        reply = choose_reply(body)
+        reply = choose_reply(body, seen_before)
         if reply.delay:
             time.sleep(reply.delay)
         if reply.fail_status:
@@ -260,10 +280,15 @@ class _Server(ThreadingHTTPServer):
         self._lock = threading.Lock()
         self._counter = 0
 
-    def record(self, body: dict[str, Any], key: str | None = None) -> None:
+    def record(self, body: dict[str, Any], key: str | None = None) -> int:
+        """Keep ``body`` (and the key it came with); answers how many earlier requests had
+        the same last user message."""
+        text = last_user_text(body)
         with self._lock:
+            seen = sum(1 for earlier in self.requests if last_user_text(earlier) == text)
             self.requests.append(body)
             self.keys.append(key)
+            return seen
 
     def next_id(self) -> int:
         with self._lock:
@@ -347,7 +372,8 @@ class ScriptedModelServer:
 
 
 def pi_models_config(base_url: str, *, image_input: bool = False) -> dict[str, Any]:
-    """pi's ``models.json`` with provider ``fake`` and models ``fake-model``, ``fake-model-2``.
+    """pi's ``models.json`` with provider ``fake`` and models ``fake-model``, ``fake-model-2``
+    (neither can reason) and ``fake-reasoner`` (declares reasoning).
 
     With ``image_input`` the models declare ``input: ["text", "image"]``: pi sends a prompt's
     images only to such a model (for a text-only one it puts a placeholder text in their place).
@@ -373,6 +399,12 @@ def pi_models_config(base_url: str, *, image_input: bool = False) -> dict[str, A
                 "models": [
                     {"id": MODEL, "name": "Scripted model", **model},
                     {"id": OTHER_MODEL, "name": "Scripted model 2", **model},
+                    {
+                        "id": REASONING_MODEL,
+                        "name": "Scripted reasoning model",
+                        **model,
+                        "reasoning": True,
+                    },
                 ],
             }
         }
