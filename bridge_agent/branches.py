@@ -260,7 +260,8 @@ class Branches:
                     f"Entry {entry_id} is not one of your messages; only those can be edited."
                 )
             await self._navigate(live, entry_id, entries.parent_of(entry_id), "edit")
-            return await self.sessions.prompt(live.session_id, message, images)
+            edited, _ = await self.sessions.prompt(live.session_id, message, images)
+            return edited
 
     async def switch(self, session_id: str | None, entry_id: str) -> dict[str, Any]:
         """Move to the branch through ``entry_id``: to the newest answer under it."""

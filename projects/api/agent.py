@@ -23,7 +23,13 @@ from projects.api.schemas import (
     CompactIn,
     ConfigIn,
     HistoryOut,
+    NewSessionIn,
     PromptIn,
+    QueueIn,
+    QueueOut,
+    RenameIn,
+    SentOut,
+    SessionNameOut,
     SessionQuery,
     SwitchIn,
 )
@@ -34,9 +40,8 @@ from starter.api_errors import SPRITE_ERRORS, responses
 
 router = Router(tags=["agent"])
 
-ACCEPTED = responses({202: AcceptedOut}, *SPRITE_ERRORS)
 # A message with images can also be refused for an image's type (415).
-SENT = responses({202: AcceptedOut}, *SPRITE_ERRORS, 415)
+SENT = responses({202: SentOut}, *SPRITE_ERRORS, 415)
 DOCUMENT = responses({200: AgentDocument}, *SPRITE_ERRORS)
 
 
@@ -47,29 +52,32 @@ def agent_project(request: HttpRequest, project_id: str) -> Project:
     return project
 
 
-def _send(request: HttpRequest, project_id: str, payload: PromptIn, mode: str) -> AcceptedOut:
+def _send(request: HttpRequest, project_id: str, payload: PromptIn, mode: str) -> SentOut:
     project = agent_project(request, project_id)
     images = [image.model_dump() for image in payload.images] if payload.images else None
-    sent_to = agent.send_message(project, payload.session_id, payload.message, mode, images)
-    return AcceptedOut(ok=True, session_id=sent_to)
+    sent = agent.send(project, payload.session_id, payload.message, mode, images)
+    return SentOut(ok=True, **sent)
 
 
 @router.post("/{project_id}/prompt", response=SENT, summary="Send a prompt to the agent")
-def prompt(request: HttpRequest, project_id: str, payload: PromptIn) -> Reply[AcceptedOut]:
-    """Starts a run; follow it on `GET /projects/{project_id}/events`. A busy session
-    answers 409: steer it or queue a follow-up instead."""
+def prompt(request: HttpRequest, project_id: str, payload: PromptIn) -> Reply[SentOut]:
+    """Starts a run; follow it on `GET /projects/{project_id}/events` until `agent_settled`
+    (an `agent_end` with `willRetry: true` is followed by another attempt). A busy session
+    answers 409: steer it or queue a follow-up instead. `disposition: "handled"` means no
+    run started."""
     return Reply(202, _send(request, project_id, payload, "prompt"))
 
 
 @router.post("/{project_id}/steer", response=SENT, summary="Steer the running agent")
-def steer(request: HttpRequest, project_id: str, payload: PromptIn) -> Reply[AcceptedOut]:
+def steer(request: HttpRequest, project_id: str, payload: PromptIn) -> Reply[SentOut]:
     """Delivered after the agent's current tool call; the rest of its plan is skipped."""
     return Reply(202, _send(request, project_id, payload, "steer"))
 
 
 @router.post("/{project_id}/follow-up", response=SENT, summary="Queue a follow-up message")
-def follow_up(request: HttpRequest, project_id: str, payload: PromptIn) -> Reply[AcceptedOut]:
-    """Delivered once the agent has finished its current run."""
+def follow_up(request: HttpRequest, project_id: str, payload: PromptIn) -> Reply[SentOut]:
+    """Delivered once the agent has finished its current run; until then it waits in the
+    queue (`queue_update` events) and can be taken back with `POST .../queue/clear`."""
     return Reply(202, _send(request, project_id, payload, "follow_up"))
 
 
@@ -83,9 +91,23 @@ def abort(request: HttpRequest, project_id: str, payload: AbortIn) -> AcceptedOu
     return AcceptedOut(ok=True, session_id=agent.abort(project, payload.session_id))
 
 
+@router.post(
+    "/{project_id}/queue/clear",
+    response=responses({200: QueueOut}, *SPRITE_ERRORS),
+    summary="Take back the queued steer and follow-up messages",
+)
+def clear_queue(request: HttpRequest, project_id: str, payload: QueueIn) -> QueueOut:
+    """Removes every message still waiting in the session's queue and answers their texts:
+    they will not be sent."""
+    project = agent_project(request, project_id)
+    return QueueOut(**agent.clear_queue(project, payload.session_id))
+
+
 @router.get("/{project_id}/state", response=DOCUMENT, summary="The agent's state")
 def state(request: HttpRequest, project_id: str, query: Query[SessionQuery]) -> AgentDocument:
-    """Model, thinking level, whether it is busy, the app port, the last event id."""
+    """Model, thinking level and `thinking_levels` (what the model takes), whether it is
+    busy or retrying, the queued messages, the session's name, the app port, the last
+    event id."""
     return agent.agent_state(agent_project(request, project_id), query.session_id)
 
 
@@ -107,9 +129,24 @@ def sessions(request: HttpRequest, project_id: str) -> AgentDocument:
     response=responses({201: AcceptedOut}, *SPRITE_ERRORS),
     summary="Start a new chat session",
 )
-def new_session(request: HttpRequest, project_id: str) -> Reply[AcceptedOut]:
-    session_id = agent.new_session(agent_project(request, project_id))
+def new_session(
+    request: HttpRequest, project_id: str, payload: NewSessionIn | None = None
+) -> Reply[AcceptedOut]:
+    """The new session becomes the current one; `name` (optional) names it."""
+    name = payload.name if payload is not None else None
+    session_id = agent.new_session(agent_project(request, project_id), name)
     return Reply(201, AcceptedOut(ok=True, session_id=session_id))
+
+
+@router.post(
+    "/{project_id}/sessions/rename",
+    response=responses({200: SessionNameOut}, *SPRITE_ERRORS),
+    summary="Rename a chat session",
+)
+def rename_session(request: HttpRequest, project_id: str, payload: RenameIn) -> SessionNameOut:
+    project = agent_project(request, project_id)
+    renamed = agent.rename_session(project, payload.session_id, payload.name)
+    return SessionNameOut(ok=True, **renamed)
 
 
 @router.post(

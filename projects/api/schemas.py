@@ -15,10 +15,12 @@ from bridge_agent.protocol import (
     MAX_IMAGE_BYTES,
     MAX_IMAGES,
     MAX_MESSAGE_CHARS,
+    MAX_SESSION_NAME_CHARS,
     MAX_TREE_NODES,
     SESSION_ID_PATTERN,
     TREE_TEXT_CHARS,
     CommandSource,
+    PromptDisposition,
     ThinkingLevel,
 )
 from projects.models import Project, Status, validate_project_name
@@ -267,9 +269,47 @@ class CompactIn(Input):
     instructions: str | None = Field(None, max_length=20_000)
 
 
+class NewSessionIn(Input):
+    name: PlainText | None = Field(
+        None,
+        max_length=MAX_SESSION_NAME_CHARS,
+        description="A display name; kept as one line of plain text.",
+        examples=["Checkout redesign"],
+    )
+
+
+class RenameIn(Input):
+    session_id: SessionId | None = Field(None, description="Default: the current session.")
+    name: PlainText = Field(max_length=MAX_SESSION_NAME_CHARS, examples=["Checkout redesign"])
+
+
+class QueueIn(Input):
+    session_id: SessionId | None = Field(None, description="Default: the current session.")
+
+
 class AcceptedOut(Schema):
     ok: bool
     session_id: str
+
+
+class SentOut(AcceptedOut):
+    disposition: PromptDisposition = Field(
+        description="What the agent did with the message: 'started' a run, 'queued' it behind "
+        "the running one, or 'handled' it without a run (an extension command took it: "
+        "no run events follow)."
+    )
+
+
+class QueueOut(Schema):
+    session_id: str
+    steering: list[str] = Field(description="Steer messages taken back, oldest first.")
+    follow_up: list[str] = Field(description="Follow-up messages taken back, oldest first.")
+
+
+class SessionNameOut(Schema):
+    ok: bool
+    session_id: str
+    name: str = Field(description="The name as stored: one line of plain text.")
 
 
 class HistoryOut(Schema):
@@ -277,7 +317,13 @@ class HistoryOut(Schema):
     last_event_id: int = Field(
         description="Read before the messages: follow on with GET /events?after=<this>."
     )
-    busy: bool
+    busy: bool = Field(description="True until the agent has settled (retries included).")
+    retrying: bool = Field(False, description="The run failed and the agent is retrying it.")
+    queue: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Messages waiting in the agent's queue: "
+        "{'steering': [...], 'followUp': [...]}.",
+    )
     messages: list[dict[str, Any]] = Field(description="pi's messages, oldest first.")
 
 

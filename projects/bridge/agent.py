@@ -10,7 +10,7 @@ and shape the answer (Zulip's `views/` → `actions/` split).
 from __future__ import annotations
 
 import re
-from typing import Any, cast
+from typing import Any, TypedDict, cast
 
 import httpx
 
@@ -22,11 +22,15 @@ from bridge_agent.protocol import (
     MAX_COMMAND_NAME_CHARS,
     MAX_COMMANDS,
     MAX_MESSAGE_CHARS,
+    MAX_SESSION_NAME_CHARS,
     MAX_TRACE_BYTES,
+    PROMPT_DISPOSITIONS,
     SEND_BEHAVIOURS,
     THINKING_LEVELS,
+    PromptDisposition,
     SendBehaviour,
 )
+from bridge_agent.session_names import clean_session_name
 from projects.bridge.client import call_bridge
 from projects.errors import ProjectError
 from projects.models import Project
@@ -75,6 +79,23 @@ def clean_images(images: object) -> list[dict[str, str]] | None:
         raise ProjectError(refused.message, code=refused.code, status=refused.status) from refused
 
 
+class Sent(TypedDict):
+    session_id: str
+    disposition: PromptDisposition
+
+
+def clean_name(name: object) -> str:
+    """A session name from a person: one line of text (see `clean_session_name`)."""
+    if not isinstance(name, str):
+        raise ProjectError("A session name is text.")
+    if len(name.strip()) > MAX_SESSION_NAME_CHARS:
+        raise ProjectError(f"A session name has at most {MAX_SESSION_NAME_CHARS} characters.")
+    cleaned = clean_session_name(name)
+    if not cleaned:
+        raise ProjectError("Give the session a name with some visible text.")
+    return cleaned
+
+
 def send_message(
     project: Project,
     session_id: str | None,
@@ -84,6 +105,18 @@ def send_message(
 ) -> str:
     """Prompt, steer or queue a follow-up (`protocol.SEND_BEHAVIOURS`), with images if any;
     returns the session that got it. A plain prompt to a busy session is the bridge's 409."""
+    return send(project, session_id, text, mode, images)["session_id"]
+
+
+def send(
+    project: Project,
+    session_id: str | None,
+    text: str,
+    mode: str,
+    images: object = None,
+) -> Sent:
+    """`send_message`, answering `{"session_id", "disposition"}`: what pi did with it
+    (`started` a run, `queued` it behind the running one, or `handled` it without a run)."""
     if mode not in SEND_BEHAVIOURS:
         raise ProjectError("Choose how to send the message: prompt, steer or follow_up.")
     route = SEND_BEHAVIOURS[cast(SendBehaviour, mode)]
@@ -94,7 +127,33 @@ def send_message(
     if session_id:
         body["session_id"] = session_id
     answer = call_bridge(project, "POST", route.path, json_body=body).body or {}
-    return str(answer.get("session_id") or session_id or "")
+    disposition = answer.get("disposition")
+    return Sent(
+        session_id=str(answer.get("session_id") or session_id or ""),
+        # The bridge is in the Sprite: only pi's three words pass.
+        disposition=cast(
+            PromptDisposition, disposition if disposition in PROMPT_DISPOSITIONS else "started"
+        ),
+    )
+
+
+def clear_queue(project: Project, session_id: str | None) -> dict[str, Any]:
+    """Take back the steer and follow-up messages still waiting in the session's queue.
+
+    Answers `{"session_id", "steering", "follow_up"}` (the texts, oldest first); they will not
+    be sent, so a client puts them back in its composer.
+    """
+    answer = (
+        call_bridge(
+            project, "POST", protocol.QUEUE_CLEAR_PATH, json_body=_session_body(session_id)
+        ).body
+        or {}
+    )
+    return {
+        "session_id": str(answer.get("session_id") or session_id or ""),
+        "steering": _strings(answer.get("steering")),
+        "follow_up": _strings(answer.get("followUp")),
+    }
 
 
 def abort(project: Project, session_id: str | None) -> str:
@@ -106,9 +165,28 @@ def abort(project: Project, session_id: str | None) -> str:
 
 
 def agent_state(project: Project, session_id: str | None) -> dict[str, Any]:
-    """Model, thinking level, busy, app port and the event cursor (the bridge's document)."""
+    """Model, thinking level (and the levels its model takes), busy, queue, name, app port
+    and the event cursor (the bridge's document)."""
     params = _session_params(session_id)
-    return dict(call_bridge(project, "GET", protocol.STATE_PATH, params=params).body or {})
+    state = dict(call_bridge(project, "GET", protocol.STATE_PATH, params=params).body or {})
+    return _clean_state(state)
+
+
+def _clean_state(state: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a state document that people see, reduced to what they may hold."""
+    if "thinking_levels" in state:
+        levels = state["thinking_levels"]
+        listed = levels if isinstance(levels, list) else []
+        state["thinking_levels"] = [level for level in listed if level in THINKING_LEVELS]
+    if "session_name" in state:
+        state["session_name"] = clean_session_name(state["session_name"]) or None
+    if "queue" in state:
+        queue = state["queue"] if isinstance(state["queue"], dict) else {}
+        state["queue"] = {
+            "steering": _strings(queue.get("steering")),
+            "followUp": _strings(queue.get("followUp")),
+        }
+    return state
 
 
 def messages(project: Project, session_id: str | None) -> dict[str, Any]:
@@ -190,6 +268,8 @@ def history(project: Project, session_id: str | None) -> dict[str, Any]:
         "session_id": listed.get("session_id") or state.get("session_id"),
         "last_event_id": int(state.get("last_event_id") or 0),
         "busy": bool(state.get("busy")),
+        "retrying": bool(state.get("retrying")),
+        "queue": state.get("queue") or {"steering": [], "followUp": []},
         "messages": listed.get("messages") or [],
     }
 
@@ -217,17 +297,38 @@ def configure(
         body["app_port"] = app_port
     if not body.keys() & {"model", "thinking_level", "app_port"}:
         raise ProjectError("Choose a model or a thinking level (or an app port) to change.")
-    return dict(call_bridge(project, "POST", protocol.CONFIG_PATH, json_body=body).body or {})
+    state = dict(call_bridge(project, "POST", protocol.CONFIG_PATH, json_body=body).body or {})
+    return _clean_state(state)
 
 
 def list_sessions(project: Project) -> dict[str, Any]:
+    """The sessions, newest activity first; names are cleaned (they come from the Sprite)."""
     body = call_bridge(project, "GET", protocol.SESSIONS_PATH).body or {}
-    return {"current": body.get("current"), "sessions": body.get("sessions") or []}
+    sessions = [
+        {**session, "name": clean_session_name(session.get("name")) or None}
+        for session in body.get("sessions") or []
+        if isinstance(session, dict)
+    ]
+    return {"current": body.get("current"), "sessions": sessions}
 
 
-def new_session(project: Project) -> str:
-    body = call_bridge(project, "POST", protocol.SESSIONS_NEW_PATH, json_body={}).body or {}
+def new_session(project: Project, name: str | None = None) -> str:
+    """Start a session (and make it current), named `name` if given; returns its id."""
+    request: dict[str, Any] = {"name": clean_name(name)} if name is not None else {}
+    body = call_bridge(project, "POST", protocol.SESSIONS_NEW_PATH, json_body=request).body or {}
     return str(body.get("session_id") or "")
+
+
+def rename_session(project: Project, session_id: str | None, name: str) -> dict[str, Any]:
+    """Give a session a display name; answers `{"session_id", "name"}` as stored."""
+    body = _session_body(session_id)
+    body["name"] = clean_name(name)
+    answer = call_bridge(project, "POST", protocol.SESSIONS_RENAME_PATH, json_body=body).body
+    answer = answer or {}
+    return {
+        "session_id": str(answer.get("session_id") or session_id or ""),
+        "name": clean_session_name(answer.get("name")) or body["name"],
+    }
 
 
 def switch_session(project: Project, session_id: str | None) -> str:
@@ -286,3 +387,7 @@ def _session_body(session_id: str | None) -> dict[str, Any]:
 
 def _session_params(session_id: str | None) -> dict[str, str] | None:
     return {"session_id": session_id} if session_id else None
+
+
+def _strings(value: Any) -> list[str]:
+    return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []

@@ -55,14 +55,24 @@ def agent_send(request: HttpRequest, public_id: str) -> JsonResponse:
     project = get_project_for_user(request.user, public_id)
     data = payload(request)
     session_id = agent.clean_session_id(data.get("session_id"))
-    sent_to = agent.send_message(
+    sent = agent.send(
         project,
         session_id,
         text_field(data, "message"),
         text_field(data, "mode", "prompt"),
         data.get("images"),  # checked by the domain, as for the API
     )
-    return JsonResponse({"ok": True, "session_id": sent_to}, status=202)
+    return JsonResponse({"ok": True, **sent}, status=202)
+
+
+@login_required
+@require_POST
+@errors_as_json
+def agent_queue_clear(request: HttpRequest, public_id: str) -> JsonResponse:
+    """Take back the queued messages; the page puts their texts back in the composer."""
+    project = get_project_for_user(request.user, public_id)
+    session_id = agent.clean_session_id(payload(request).get("session_id"))
+    return JsonResponse({"ok": True, **agent.clear_queue(project, session_id)})
 
 
 @login_required
@@ -97,7 +107,19 @@ def agent_sessions(request: HttpRequest, public_id: str) -> JsonResponse:
 @errors_as_json
 def agent_session_new(request: HttpRequest, public_id: str) -> JsonResponse:
     project = get_project_for_user(request.user, public_id)
-    return JsonResponse({"ok": True, "session_id": agent.new_session(project)}, status=201)
+    name = text_field(payload(request), "name") or None
+    return JsonResponse({"ok": True, "session_id": agent.new_session(project, name)}, status=201)
+
+
+@login_required
+@require_POST
+@errors_as_json
+def agent_session_rename(request: HttpRequest, public_id: str) -> JsonResponse:
+    project = get_project_for_user(request.user, public_id)
+    data = payload(request)
+    session_id = agent.clean_session_id(data.get("session_id"))
+    renamed = agent.rename_session(project, session_id, text_field(data, "name"))
+    return JsonResponse({"ok": True, **renamed})
 
 
 @login_required

@@ -109,6 +109,8 @@ def _workspace_urls(project: Project) -> dict[str, str]:
         "agent_sessions",
         "agent_session_new",
         "agent_session_switch",
+        "agent_session_rename",
+        "agent_queue_clear",
         "agent_compact",
         "agent_tree",
         "agent_edit",

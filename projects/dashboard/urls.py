@@ -48,6 +48,16 @@ urlpatterns = [
         name="agent_session_switch",
     ),
     path(
+        "p/<str:public_id>/agent/sessions/rename/",
+        workspace_views.agent_session_rename,
+        name="agent_session_rename",
+    ),
+    path(
+        "p/<str:public_id>/agent/queue/clear/",
+        workspace_views.agent_queue_clear,
+        name="agent_queue_clear",
+    ),
+    path(
         "p/<str:public_id>/agent/sessions/compact/",
         workspace_views.agent_compact,
         name="agent_compact",
