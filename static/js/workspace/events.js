@@ -18,6 +18,7 @@ const RING_SIZE = 5000;
  * @property {() => void} previews the app's port changed: previews reload
  * @property {() => void} sidebar the agent changed its inventory: the sidebar reloads
  * @property {() => void} sessionList a session started or ended: chat pickers refresh
+ * @property {(event: any) => void} thinking a session's thinking level changed: the model picker
  * @property {(event: any) => void} reset the bridge's log no longer matches our cursor
  * @property {(payload: any) => void} lifecycle the project's status or progress (not a bridge event)
  * @property {(state: string) => void} connection the relay's or the socket's state
@@ -31,6 +32,12 @@ const RING_SIZE = 5000;
 const DISPATCH = {
   agent_start: "session",
   agent_end: "session",
+  // pi 1.6: the end of busy time (after any retries and queued messages).
+  agent_settled: "session",
+  auto_retry_start: "session",
+  auto_retry_end: "session",
+  session_info_changed: "session",
+  thinking_level_changed: "thinking",
   message_start: "session",
   message_update: "session",
   message_end: "session",
@@ -86,6 +93,7 @@ export function createEvents({ socketUrl, readState, owners }) {
       if (events.ring.length > RING_SIZE) { events.ring.splice(0, events.ring.length - RING_SIZE); }
       const owner = DISPATCH[event.type];
       if (owner === "session") { owners.session(event); }
+      else if (owner === "thinking") { owners.thinking(event); }
       else if (owner === "notify") { owners.notify(event.data || {}); }
       else if (owner) { /** @type {() => void} */ (owners[owner])(); }
     },

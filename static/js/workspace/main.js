@@ -59,6 +59,7 @@ function start(config) {
       previews: () => { previews.reloadAll(); },
       sidebar: () => { sidebar.refresh(); },
       sessionList: () => { workspace.views.forEach((view) => { view.refreshSessions(); }); },
+      thinking: (event) => { picker.thinkingChanged(event); },
       // The bridge's log no longer matches our cursor (restored checkpoint, or we were away
       // too long): start over from the messages and the bridge's current cursor.
       reset: () => { sessions.reloadAll(); sidebar.refresh(); },

@@ -14,7 +14,7 @@ import { toast } from "../lib/toast.js";
  * @param {object} options
  * @param {Provider[]} options.providers
  * @param {{get: (name: string, params?: object) => Promise<any>, post: (name: string, body?: object) => Promise<any>}} options.api
- * @returns {{show: (view: any) => void}}
+ * @returns {{show: (view: any) => void, thinkingChanged: (event: any) => void}}
  */
 export function createModelPicker({ providers, api }) {
   const picker = document.getElementById("model-picker");
@@ -23,6 +23,30 @@ export function createModelPicker({ providers, api }) {
   const thinkingSelect = /** @type {HTMLSelectElement} */ (document.getElementById("picker-thinking"));
   /** @type {any} the chat view whose session the picker shows */
   let shown = null;
+  // Every level the project knows (the template lists bridge_agent/protocol.THINKING_LEVELS);
+  // the picker offers those the session's model takes (pi's get_available_thinking_levels).
+  const allLevels = thinkingSelect ? Array.from(thinkingSelect.options).map((option) => option.value) : [];
+
+  /**
+   * @param {unknown} levels the state's `thinking_levels` (missing: the session is not running)
+   * @param {string} selected
+   */
+  function fillThinking(levels, selected) {
+    const offered = Array.isArray(levels) && levels.length
+      ? allLevels.filter((level) => levels.indexOf(level) >= 0)
+      : allLevels;
+    if (selected && offered.indexOf(selected) < 0) { offered.push(selected); }
+    thinkingSelect.textContent = "";
+    offered.forEach((level) => {
+      const option = el("option", null, "thinking: " + level);
+      option.value = level;
+      option.selected = level === selected;
+      thinkingSelect.appendChild(option);
+    });
+    // A model that cannot reason offers only "off": nothing to choose.
+    thinkingSelect.disabled = offered.length < 2;
+    thinkingSelect.title = offered.length < 2 ? "This model does not think before answering" : "Thinking level";
+  }
 
   /** @param {string} providerName @param {string} selected */
   function fillModels(providerName, selected) {
@@ -82,7 +106,7 @@ export function createModelPicker({ providers, api }) {
         providerSelect.insertBefore(placeholder, providerSelect.firstChild);
         if (!modelSelect.options.length) { modelSelect.appendChild(el("option", null, "—")); }
       }
-      thinkingSelect.value = state.thinking_level || "off";
+      fillThinking(state.thinking_levels, state.thinking_level || "off");
       shownPicker.hidden = false;
     }, () => { /* the picker stays as it was */ });
   }
@@ -98,7 +122,8 @@ export function createModelPicker({ providers, api }) {
       const model = state.model || {};
       toast("Now using " + (model.provider ? model.provider + "/" + model.id : "the new setting") +
         (state.thinking_level ? " · thinking " + state.thinking_level : "") + ".", "success");
-      if (state.thinking_level) { thinkingSelect.value = state.thinking_level; }
+      // A new model may take other levels; pi clamps the level to one it takes.
+      if (state.thinking_level) { fillThinking(state.thinking_levels, state.thinking_level); }
     }, (error) => {
       toast(error.message, "error");
       show(view);
@@ -118,5 +143,15 @@ export function createModelPicker({ providers, api }) {
       applyConfig({ thinking_level: thinkingSelect.value });
     });
   }
-  return { show };
+  /** @param {any} event a `thinking_level_changed` event (from any tab, or pi's clamping) */
+  function thinkingChanged(event) {
+    const level = event.data && event.data.level;
+    if (!shown || !shown.session || event.session_id !== shown.session.id || typeof level !== "string") { return; }
+    if (allLevels.indexOf(level) < 0) { return; }
+    const offered = Array.from(thinkingSelect.options).map((option) => option.value);
+    if (offered.indexOf(level) < 0) { show(shown); return; }
+    thinkingSelect.value = level;
+  }
+
+  return { show, thinkingChanged };
 }

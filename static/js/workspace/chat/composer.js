@@ -1,11 +1,14 @@
 // @ts-check
-// A chat panel's controls: the toolbar (session picker, new session, compact, trace), the
-// composer (message box, send/steer, follow up, stop) and how a message is sent (with the
-// retries that ride out a restarting machine). The ChatView (view.js) owns the state.
+// A chat panel's controls: the toolbar (session picker, rename, new session, compact,
+// trace) and its session-name form, the composer (message box, send/steer, follow up, stop)
+// and how a message is sent (with the retries that ride out a restarting machine). The ChatView (view.js) owns the state.
 
 import { el } from "../../lib/dom.js";
 import { attachImages, restoreImages, takeImages } from "./attachments.js";
 import { attachSlashMenu } from "./slash-menu.js";
+
+// bridge_agent/protocol.py MAX_SESSION_NAME_CHARS: longer names are refused.
+var MAX_SESSION_NAME_CHARS = 120;
 
 /**
  * How a session is named in the picker: its name (or id tail), when, how long.
@@ -38,9 +41,23 @@ export function buildToolbar(self) {
     var value = self.sessionSelect.value;
     if (value && (!self.session || value !== self.session.id)) { self.switchTo(value); }
   });
+  var renameButton = el("button", "button button-small button-ghost", "Rename");
+  renameButton.type = "button";
+  renameButton.title = "Give this session a name";
+  renameButton.addEventListener("click", function () {
+    openNameForm(self, "Rename", self.currentName(), function (name) {
+      return name ? self.renameSession(name) : Promise.resolve(null);
+    });
+  });
   var newButton = el("button", "button button-small button-ghost", "New session");
   newButton.type = "button";
-  newButton.addEventListener("click", function () { self.newSession(); });
+  newButton.title = "Start a new session (name it now, or leave the name empty)";
+  newButton.addEventListener("click", function () {
+    openNameForm(self, "Start", "", function (name) {
+      self.newSession(name || undefined);
+      return Promise.resolve(null);
+    });
+  });
   var compactButton = el("button", "button button-small button-ghost", "Compact");
   compactButton.type = "button";
   compactButton.title = "Summarise older messages to free the model's context";
@@ -53,8 +70,60 @@ export function buildToolbar(self) {
   });
   self.status = el("span", "chat-status");
   self.status.setAttribute("aria-live", "polite");
-  self.toolbar.append(label, self.sessionSelect, self.status, el("span", "spacer"),
+  self.toolbar.append(label, self.sessionSelect, renameButton, self.status, el("span", "spacer"),
     newButton, compactButton, traceButton);
+  buildNameForm(self);
+}
+
+/**
+ * The one-line form that names a session (rename, or name a new one), under the toolbar.
+ * @param {any} self the ChatView
+ */
+function buildNameForm(self) {
+  var form = el("form", "session-name-form");
+  form.hidden = true;
+  var label = el("label", "sr-only", "Session name");
+  var input = el("input", "session-name-input");
+  input.id = self.uid + "-session-name";
+  label.htmlFor = input.id;
+  input.type = "text";
+  input.maxLength = MAX_SESSION_NAME_CHARS;
+  input.placeholder = "Session name";
+  input.autocomplete = "off";
+  var submit = el("button", "button button-small button-primary", "Save");
+  submit.type = "submit";
+  var cancel = el("button", "button button-small button-ghost", "Cancel");
+  cancel.type = "button";
+  cancel.addEventListener("click", function () { form.hidden = true; });
+  input.addEventListener("keydown", function (event) {
+    if (event.key === "Escape") { event.preventDefault(); form.hidden = true; }
+  });
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var done = self.onSessionName ? self.onSessionName(input.value.trim()) : Promise.resolve(null);
+    submit.disabled = true;
+    done.finally(function () { submit.disabled = false; form.hidden = true; });
+  });
+  form.append(label, input, submit, cancel);
+  self.nameForm = form;
+  self.nameInput = input;
+  self.nameSubmit = submit;
+}
+
+/**
+ * Show the name form with `initial`, its button saying `action`; `onName` gets the name.
+ * @param {any} self the ChatView
+ * @param {string} action
+ * @param {string} initial
+ * @param {(name: string) => Promise<any>} onName
+ */
+function openNameForm(self, action, initial, onName) {
+  self.nameSubmit.textContent = action;
+  self.nameInput.value = initial;
+  self.onSessionName = onName;
+  self.nameForm.hidden = false;
+  self.nameInput.focus();
+  self.nameInput.select();
 }
 
 /**

@@ -54,6 +54,8 @@ export function Session(id, source) {
   this.loading = null;
   this.partial = null;
   this.busy = false;
+  // pi retries a failed run by itself (agent_end.willRetry): still busy, shown as retrying.
+  this.retrying = false;
   this.liveTools = {};
   this.queue = { steering: [], followUp: [] };
   this.views = [];
@@ -92,12 +94,16 @@ Session.prototype.applyHistory = function (data) {
   this.keys = new Set(this.messages.map(messageKey));
   this.baseline = Number(data.last_event_id) || 0;
   this.busy = Boolean(data.busy);
+  this.retrying = Boolean(data.retrying);
+  var queue = data.queue || {};
+  this.queue = { steering: queue.steering || [], followUp: queue.followUp || [] };
   this.partial = null;
   this.liveTools = {};
   this.loaded = true;
   this.notify("renderAll");
   this.source.recentEventsOf(this.id).forEach(function (event) { self.apply(event); });
   this.notify("setBusy", this.busy);
+  this.notify("setQueue", this.queue);
 };
 
 Session.prototype.receive = function (event) {
@@ -117,7 +123,33 @@ Session.prototype.apply = function (event) {
       // that instant lacks a message whose message_end is already behind the cursor.
       // agent_end carries every message of the run: take any we are missing.
       this.adoptMissing(data.messages);
+      if (data.willRetry) {
+        // Not finished: pi tries again by itself (auto_retry_start follows).
+        this.setRetrying(true);
+      } else if (data.interrupted) {
+        // Written by the bridge for a run that died with pi: no agent_settled follows.
+        this.setRetrying(false);
+        this.setBusy(false);
+      }
+      // Otherwise busy until agent_settled: queued messages may still run.
+      break;
+    case "agent_settled":
+      this.setRetrying(false);
       this.setBusy(false);
+      break;
+    case "auto_retry_start":
+      this.setRetrying(true);
+      break;
+    case "auto_retry_end":
+      this.setRetrying(false);
+      if (data.success === false) {
+        this.notify("note", "The agent gave up after " + (data.attempt || "several") + " attempts: " +
+          (data.finalError || "the model kept failing."), "error");
+      }
+      break;
+    case "session_info_changed":
+      this.name = typeof data.name === "string" ? data.name : null;
+      this.notify("sessionRenamed", this.name);
       break;
     case "message_start":
       if (data.message && data.message.role === "assistant") {
@@ -215,6 +247,13 @@ Session.prototype.withSentImages = function (message) {
 Session.prototype.setBusy = function (busy) {
   this.busy = busy;
   this.notify("setBusy", busy);
+};
+
+Session.prototype.setRetrying = function (retrying) {
+  if (this.retrying === retrying) { return; }
+  this.retrying = retrying;
+  if (retrying) { this.busy = true; }
+  this.notify("setBusy", this.busy);
 };
 
 Session.prototype.applyDelta = function (delta) {

@@ -42,6 +42,11 @@ export function ChatView(panelBody, workspace, sessionId) {
   /** @type {any} */ this.toolbar = null;
   /** @type {any} */ this.sessionSelect = null;
   /** @type {any} */ this.status = null;
+  /** @type {any} */ this.nameForm = null;
+  /** @type {any} */ this.nameInput = null;
+  /** @type {any} */ this.nameSubmit = null;
+  /** @type {((name: string) => Promise<any>) | null} what the name form does with a name */
+  this.onSessionName = null;
   /** @type {any} */ this.composer = null;
   /** @type {any} */ this.input = null;
   /** @type {any} */ this.sendButton = null;
@@ -70,7 +75,7 @@ export function ChatView(panelBody, workspace, sessionId) {
   this.log.append(this.empty, this.list, this.partialNode, this.notes);
   this.queueNode = el("div", "chat-queue");
   buildComposer(this);
-  this.root.append(this.toolbar, this.log, this.queueNode, this.composer);
+  this.root.append(this.toolbar, this.nameForm, this.log, this.queueNode, this.composer);
   panelBody.appendChild(this.root);
   this.bindTo(sessionId || null);
 }
@@ -114,6 +119,7 @@ ChatView.prototype.refreshSessions = function () {
     sessions.forEach(function (summary) {
       var option = el("option", null, sessionLabel(summary));
       option.value = summary.id;
+      option.dataset.name = typeof summary.name === "string" ? summary.name : "";
       option.selected = summary.id === current;
       self.sessionSelect.appendChild(option);
     });
@@ -127,12 +133,33 @@ ChatView.prototype.switchTo = function (sessionId) {
   }, function (error) { self.note(error.message, "error"); });
 };
 
-ChatView.prototype.newSession = function () {
+/** @param {string} [name] the new session's display name; none leaves it unnamed */
+ChatView.prototype.newSession = function (name) {
   var self = this;
   this.setStatus("Starting a new session…");
-  this.workspace.api.post("agent_session_new", {}).then(function (data) {
+  this.workspace.api.post("agent_session_new", name ? { name: name } : {}).then(function (data) {
     self.bindTo(data.session_id);
   }, function (error) { self.setStatus(""); self.note(error.message, "error"); });
+};
+
+/** @param {string} name @returns {Promise<any>} */
+ChatView.prototype.renameSession = function (name) {
+  var self = this;
+  if (!this.session) { return Promise.resolve(null); }
+  return this.workspace.api.post("agent_session_rename", { session_id: this.session.id, name: name })
+    .then(function (data) {
+      self.refreshSessions();
+      return data;
+    }, function (error) { self.note(error.message, "error"); return null; });
+};
+
+/** The session's name changed (here or elsewhere): the picker shows it. */
+ChatView.prototype.sessionRenamed = function () { this.refreshSessions(); };
+
+/** The name the session picker shows for this panel's session ("" when unnamed). */
+ChatView.prototype.currentName = function () {
+  var option = this.sessionSelect.selectedOptions[0];
+  return option && option.dataset.name ? option.dataset.name : "";
 };
 
 ChatView.prototype.compact = function (button) {
@@ -173,6 +200,7 @@ ChatView.prototype.renderAll = function () {
   this.session.messages.forEach(function (message) { self.appendMessage(message, true); });
   this.empty.hidden = this.session.messages.length > 0;
   this.setBusy(this.session.busy);
+  this.setQueue(this.session.queue);
   this.scrollToEnd(true);
 };
 
@@ -312,7 +340,11 @@ ChatView.prototype.clearPartial = function () {
 };
 
 ChatView.prototype.setBusy = function (busy) {
+  var retrying = Boolean(busy && this.session && this.session.retrying);
   this.root.classList.toggle("is-busy", Boolean(busy));
+  this.root.classList.toggle("is-retrying", retrying);
+  // A failed attempt that pi tries again is not a finished run.
+  this.working.textContent = retrying ? "Retrying…" : "Working…";
   this.sendButton.textContent = busy ? "Steer" : "Send";
   this.sendButton.title = busy ? "Redirect the agent now (Enter)" : "Send (Enter)";
   this.followButton.hidden = !busy;
@@ -328,8 +360,42 @@ ChatView.prototype.setQueue = function (queue) {
   var self = this;
   items.forEach(function (item) {
     var chip = el("div", "queue-chip");
+    // The texts are the person's own, but came back through the Sprite: text nodes only.
     chip.append(el("strong", null, item[0] + ":"), document.createTextNode(" " + textOf(item[1])));
     self.queueNode.appendChild(chip);
+  });
+  if (items.length) {
+    var takeBack = el("button", "button button-small button-ghost queue-take-back", "Take back");
+    takeBack.type = "button";
+    takeBack.title = "Remove the waiting messages and put them back in the message box";
+    takeBack.addEventListener("click", function () { self.takeBackQueue(takeBack); });
+    this.queueNode.appendChild(takeBack);
+  }
+};
+
+/**
+ * Take the waiting messages back (pi's clear_queue): they are not sent, and their text
+ * returns to the message box, after anything already typed there.
+ * @param {HTMLButtonElement} button
+ */
+ChatView.prototype.takeBackQueue = function (button) {
+  var self = this;
+  if (!this.session) { return; }
+  button.disabled = true;
+  this.workspace.api.post("agent_queue_clear", { session_id: this.session.id }).then(function (data) {
+    var texts = (data.steering || []).concat(data.follow_up || []);
+    if (!texts.length) {
+      self.note("The waiting messages were already sent.", "info");
+      return;
+    }
+    var typed = self.input.value.trim();
+    self.input.value = (typed ? [typed] : []).concat(texts).join("\n\n");
+    self.input.focus();
+    if (self.session) { self.session.queue = { steering: [], followUp: [] }; }
+    self.setQueue({ steering: [], followUp: [] });
+  }, function (error) {
+    button.disabled = false;
+    self.note(error.message, "error");
   });
 };
 
