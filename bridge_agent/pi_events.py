@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bridge_agent.images import omit_image_data
+from bridge_agent.session_names import clean_session_name
 
 # The starter extension calls ``ctx.ui.setStatus(EXTENSION_STATUS_KEY, JSON)``; in RPC mode
 # that is a fire-and-forget stdout line, so it needs no network and cannot block pi.
@@ -96,6 +97,9 @@ def translate_pi_event(line: dict[str, Any]) -> BridgeEvent | None:
         return _translate_ui_request(data)
     if pi_type == "extension_error":
         return BridgeEvent("error", {"source": "extension", **data})
+    if pi_type == "session_info_changed":
+        # A name is free text from the Sprite: clients get it as one short line.
+        return BridgeEvent(pi_type, {"name": clean_session_name(data.get("name")) or None})
     return BridgeEvent(pi_type, data)
 
 
