@@ -7,6 +7,7 @@ import json
 import os
 import stat
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -97,7 +98,8 @@ def test_busy_lasts_through_a_retried_run_until_agent_settled(
         post(
             bridge,
             "/starter/prompt",
-            {"message": "[[flaky: 1]] retry-me", "session_id": session_id},
+            # Unique text: the scripted server counts the attempts per user message.
+            {"message": f"[[flaky: 1]] retry-me-{uuid.uuid4().hex[:8]}", "session_id": session_id},
         )
         first_end = stream.wait_type("agent_end", session_id)
         assert first_end["data"]["willRetry"] is True

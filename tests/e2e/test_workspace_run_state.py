@@ -1,7 +1,7 @@
 """pi 1.6's run state in a real browser (issue 14): a queued follow-up is shown under the
 composer and can be taken back into it; the thinking picker of a model that cannot reason
-offers only "off"; a failed attempt that pi retries shows "Retrying…"; sessions are named
-at creation and renamed from their picker, and the name (untrusted text) survives a reload.
+offers only "off"; a failed attempt that pi retries shows "Retrying…"; sessions are renamed
+from their picker (the name, untrusted text, survives a reload) and named as they start.
 
 Real daphne + Celery (live stack), PostgreSQL, Redis, the local Sprite backend with the real
 bridge and pi, Debian's chromium; only the model is scripted.
@@ -10,6 +10,7 @@ bridge and pi, Debian's chromium; only the model is scripted.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -100,11 +101,13 @@ def test_queue_take_back_thinking_levels_retrying_and_session_names(
     box.fill("")
 
     # A failed attempt that pi retries by itself shows "Retrying…", not a finished run.
-    send(page, "[[flaky: 1]] retry-in-the-browser")
+    # A fresh text on every try: the scripted server counts the attempts per user message.
+    retried = f"retry-in-the-browser-{uuid.uuid4().hex[:8]}"
+    send(page, f"[[flaky: 1]] {retried}")
     expect(chat.locator(".composer-working")).to_have_text("Retrying…", timeout=30_000)
     page.screenshot(path=str(shots / "retrying.png"))
     expect(chat.locator(".msg-assistant").last).to_contain_text(
-        "Scripted answer: retry-in-the-browser", timeout=60_000
+        f"Scripted answer: {retried}", timeout=60_000
     )
     expect(chat.locator(".composer-working")).to_be_hidden(timeout=15_000)
 
@@ -131,9 +134,16 @@ def test_queue_take_back_thinking_levels_retrying_and_session_names(
     assert page.locator(".panel-chat img[src=x]").count() == 0
     page.screenshot(path=str(shots / "renamed-session.png"))
 
-    # A new session is named as it starts.
-    chat.get_by_role("button", name="New session").click()
+    # A new session is named as it starts (from the palette: the button starts one at once).
+    chat.locator(".composer-input").click()
+    page.keyboard.press("Control+k")
+    page.keyboard.type("new named session")
+    expect(page.locator("#palette [role=option][aria-selected=true]")).to_contain_text(
+        "New named session"
+    )
+    page.keyboard.press("Enter")
     name_box = chat.locator(".session-name-input")
+    expect(name_box).to_be_focused()
     name_box.fill("Second thoughts")
     name_box.press("Enter")
     wait_for(

@@ -166,6 +166,10 @@ function start(config) {
     if (chat && chat.session) {
       items.push({ group, label: "Session trace (raw JSONL)", run: () => openPanel("trace", { sessionId: chat.session.id }) });
     }
+    if (chat) {
+      // After the palette's own close, which gives the focus back to where it was.
+      items.push({ group, label: "New named session…", hint: "In the focused chat", run: () => { setTimeout(() => chat.askNewSessionName(), 0); } });
+    }
     return items;
   });
 

@@ -51,13 +51,8 @@ export function buildToolbar(self) {
   });
   var newButton = el("button", "button button-small button-ghost", "New session");
   newButton.type = "button";
-  newButton.title = "Start a new session (name it now, or leave the name empty)";
-  newButton.addEventListener("click", function () {
-    openNameForm(self, "Start", "", function (name) {
-      self.newSession(name || undefined);
-      return Promise.resolve(null);
-    });
-  });
+  newButton.title = "Start a new session (to name it as it starts: \"New named session…\" in Ctrl+K)";
+  newButton.addEventListener("click", function () { self.newSession(); });
   var compactButton = el("button", "button button-small button-ghost", "Compact");
   compactButton.type = "button";
   compactButton.title = "Summarise older messages to free the model's context";
@@ -117,7 +112,7 @@ function buildNameForm(self) {
  * @param {string} initial
  * @param {(name: string) => Promise<any>} onName
  */
-function openNameForm(self, action, initial, onName) {
+export function openNameForm(self, action, initial, onName) {
   self.nameSubmit.textContent = action;
   self.nameInput.value = initial;
   self.onSessionName = onName;

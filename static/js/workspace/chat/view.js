@@ -5,7 +5,7 @@ import { el } from "../../lib/dom.js";
 import * as render from "../../lib/render.js";
 import { toast } from "../../lib/toast.js";
 import { addDuplicateButton, addEditButton } from "./branches.js";
-import { buildComposer, buildToolbar, sendFromComposer, sendText, sessionLabel } from "./composer.js";
+import { buildComposer, buildToolbar, openNameForm, sendFromComposer, sendText, sessionLabel } from "./composer.js";
 import { messageImages } from "./attachments.js";
 import { messageKey, textOf } from "./session.js";
 import { secretForm, tellAgentOnceBack } from "./secret-form.js";
@@ -140,6 +140,15 @@ ChatView.prototype.newSession = function (name) {
   this.workspace.api.post("agent_session_new", name ? { name: name } : {}).then(function (data) {
     self.bindTo(data.session_id);
   }, function (error) { self.setStatus(""); self.note(error.message, "error"); });
+};
+
+/** Ask for a name, then start a new session with it (an empty name starts it unnamed). */
+ChatView.prototype.askNewSessionName = function () {
+  var self = this;
+  openNameForm(this, "Start", "", function (name) {
+    self.newSession(name || undefined);
+    return Promise.resolve(null);
+  });
 };
 
 /** @param {string} name @returns {Promise<any>} */
