@@ -105,6 +105,9 @@ def test_queue_take_back_thinking_levels_retrying_and_session_names(
     retried = f"retry-in-the-browser-{uuid.uuid4().hex[:8]}"
     send(page, f"[[flaky: 1]] {retried}")
     expect(chat.locator(".composer-working")).to_have_text("Retrying…", timeout=30_000)
+    # The failed attempt is a passing note (pi drops it from the history), not an error.
+    expect(chat.locator(".msg-retried .msg-retry-note")).to_contain_text("tries again")
+    expect(chat.locator(".msg-error")).to_have_count(0)
     page.screenshot(path=str(shots / "retrying.png"))
     expect(chat.locator(".msg-assistant").last).to_contain_text(
         f"Scripted answer: {retried}", timeout=60_000

@@ -124,7 +124,9 @@ Session.prototype.apply = function (event) {
       // agent_end carries every message of the run: take any we are missing.
       this.adoptMissing(data.messages);
       if (data.willRetry) {
-        // Not finished: pi tries again by itself (auto_retry_start follows).
+        // Not finished: pi tries again by itself (auto_retry_start follows), and drops the
+        // failed attempt from the session's history: shown as a passing note, not an error.
+        this.markRetried(data.messages);
         this.setRetrying(true);
       } else if (data.interrupted) {
         // Written by the bridge for a run that died with pi: no agent_settled follows.
@@ -242,6 +244,20 @@ Session.prototype.withSentImages = function (message) {
     return { type: "image", data: image.data, mimeType: image.mimeType };
   });
   return Object.assign({}, message, { content: content });
+};
+
+/** @param {any} messages the failed attempt's messages (agent_end with willRetry) */
+Session.prototype.markRetried = function (messages) {
+  if (!Array.isArray(messages)) { return; }
+  var self = this;
+  messages.forEach(function (failed) {
+    if (!failed || failed.role !== "assistant" || failed.stopReason !== "error") { return; }
+    var key = messageKey(failed);
+    self.messages.forEach(function (message) {
+      if (messageKey(message) === key) { message.retried = true; }
+    });
+    self.notify("messageRetried", key);
+  });
 };
 
 Session.prototype.setBusy = function (busy) {

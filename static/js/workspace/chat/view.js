@@ -257,6 +257,7 @@ ChatView.prototype.renderMessage = function (message) {
     if (message.stopReason === "aborted") { node.appendChild(el("div", "msg-stop", "Stopped.")); }
     if (message.stopReason === "error") {
       node.appendChild(el("div", "msg-error", message.errorMessage || "The model returned an error."));
+      if (message.retried) { this.showRetried(node); }
     }
     return node;
   }
@@ -359,6 +360,23 @@ ChatView.prototype.setBusy = function (busy) {
   this.followButton.hidden = !busy;
   this.stopButton.hidden = !busy;
   this.working.hidden = !busy;
+};
+
+/** @param {string} key the message pi is trying again (its failed attempt) */
+ChatView.prototype.messageRetried = function (key) {
+  var self = this;
+  this.list.querySelectorAll(".msg-assistant").forEach(function (node) {
+    if (/** @type {HTMLElement} */ (node).dataset.messageKey === key) { self.showRetried(node); }
+  });
+};
+
+/** @param {Element} node an assistant message whose attempt failed and is being retried */
+ChatView.prototype.showRetried = function (node) {
+  var error = node.querySelector(".msg-error");
+  if (!error || node.classList.contains("msg-retried")) { return; }
+  node.classList.add("msg-retried");
+  error.className = "msg-retry-note";
+  error.textContent = "This attempt failed (" + (error.textContent || "an error") + "); the agent tries again.";
 };
 
 ChatView.prototype.setQueue = function (queue) {
