@@ -506,8 +506,9 @@ def test_every_run_starts_and_ends_and_settles(transcript: Transcript) -> None:
 
 
 def test_a_failed_run_is_retried_and_says_so(transcript: Transcript) -> None:
-    """``SessionManager`` keeps a session busy from auto_retry_start to auto_retry_end; the
-    run's agent_end says whether another attempt follows."""
+    """``LiveSession`` keeps a session busy until agent_settled, past a retried run's
+    agent_end (and reports ``retrying`` from auto_retry_start to auto_retry_end); the run's
+    agent_end says whether another attempt follows (the chat shows "Retrying…")."""
     step = transcript["retry"]
     assert step.missing is None
     shapes = [shape(line) for line in step.lines if shape(line) != "entry_appended"]
