@@ -52,6 +52,19 @@ def _reserve_model_server_ports(count: int = 20) -> str:
 os.environ.setdefault("STARTER_SPRITE_LOOPBACK_PORTS", _reserve_model_server_ports())
 
 
+def _use_the_quick_password_hasher() -> None:
+    """The test process hashes passwords at one PBKDF2 iteration (tests/support/hashers.py
+    says why and what stays real). Set before any test runs; Django caches its hashers."""
+    from django.contrib.auth import hashers
+
+    settings.PASSWORD_HASHERS = ["tests.support.hashers.OneIterationPBKDF2PasswordHasher"]
+    hashers.get_hashers.cache_clear()
+    hashers.get_hashers_by_algorithm.cache_clear()
+
+
+_use_the_quick_password_hasher()
+
+
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings() -> None:
     from django.conf import settings

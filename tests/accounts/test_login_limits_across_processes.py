@@ -13,7 +13,7 @@ import pytest
 from django.conf import settings
 
 from accounts.models import User
-from tests.support.live_stack import LiveStack, start_live_stack
+from tests.support.live_stack import LiveStack, launch_live_stack
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,9 +28,19 @@ def two_web_processes(
     database_name = str(settings.DATABASES["default"]["NAME"])
     stacks: list[LiveStack] = []
     try:
-        for name in ("first", "second"):
+        for name in ("first", "second"):  # started side by side, then waited for
             directory = tmp_path_factory.mktemp(f"web-{name}")
-            stacks.append(start_live_stack(database_name, directory, with_worker=False))
+            stacks.append(
+                launch_live_stack(
+                    database_name,
+                    directory,
+                    # Failed guesses at one PBKDF2 iteration (the module says why).
+                    {"DJANGO_SETTINGS_MODULE": "tests.support.quick_hash_settings"},
+                    with_worker=False,
+                )
+            )
+        for stack in stacks:
+            stack.wait_serving()
         yield stacks[0], stacks[1]
     finally:
         for stack in stacks:

@@ -49,6 +49,21 @@ class LiveStack:
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     log_dir: Path | None = None
 
+    def wait_serving(self) -> None:
+        """Returns once the web process serves its login page; stops the stack if it never
+        does."""
+        # Generous: on a loaded 2-CPU machine (suites side by side) daphne took over 30 s to
+        # serve.
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/accounts/login/", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"daphne did not start; see {self.log_dir}/web.log")
+
     def stop(self) -> None:
         for process in self.processes:
             if process.poll() is None:
@@ -85,6 +100,19 @@ def start_live_stack(
     extra: dict[str, str] | None = None,
     with_worker: bool = True,
 ) -> LiveStack:
+    stack = launch_live_stack(database_name, data_dir, extra, with_worker)
+    stack.wait_serving()
+    return stack
+
+
+def launch_live_stack(
+    database_name: str,
+    data_dir: Path,
+    extra: dict[str, str] | None = None,
+    with_worker: bool = True,
+) -> LiveStack:
+    """Starts the stack's processes without waiting for them (``LiveStack.wait_serving``):
+    a test that needs several stacks lets them start side by side."""
     data_dir.mkdir(parents=True, exist_ok=True)
     log_dir = data_dir / "logs"
     log_dir.mkdir(exist_ok=True)
@@ -118,16 +146,7 @@ def start_live_stack(
                 command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT
             )
         )
-    # Generous: on a loaded 2-CPU machine (suites side by side) daphne took over 30 s to serve.
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(stack.url + "/accounts/login/", timeout=2).status_code == 200:
-                return stack
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    stack.stop()
-    raise RuntimeError(f"daphne did not start; see {log_dir / 'web.log'}")
+    return stack
 
 
 def iter_stack(
