@@ -28,7 +28,9 @@ def reap_started() -> None:
     """Collect the exit status of any process this Python process started that ended."""
     for pid, process in list(_started.items()):
         if process.poll() is not None:
-            del _started[pid]
+            # pop, not del: the Celery worker's threads reap side by side, and two that saw
+            # the same ended process both come here (a KeyError failed a destroy step).
+            _started.pop(pid, None)
 
 
 def spawn_detached(
