@@ -130,10 +130,17 @@ async def test_a_bare_variable_name_would_reach_the_model_as_the_key(
 def test_an_environment_sync_gives_an_older_sprite_todays_documents(
     alice: User, keyed_model_server: ScriptedModelServer, data_dir: Path, settings: Any
 ) -> None:
-    """A Sprite made before the upgrade (a bare-name key, no cache-warming setting) or
-    before its owner added a provider gets pi's documents rewritten when its environment is
-    synced (saving a key or a secret does that), and its custom provider works again."""
+    """A Sprite made before the upgrade (a bare-name key, no cache-warming setting, no
+    provider) gets pi's documents rewritten when its environment is synced (saving a key, a
+    secret or a provider does that), and its custom provider works again."""
     settings.DATA_DIR = data_dir
+    # The owner adds the provider (what the settings page does) before the project row
+    # exists, so no sync task is queued for it: a live stack's worker would otherwise run
+    # that sync and hold the project's lock while this test runs its own.
+    user_settings.save_custom_provider(
+        alice, PROVIDER, "openai-completions", keyed_model_server.base_url, ["gw-model"], KEY
+    )
+    user_settings.update_defaults(alice, PROVIDER, "gw-model", "off")
     project = Project.objects.create(
         owner=alice, name="Older", status=Status.RUNNING, sprite_name="older"
     )
@@ -145,11 +152,6 @@ def test_an_environment_sync_gives_an_older_sprite_todays_documents(
     run_sync(backend.bootstrap("older", TOKEN, {}))
     Project.objects.filter(pk=project.pk).update(bridge_token=TOKEN)
     try:
-        # The owner adds the provider now: this is what the settings page does.
-        user_settings.save_custom_provider(
-            alice, PROVIDER, "openai-completions", keyed_model_server.base_url, ["gw-model"], KEY
-        )
-        user_settings.update_defaults(alice, PROVIDER, "gw-model", "off")
         steps.sync_environment(project.pk)
 
         models = json.loads(run_sync(backend.read_file("older", PI_MODELS_PATH)))
