@@ -184,3 +184,67 @@ SEND_BEHAVIOURS: Final[dict[SendBehaviour, SendRoute]] = {
     "steer": SendRoute(STEER_PATH, "steer"),
     "follow_up": SendRoute(FOLLOW_UP_PATH, "followUp"),
 }
+
+
+# -- supervised services and cron jobs (bridge_agent/services/, issue 15) ------------------------
+#
+# The agent (a tool in the starter extension) and scripts in the Sprite (the ``starter-service``
+# command, over a unix socket in the home) define services; the bridge keeps them in
+# ``~/.starter/services.json`` (so a wake, a bridge restart or a checkpoint restore starts them
+# again), runs them with the project's current secrets, restarts a crashed one with backoff,
+# writes each one's output to its own bounded log, and runs cron jobs on their schedule. The
+# seed's ``services`` table of inspect.db mirrors them (its columns unchanged); cron runs are
+# kept in inspect.db's own ``service_runs`` table.
+#
+# A service, as ``GET /starter/services`` lists it (``{"services": [...]}``) and as the payload
+# of a ``service_changed`` event:
+#   {"name", "type": ServiceType, "command", "cwd", "port": int | None,
+#    "schedule": str | None, "description", "desired": "running" | "stopped",
+#    "status": ServiceStatus, "pid": int | None, "restart_count": int,
+#    "next_restart_at": ISO-8601 | None, "last_exit_code": int | None,
+#    "started_at": ISO-8601 | None, "next_run_at": ISO-8601 | None (cron: the next due time),
+#    "last_run": ServiceRun | None}
+# A cron run (``GET /starter/services/{name}/runs`` → ``{"runs": [...]}``, newest first; the
+# payload of a ``service_run`` event when one ends):
+#   {"id": int, "service", "started_at", "ended_at": ISO-8601 | None,
+#    "exit_code": int | None, "output": str (the end of it, at most MAX_RUN_OUTPUT_CHARS),
+#    "trigger": "schedule" | "manual" | "missed"}
+SERVICES_PATH: Final = "/starter/services"  # GET list; POST define-and-start (body: ServiceSpec)
+SERVICE_PATH: Final = "/starter/services/{name}"  # GET one; DELETE stops and forgets it
+SERVICE_ACTION_PATH: Final = "/starter/services/{name}/{action}"  # POST; action: ServiceAction
+# GET ?lines=N → {"lines": [...]} (the end of the log); with ?follow=1 an SSE stream of
+# ``log`` events ({"line"}) that starts with the last N lines.
+SERVICE_LOGS_PATH: Final = "/starter/services/{name}/logs"
+SERVICE_RUNS_PATH: Final = "/starter/services/{name}/runs"
+# POST {"variables": {NAME: value}} (the project's secrets and keys, whole): new processes get
+# them at once; services restart with them; pi restarts with them when its session is idle.
+# Answer: {"applied": "now" | "after_run", "pending_sessions": [session ids still busy]}.
+ENVIRONMENT_PATH: Final = "/starter/environment"
+
+ServiceType = Literal["app", "api", "worker", "cron"]
+SERVICE_TYPES: Final[tuple[ServiceType, ...]] = get_args(ServiceType)
+# ``scheduled``: a cron job between runs; ``backoff``: crashed, waiting to be restarted
+# (``next_restart_at`` says when); ``error``: gave up or cannot start (see the log).
+ServiceStatus = Literal["starting", "running", "backoff", "stopped", "scheduled", "error"]
+SERVICE_STATUSES: Final[tuple[ServiceStatus, ...]] = get_args(ServiceStatus)
+ServiceAction = Literal["start", "stop", "restart", "run"]  # ``run``: a cron job, now
+SERVICE_ACTIONS: Final[tuple[ServiceAction, ...]] = get_args(ServiceAction)
+SERVICE_NAME_PATTERN: Final = r"^[a-z0-9][a-z0-9-]{0,39}$"
+MAX_SERVICES: Final = 32
+MAX_SERVICE_COMMAND_CHARS: Final = 4000
+MAX_RUN_OUTPUT_CHARS: Final = 16_000
+EVENT_SERVICE_CHANGED: Final = "service_changed"  # payload: the service
+EVENT_SERVICE_REMOVED: Final = "service_removed"  # payload: {"name"}
+EVENT_SERVICE_RUN: Final = "service_run"  # payload: the run that ended
+# Written by the bridge after it took new environment values: {"names": [...], "applied":
+# "now" | "after_run"}; again with "applied": "now" when a busy session picked them up.
+EVENT_ENVIRONMENT_CHANGED: Final = "environment_changed"
+# The control plane restored a checkpoint: {"checkpoint_id", "comment", "restored_at",
+# "kept_sessions": [ids whose newer lines were kept]}; also a custom entry in each kept
+# session file (``customType`` CHECKPOINT_RESTORE_ENTRY), so the trace shows where.
+EVENT_CHECKPOINT_RESTORED: Final = "checkpoint_restored"
+CHECKPOINT_RESTORE_ENTRY: Final = "starter-checkpoint-restored"
+
+# Previews per port: ``<public_id>-<port>.<STARTER_PREVIEW_DOMAIN>``; the control plane asks the
+# bridge's proxy for that port with this header (the bridge refuses its own port).
+APP_PORT_HEADER: Final = "x-starter-app-port"
