@@ -7,6 +7,7 @@ import logging
 
 from bridge_agent.app_target import AppTarget
 from bridge_agent.config import BridgeConfig
+from bridge_agent.environment import SpriteEnvironment
 from bridge_agent.event_log import EventLog
 from bridge_agent.inspect_db import TABLES, InspectWatcher, ensure_inspect_db, read_inspect_db
 from bridge_agent.protocol import EVENT_INSPECT_CHANGED
@@ -21,6 +22,8 @@ class BridgeRuntime:
     def __init__(self, config: BridgeConfig) -> None:
         self.config = config
         self.log = EventLog(config.event_log_path)
+        # Shared by everything that starts processes (see bridge_agent/environment.py).
+        self.environment = SpriteEnvironment(config.env)
         self.app_target = AppTarget(config.bridge_state_path, config.app_port, self.log)
         self.sessions = SessionManager(config, self.log, self.app_target)
         self.inspect_watcher = InspectWatcher(config.inspect_db_path, self._inspect_changed)
