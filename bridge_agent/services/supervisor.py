@@ -362,6 +362,7 @@ class ServiceSupervisor:
             async with state.job_lock:
                 await self._run_job(state, "manual")
 
+        state.status = "running"  # now, so the answer to the request says so
         state.manual_run = asyncio.create_task(run_manually(), name=f"run-{state.spec.name}")
         state.manual_run.add_done_callback(self._report_death)
 
