@@ -77,7 +77,9 @@ def socket_path(home: Path) -> Path:
     return home / ".starter" / "run" / "services.sock"
 
 
-def starter_service(home: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def starter_service(
+    home: Path, *args: str, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the ``starter-service`` command as the agent's shell would."""
     environment = {
         **os.environ,

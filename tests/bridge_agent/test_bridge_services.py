@@ -24,7 +24,8 @@ from tests.bridge_agent.service_helpers import (
     wait_for_status,
     wait_until,
 )
-from tests.support.bridge_process import BridgeProcess, EventStream
+from tests.support.bridge_process import EventStream
+from tests.support.model_server import ScriptedModelServer
 
 HTTP_SERVER = "exec python3 -m http.server $PORT --bind 127.0.0.1"
 
@@ -71,7 +72,11 @@ def test_a_crashing_service_is_restarted_with_growing_backoff(start_bridge: Star
     bridge = start_bridge()
     define(bridge, name="crashy", command="echo boom-$RANDOM; exit 3")
     backoff = wait_until(
-        lambda: (s := service(bridge, "crashy"))["restart_count"] >= 3 and s["status"] == "backoff" and s,
+        lambda: (
+            (s := service(bridge, "crashy"))["restart_count"] >= 3
+            and s["status"] == "backoff"
+            and s
+        ),
         timeout=30,
         what="three restarts",
     )
@@ -81,7 +86,9 @@ def test_a_crashing_service_is_restarted_with_growing_backoff(start_bridge: Star
     # 1 s, 2 s, 4 s: each crash waits twice as long as the one before.
     assert [line.rsplit("restarting in ", 1)[1] for line in notes[:3]] == ["1 s", "2 s", "4 s"]
     assert sum(line.startswith("boom-") for line in log_lines(bridge, "crashy")) >= 3
-    wait_until(lambda: inspect_rows(bridge.home)["crashy"]["status"] in ("backoff", "starting", "running"))
+    wait_until(
+        lambda: inspect_rows(bridge.home)["crashy"]["status"] in ("backoff", "starting", "running")
+    )
 
 
 def test_a_cron_job_every_5s_runs_and_keeps_its_runs_with_exit_codes(
@@ -96,8 +103,12 @@ def test_a_cron_job_every_5s_runs_and_keeps_its_runs_with_exit_codes(
         due = datetime.fromisoformat(created["next_run_at"])
         assert timedelta(seconds=3) < due - datetime.now(UTC) <= timedelta(seconds=5)
         first = events.wait_type("service_run", timeout=15)["data"]
-        second = events.wait_type("service_run", timeout=15, start=events.events.index(
-            next(e for e in events.events if e["type"] == "service_run")) + 1)["data"]
+        second = events.wait_type(
+            "service_run",
+            timeout=15,
+            start=events.events.index(next(e for e in events.events if e["type"] == "service_run"))
+            + 1,
+        )["data"]
     assert (first["exit_code"], first["trigger"], first["output"]) == (7, "schedule", "first-run\n")
     assert (second["exit_code"], second["output"]) == (0, "second-run\n")
     with bridge.client() as client:
@@ -189,7 +200,9 @@ def test_stop_start_restart_and_remove(start_bridge: StartBridge) -> None:
     )
     connection.commit()
     connection.close()
-    pid = wait_for_status(bridge, define(bridge, name="worker", command="sleep 1000")["name"], "running")["pid"]
+    pid = wait_for_status(
+        bridge, define(bridge, name="worker", command="sleep 1000")["name"], "running"
+    )["pid"]
     with EventStream(bridge) as events, bridge.client() as client:
         stopped = client.post("/starter/services/worker/stop").json()
         assert stopped["status"] == "stopped" and stopped["desired"] == "stopped"
@@ -209,13 +222,18 @@ def test_stop_start_restart_and_remove(start_bridge: StartBridge) -> None:
 
 def test_logs_are_served_as_a_tail_and_followed_live(start_bridge: StartBridge) -> None:
     bridge = start_bridge()
-    define(bridge, name="chatty", command="for i in $(seq 1 1000); do echo line-$i; sleep 0.1; done")
+    define(
+        bridge, name="chatty", command="for i in $(seq 1 1000); do echo line-$i; sleep 0.1; done"
+    )
     wait_until(lambda: any(line == "line-5" for line in log_lines(bridge, "chatty")))
     assert log_lines(bridge, "chatty", 2)[-1].startswith("line-")
     seen: list[str] = []
-    with bridge.client() as client, client.stream(
-        "GET", "/starter/services/chatty/logs", params={"follow": "1", "lines": "3"}
-    ) as response:
+    with (
+        bridge.client() as client,
+        client.stream(
+            "GET", "/starter/services/chatty/logs", params={"follow": "1", "lines": "3"}
+        ) as response,
+    ):
         assert response.headers["content-type"].startswith("text/event-stream")
         for raw in response.iter_lines():
             if raw.startswith("data: "):
@@ -237,10 +255,10 @@ def test_services_need_the_token_over_tcp(start_bridge: StartBridge) -> None:
 def test_the_cli_manages_services_over_the_socket(start_bridge: StartBridge) -> None:
     bridge = start_bridge()
     (bridge.home / "jobs").mkdir()
+    loop = "while true; do echo tick; sleep 0.2; done"
     started = starter_service(
-        bridge.home, "start", "ticker", "--", "sh", "-c", "while true; do echo tick; sleep 0.2; done",
-        cwd=bridge.home / "jobs",
-    )  # fmt: skip
+        bridge.home, "start", "ticker", "--", "sh", "-c", loop, cwd=bridge.home / "jobs"
+    )
     assert started.returncode == 0, started.stderr
     assert "ticker" in started.stdout
     assert service(bridge, "ticker")["cwd"] == str(bridge.home / "jobs")
@@ -273,3 +291,34 @@ def test_the_socket_serves_only_the_service_routes(start_bridge: StartBridge) ->
         assert client.get("/starter/events").status_code == 404
 
 
+def test_the_agent_starts_a_service_with_its_tool_and_lists_it_from_bash(
+    start_bridge: StartBridge, scripted_model_server: ScriptedModelServer
+) -> None:
+    bridge = start_bridge(prewarm=True)
+    port = free_port()
+    args = {"name": "site", "command": HTTP_SERVER, "port": port, "description": "the site"}
+    with EventStream(bridge) as events, bridge.client() as client:
+        message = (
+            f"[[tool: start_service {json.dumps(args)}]] [[bash: starter-service list]] svc-marker"
+        )
+        response = client.post("/starter/prompt", json={"message": message})
+        assert response.status_code == 202, response.text
+        ends = events.wait_type("agent_end", timeout=60)
+    assert wait_until(lambda: get_ok(port))
+    assert service(bridge, "site")["description"] == "the site"
+    results = [
+        message for message in ends["data"]["messages"] if message.get("role") == "toolResult"
+    ]
+    texts = ["".join(part.get("text", "") for part in m["content"]) for m in results]
+    assert texts[0].startswith("The service is starting") and f"port {port}" in texts[0]
+    assert "site" in texts[1] and "app" in texts[1]  # starter-service on pi's PATH
+    request = scripted_model_server.wait_for_request(lambda b: "svc-marker" in json.dumps(b))
+    system = request["messages"][0]["content"]
+    assert "start_service" in system and "never with nohup" in system
+    assert {
+        "start_service",
+        "stop_service",
+        "restart_service",
+        "list_services",
+        "service_logs",
+    } <= {tool["function"]["name"] for tool in request["tools"]}

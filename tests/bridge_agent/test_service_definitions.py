@@ -54,8 +54,10 @@ def test_a_cwd_is_kept_relative_to_the_home(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("port", [BRIDGE_PORT, 80, 1023, 65536, -1, "3000", True, 3000.5])
-def test_ports_outside_the_range_or_the_bridges_own_are_refused(tmp_path: Path, port: object) -> None:
-    with pytest.raises(SpecError, match="[Pp]ort"):
+def test_ports_outside_the_range_or_the_bridges_own_are_refused(
+    tmp_path: Path, port: object
+) -> None:
+    with pytest.raises(SpecError, match=r"[Pp]ort"):
         spec(tmp_path, port=port, type="app")
 
 
