@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -116,7 +117,11 @@ class ServiceSupervisor:
         ended = await asyncio.to_thread(self.groups.end_leftovers)
         if ended:
             logger.warning("ended %d service process group(s) a previous bridge left", ended)
-        await asyncio.to_thread(store.ensure_runs_table, self.config.inspect_db_path)
+        try:
+            await asyncio.to_thread(store.ensure_runs_table, self.config.inspect_db_path)
+        except (sqlite3.Error, OSError):
+            # The agent's inspect.db is broken; services still run, runs are recorded later.
+            logger.exception("inspect.db: the service_runs table could not be made")
         self.mirror.start()
         registered = await asyncio.to_thread(load_registry, paths.registry_path(self.config))
         async with self._lock:
@@ -379,9 +384,13 @@ class ServiceSupervisor:
 
         state.status = "running"
         state.log.note(f"run ({trigger})")
-        run_id = await asyncio.to_thread(
-            store.start_run, self.config.inspect_db_path, name, iso(started) or "", trigger
-        )
+        try:
+            run_id = await asyncio.to_thread(
+                store.start_run, self.config.inspect_db_path, name, iso(started) or "", trigger
+            )
+        except (sqlite3.Error, OSError):
+            logger.warning("inspect.db: the run of %s is not recorded", name)
+            run_id = 0
         code: int | None = None
         try:
             process = await self._spawn(state, self.local_runner, capture)
@@ -393,9 +402,13 @@ class ServiceSupervisor:
             text = bytes(output).decode("utf-8", errors="replace")
             ended = iso(utc_now())
             run = store.run_json(run_id, name, iso(started) or "", ended, code, text, trigger)
-            await asyncio.to_thread(
-                store.end_run, self.config.inspect_db_path, run_id, ended or "", code, text
-            )
+            if run_id:
+                try:
+                    await asyncio.to_thread(
+                        store.end_run, self.config.inspect_db_path, run_id, ended or "", code, text
+                    )
+                except (sqlite3.Error, OSError):
+                    logger.warning("inspect.db: the end of run %s is not recorded", run_id)
             state.last_run, state.last_exit_code, state.pid = run, code, None
             state.status = "scheduled" if state.loop is not None else "stopped"
             self.events.append(protocol.EVENT_SERVICE_RUN, run)

@@ -3,6 +3,7 @@ services, a planted symlink as log, a flood of output, processes that try to out
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from bridge_agent.protocol import MAX_SERVICE_COMMAND_CHARS, MAX_SERVICES
@@ -175,12 +176,25 @@ def test_the_services_file_written_by_the_agent_cannot_break_the_bridge(
     define(bridge, name="good", command="sleep 1000")
     bridge.stop()
     registry = bridge.home / ".starter" / "services.json"
-    text = registry.read_text().replace(
-        '"services": [', '"services": [{"spec": {"name": "../evil"}}, 42, '
-    )
-    registry.write_text(text)
+    data = json.loads(registry.read_text())
+    good = data["services"][0]
+    planted = [
+        {**good, "spec": {**good["spec"], "name": "../evil"}},
+        {**good, "spec": {**good["spec"], "name": "cron1", "type": "cron", "schedule": "never"}},
+        {**good, "spec": {**good["spec"], "name": "t1", "type": "shell"}},
+        {**good, "spec": {**good["spec"], "name": "c1", "cwd": "/etc"}},
+        {**good, "spec": {**good["spec"], "name": "c2", "cwd": "../.."}},
+        {**good, "spec": {**good["spec"], "name": "p1", "type": "app", "port": 22}},
+        {**good, "spec": {**good["spec"], "name": "x1", "command": "x" * 5000}},
+        {**good, "next_run_at": "yesterday"},
+        42,
+        "text",
+    ]
+    data["services"] = planted + data["services"]
+    registry.write_text(json.dumps(data))
     restarted = _restart(start_bridge, bridge.home)
     assert [s["name"] for s in _all(restarted)] == ["good"]
+    wait_for_status(restarted, "good", "running")
     registry.write_text("not json")
     bridge2 = _restart(start_bridge, bridge.home, previous=restarted)
     assert _all(bridge2) == []
