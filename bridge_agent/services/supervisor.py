@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bridge_agent import protocol
+from bridge_agent.concurrency import watched_task
 from bridge_agent.config import BridgeConfig
 from bridge_agent.environment import SpriteEnvironment
 from bridge_agent.errors import ApiError
@@ -114,6 +115,7 @@ class ServiceSupervisor:
 
     async def start(self) -> None:
         """Start every service that should run (after a wake, a restart or a restore)."""
+        paths.make_command_executable()
         ended = await asyncio.to_thread(self.groups.end_leftovers)
         if ended:
             logger.warning("ended %d service process group(s) a previous bridge left", ended)
@@ -289,13 +291,9 @@ class ServiceSupervisor:
         else:
             state.status = "starting"
             coroutine = self._keep_running(state)
-        state.loop = asyncio.create_task(coroutine, name=f"service-{state.spec.name}")
-        state.loop.add_done_callback(self._report_death)
-
-    @staticmethod
-    def _report_death(task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            logger.error("task %s died", task.get_name(), exc_info=task.exception())
+        state.loop = watched_task(
+            coroutine, name=f"service-{state.spec.name}", logger=logger, forever=False
+        )
 
     async def _halt(self, state: ServiceState, *, emit: bool = True) -> None:
         """Cancel the service's loop and manual run and wait until their processes ended."""
@@ -368,8 +366,9 @@ class ServiceSupervisor:
                 await self._run_job(state, "manual")
 
         state.status = "running"  # now, so the answer to the request says so
-        state.manual_run = asyncio.create_task(run_manually(), name=f"run-{state.spec.name}")
-        state.manual_run.add_done_callback(self._report_death)
+        state.manual_run = watched_task(
+            run_manually(), name=f"run-{state.spec.name}", logger=logger, forever=False
+        )
 
     async def _run_job(self, state: ServiceState, trigger: str) -> None:
         name = state.spec.name

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import signal
 import sqlite3
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -322,3 +323,31 @@ def test_the_agent_starts_a_service_with_its_tool_and_lists_it_from_bash(
         "list_services",
         "service_logs",
     } <= {tool["function"]["name"] for tool in request["tools"]}
+
+
+def test_a_followed_log_ends_when_the_bridge_stops(start_bridge: StartBridge) -> None:
+    bridge = start_bridge()
+    define(bridge, name="quiet", command="echo once; exec sleep 1000")
+    wait_until(lambda: "once" in log_lines(bridge, "quiet"))
+    first_line = threading.Event()
+    ended = threading.Event()
+
+    def follow() -> None:
+        with (
+            bridge.client(timeout=60) as client,
+            client.stream(
+                "GET", "/starter/services/quiet/logs", params={"follow": "1"}
+            ) as response,
+        ):
+            for raw in response.iter_lines():
+                if raw.startswith("data: "):
+                    first_line.set()
+        ended.set()
+
+    reader = threading.Thread(target=follow, daemon=True)
+    reader.start()
+    assert first_line.wait(10)
+    began = time.monotonic()
+    assert bridge.stop() == 0
+    assert ended.wait(5)
+    assert time.monotonic() - began < 8
