@@ -54,6 +54,18 @@ SCHEDULE_SLICE = 30.0
 RUN_OUTPUT_BYTES = protocol.MAX_RUN_OUTPUT_CHARS * 4
 
 
+# The seed's ``services.status`` words (inspect_db.SCHEMA_NOTES): a cron job between runs is
+# as "running" as a server; one waiting to be restarted after a crash is in "error".
+INSPECT_STATUSES: dict[protocol.ServiceStatus, str] = {
+    "starting": "running",
+    "running": "running",
+    "scheduled": "running",
+    "backoff": "error",
+    "error": "error",
+    "stopped": "stopped",
+}
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -82,6 +94,8 @@ class ServiceState:
     loop: asyncio.Task[None] | None = None
     manual_run: asyncio.Task[None] | None = None
     job_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    last_described: dict[str, Any] | None = None
+    last_row: dict[str, Any] | None = None
 
     @property
     def spec(self) -> ServiceSpec:
@@ -467,21 +481,24 @@ class ServiceSupervisor:
         return state
 
     def _changed(self, state: ServiceState) -> None:
+        """Tell readers (an event) and the inspect DB (a row), each only if it changed."""
         described = self.describe(state)
-        self.events.append(protocol.EVENT_SERVICE_CHANGED, described)
+        if described != state.last_described:
+            state.last_described = described
+            self.events.append(protocol.EVENT_SERVICE_CHANGED, described)
         spec = state.spec
-        self.mirror.put(
-            spec.name,
-            {
-                "id": spec.name,
-                "name": spec.name,
-                "type": spec.type,
-                "port": spec.port,
-                "schedule": spec.schedule,
-                "status": state.status,
-                "description": spec.description or spec.command[:200],
-            },
-        )
+        row = {
+            "id": spec.name,
+            "name": spec.name,
+            "type": spec.type,
+            "port": spec.port,
+            "schedule": spec.schedule,
+            "status": INSPECT_STATUSES[state.status],
+            "description": spec.description or spec.command[:200],
+        }
+        if row != state.last_row:
+            state.last_row = row
+            self.mirror.put(spec.name, row)
 
     def _save(self) -> None:
         registry = {name: state.registered for name, state in self.services.items()}
