@@ -123,7 +123,8 @@ class ServiceSupervisor:
         self.mirror = InspectMirror(config.inspect_db_path)
         self.services: dict[str, ServiceState] = {}
         self._lock = asyncio.Lock()
-        self._started = False
+        # Set by close(): a request that waited for the lock meanwhile starts nothing.
+        self._closed = False
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -134,7 +135,9 @@ class ServiceSupervisor:
         if ended:
             logger.warning("ended %d service process group(s) a previous bridge left", ended)
         try:
-            await asyncio.to_thread(store.ensure_runs_table, self.config.inspect_db_path)
+            await asyncio.to_thread(
+                store.ensure_runs_table, self.config.inspect_db_path, iso(utc_now()) or ""
+            )
         except (sqlite3.Error, OSError):
             # The agent's inspect.db is broken; services still run, runs are recorded later.
             logger.exception("inspect.db: the service_runs table could not be made")
@@ -153,10 +156,10 @@ class ServiceSupervisor:
                 else:
                     self._changed(state)
         self.environment.subscribe(self._environment_changed)
-        self._started = True
 
     async def close(self) -> None:
         async with self._lock:
+            self._closed = True
             states = list(self.services.values())
             await asyncio.gather(*(self._halt(state, emit=False) for state in states))
             for state in states:
@@ -213,6 +216,7 @@ class ServiceSupervisor:
         except SpecError as error:
             raise ApiError(400, "invalid_service", str(error)) from error
         async with self._lock:
+            self._require_open()
             existing = self.services.get(spec.name)
             if existing is None and len(self.services) >= protocol.MAX_SERVICES:
                 raise ApiError(
@@ -247,6 +251,7 @@ class ServiceSupervisor:
 
     async def remove(self, name: str) -> None:
         async with self._lock:
+            self._require_open()
             state = self._state(name)
             await self._halt(state, emit=False)
             state.log.close()
@@ -261,6 +266,7 @@ class ServiceSupervisor:
                 400, "invalid_action", f"Unknown action; use {', '.join(protocol.SERVICE_ACTIONS)}."
             )
         async with self._lock:
+            self._require_open()
             state = self._state(name)
             if action == "run":
                 self._run_now(state)
@@ -283,6 +289,8 @@ class ServiceSupervisor:
         """New secrets: restart the running long-lived services so they see them (cron
         runs pick them up at their next start)."""
         async with self._lock:
+            if self._closed:
+                return
             for state in list(self.services.values()):
                 if state.spec.type != "cron" and state.loop is not None:
                     state.log.note("restarting: the project's secrets changed")
@@ -469,6 +477,10 @@ class ServiceSupervisor:
         return environment
 
     # -- bookkeeping -----------------------------------------------------------------------
+
+    def _require_open(self) -> None:
+        if self._closed:
+            raise ApiError(503, "shutting_down", "The bridge is stopping; try again shortly.")
 
     def _state(self, name: str) -> ServiceState:
         try:
