@@ -28,6 +28,9 @@ PROMPT_PATH: Final = "/starter/prompt"
 STEER_PATH: Final = "/starter/steer"
 FOLLOW_UP_PATH: Final = "/starter/follow-up"
 ABORT_PATH: Final = "/starter/abort"
+# GET: the (current or ?session_id=) session's state, plus ``app_port``, ``last_event_id``,
+# ``live_sessions`` and ``busy_sessions`` (every session with a run going, which idle sleep
+# asks before it puts the Sprite to sleep).
 STATE_PATH: Final = "/starter/state"
 CONFIG_PATH: Final = "/starter/config"
 SESSIONS_PATH: Final = "/starter/sessions"
