@@ -247,6 +247,11 @@ EVENT_ENVIRONMENT_CHANGED: Final = "environment_changed"
 # session file (``customType`` CHECKPOINT_RESTORE_ENTRY), so the trace shows where.
 EVENT_CHECKPOINT_RESTORED: Final = "checkpoint_restored"
 CHECKPOINT_RESTORE_ENTRY: Final = "starter-checkpoint-restored"
+# How the control plane tells the bridge (stopped during the restore): this file in the home,
+# the event's payload as JSON; the bridge writes the event when it starts, then removes it.
+# The control plane also puts the event log of before the restore back (event ids never go
+# back in time, so no reader's cursor is left ahead of the log).
+CHECKPOINT_RESTORE_NOTE: Final = ".starter/checkpoint-restored.json"
 
 # Previews per port: ``<public_id>-<port>.<STARTER_PREVIEW_DOMAIN>``; the control plane asks the
 # bridge's proxy for that port with this header (the bridge refuses its own port).

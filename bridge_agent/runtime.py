@@ -11,6 +11,7 @@ from bridge_agent.environment import SpriteEnvironment
 from bridge_agent.event_log import EventLog
 from bridge_agent.inspect_db import TABLES, InspectWatcher, ensure_inspect_db, read_inspect_db
 from bridge_agent.protocol import EVENT_INSPECT_CHANGED
+from bridge_agent.restore_note import announce_restore
 from bridge_agent.sessions import SessionManager
 
 logger = logging.getLogger("bridge_agent")
@@ -37,6 +38,7 @@ class BridgeRuntime:
         ensure_inspect_db(self.config.inspect_db_path)
         self.inspect_watcher.start()
         await self.sessions.start()
+        announce_restore(self.config.home, self.log)
 
     def begin_shutdown(self) -> None:
         self.shutting_down.set()

@@ -110,5 +110,7 @@ async def events(
         await client.aclose()
         raise
     return StreamingHttpResponse(
-        _passthrough(client, stream, public_id), content_type="text/event-stream", headers=SSE_HEADERS
+        _passthrough(client, stream, public_id),
+        content_type="text/event-stream",
+        headers=SSE_HEADERS,
     )

@@ -52,7 +52,9 @@ def _get_json(project: Project, path: str) -> Any:
         )
         with (
             httpx.Client(timeout=PROBE_TIMEOUT) as client,
-            client.stream("GET", endpoint.base_url + path, headers=dict(endpoint.headers)) as answer,
+            client.stream(
+                "GET", endpoint.base_url + path, headers=dict(endpoint.headers)
+            ) as answer,
         ):
             if answer.status_code != 200:
                 return None

@@ -1,8 +1,10 @@
 """Checkpoints of a project's Sprite: snapshot the home, list, restore.
 
 Called by the dashboard, the REST API and the admin alike. Restoring stops the bridge,
-swaps the files and starts it again; the bridge's event log comes back with the files, so
-viewers get a `reset` event and reload the history.
+swaps the files and starts it again. pi's session files and the bridge's event log are not
+taken back: the backend keeps them as they were just before (sprites/backends/
+restore_keeping.py), marks the restore in each kept session, and the bridge tells viewers
+with a `checkpoint_restored` event; event ids go on, so no reader's cursor goes stale.
 
 A sleeping Sprite is woken first (`ensure_running`); its refusals (`not_running`, `busy`,
 a Sprite that cannot be reached) reach the caller with the same codes as exec and the
