@@ -1,0 +1,135 @@
+"""Issue 15 acceptance 5 on both backends: checkpoint, chat on, restore; the trace still holds
+every line written before the restore and marks it, pi resumes the session on top of the
+marker, and the event log goes on (no id goes back, so no reader's cursor is left ahead).
+
+Real bridge and pi against the scripted model: a local Sprite, and a fly Sprite of the fake
+Sprites API (its files API carries the kept files)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from bridge_agent import protocol
+from sprites.backends.base import SpriteBackend
+from sprites.backends.fly import FlyBackend
+from sprites.backends.local import LocalBackend
+from tests.support.fixtures import scripted_model_server
+from tests.support.model_server import ScriptedModelServer, pi_config_files
+
+__all__ = ["scripted_model_server"]
+
+TOKEN = "restore-bridge-token"
+NAME = "restore-a"
+
+
+async def _bridge(backend: SpriteBackend) -> httpx.AsyncClient:
+    endpoint = await backend.bridge_endpoint(NAME, TOKEN)
+    return httpx.AsyncClient(base_url=endpoint.base_url, headers=dict(endpoint.headers), timeout=60)
+
+
+async def ask(backend: SpriteBackend, message: str) -> dict[str, Any]:
+    """Prompt the bridge and return the run's ``agent_end`` data once pi has settled."""
+    async with await _bridge(backend) as client:
+        after = (await client.get("/starter/state")).json()["last_event_id"]
+        async with client.stream("GET", f"/starter/events?after={after}") as stream:
+            answer = await client.post("/starter/prompt", json={"message": message})
+            assert answer.status_code == 202, answer.text
+            end: dict[str, Any] = {}
+            async for line in stream.aiter_lines():
+                if line.startswith("data:"):
+                    event = json.loads(line[5:])
+                    if event["type"] == "agent_end":
+                        end = event["data"]
+                    if event["type"] == "agent_settled":
+                        return end
+    raise AssertionError("the stream ended before the run")
+
+
+async def events_after(backend: SpriteBackend, after: int) -> list[dict[str, Any]]:
+    async with await _bridge(backend) as client:
+        answer = await client.get(f"/starter/events?after={after}&replay_only=1")
+    return [
+        json.loads(line[5:]) for line in answer.text.splitlines() if line.startswith("data:")
+    ]
+
+
+async def trace(backend: SpriteBackend, session_id: str) -> bytes:
+    async with await _bridge(backend) as client:
+        answer = await client.get(protocol.session_trace_path(session_id))
+        assert answer.status_code == 200, answer.text
+        return answer.content
+
+
+async def state(backend: SpriteBackend) -> dict[str, Any]:
+    async with await _bridge(backend) as client:
+        return dict((await client.get("/starter/state")).json())
+
+
+async def _restore_keeps_the_trace(backend: SpriteBackend, model: ScriptedModelServer) -> None:
+    await backend.create(NAME)
+    for path, content in pi_config_files(model.base_url).items():
+        await backend.write_file(NAME, path, content)
+    await backend.bootstrap(NAME, TOKEN, {})
+
+    await ask(backend, "[[reply: before the checkpoint]]")
+    checkpoint = await backend.create_checkpoint(NAME, "first answer in")
+    await ask(backend, "[[reply: after the checkpoint]]")
+    await backend.write_file(NAME, "notes.txt", b"written after the checkpoint")
+    before = await state(backend)
+    session_id, last_event_id = before["session_id"], before["last_event_id"]
+    written = await trace(backend, session_id)
+    assert b"after the checkpoint" in written
+
+    await backend.restore_checkpoint(NAME, checkpoint.id)
+
+    # The files went back...
+    with pytest.raises(Exception, match="notes.txt|no such file|No file"):
+        await backend.read_file(NAME, "notes.txt")
+    # ...the trace did not: every line is there, then the marker, in pi's entry shape.
+    kept = await trace(backend, session_id)
+    assert kept.startswith(written)
+    marker = json.loads(kept[len(written) :].decode().strip())
+    last_entry = json.loads(written.decode().strip().splitlines()[-1])
+    assert marker["type"] == "custom"
+    assert marker["customType"] == protocol.CHECKPOINT_RESTORE_ENTRY
+    assert marker["parentId"] == last_entry["id"]
+    assert marker["data"]["checkpoint_id"] == checkpoint.id
+    assert marker["data"]["comment"] == "first answer in"
+    assert isinstance(marker["id"], str) and isinstance(marker["timestamp"], str)
+
+    # The event log went on from where it was, and says what happened.
+    restored = [e for e in await events_after(backend, last_event_id)]
+    announced = [e for e in restored if e["type"] == protocol.EVENT_CHECKPOINT_RESTORED]
+    assert [e["type"] for e in restored if e["type"] == "reset"] == []
+    assert len(announced) == 1 and announced[0]["id"] > last_event_id
+    assert announced[0]["data"]["kept_sessions"] == [session_id]
+    assert announced[0]["data"]["checkpoint_id"] == checkpoint.id
+
+    # pi resumes the session on top of the marker, with the whole conversation.
+    end = await ask(backend, "[[reply: after the restore]]")
+    assert not end.get("interrupted")
+    resumed = await trace(backend, session_id)
+    assert resumed.startswith(kept)
+    new_entries = [json.loads(line) for line in resumed[len(kept) :].decode().splitlines()]
+    assert new_entries[0]["parentId"] == marker["id"]
+    async with await _bridge(backend) as client:
+        messages = (await client.get("/starter/messages")).json()["messages"]
+    said = json.dumps(messages)
+    for text in ("before the checkpoint", "after the checkpoint", "after the restore"):
+        assert text in said
+
+
+async def test_local_restore_keeps_the_trace_and_marks_it(
+    local_backend: LocalBackend, scripted_model_server: ScriptedModelServer
+) -> None:
+    await _restore_keeps_the_trace(local_backend, scripted_model_server)
+
+
+async def test_fly_restore_keeps_the_trace_and_marks_it(
+    fly_backend: FlyBackend, scripted_model_server: ScriptedModelServer
+) -> None:
+    await _restore_keeps_the_trace(fly_backend, scripted_model_server)
