@@ -52,9 +52,7 @@ async def ask(backend: SpriteBackend, message: str) -> dict[str, Any]:
 async def events_after(backend: SpriteBackend, after: int) -> list[dict[str, Any]]:
     async with await _bridge(backend) as client:
         answer = await client.get(f"/starter/events?after={after}&replay_only=1")
-    return [
-        json.loads(line[5:]) for line in answer.text.splitlines() if line.startswith("data:")
-    ]
+    return [json.loads(line[5:]) for line in answer.text.splitlines() if line.startswith("data:")]
 
 
 async def trace(backend: SpriteBackend, session_id: str) -> bytes:
@@ -133,3 +131,119 @@ async def test_fly_restore_keeps_the_trace_and_marks_it(
     fly_backend: FlyBackend, scripted_model_server: ScriptedModelServer
 ) -> None:
     await _restore_keeps_the_trace(fly_backend, scripted_model_server)
+
+
+# -- a hostile Sprite's session folder -----------------------------------------------------------
+
+SESSIONS = ".pi/sessions"
+HEADER = b'{"type":"session","version":3,"id":"chat-1","timestamp":"2026-11-30T10:00:00.000Z"}\n'
+
+
+def _entry(entry_id: str, parent: str | None) -> bytes:
+    line = {"type": "message", "id": entry_id, "parentId": parent, "timestamp": "t"}
+    return json.dumps(line).encode() + b"\n"
+
+
+def _plant_link(backend: LocalBackend, relative: str, target: str) -> None:
+    """A symbolic link made by the Sprite (its uid owns it)."""
+    import os
+
+    link = backend.home(NAME) / relative
+    link.parent.mkdir(parents=True, exist_ok=True)
+    os.symlink(target, link)
+    uid = backend.uid(NAME)
+    if uid is not None:
+        os.lchown(link, uid, uid)
+
+
+def _outside(backend: LocalBackend, name: str, content: bytes) -> Any:
+    """A file of the control plane's machine, beside (not in) the Sprite's home."""
+    path = backend.sprite_dir(NAME).parent.parent / name
+    path.write_bytes(content)
+    return path
+
+
+async def test_links_out_of_the_home_are_neither_read_nor_written(
+    local_backend: LocalBackend,
+) -> None:
+    await local_backend.create(NAME)
+    await local_backend.write_file(NAME, f"{SESSIONS}/2026_chat-1.jsonl", HEADER)
+    outside = _outside(local_backend, "host-secret.jsonl", HEADER + b'{"secret": "host-only"}\n')
+    _plant_link(local_backend, f"{SESSIONS}/2026_evil.jsonl", str(outside))
+    _plant_link(local_backend, f"{SESSIONS}/2026_passwd.jsonl", "/etc/passwd")
+    # A session that is a link in the checkpoint, and a plain (longer) file by the restore.
+    _plant_link(local_backend, f"{SESSIONS}/2026_swap.jsonl", str(outside))
+    checkpoint = await local_backend.create_checkpoint(NAME, "with links")
+    (local_backend.home(NAME) / SESSIONS / "2026_swap.jsonl").unlink()
+    await local_backend.write_file(NAME, f"{SESSIONS}/2026_swap.jsonl", HEADER * 50)
+    await local_backend.write_file(
+        NAME, f"{SESSIONS}/2026_chat-1.jsonl", HEADER + _entry("a1", None)
+    )
+    outside_before = outside.read_bytes()
+
+    await local_backend.restore_checkpoint(NAME, checkpoint.id)
+
+    assert outside.read_bytes() == outside_before
+    home = local_backend.home(NAME)
+    assert (home / SESSIONS / "2026_swap.jsonl").is_symlink()  # the restored link, untouched
+    for path in home.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            assert b"host-only" not in path.read_bytes(), path
+            assert b"root:x:0:0" not in path.read_bytes(), path
+    kept = (home / SESSIONS / "2026_chat-1.jsonl").read_bytes()
+    assert kept.startswith(HEADER + _entry("a1", None))
+    assert json.loads(kept.splitlines()[-1])["parentId"] == "a1"
+
+
+async def test_sessions_folder_that_is_a_link_out_is_left_alone(
+    local_backend: LocalBackend,
+) -> None:
+    await local_backend.create(NAME)
+    outside_dir = _outside(local_backend, "placeholder", b"").parent / "host-sessions"
+    outside_dir.mkdir()
+    (outside_dir / "2026_host.jsonl").write_bytes(HEADER)
+    await local_backend.write_file(NAME, ".pi/keep.txt", b"")
+    _plant_link(local_backend, SESSIONS, str(outside_dir))
+    checkpoint = await local_backend.create_checkpoint(NAME, "")
+    await local_backend.restore_checkpoint(NAME, checkpoint.id)
+    assert [p.name for p in outside_dir.iterdir()] == ["2026_host.jsonl"]
+    assert (outside_dir / "2026_host.jsonl").read_bytes() == HEADER
+
+
+async def test_huge_session_files_are_not_kept_and_do_not_stop_the_restore(
+    local_backend: LocalBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sprites.backends import restore_keeping
+
+    monkeypatch.setattr(restore_keeping, "MAX_FILE_BYTES", 4096)
+    await local_backend.create(NAME)
+    await local_backend.write_file(NAME, f"{SESSIONS}/2026_big.jsonl", HEADER)
+    await local_backend.write_file(NAME, f"{SESSIONS}/2026_small.jsonl", HEADER)
+    checkpoint = await local_backend.create_checkpoint(NAME, "")
+    await local_backend.write_file(NAME, f"{SESSIONS}/2026_big.jsonl", HEADER * 200)
+    await local_backend.write_file(
+        NAME, f"{SESSIONS}/2026_small.jsonl", HEADER + _entry("s1", None)
+    )
+    await local_backend.restore_checkpoint(NAME, checkpoint.id)
+    home = local_backend.home(NAME)
+    assert (home / SESSIONS / "2026_big.jsonl").read_bytes() == HEADER  # the checkpoint's
+    small = (home / SESSIONS / "2026_small.jsonl").read_bytes()
+    assert json.loads(small.splitlines()[-1])["customType"] == protocol.CHECKPOINT_RESTORE_ENTRY
+
+
+async def test_non_json_lines_are_kept_and_the_marker_follows_the_last_entry(
+    local_backend: LocalBackend,
+) -> None:
+    await local_backend.create(NAME)
+    start = HEADER + _entry("aaaa1111", None)
+    await local_backend.write_file(NAME, f"{SESSIONS}/2026_chat-1.jsonl", start)
+    checkpoint = await local_backend.create_checkpoint(NAME, "")
+    later = start + b"not json at all\n" + _entry("bbbb2222", "aaaa1111") + b'{"id": "../x"}\n{cut'
+    await local_backend.write_file(NAME, f"{SESSIONS}/2026_chat-1.jsonl", later)
+    await local_backend.restore_checkpoint(NAME, checkpoint.id)
+    kept = (local_backend.home(NAME) / SESSIONS / "2026_chat-1.jsonl").read_bytes()
+    assert kept.startswith(later + b"\n")
+    marker = json.loads(kept.splitlines()[-1])
+    assert marker["parentId"] == "bbbb2222"
+    note = json.loads((local_backend.home(NAME) / protocol.CHECKPOINT_RESTORE_NOTE).read_bytes())
+    assert note["kept_sessions"] == ["chat-1"]
