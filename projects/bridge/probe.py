@@ -30,10 +30,6 @@ MAX_ANSWER_BYTES = 512 * 1024
 # A cron job further out than this is no reason to remember anything (a wrong clock, or a
 # value made up to be stored): the project simply sleeps.
 MAX_JOB_HORIZON = timedelta(days=366)
-# An overdue job (the bridge runs a missed one once when it starts again) wakes the project
-# this long after it fell asleep, not at once: a bridge that always reports a past time
-# cannot make it flap.
-OVERDUE_JOB_DELAY = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -99,7 +95,9 @@ def parse_job_time(value: object, now: datetime) -> datetime | None:
         return None  # a time without its zone means nothing reliable
     if moment > now + MAX_JOB_HORIZON:
         return None
-    return max(moment, now + OVERDUE_JOB_DELAY)
+    # Overdue: due now (the bridge runs a missed job once when it starts). A bridge that
+    # always says so wakes its project at most once per idle period, like a visit would.
+    return max(moment, now)
 
 
 def next_job_at(project: Project) -> datetime | None:
