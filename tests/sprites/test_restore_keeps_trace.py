@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from bridge_agent import protocol
-from sprites.backends.base import SpriteBackend
+from sprites.backends.base import SpriteBackend, SpriteError
 from sprites.backends.fly import FlyBackend
 from sprites.backends.local import LocalBackend
 from tests.support.fixtures import scripted_model_server
@@ -85,7 +85,7 @@ async def _restore_keeps_the_trace(backend: SpriteBackend, model: ScriptedModelS
     await backend.restore_checkpoint(NAME, checkpoint.id)
 
     # The files went back...
-    with pytest.raises(Exception, match="notes.txt|no such file|No file"):
+    with pytest.raises(SpriteError, match=r"notes\.txt|no such file|No file"):
         await backend.read_file(NAME, "notes.txt")
     # ...the trace did not: every line is there, then the marker, in pi's entry shape.
     kept = await trace(backend, session_id)
