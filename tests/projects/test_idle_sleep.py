@@ -22,6 +22,7 @@ from projects.bridge.client import call_bridge
 from projects.bridge.probe import AgentActivity, agent_activity, next_job_at, parse_job_time
 from projects.lifecycle import idle, presence
 from projects.lifecycle import steps as lifecycle
+from projects.lifecycle.work_lock import is_locked
 from projects.models import Project, Status
 from projects.tasks import wake_projects_with_due_jobs
 from starter.redis import redis_client
@@ -56,6 +57,8 @@ def owner(short_idle: LiveStack, scripted_model_server: ScriptedModelServer) -> 
 def project(owner: User) -> Iterator[Project]:
     project = create_project(owner, "Idle")
     wait_for_status(project, Status.RUNNING)
+    # The provisioning step reports running just before it lets go of the work lock.
+    wait_for(lambda: not is_locked(project.pk), timeout=10, message="the work lock free")
     yield project
     project.refresh_from_db()
     destroy_project(project)
