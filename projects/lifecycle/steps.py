@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from datetime import datetime
 
 from django.utils import timezone
 
@@ -149,7 +150,7 @@ def sleep(project_id: int) -> Project | None:
     if project is None or project.status != Status.RUNNING:
         return project
     with project_work_lock(project.pk):
-        _put_to_sleep(project)
+        _put_to_sleep(project, probe.next_job_at(project))
     return project
 
 
@@ -170,15 +171,17 @@ def sleep_if_idle(project_id: int) -> Project | None:
         project.refresh_from_db()
         if project.status != Status.RUNNING:
             return project
-        if idle.busy_counts_as_use(project, probe.agent_activity(project)):
-            _count_as_used(project)
-            return project
         if idle.viewers_present(project):
             _count_as_used(project)
             return project
+        if idle.busy_counts_as_use(project, probe.agent_activity(project)):
+            _count_as_used(project)
+            return project
+        next_job_at = probe.next_job_at(project)
+        # Last, right before the Sprite stops: a request that came meanwhile wins.
         if not idle.untouched_for_idle_period(project):
             return project
-        _put_to_sleep(project)
+        _put_to_sleep(project, next_job_at)
     return project
 
 
@@ -187,10 +190,9 @@ def _count_as_used(project: Project) -> None:
     Project.objects.filter(pk=project.pk).update(last_activity_at=timezone.now())
 
 
-def _put_to_sleep(project: Project) -> None:
+def _put_to_sleep(project: Project, next_job_at: datetime | None) -> None:
     """Under the work lock: remember when the first cron job is due (beat wakes the project
     then), stop the Sprite, move to sleeping."""
-    next_job_at = probe.next_job_at(project)
     Project.objects.filter(pk=project.pk).update(next_job_at=next_job_at)
     run_sync(backend_for(project).sleep(project.sprite_name))
     transition(project, Status.SLEEPING, only_from={Status.RUNNING})
