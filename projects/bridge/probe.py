@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,6 +27,8 @@ from sprites.backends import SpriteError, run_sync
 logger = logging.getLogger(__name__)
 
 PROBE_TIMEOUT = httpx.Timeout(5.0, connect=3.0)
+# The whole answer, however slowly the bridge drips it: the caller holds the work lock.
+PROBE_DEADLINE_SECONDS = 10.0
 MAX_ANSWER_BYTES = 512 * 1024
 # A cron job further out than this is no reason to remember anything (a wrong clock, or a
 # value made up to be stored): the project simply sleeps.
@@ -55,10 +58,13 @@ def _get_json(project: Project, path: str) -> Any:
             if answer.status_code != 200:
                 return None
             body = bytearray()
+            deadline = time.monotonic() + PROBE_DEADLINE_SECONDS
             for chunk in answer.iter_bytes():
                 body += chunk
-                if len(body) > MAX_ANSWER_BYTES:
-                    logger.info("bridge of %s: %s answer too large", project.public_id, path)
+                if len(body) > MAX_ANSWER_BYTES or time.monotonic() > deadline:
+                    logger.info(
+                        "bridge of %s: %s answer too large or slow", project.public_id, path
+                    )
                     return None
         return json.loads(bytes(body))
     except (SpriteError, httpx.HTTPError, ValueError) as error:

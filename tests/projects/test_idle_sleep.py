@@ -313,3 +313,116 @@ def test_cron_job_due_while_asleep_wakes_the_project_and_its_run_is_listed(
         timeout=30,
         message="the missed run, listed",
     )
+
+
+# -- a hostile bridge, asked before sleeping ------------------------------------------------------
+
+
+class _HostileBridge:
+    """An HTTP server on the loopback that answers the probe's two routes as told."""
+
+    def __init__(self, answers: dict[str, tuple[int, bytes, float]]) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        table = answers
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                status, body, drip = table.get(self.path, (404, b"{}", 0.0))
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.end_headers()
+                if drip:
+                    for byte in body:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(drip)
+                else:
+                    self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _project_behind(bridge: _HostileBridge, owner: User, data_dir: object) -> Project:
+    """A running project whose local Sprite's bridge is ``bridge``."""
+    from pathlib import Path
+
+    project = Project.objects.create(
+        owner=owner, name="Hostile", status=Status.RUNNING, sprite_name="hostile-bridge"
+    )
+    run = Path(str(data_dir)) / "sprites" / "hostile-bridge" / "run"
+    (run.parent / "home").mkdir(parents=True)
+    run.mkdir()
+    (run / "state").write_text("running")
+    (run / "bridge.port").write_text(str(bridge.port))
+    return project
+
+
+@pytest.mark.parametrize(
+    "services",
+    [
+        (200, b"x" * (2 * 1024 * 1024), 0.0),  # larger than any listing
+        (200, b'{"services": "many"}', 0.0),
+        (200, b'{"services": [{"type": "cron", "next_run_at": {"$date": 1}}, 7, null]}', 0.0),
+        (500, b"<html>", 0.0),
+        (200, b'{"services": []}' + b" " * 4000, 0.01),  # dripped, past the deadline
+    ],
+)
+def test_hostile_services_answers_mean_no_job(
+    services: tuple[int, bytes, float],
+    alice: User,
+    sprite_data_dir: object,
+    settings: object,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from projects.bridge import probe
+
+    monkeypatch.setattr(probe, "PROBE_DEADLINE_SECONDS", 1.0)
+    settings.DATA_DIR = sprite_data_dir  # type: ignore[attr-defined]
+    bridge = _HostileBridge({"/starter/services": services})
+    try:
+        project = _project_behind(bridge, alice, sprite_data_dir)
+        started = time.monotonic()
+        assert next_job_at(project) is None
+        assert time.monotonic() - started < 8
+    finally:
+        bridge.close()
+
+
+def test_bridge_that_says_busy_without_events_is_believed_once(
+    alice: User, sprite_data_dir: object, settings: object
+) -> None:
+    settings.DATA_DIR = sprite_data_dir  # type: ignore[attr-defined]
+    state = b'{"busy": true, "busy_sessions": ["s"], "last_event_id": 12}'
+    bridge = _HostileBridge({"/starter/state": (200, state, 0.0)})
+    try:
+        project = _project_behind(bridge, alice, sprite_data_dir)
+        redis_client().delete(idle._busy_key(project))
+        activity = agent_activity(project)
+        assert activity.busy and activity.last_event_id == 12
+        assert idle.busy_counts_as_use(project, activity)
+        assert not idle.busy_counts_as_use(project, agent_activity(project))
+    finally:
+        bridge.close()
+
+
+def test_bridge_that_does_not_answer_is_not_busy(
+    alice: User, sprite_data_dir: object, settings: object
+) -> None:
+    settings.DATA_DIR = sprite_data_dir  # type: ignore[attr-defined]
+    bridge = _HostileBridge({})
+    bridge.close()  # nothing listens on its port any more
+    project = _project_behind(bridge, alice, sprite_data_dir)
+    assert agent_activity(project) == AgentActivity(answered=False)
