@@ -21,11 +21,20 @@ logger = logging.getLogger("bridge_agent")
 
 MAX_NOTE_BYTES = 64 * 1024
 MAX_TEXT_CHARS = 300
+# Ids stay exact integers in every reader (JavaScript's Number included).
+MAX_EVENT_ID = 2**53 - 1
 _SESSION_ID = re.compile(protocol.SESSION_ID_PATTERN)
 
 
 def _text(value: Any) -> str:
     return value[:MAX_TEXT_CHARS] if isinstance(value, str) else ""
+
+
+def event_id_floor(note: dict[str, Any]) -> int | None:
+    floor = note.get("event_id_floor")
+    if isinstance(floor, bool) or not isinstance(floor, int) or floor < 0:
+        return None
+    return min(floor, MAX_EVENT_ID)
 
 
 def read_note(path: Path) -> dict[str, Any] | None:
@@ -50,6 +59,7 @@ def read_note(path: Path) -> dict[str, Any] | None:
         else []
     )
     return {
+        "event_id_floor": event_id_floor(note),
         "checkpoint_id": _text(note.get("checkpoint_id")),
         "comment": _text(note.get("comment")),
         "restored_at": _text(note.get("restored_at")),
@@ -68,4 +78,7 @@ def announce_restore(home: Path, log: EventLog) -> None:
     if payload is None:
         logger.warning("ignored an unreadable checkpoint restore note")
         return
+    floor = payload.pop("event_id_floor")
+    if floor is not None:
+        log.skip_ids_to(floor)
     log.append(protocol.EVENT_CHECKPOINT_RESTORED, payload)

@@ -402,7 +402,9 @@ class FlyBackend:
             if item.id != "Current"  # the live state, not a checkpoint
         ]
 
-    async def restore_checkpoint(self, name: str, checkpoint_id: str) -> SpriteStatus:
+    async def restore_checkpoint(
+        self, name: str, checkpoint_id: str, *, event_id_floor: int | None = None
+    ) -> SpriteStatus:
         """Stop the bridge, keep pi's session files and the event log (``restore_keeping``),
         restore, put them back marked, start the bridge again if it was running."""
         comment = next(
@@ -422,7 +424,8 @@ class FlyBackend:
                     f"Restoring the checkpoint failed: {errors[0].error or errors[0].data}"
                 )
             await self.sleep(name)  # a restore may bring back the service's old state
-            await put_back(files, kept, RestoreMarker(checkpoint_id, comment, datetime.now(UTC)))
+            marker = RestoreMarker(checkpoint_id, comment, datetime.now(UTC))
+            await put_back(files, kept, marker, event_id_floor)
         if was_running:
             return await self.wake(name)
         return await self.status(name)

@@ -635,7 +635,9 @@ class LocalBackend:
         self._require(name)
         return self._checkpoints(name).list()
 
-    async def restore_checkpoint(self, name: str, checkpoint_id: str) -> SpriteStatus:
+    async def restore_checkpoint(
+        self, name: str, checkpoint_id: str, *, event_id_floor: int | None = None
+    ) -> SpriteStatus:
         """Stop the bridge, put the checkpoint's copy in place of the home, start again
         (if it was running). The checkpoint itself stays, so it can be restored twice.
 
@@ -661,7 +663,7 @@ class LocalBackend:
                 os.rename(incoming, home)
                 await asyncio.to_thread(shutil.rmtree, outgoing, True)
                 marker = RestoreMarker(checkpoint_id, comment, datetime.now(UTC))
-                await put_back(files, kept, marker)
+                await put_back(files, kept, marker, event_id_floor)
             if was_running:
                 await self._start_bridge(name, await self._bridge_environment(name))
         return await self.status(name)

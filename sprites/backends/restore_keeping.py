@@ -188,9 +188,15 @@ def marker_entry(data: bytes, marker: RestoreMarker) -> bytes:
     return json.dumps(entry, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
 
 
-async def put_back(files: HomeFiles, taken: Snapshot, marker: RestoreMarker) -> list[str]:
+async def put_back(
+    files: HomeFiles, taken: Snapshot, marker: RestoreMarker, event_id_floor: int | None = None
+) -> list[str]:
     """After the restore: the newer session files and the event log come back, marked.
-    Returns the ids of the sessions whose newer lines were kept."""
+    Returns the ids of the sessions whose newer lines were kept.
+
+    ``event_id_floor`` goes into the note: a log that could not be kept (too large) is the
+    checkpoint's, and the bridge numbers its next events above the floor, so no id is used
+    twice for two different events."""
     kept: list[str] = []
     restored_files = {entry.name: entry for entry in await files.list(SESSION_DIRECTORY)}
     for relative, copy in taken.sessions.items():
@@ -221,6 +227,8 @@ async def put_back(files: HomeFiles, taken: Snapshot, marker: RestoreMarker) -> 
                 await files.write(relative, spooled.read_bytes() if spooled is not None else b"")
         except SpriteError as error:
             logger.warning("restore could not put the event log back: %s", error)
-    note = {**marker.payload(), "kept_sessions": sorted(kept)}
+    note: dict[str, object] = {**marker.payload(), "kept_sessions": sorted(kept)}
+    if event_id_floor is not None:
+        note["event_id_floor"] = event_id_floor
     await files.write(protocol.CHECKPOINT_RESTORE_NOTE, json.dumps(note).encode())
     return sorted(kept)

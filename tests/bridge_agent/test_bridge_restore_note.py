@@ -55,3 +55,19 @@ def test_garbage_or_huge_notes_are_ignored_and_removed(tmp_path: Path) -> None:
         assert not path.exists()
     assert log.events_after(0) == []
     log.close()
+
+
+def test_floor_moves_the_next_ids_up_and_is_bounded(tmp_path: Path) -> None:
+    log = _log(tmp_path)
+    log.append("notify", {"n": 1})
+    _note(tmp_path, json.dumps({"checkpoint_id": "v1", "event_id_floor": 500}).encode())
+    announce_restore(tmp_path, log)
+    assert [event.id for event in log.events_after(0)] == [1, 501]
+    assert log.append("notify", {"n": 2}).id == 502
+    _note(tmp_path, json.dumps({"checkpoint_id": "v1", "event_id_floor": 2**70}).encode())
+    announce_restore(tmp_path, log)
+    assert log.events_after(502)[0].id == 2**53
+    _note(tmp_path, json.dumps({"checkpoint_id": "v1", "event_id_floor": 3}).encode())
+    announce_restore(tmp_path, log)  # never backwards
+    assert log.events_after(2**53)[0].id == 2**53 + 1
+    log.close()

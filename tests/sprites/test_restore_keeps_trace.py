@@ -247,3 +247,30 @@ async def test_non_json_lines_are_kept_and_the_marker_follows_the_last_entry(
     assert marker["parentId"] == "bbbb2222"
     note = json.loads((local_backend.home(NAME) / protocol.CHECKPOINT_RESTORE_NOTE).read_bytes())
     assert note["kept_sessions"] == ["chat-1"]
+
+
+async def test_event_log_too_large_to_keep_goes_on_above_the_floor(
+    local_backend: LocalBackend,
+    scripted_model_server: ScriptedModelServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The fallback: the log is the checkpoint's, but its ids go on above what readers saw,
+    so no reader's cursor points at an id another event gets later."""
+    from sprites.backends import restore_keeping
+
+    monkeypatch.setattr(restore_keeping, "MAX_EVENT_LOG_BYTES", 1024)
+    backend = local_backend
+    await backend.create(NAME)
+    for path, content in pi_config_files(scripted_model_server.base_url).items():
+        await backend.write_file(NAME, path, content)
+    await backend.bootstrap(NAME, TOKEN, {})
+    await ask(backend, "[[reply: one]]")
+    checkpoint = await backend.create_checkpoint(NAME, "")
+    await ask(backend, "[[reply: two]]")
+    last_event_id = (await state(backend))["last_event_id"]
+    await backend.restore_checkpoint(NAME, checkpoint.id, event_id_floor=last_event_id + 1000)
+    after = await events_after(backend, 0)
+    announced = [e for e in after if e["type"] == protocol.EVENT_CHECKPOINT_RESTORED]
+    assert len(announced) == 1 and announced[0]["id"] > last_event_id + 1000
+    # Nothing written since the restore took an id between what readers saw and the floor.
+    assert [e["id"] for e in after if last_event_id < e["id"] <= last_event_id + 1000] == []
