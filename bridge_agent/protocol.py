@@ -248,9 +248,11 @@ EVENT_ENVIRONMENT_CHANGED: Final = "environment_changed"
 EVENT_CHECKPOINT_RESTORED: Final = "checkpoint_restored"
 CHECKPOINT_RESTORE_ENTRY: Final = "starter-checkpoint-restored"
 # How the control plane tells the bridge (stopped during the restore): this file in the home,
-# the event's payload as JSON; the bridge writes the event when it starts, then removes it.
-# The control plane also puts the event log of before the restore back (event ids never go
-# back in time, so no reader's cursor is left ahead of the log).
+# the event's payload as JSON plus ``event_id_floor`` (int | None: the bridge's last event id
+# before the restore, with a margin); the bridge writes the event when it starts, then
+# removes the file. The control plane also puts the event log of before the restore back, so
+# event ids never go back in time; a log too large to keep is the checkpoint's, and the
+# bridge numbers its next events above the floor (no id is ever given to two events).
 CHECKPOINT_RESTORE_NOTE: Final = ".starter/checkpoint-restored.json"
 
 # Previews per port: ``<public_id>-<port>.<STARTER_PREVIEW_DOMAIN>``; the control plane asks the
