@@ -126,6 +126,10 @@ async def state(request: Request) -> Response:
     data["app_port"] = runtime.app_target.port
     data["last_event_id"] = runtime.log.last_id
     data["live_sessions"] = sorted(runtime.sessions.live)
+    # Every session with a run going (not only the one asked about): idle sleep asks this.
+    data["busy_sessions"] = sorted(
+        session_id for session_id, live in runtime.sessions.live.items() if live.busy
+    )
     return JSONResponse(data)
 
 

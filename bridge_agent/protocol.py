@@ -28,6 +28,9 @@ PROMPT_PATH: Final = "/starter/prompt"
 STEER_PATH: Final = "/starter/steer"
 FOLLOW_UP_PATH: Final = "/starter/follow-up"
 ABORT_PATH: Final = "/starter/abort"
+# GET: the (current or ?session_id=) session's state, plus ``app_port``, ``last_event_id``,
+# ``live_sessions`` and ``busy_sessions`` (every session with a run going, which idle sleep
+# asks before it puts the Sprite to sleep).
 STATE_PATH: Final = "/starter/state"
 CONFIG_PATH: Final = "/starter/config"
 SESSIONS_PATH: Final = "/starter/sessions"
@@ -244,6 +247,13 @@ EVENT_ENVIRONMENT_CHANGED: Final = "environment_changed"
 # session file (``customType`` CHECKPOINT_RESTORE_ENTRY), so the trace shows where.
 EVENT_CHECKPOINT_RESTORED: Final = "checkpoint_restored"
 CHECKPOINT_RESTORE_ENTRY: Final = "starter-checkpoint-restored"
+# How the control plane tells the bridge (stopped during the restore): this file in the home,
+# the event's payload as JSON plus ``event_id_floor`` (int | None: the bridge's last event id
+# before the restore, with a margin); the bridge writes the event when it starts, then
+# removes the file. The control plane also puts the event log of before the restore back, so
+# event ids never go back in time; a log too large to keep is the checkpoint's, and the
+# bridge numbers its next events above the floor (no id is ever given to two events).
+CHECKPOINT_RESTORE_NOTE: Final = ".starter/checkpoint-restored.json"
 
 # Previews per port: ``<public_id>-<port>.<STARTER_PREVIEW_DOMAIN>``; the control plane asks the
 # bridge's proxy for that port with this header (the bridge refuses its own port).

@@ -11,6 +11,7 @@ from bridge_agent.environment import SpriteEnvironment
 from bridge_agent.event_log import EventLog
 from bridge_agent.inspect_db import TABLES, InspectWatcher, ensure_inspect_db, read_inspect_db
 from bridge_agent.protocol import EVENT_INSPECT_CHANGED
+from bridge_agent.restore_note import announce_restore
 from bridge_agent.services.paths import socket_path
 from bridge_agent.services.supervisor import ServiceSupervisor
 from bridge_agent.services.unix_socket import ServiceSocket
@@ -47,6 +48,7 @@ class BridgeRuntime:
         await self.services.start()
         await self.service_socket.start()
         await self.sessions.start()
+        announce_restore(self.config.home, self.log)
 
     def begin_shutdown(self) -> None:
         self.shutting_down.set()

@@ -194,7 +194,13 @@ class SpriteBackend(Protocol):
 
     async def list_checkpoints(self, name: str) -> list[Checkpoint]: ...
 
-    async def restore_checkpoint(self, name: str, checkpoint_id: str) -> SpriteStatus: ...
+    async def restore_checkpoint(
+        self, name: str, checkpoint_id: str, *, event_id_floor: int | None = None
+    ) -> SpriteStatus:
+        """Bring the checkpoint's files back, keeping pi's session files and the bridge's
+        event log (``restore_keeping``); when the log cannot be kept, its ids go on above
+        ``event_id_floor`` (the bridge's last id before the restore)."""
+        ...
 
     async def bridge_endpoint(self, name: str, token: str) -> BridgeEndpoint: ...
 

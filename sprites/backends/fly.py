@@ -14,8 +14,10 @@ import asyncio
 import contextlib
 import posixpath
 import re
+import tempfile
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,7 @@ from sprites.backends.fly_bootstrap import (
 from sprites.backends.fly_errors import translated
 from sprites.backends.home_paths import confined_remote_path
 from sprites.backends.local import PROJECT_ROOT
+from sprites.backends.restore_keeping import Listed, RestoreMarker, put_back, snapshot
 from sprites.backends.sdk import load_sdk, load_sdk_module
 
 DEFAULT_API_URL = "https://api.sprites.dev"
@@ -399,15 +402,32 @@ class FlyBackend:
             if item.id != "Current"  # the live state, not a checkpoint
         ]
 
-    async def restore_checkpoint(self, name: str, checkpoint_id: str) -> SpriteStatus:
-        async with self._sprite(name) as sprite:
-            with translated(f"restore checkpoint {checkpoint_id!r} of Sprite {name!r}"):
-                messages = list(await sprite.restore_checkpoint(checkpoint_id))
-        errors = [m for m in messages if m.type == "error"]
-        if errors:
-            raise SpriteError(
-                f"Restoring the checkpoint failed: {errors[0].error or errors[0].data}"
-            )
+    async def restore_checkpoint(
+        self, name: str, checkpoint_id: str, *, event_id_floor: int | None = None
+    ) -> SpriteStatus:
+        """Stop the bridge, keep pi's session files and the event log (``restore_keeping``),
+        restore, put them back marked, start the bridge again if it was running."""
+        comment = next(
+            (c.comment for c in await self.list_checkpoints(name) if c.id == checkpoint_id), ""
+        )
+        was_running = (await self.status(name)).is_running
+        await self.sleep(name)  # stops the bridge: nothing writes the files meanwhile
+        files = _FlyHomeFiles(self, name)
+        with tempfile.TemporaryDirectory(prefix="starter-restore-") as spool:
+            kept = await snapshot(files, Path(spool))
+            async with self._sprite(name) as sprite:
+                with translated(f"restore checkpoint {checkpoint_id!r} of Sprite {name!r}"):
+                    messages = list(await sprite.restore_checkpoint(checkpoint_id))
+            errors = [m for m in messages if m.type == "error"]
+            if errors:
+                raise SpriteError(
+                    f"Restoring the checkpoint failed: {errors[0].error or errors[0].data}"
+                )
+            await self.sleep(name)  # a restore may bring back the service's old state
+            marker = RestoreMarker(checkpoint_id, comment, datetime.now(UTC))
+            await put_back(files, kept, marker, event_id_floor)
+        if was_running:
+            return await self.wake(name)
         return await self.status(name)
 
     # -- reaching the bridge ------------------------------------------------------------
@@ -444,3 +464,29 @@ class FlyBackend:
                     if not page.has_more:
                         return infos
                     continuation = page.next_continuation_token
+
+
+class _FlyHomeFiles:
+    """``restore_keeping``'s access to a Fly Sprite's home, through the files API."""
+
+    def __init__(self, backend: FlyBackend, name: str) -> None:
+        self._backend = backend
+        self._name = name
+
+    async def list(self, path: str) -> list[Listed]:
+        try:
+            entries = await self._backend.list_files(self._name, path)
+        except SpriteError:
+            return []
+        return [Listed(entry.name, entry.size, not entry.is_dir) for entry in entries]
+
+    async def read(self, path: str, limit: int) -> bytes | None:
+        # The API reads whole files: the caller has checked the size in a listing first.
+        try:
+            data = await self._backend.read_file(self._name, path)
+        except SpriteError:
+            return None
+        return data[:limit]
+
+    async def write(self, path: str, data: bytes) -> None:
+        await self._backend.write_file(self._name, path, data)

@@ -20,6 +20,7 @@ const RING_SIZE = 5000;
  * @property {() => void} sessionList a session started or ended: chat pickers refresh
  * @property {(event: any) => void} thinking a session's thinking level changed: the model picker
  * @property {(event: any) => void} reset the bridge's log no longer matches our cursor
+ * @property {() => void} restored a checkpoint was restored: the files changed under the chats
  * @property {(payload: any) => void} lifecycle the project's status or progress (not a bridge event)
  * @property {(state: string) => void} connection the relay's or the socket's state
  */
@@ -55,6 +56,7 @@ const DISPATCH = {
   inspect_changed: "sidebar",
   session_started: "sessionList",
   session_ended: "sessionList",
+  checkpoint_restored: "restored",
 };
 
 /**

@@ -63,6 +63,9 @@ function start(config) {
       // The bridge's log no longer matches our cursor (restored checkpoint, or we were away
       // too long): start over from the messages and the bridge's current cursor.
       reset: () => { sessions.reloadAll(); sidebar.refresh(); },
+      // The log went on (its ids never go back), but the files are the checkpoint's and
+      // each kept session has a restore marker: reload what shows them.
+      restored: () => { sessions.reloadAll(); sidebar.refresh(); announceBranchesChanged(); },
       lifecycle: (payload) => { lifecycle.apply(payload); },
       connection: (state) => { lifecycle.showConnection(state); },
     },
