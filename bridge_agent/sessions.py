@@ -13,13 +13,15 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
 from bridge_agent import protocol
 from bridge_agent.app_target import AppTarget
 from bridge_agent.concurrency import watched_task
-from bridge_agent.config import TOKEN_ENV, BridgeConfig
+from bridge_agent.config import BridgeConfig
+from bridge_agent.environment import SpriteEnvironment
 from bridge_agent.errors import ApiError
 from bridge_agent.event_log import EventLog
 from bridge_agent.inspect_db import SCHEMA, SCHEMA_NOTES
@@ -30,7 +32,6 @@ from bridge_agent.pi_process import (
     PiExited,
     PiLaunch,
     PiProcess,
-    child_environment,
     node_problem,
 )
 from bridge_agent.pi_settings import save_defaults
@@ -84,10 +85,23 @@ class AgentUnavailable(SessionError):
     code = "agent_unavailable"
 
 
+SettledListener = Callable[[LiveSession], None]
+
+
 class SessionManager:
-    def __init__(self, config: BridgeConfig, log: EventLog, app_target: AppTarget) -> None:
+    def __init__(
+        self,
+        config: BridgeConfig,
+        log: EventLog,
+        app_target: AppTarget,
+        environment: SpriteEnvironment | None = None,
+    ) -> None:
         self.config = config
         self.log = log
+        # Where every pi process's environment comes from (new secrets included).
+        self.environment = environment or SpriteEnvironment(config.env)
+        # Called when a session's run has settled (pi will do nothing more by itself).
+        self.on_settled: SettledListener | None = None
         self.files = SessionFiles(config.session_dir)
         self.app_target = app_target
         self.live: dict[str, LiveSession] = {}
@@ -420,7 +434,7 @@ class SessionManager:
         live = self.live.get(session_id) if session_id else None
         return live if live is not None and live.process.alive else None
 
-    async def _resume(self, session_id: str) -> LiveSession:
+    async def _resume(self, session_id: str, reason: str = "resumed") -> LiveSession:
         async with self._start_locks.setdefault(session_id, asyncio.Lock()):
             live = self._alive(session_id)
             if live is not None:
@@ -430,7 +444,7 @@ class SessionManager:
                 raise UnknownSession(
                     f"There is no session {session_id!r}; see /starter/sessions for the list."
                 )
-            return await self._launch(summary.path, reason="resumed")
+            return await self._launch(summary.path, reason=reason)
 
     async def _launch(self, session_file: Path | None, reason: str) -> LiveSession:
         if self._closing:
@@ -480,7 +494,7 @@ class SessionManager:
         return live
 
     def _pi_environment(self) -> dict[str, str]:
-        env = child_environment(self.config.env, drop=(TOKEN_ENV,))
+        env = self.environment.for_child()
         env.update(
             {
                 "STARTER_HOME": str(self.config.home),
@@ -492,6 +506,31 @@ class SessionManager:
             }
         )
         return env
+
+    def restartable(self, live: LiveSession) -> bool:
+        """Whether stopping ``live``'s pi now costs nothing: it is still the session's live
+        process, no run is going and no command waits for an answer."""
+        return (
+            self.live.get(live.session_id) is live
+            and live.process.alive
+            and not live.busy
+            and live.commands_in_flight == 0
+        )
+
+    async def restart(self, live: LiveSession, reason: str) -> None:
+        """Stop ``live``'s pi and start it again on the same session (a new environment).
+
+        Check ``restartable`` first, with no ``await`` in between. A session pi never wrote
+        a file for has nothing to resume: it is replaced by a fresh one if it was current.
+        """
+        was_current = self.current_id == live.session_id
+        await self._stop(live, reason)
+        if self.files.find(live.session_id) is not None:
+            await self._resume(live.session_id, reason=reason)
+        elif was_current:
+            async with self._current_lock:
+                if self.current_id is None:
+                    self.current_id = (await self._launch(None, reason=reason)).session_id
 
     async def _stop(self, live: LiveSession, reason: str) -> None:
         self.live.pop(live.session_id, None)
@@ -566,6 +605,8 @@ class SessionManager:
         if live is not None:
             live.touch()
             live.observe(line)
+            if line.get("type") == protocol.EVENT_AGENT_SETTLED and self.on_settled is not None:
+                self.on_settled(live)
         event = translate_pi_event(line)
         if event is None:
             return
