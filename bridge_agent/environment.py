@@ -135,6 +135,16 @@ class SpriteEnvironment:
     def __init__(self, base: Mapping[str, str]) -> None:
         self._variables = dict(base)
         self._listeners: list[EnvironmentListener] = []
+        # The names changed by each replacement so far: a process that was being started
+        # while one happened learns what it missed (``changed_since``).
+        self._changes: list[list[str]] = []
+
+    @property
+    def generation(self) -> int:
+        return len(self._changes)
+
+    def changed_since(self, generation: int) -> set[str]:
+        return {name for names in self._changes[generation:] for name in names}
 
     def for_child(self) -> dict[str, str]:
         """What a child process gets: everything but the bridge's own token."""
@@ -153,6 +163,8 @@ class SpriteEnvironment:
         changed or removed), sorted. Names outside the set are left alone. ``listed``: the
         names the agent is told about (default: ``default_listed``)."""
         self._variables, changed = replaced(self._variables, variables, listed)
+        if changed:
+            self._changes.append(changed)
         return changed
 
     def subscribe(self, listener: EnvironmentListener) -> None:

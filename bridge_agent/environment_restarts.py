@@ -5,8 +5,10 @@ process; a session's history lives in pi's session file, so a restarted process 
 conversation where it was (as after the idle reaper). A session with nothing going on is
 restarted at once; a busy one (a run between ``agent_start`` and ``agent_settled``, or a
 command waiting for pi's answer) keeps its process until it is idle, and is restarted right
-after its run settles, never during it. ``environment_changed`` events say when new values
-apply: ``after_run`` for the sessions still busy, then ``now`` from each one that restarted.
+after its run settles, never during it (or before a command needs it, whichever comes
+first). A pi process that was starting when the values changed is treated like a busy one.
+``environment_changed`` events say when new values apply: ``after_run`` for the sessions
+still busy, then ``now`` from each one that restarted (``SessionManager.refresh_environment``).
 """
 
 from __future__ import annotations
@@ -17,25 +19,20 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
-from bridge_agent import protocol
 from bridge_agent.concurrency import watched_task
-from bridge_agent.errors import ApiError
-from bridge_agent.event_log import EventLog
 from bridge_agent.live_session import LiveSession
 from bridge_agent.sessions import SessionManager
 
 logger = logging.getLogger("bridge_agent.environment")
 
-RESTART_REASON = "environment"
 # How often sessions still waiting are looked at (one whose last command answered, say),
 # besides right after each settled run.
 PENDING_CHECK_INTERVAL = 1.0
 
 
 class EnvironmentRestarts:
-    def __init__(self, sessions: SessionManager, log: EventLog) -> None:
+    def __init__(self, sessions: SessionManager) -> None:
         self.sessions = sessions
-        self.log = log
         self._tasks: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()
         self._closing = False
@@ -59,23 +56,9 @@ class EnvironmentRestarts:
         async with self._lock:
             for live in list(self.sessions.live.values()):
                 live.stale_environment.update(names)
-                if not await self._restart_if_idle(live):
+                if not await self.sessions.refresh_environment(live, announce=False):
                     pending.append(live.session_id)
         return sorted(pending)
-
-    async def _restart_if_idle(self, live: LiveSession) -> bool:
-        """Restart ``live`` if nothing is going on in it; whether it no longer waits."""
-        if self.sessions.live.get(live.session_id) is not live:
-            return True  # stopped or crashed meanwhile: its next process has the new values
-        if not self.sessions.restartable(live):
-            return False
-        try:
-            await self.sessions.restart(live, RESTART_REASON)
-        except ApiError as error:
-            # Stopped, then pi would not start: the next command starts it (with the new
-            # values), as after any failed start.
-            logger.warning("session %s: restarting pi failed: %s", live.session_id, error.message)
-        return True
 
     def _settled(self, live: LiveSession) -> None:
         if live.stale_environment and not self._closing:
@@ -83,18 +66,7 @@ class EnvironmentRestarts:
 
     async def _after_run(self, live: LiveSession) -> None:
         async with self._lock:
-            await self._restart_pending(live)
-
-    async def _restart_pending(self, live: LiveSession) -> None:
-        names = sorted(live.stale_environment)
-        if not names or not await self._restart_if_idle(live):
-            return
-        live.stale_environment.clear()
-        self.log.append(
-            protocol.EVENT_ENVIRONMENT_CHANGED,
-            {"names": names, "applied": "now", "pending_sessions": []},
-            live.session_id,
-        )
+            await self.sessions.refresh_environment(live, announce=True)
 
     async def _watch_pending(self) -> None:
         while True:
@@ -102,7 +74,7 @@ class EnvironmentRestarts:
             async with self._lock:
                 for live in list(self.sessions.live.values()):
                     if live.stale_environment:
-                        await self._restart_pending(live)
+                        await self.sessions.refresh_environment(live, announce=True)
 
     def _spawn(
         self, coroutine: Coroutine[Any, Any, None], name: str, forever: bool = False

@@ -30,7 +30,7 @@ class BridgeRuntime:
         self.environment = SpriteEnvironment(config.env)
         self.app_target = AppTarget(config.bridge_state_path, config.app_port, self.log)
         self.sessions = SessionManager(config, self.log, self.app_target, self.environment)
-        self.environment_restarts = EnvironmentRestarts(self.sessions, self.log)
+        self.environment_restarts = EnvironmentRestarts(self.sessions)
         self.keeper_handoff = KeeperHandoff(config.environment_fd)
         self._environment_lock = asyncio.Lock()
         self.inspect_watcher = InspectWatcher(config.inspect_db_path, self._inspect_changed)

@@ -48,6 +48,10 @@ from bridge_agent.slash_commands import (
 logger = logging.getLogger("bridge_agent.sessions")
 
 
+# Why a session's pi was restarted for new environment values (session_ended/started).
+ENVIRONMENT_RESTART = "environment"
+
+
 class SessionError(ApiError):
     """A command that cannot be carried out; each subclass names its status and code."""
 
@@ -411,7 +415,17 @@ class SessionManager:
     # -- session processes -----------------------------------------------------------------
 
     async def session(self, session_id: str | None) -> LiveSession:
-        """The live session for ``session_id`` (default: the current one), started if needed."""
+        """The live session for ``session_id`` (default: the current one), started if needed.
+
+        A command never gets a pi that misses new environment values while it could have
+        one: if values came while it was busy or starting, and it is idle now, it restarts."""
+        live = await self._session(session_id)
+        if live.stale_environment:
+            await self.refresh_environment(live, announce=True)
+            live = await self._session(session_id)
+        return live
+
+    async def _session(self, session_id: str | None) -> LiveSession:
         live = self._alive(session_id or self.current_id)
         if live is not None:
             live.touch()
@@ -449,6 +463,7 @@ class SessionManager:
     async def _launch(self, session_file: Path | None, reason: str) -> LiveSession:
         if self._closing:
             raise AgentUnavailable("The bridge is shutting down.")
+        generation = self.environment.generation
         launch = PiLaunch(
             binary=self.config.pi_binary,
             home=self.config.home,
@@ -484,6 +499,9 @@ class SessionManager:
             resources=resources,
             name=clean_session_name(state.get("sessionName")) or None,
         )
+        # New values that came while pi was starting did not reach it: it restarts for them
+        # once idle, like a session that was busy then (bridge_agent/environment_restarts.py).
+        live.stale_environment.update(self.environment.changed_since(generation))
         self.live[session_id] = live
         self._by_process[id(process)] = live
         self.log.append(
@@ -516,6 +534,29 @@ class SessionManager:
             and not live.busy
             and live.commands_in_flight == 0
         )
+
+    async def refresh_environment(self, live: LiveSession, announce: bool) -> bool:
+        """Restart ``live``'s pi if it waits for new environment values and nothing is going
+        on in it; whether it no longer waits. ``announce``: write the session's own
+        ``environment_changed`` (the values apply now, where they waited for a run)."""
+        if self.live.get(live.session_id) is not live or not live.stale_environment:
+            return True  # stopped or crashed meanwhile: its next process has the new values
+        if not self.restartable(live):
+            return False
+        names = sorted(live.stale_environment)
+        try:
+            await self.restart(live, ENVIRONMENT_RESTART)
+        except SessionError as error:
+            # Stopped, then pi would not start: the next command starts it (with the new
+            # values), as after any failed start.
+            logger.warning("session %s: restarting pi failed: %s", live.session_id, error.message)
+        if announce:
+            self.log.append(
+                protocol.EVENT_ENVIRONMENT_CHANGED,
+                {"names": names, "applied": "now", "pending_sessions": []},
+                live.session_id,
+            )
+        return True
 
     async def restart(self, live: LiveSession, reason: str) -> None:
         """Stop ``live``'s pi and start it again on the same session (a new environment).

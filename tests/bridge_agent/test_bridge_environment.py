@@ -139,6 +139,17 @@ def test_a_streaming_run_finishes_undisturbed_and_the_next_run_sees_the_value(
     assert (bridge.home / "seen.txt").read_text().strip() == NEW_VALUE
 
 
+def test_values_that_come_while_pi_starts_reach_the_next_run(start_bridge: StartBridge) -> None:
+    """The prewarmed pi is still starting when the update comes (it was launched with the
+    old values): the first command restarts it rather than running with them."""
+    bridge = start_bridge(env=BASE, prewarm=True)
+    assert update(bridge, new_set()).status_code == 200
+    with EventStream(bridge, after=0) as events:
+        session_id = start_run(bridge, events, "[[bash: echo $PROJECT_SECRET > seen.txt]]")
+        events.wait_type("agent_settled", session_id)
+    assert (bridge.home / "seen.txt").read_text().strip() == NEW_VALUE
+
+
 @pytest.mark.parametrize(
     "body",
     [
