@@ -79,7 +79,8 @@ class FlyBackend:
         health_timeout: float = 60.0,
     ) -> None:
         """``token`` is a Sprites API token (the user's own, or the platform's):
-        the caller picks it. ``environment_source`` only adds the secrets to ``exec``."""
+        the caller picks it. ``environment_source`` adds the secrets to ``exec``, and gives
+        ``wake`` today's values to renew the bridge's service with."""
         if not token:
             raise SpriteError(
                 "No Sprites API token: set one in your settings or STARTER_SPRITES_TOKEN."
