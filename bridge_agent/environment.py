@@ -15,6 +15,7 @@ The same rule is checked by the keeper, which keeps the newest set for a bridge 
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -104,7 +105,15 @@ def default_listed(variables: Iterable[str]) -> list[str]:
 
 
 def names_in(environment: Mapping[str, str], variable: str) -> list[str]:
-    raw = environment.get(variable, "")
+    """The names a list variable holds: comma or space separated, or a JSON array."""
+    raw = environment.get(variable, "").strip()
+    if raw.startswith("["):
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, list):
+            return sorted({name for name in parsed if isinstance(name, str) and name})
     return sorted({name for name in re.split(r"[\s,]+", raw) if name})
 
 
