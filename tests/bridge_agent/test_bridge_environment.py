@@ -279,3 +279,31 @@ def test_a_command_writing_to_the_keepers_pipe_cannot_replace_the_token(
     )
     assert "/tmp/evil" not in exec_output(bridge, "echo $PATH")
     assert "refuses" in bridge.log_path.read_text()
+
+
+def test_a_service_restarts_with_the_new_values_and_keeps_them_after_a_bridge_crash(
+    start_bridge: StartBridge,
+) -> None:
+    from tests.bridge_agent.service_helpers import define, wait_until
+
+    bridge = start_bridge(env=BASE, keeper=True)
+    seen = bridge.home / "service-saw.txt"
+    define(
+        bridge,
+        name="uses-secret",
+        type="worker",
+        command=f'echo "$PROJECT_SECRET" >> {seen}; exec sleep 1000',
+    )
+    wait_until(lambda: seen.exists() and seen.read_text() == f"{OLD_VALUE}\n", what="old value")
+    assert update(bridge, new_set()).status_code == 200
+    wait_until(lambda: seen.read_text().splitlines() == [OLD_VALUE, NEW_VALUE], what="restart")
+    # The keeper restarts a killed bridge with the new set, and the service starts again
+    # with it (not with the values the bridge was first started with).
+    first = bridge.kept_bridge_pid()
+    os.kill(first, signal.SIGKILL)
+    wait_until(
+        lambda: len(seen.read_text().splitlines()) >= 3, timeout=30, what="service after crash"
+    )
+    assert seen.read_text().splitlines()[2:] and set(seen.read_text().splitlines()[2:]) == {
+        NEW_VALUE
+    }
