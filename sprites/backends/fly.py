@@ -41,12 +41,14 @@ from sprites.backends.fly_bootstrap import (
     BRIDGE_SERVICE,
     INSTALL_PI,
     RUN_BRIDGE,
+    SERVICE_RUNNER_VARIABLE,
     STARTER_DIR,
     bridge_files,
     bridge_requirements,
     install_python_script,
 )
 from sprites.backends.fly_errors import translated
+from sprites.backends.fly_services import FlyServiceMethods
 from sprites.backends.home_paths import confined_remote_path
 from sprites.backends.local import PROJECT_ROOT
 from sprites.backends.sdk import load_sdk, load_sdk_module
@@ -57,7 +59,7 @@ _CHECKPOINT_ID = re.compile(r"\b(v\d+)\b")
 _TIMED_OUT_CODES = (124, 137)
 
 
-class FlyBackend:
+class FlyBackend(FlyServiceMethods):
     kind = "fly"
 
     def __init__(
@@ -189,6 +191,9 @@ class FlyBackend:
             **environment,
             "STARTER_SECRET_NAMES": ",".join(sorted(environment)),
             "STARTER_BRIDGE_TOKEN": token,
+            # The Sprite supervises the agent's services (the control plane defines them
+            # from the bridge's registry): the bridge records them and runs none itself.
+            SERVICE_RUNNER_VARIABLE: "sprite",
         }
         async with self._sprite(name) as sprite:
             with translated(f"start the bridge in Sprite {name!r}"):
@@ -269,9 +274,18 @@ class FlyBackend:
         return await self.status(name)
 
     async def sleep(self, name: str) -> SpriteStatus:
-        """Stop the bridge; the Sprite itself pauses by itself once idle."""
+        """Stop the bridge and the agent's services; the Sprite pauses by itself once idle.
+
+        A service stopped here stays stopped when the Sprite wakes by itself (a visit to its
+        URL starts the bridge only): the control plane's wake starts the services the
+        bridge's registry wants running."""
         async with self._sprite(name) as sprite:
             with translated(f"put Sprite {name!r} to sleep"):
+                for service in await sprite.list_services():
+                    if service.name == BRIDGE_SERVICE:
+                        continue
+                    with contextlib.suppress(self._errors.APIError):  # not running
+                        await sprite.stop_service(service.name)
                 try:
                     await sprite.stop_service(BRIDGE_SERVICE)
                 except self._errors.APIError as error:
