@@ -296,6 +296,9 @@ STARTER_SPRITE_ISOLATION = env_str("STARTER_SPRITE_ISOLATION", "strict")
 # server, say): "11434" or "11434,20000-20010". Nothing else of this machine is reachable.
 STARTER_SPRITE_LOOPBACK_PORTS = port_list(env_str("STARTER_SPRITE_LOOPBACK_PORTS", ""))
 STARTER_IDLE_SLEEP_SECONDS = env_int("STARTER_IDLE_SLEEP_SECONDS", 30 * 60)
+# Fly: how often beat checks that each running project's Sprite services match the
+# services its agent defined (the relay does it at once for a project somebody watches).
+STARTER_SERVICE_RECONCILE_SECONDS = env_int("STARTER_SERVICE_RECONCILE_SECONDS", 10)
 # The lease of a worker's claim on a project: renewed in the background while the step
 # runs, so it is how long a killed worker's claim outlives it.
 STARTER_WORK_LOCK_SECONDS = env_int("STARTER_WORK_LOCK_SECONDS", 5)

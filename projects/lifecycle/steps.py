@@ -18,6 +18,7 @@ from projects.broadcast import broadcast_lifecycle
 from projects.lifecycle.status import transition
 from projects.lifecycle.work_lock import WorkLock, project_work_lock
 from projects.models import Project, Status
+from projects.sprite import services as sprite_services
 from projects.sprite.backend import backend_for, sprite_name_for
 from projects.sprite.environment import (
     ensure_bridge_token,
@@ -78,6 +79,8 @@ def provision(project_id: int) -> Project | None:
         _bootstrap(project, report)
         if transition(project, Status.RUNNING, only_from={Status.BOOTSTRAPPING}):
             Project.objects.filter(pk=project.pk).update(last_activity_at=timezone.now())
+        # A re-bootstrap keeps the home, and with it the agent's services.
+        sprite_services.reconcile_now_or_later(project)
         broadcast_lifecycle(project)
     return project
 
@@ -133,6 +136,9 @@ def wake(project_id: int) -> Project | None:
         # A Sprite made before an upgrade (pi 1.6 reads `$NAME` keys, cache warming off)
         # gets today's documents; pi reads them when its next process starts.
         write_agent_configuration(project)
+        # Sleep stopped the agent's Sprite services (fly): start those it wants running,
+        # before the step ends, so the visit that woke the project finds its app.
+        sprite_services.reconcile_now_or_later(project)
         if transition(project, Status.RUNNING, only_from={Status.SLEEPING}):
             Project.objects.filter(pk=project.pk).update(last_activity_at=timezone.now())
         broadcast_lifecycle(project)
@@ -145,6 +151,7 @@ def sleep(project_id: int) -> Project | None:
         return project
     with project_work_lock(project.pk):
         run_sync(backend_for(project).sleep(project.sprite_name))
+        sprite_services.forget_reconciled(project)
         transition(project, Status.SLEEPING, only_from={Status.RUNNING})
         broadcast_lifecycle(project)
     return project
@@ -182,6 +189,9 @@ def sync_environment(project_id: int) -> Project | None:
                 project.sprite_name, ensure_bridge_token(project), sprite_environment(project)
             )
         )
+        # New values change every definition's fingerprint: the services restart with them.
+        if project.status == Status.RUNNING:
+            sprite_services.reconcile_now_or_later(project)
     return project
 
 

@@ -8,7 +8,9 @@ call them through :func:`run_sync`. Nothing here knows about Django.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import inspect
+import json
 import re
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -228,6 +230,15 @@ class SpriteServiceDefinition:
             f" environment={sorted(self.environment)})"
         )
 
+    def fingerprint(self) -> str:
+        """Changes whenever anything of the definition does (the environment's values too),
+        so a caller can tell a Sprite service that must be defined again from one that is
+        up to date without reading any value back."""
+        document = json.dumps(
+            [self.name, self.command, self.cwd, self.port, sorted(self.environment.items())]
+        )
+        return hashlib.sha256(document.encode()).hexdigest()[:32]
+
 
 @dataclass(frozen=True)
 class SpriteService:
@@ -242,6 +253,8 @@ class SpriteService:
     restart_count: int = 0
     next_restart_at: datetime | None = None
     error: str | None = None
+    # The fingerprint of the definition it was made from (``""`` when unknown).
+    fingerprint: str = ""
 
 
 @runtime_checkable

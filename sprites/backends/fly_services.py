@@ -45,6 +45,8 @@ MAX_LOG_LINE_CHARS = 4000
 MAX_LOG_BYTES = 4 * 1024 * 1024
 # Variables the control plane itself gives every service (no secret among them).
 STARTER_SERVICE_VARIABLES = frozenset({"STARTER_PROJECT_ID", "STARTER_SECRET_NAMES"})
+# Set by this module: the definition's fingerprint, read back by ``list_services``.
+FINGERPRINT_VARIABLE = "STARTER_SERVICE_DEFINITION"
 _RESERVED_SERVICES = frozenset({BRIDGE_SERVICE})
 # Anything below a space but the tab: a newline would start a second command line.
 _CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
@@ -80,6 +82,7 @@ def service_environment(definition: SpriteServiceDefinition) -> dict[str, str]:
     environment = dict(definition.environment)
     if definition.port is not None:
         environment["PORT"] = str(definition.port)
+    environment[FINGERPRINT_VARIABLE] = definition.fingerprint()
     return environment
 
 
@@ -113,6 +116,7 @@ def _service_of(raw: Any) -> SpriteService:
         restart_count=int(state.restart_count or 0) if state else 0,
         next_restart_at=state.next_restart_at if state else None,
         error=str(state.error)[:500] if state and state.error else None,
+        fingerprint=str((raw.env or {}).get(FINGERPRINT_VARIABLE, ""))[:64],
     )
 
 
