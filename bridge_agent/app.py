@@ -64,6 +64,10 @@ class BridgeApp:
             lifespan=self._lifespan,
         )
         self.api.state.runtime = self.runtime
+        # What the service routes (bridge_agent/services/routes.py) read, here and on the
+        # services socket.
+        self.api.state.services = self.runtime.services
+        self.api.state.shutting_down = self.runtime.shutting_down
         self._entry: ASGIApp = TokenAuthMiddleware(self._route, config.token)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
