@@ -23,6 +23,7 @@ from bridge_agent.inputs import (
 from bridge_agent.inspect_db import read_inspect_db
 from bridge_agent.protocol import THINKING_LEVELS
 from bridge_agent.runtime import BridgeRuntime
+from bridge_agent.services.routes import routes as service_routes
 from bridge_agent.sse import EventStreamResponse
 
 
@@ -257,4 +258,5 @@ routes = [
     Route(protocol.COMMANDS_PATH, commands, methods=["GET"]),
     Route(protocol.EXEC_PATH, exec_command, methods=["POST"]),
     *branches.routes,
+    *service_routes,
 ]

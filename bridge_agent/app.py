@@ -52,7 +52,7 @@ class BridgeApp:
     def __init__(self, config: BridgeConfig) -> None:
         self.config = config
         self.runtime = BridgeRuntime(config)
-        self.proxy = ReverseProxy(self.runtime.app_target, config.token)
+        self.proxy = ReverseProxy(self.runtime.app_target, config.token, config.port)
         self.api = Starlette(
             routes=routes,
             exception_handlers={
@@ -64,6 +64,10 @@ class BridgeApp:
             lifespan=self._lifespan,
         )
         self.api.state.runtime = self.runtime
+        # What the service routes (bridge_agent/services/routes.py) read, here and on the
+        # services socket.
+        self.api.state.services = self.runtime.services
+        self.api.state.shutting_down = self.runtime.shutting_down
         self._entry: ASGIApp = TokenAuthMiddleware(self._route, config.token)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

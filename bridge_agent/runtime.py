@@ -11,13 +11,17 @@ from bridge_agent.environment import SpriteEnvironment
 from bridge_agent.event_log import EventLog
 from bridge_agent.inspect_db import TABLES, InspectWatcher, ensure_inspect_db, read_inspect_db
 from bridge_agent.protocol import EVENT_INSPECT_CHANGED
+from bridge_agent.services.paths import socket_path
+from bridge_agent.services.supervisor import ServiceSupervisor
+from bridge_agent.services.unix_socket import ServiceSocket
 from bridge_agent.sessions import SessionManager
 
 logger = logging.getLogger("bridge_agent")
 
 
 class BridgeRuntime:
-    """Owns the event log, the sessions (and so every pi process) and the inspect watcher."""
+    """Owns the event log, the sessions (and so every pi process), the services (and so every
+    service process) and the inspect watcher."""
 
     def __init__(self, config: BridgeConfig) -> None:
         self.config = config
@@ -30,12 +34,18 @@ class BridgeRuntime:
         # Set when shutdown begins, before the server waits for open connections: SSE
         # streams end on it so they never hold shutdown up.
         self.shutting_down = asyncio.Event()
+        # The agent's services and cron jobs (bridge_agent/services/), and the socket in the
+        # home through which the agent and its scripts manage them.
+        self.services = ServiceSupervisor(config, self.environment, self.log)
+        self.service_socket = ServiceSocket(socket_path(config), self.services, self.shutting_down)
 
     async def start(self) -> None:
         self.config.home.mkdir(parents=True, exist_ok=True)
         self.log.open()
         ensure_inspect_db(self.config.inspect_db_path)
         self.inspect_watcher.start()
+        await self.services.start()
+        await self.service_socket.start()
         await self.sessions.start()
 
     def begin_shutdown(self) -> None:
@@ -43,6 +53,8 @@ class BridgeRuntime:
 
     async def close(self) -> None:
         self.shutting_down.set()
+        await self.service_socket.close()
+        await self.services.close()
         await self.sessions.close()
         await self.inspect_watcher.stop()
         self.log.close()

@@ -35,6 +35,7 @@ from bridge_agent.pi_process import (
 )
 from bridge_agent.pi_settings import save_defaults
 from bridge_agent.runs import end_open_run, end_open_runs
+from bridge_agent.services.paths import with_service_command
 from bridge_agent.session_files import SessionFiles
 from bridge_agent.session_names import clean_session_name
 from bridge_agent.slash_commands import (
@@ -491,7 +492,8 @@ class SessionManager:
                 "STARTER_INSPECT_NOTES": SCHEMA_NOTES,
             }
         )
-        return env
+        # ``starter-service`` on PATH, and the socket the extension's service tools use.
+        return with_service_command(self.config, env)
 
     async def _stop(self, live: LiveSession, reason: str) -> None:
         self.live.pop(live.session_id, None)
