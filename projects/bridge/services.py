@@ -7,12 +7,17 @@ field from the shapes of ``bridge_agent.protocol`` (a value of the wrong type is
 texts are cut, lists are capped), and nothing is ever meant to be rendered as markup.
 
 Failures are ``ProjectError`` (bad input, 400/404) or ``BridgeError`` (from the bridge or the
-way to it), mapped to statuses in ``projects.errors``. A ``fly`` dispatch (services as Sprite
-services) slots in at ``_bridge_call`` and ``follow_log``.
+way to it), mapped to statuses in ``projects.errors``.
+
+On ``fly`` a long-running service is a Sprite service (projects/sprite/services.py says why):
+the bridge still keeps the registry and takes every request first (so it records what the
+person wants), and then the Sprite's side applies it; status, pid, restarts and the log of
+such a service come from the Sprites API (``sprite_state``), cron jobs stay the bridge's.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -21,6 +26,7 @@ from datetime import datetime
 from typing import TypedDict, cast
 
 import httpx
+from channels.db import database_sync_to_async
 
 from bridge_agent.protocol import (
     MAX_RUN_OUTPUT_CHARS,
@@ -40,8 +46,11 @@ from bridge_agent.protocol import (
 )
 from projects.bridge.client import BridgeResponse, call_bridge
 from projects.bridge.events import bridge_target
-from projects.errors import BridgeError, ProjectError
-from projects.models import Project
+from projects.errors import BridgeError, ProjectError, from_sprite_error
+from projects.models import Project, Status
+from projects.sprite import services as sprite_services
+from sprites.backends import SpriteError
+from sprites.backends.base import SpriteService, SpriteServiceAction
 
 SERVICE_NAME = re.compile(SERVICE_NAME_PATTERN)
 # How much of a log the control plane asks for and passes on.
@@ -57,6 +66,9 @@ FOLLOW_MAX_SECONDS = 15 * 60
 FOLLOW_MAX_LINES = 50_000
 FOLLOW_MAX_PENDING_CHARS = 64_000
 FOLLOW_TIMEOUT = httpx.Timeout(10.0, connect=5.0, read=60.0)
+# Fly: a Sprite service's log is read again this often, its last this-many lines each time.
+FOLLOW_POLL_SECONDS = 1.0
+FOLLOW_WINDOW_LINES = 500
 RUN_TRIGGERS = ("schedule", "manual", "missed")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
@@ -230,7 +242,9 @@ def list_services(project: Project) -> list[Service]:
     items = _field(_bridge_call(project, "GET", SERVICES_PATH).body, "services")
     services = [s for s in map(clean_service, items if isinstance(items, list) else []) if s]
     unique = {service["name"]: service for service in services[: MAX_SERVICES * 2]}
-    return sorted(unique.values(), key=lambda service: service["name"])[:MAX_SERVICES]
+    listed = sorted(unique.values(), key=lambda service: service["name"])[:MAX_SERVICES]
+    states = sprite_state(project)
+    return [_with_sprite_state(service, states) for service in listed]
 
 
 def service_action(project: Project, name: str, action: str) -> Service | None:
@@ -238,13 +252,46 @@ def service_action(project: Project, name: str, action: str) -> Service | None:
     the bridge says it (the ``service_changed`` event follows anyway)."""
     path = SERVICE_ACTION_PATH.format(name=clean_service_name(name), action=clean_action(action))
     body = _bridge_call(project, "POST", path).body
-    return clean_service(_field(body, "service")) or clean_service(body)
+    service = clean_service(_field(body, "service")) or clean_service(body)
+    if action == "run" or (service is not None and service["type"] == "cron"):
+        return service
+    if sprite_services.host_for(project) is None:
+        return service
+    try:
+        state = sprite_services.apply_action(project, name, cast(SpriteServiceAction, action))
+    except SpriteError as error:
+        raise BridgeError.wrapping(from_sprite_error(error)) from error
+    return _with_sprite_state(service, {name: state}) if service is not None else None
+
+
+def sprite_state(project: Project) -> dict[str, SpriteService]:
+    """Each long-running service's state as its Sprite reports it (fly), else nothing."""
+    try:
+        return sprite_services.sprite_services(project) or {}
+    except SpriteError as error:
+        raise BridgeError.wrapping(from_sprite_error(error)) from error
+
+
+def _with_sprite_state(service: Service, states: dict[str, SpriteService]) -> Service:
+    state = states.get(service["name"])
+    if state is None or service["type"] == "cron":
+        return service
+    merged = sprite_services.with_sprite_state([dict(service)], {service["name"]: state})[0]
+    return cast(Service, merged)
 
 
 def log_tail(project: Project, name: str, lines: object = None) -> list[str]:
     """The last ``lines`` lines of a service's log, as text."""
     count = clean_line_count(lines)
-    path = SERVICE_LOGS_PATH.format(name=clean_service_name(name))
+    name = clean_service_name(name)
+    if name in sprite_state(project):
+        try:
+            sprite_lines = sprite_services.service_log(project, name, count)
+        except SpriteError as error:
+            raise BridgeError.wrapping(from_sprite_error(error)) from error
+        cleaned_lines = (clean_log_line(line) for line in sprite_lines)
+        return [line for line in cleaned_lines if line is not None][-count:]
+    path = SERVICE_LOGS_PATH.format(name=name)
     items = _field(_bridge_call(project, "GET", path, {"lines": str(count)}).body, "lines")
     cleaned = (clean_log_line(line) for line in (items if isinstance(items, list) else []))
     return [line for line in cleaned if line is not None][-count:]
@@ -268,7 +315,12 @@ async def follow_log(project: Project, name: str, lines: object = None) -> Async
     (``aclose``) when its reader goes away, which closes the bridge request.
     """
     count = clean_line_count(lines)
-    path = SERVICE_LOGS_PATH.format(name=clean_service_name(name))
+    name = clean_service_name(name)
+    if await database_sync_to_async(_is_sprite_service, thread_sensitive=False)(project, name):
+        async for line in _follow_sprite_log(project, name, count):
+            yield line
+        return
+    path = SERVICE_LOGS_PATH.format(name=name)
     endpoint = await bridge_target(project.public_id)
     deadline = time.monotonic() + FOLLOW_MAX_SECONDS
     sent = 0
@@ -298,6 +350,50 @@ async def follow_log(project: Project, name: str, lines: object = None) -> Async
             raise BridgeError(
                 502, "bridge_unreachable", "The project's machine is not answering; try again."
             ) from error
+
+
+def _is_sprite_service(project: Project, name: str) -> bool:
+    if project.status != Status.RUNNING:
+        raise BridgeError(409, "not_running", "The project is not running; wake it first.")
+    return name in sprite_state(project)
+
+
+async def _follow_sprite_log(project: Project, name: str, count: int) -> AsyncIterator[str]:
+    """A Sprite service's log, live, by reading its end again every ``FOLLOW_POLL_SECONDS``
+    (the Sprites API's logs call answers with the end of the log and closes)."""
+    deadline = time.monotonic() + FOLLOW_MAX_SECONDS
+    previous: list[str] = []
+    sent = 0
+    read = database_sync_to_async(sprite_services.service_log, thread_sensitive=False)
+    while time.monotonic() < deadline:
+        try:
+            current = [
+                line
+                for line in map(clean_log_line, await read(project, name, FOLLOW_WINDOW_LINES))
+                if line is not None
+            ]
+        except SpriteError as error:
+            if sent:
+                return
+            raise BridgeError.wrapping(from_sprite_error(error)) from error
+        fresh = current[-count:] if not sent and not previous else new_lines(previous, current)
+        for line in fresh:
+            yield line
+            sent += 1
+            if sent >= FOLLOW_MAX_LINES:
+                return
+        previous = current
+        await asyncio.sleep(FOLLOW_POLL_SECONDS)
+
+
+def new_lines(previous: list[str], current: list[str]) -> list[str]:
+    """The lines of ``current`` after the longest end of ``previous`` it starts with (two
+    reads of the end of one growing log overlap there)."""
+    for start in range(len(previous)):
+        overlap = previous[start:]
+        if current[: len(overlap)] == overlap:
+            return current[len(overlap) :]
+    return current
 
 
 def _refusal(response: httpx.Response) -> BridgeError:

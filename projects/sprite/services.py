@@ -157,7 +157,7 @@ def _entry_problem(entry: Any) -> tuple[RegisteredService | None, str | None]:
     if not isinstance(cwd, str):
         return None, f"service {name}: an invalid working directory"
     try:
-        cwd = confined_remote_path(SPRITE_HOME, cwd)
+        cwd = confined_remote_path(SPRITE_HOME, _from_the_home(cwd))
     except SpriteError:
         return None, f"service {name}: the working directory is outside the home"
     port = entry.get("port")
@@ -171,6 +171,20 @@ def _entry_problem(entry: Any) -> tuple[RegisteredService | None, str | None]:
     if desired not in ("running", "stopped"):
         return None, f"service {name}: an invalid desired state"
     return RegisteredService(name, command, cwd, port, desired), None
+
+
+def _from_the_home(cwd: str) -> str:
+    """The bridge lists a directory as an absolute path under its home: ``/home/sprite/...``
+    in a Sprite, ``<somewhere>/home/sprite/...`` in the fake Sprites API (whose homes are
+    directories of the test machine). Either way the part from ``/home/sprite`` on is the
+    Sprite's path; whatever it is, it is then confined to the home."""
+    if cwd.startswith("/") and not cwd.startswith(SPRITE_HOME):
+        marker = cwd.find(SPRITE_HOME + "/")
+        if marker < 0 and cwd.endswith(SPRITE_HOME):
+            marker = len(cwd) - len(SPRITE_HOME)
+        if marker > 0:
+            return cwd[marker:]
+    return cwd
 
 
 def parse_registry(payload: Any) -> tuple[list[RegisteredService], list[str]]:
@@ -244,11 +258,13 @@ def service_environment(project: Project) -> dict[str, str]:
 def definition_for(
     service: RegisteredService, environment: dict[str, str]
 ) -> SpriteServiceDefinition:
+    # What the bridge gives the services it runs itself, besides the secrets.
+    own = {"STARTER_SERVICE_NAME": service.name, "STARTER_HOME": SPRITE_HOME}
     return SpriteServiceDefinition(
         name=service.sprite_service,
         command=service.command,
         cwd=service.cwd,
-        environment=environment,
+        environment={**environment, **own},
         port=service.port,
     )
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from bridge_agent.protocol import SERVICE_RUNNER_SPRITE, SERVICE_RUNNER_VARIABLE
 from sprites.backends.base import (
     BridgeEndpoint,
     Checkpoint,
@@ -41,7 +42,6 @@ from sprites.backends.fly_bootstrap import (
     BRIDGE_SERVICE,
     INSTALL_PI,
     RUN_BRIDGE,
-    SERVICE_RUNNER_VARIABLE,
     STARTER_DIR,
     bridge_files,
     bridge_requirements,
@@ -193,7 +193,7 @@ class FlyBackend(FlyServiceMethods):
             "STARTER_BRIDGE_TOKEN": token,
             # The Sprite supervises the agent's services (the control plane defines them
             # from the bridge's registry): the bridge records them and runs none itself.
-            SERVICE_RUNNER_VARIABLE: "sprite",
+            SERVICE_RUNNER_VARIABLE: SERVICE_RUNNER_SPRITE,
         }
         async with self._sprite(name) as sprite:
             with translated(f"start the bridge in Sprite {name!r}"):

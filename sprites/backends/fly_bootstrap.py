@@ -18,9 +18,6 @@ PI_VERSION = "1.6.0"
 NODE_VERSION = "22.23.5"  # the same as package.json's node-linux-* pins
 BRIDGE_SERVICE = "starter-bridge"
 BRIDGE_HTTP_PORT = 8080
-# Tells the bridge who runs the agent's services: "sprite" (Sprite services, defined by the
-# control plane) or, when unset, the bridge itself (the local backend).
-SERVICE_RUNNER_VARIABLE = "STARTER_SERVICE_RUNNER"
 STARTER_DIR = ".starter"  # under the home: the bridge's code and install markers
 BRIDGE_IMPORTS = ("starlette", "uvicorn", "httpx", "websockets")
 _BRIDGE_DISTRIBUTIONS = {

@@ -44,7 +44,9 @@ MAX_LOG_LINES = 2000
 MAX_LOG_LINE_CHARS = 4000
 MAX_LOG_BYTES = 4 * 1024 * 1024
 # Variables the control plane itself gives every service (no secret among them).
-STARTER_SERVICE_VARIABLES = frozenset({"STARTER_PROJECT_ID", "STARTER_SECRET_NAMES"})
+STARTER_SERVICE_VARIABLES = frozenset(
+    {"STARTER_PROJECT_ID", "STARTER_SECRET_NAMES", "STARTER_SERVICE_NAME", "STARTER_HOME"}
+)
 # Set by this module: the definition's fingerprint, read back by ``list_services``.
 FINGERPRINT_VARIABLE = "STARTER_SERVICE_DEFINITION"
 _RESERVED_SERVICES = frozenset({BRIDGE_SERVICE})

@@ -284,3 +284,81 @@ def test_actions_refuse_names_that_are_not_services(fly_project: Project) -> Non
             sprite_services.apply_action(fly_project, name, "stop")
         with pytest.raises(SpriteError):
             sprite_services.service_log(fly_project, name)
+
+
+# -- with the real bridge, in the sprite runner mode -------------------------------------------
+
+
+@pytest.fixture
+def bootstrapped_fly_project(
+    settings: Any, fake_api: RunningFake, alice_project: Project
+) -> Iterator[Project]:
+    settings.STARTER_SPRITES_BACKEND = "fly"
+    settings.STARTER_SPRITES_API_URL = fake_api.base_url
+    settings.STARTER_SPRITES_TOKEN = fake_api.token
+    ProjectSecret.objects.create(project=alice_project, name="PROJECT_SECRET", value=SECRET)
+    Project.objects.filter(pk=alice_project.pk).update(status=Status.CREATING, sprite_name="")
+    steps.provision(alice_project.pk)
+    alice_project.refresh_from_db()
+    assert alice_project.status == Status.RUNNING, alice_project.status_message
+    yield alice_project
+    sprite_services.forget_reconciled(alice_project)
+
+
+# Transactional: bootstrap reports progress from a thread, on a connection of its own.
+@pytest.mark.django_db(transaction=True)
+def test_the_agents_service_on_fly_is_a_sprite_service_end_to_end(
+    bootstrapped_fly_project: Project, fake_api: RunningFake
+) -> None:
+    from projects.bridge import services as bridge_services
+    from projects.bridge.client import call_bridge
+    from projects.tasks import reconcile_project_services
+
+    project = bootstrapped_fly_project
+    sprite = project.sprite_name
+    port = free_port()
+    # What the agent's tool and the starter-service command do: define it at the bridge.
+    spec = {
+        "name": "web",
+        "type": "app",
+        "command": f'echo "secret=$PROJECT_SECRET"; exec python3 -m http.server {port}'
+        " --bind 127.0.0.1",
+        "port": port,
+    }
+    call_bridge(project, "POST", "/starter/services", json_body=spec)
+    # The bridge records it and spawns nothing: the Sprite runs it, once the control plane
+    # (here beat's task; the relay's event when somebody watches) has reconciled.
+    assert "agent-web" not in fake_api.state.sprites[sprite].services
+    reconcile_project_services.apply(args=[project.pk]).get()
+    service = fake_api.state.sprites[sprite].services["agent-web"]
+    assert service.env["PROJECT_SECRET"] == SECRET and "STARTER_BRIDGE_TOKEN" not in service.env
+    eventually(lambda: answers(port))
+    eventually(lambda: f"secret={SECRET}" in bridge_services.log_tail(project, "web"))
+
+    listed = {s["name"]: s for s in bridge_services.list_services(project)}
+    assert listed["web"]["status"] == "running"
+    assert listed["web"]["pid"] == service.process.pid  # type: ignore[union-attr]
+
+    stopped = bridge_services.service_action(project, "web", "stop")
+    assert stopped is not None and stopped["status"] == "stopped"
+    assert fake_api.state.sprites[sprite].services["agent-web"].status == "stopped"
+    # The bridge recorded the wish, so no reconcile starts it again behind the person's back.
+    reconcile_project_services.apply(args=[project.pk], kwargs={"force": True}).get()
+    assert fake_api.state.sprites[sprite].services["agent-web"].status == "stopped"
+    started = bridge_services.service_action(project, "web", "start")
+    assert started is not None and started["status"] == "running"
+    eventually(lambda: answers(port))
+    restarted = bridge_services.service_action(project, "web", "restart")
+    assert restarted is not None and restarted["status"] == "running"
+    eventually(lambda: answers(port))
+
+    # Sleep and wake: the wake step brings the app back.
+    steps.sleep(project.pk)
+    assert not answers(port)
+    steps.wake(project.pk)
+    eventually(lambda: answers(port), seconds=5)
+
+    # Removing it at the bridge removes the Sprite service.
+    call_bridge(project, "DELETE", "/starter/services/web")
+    reconcile_project_services.apply(args=[project.pk]).get()
+    assert "agent-web" not in fake_api.state.sprites[sprite].services
