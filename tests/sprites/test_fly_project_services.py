@@ -362,3 +362,22 @@ def test_the_agents_service_on_fly_is_a_sprite_service_end_to_end(
     call_bridge(project, "DELETE", "/starter/services/web")
     reconcile_project_services.apply(args=[project.pk]).get()
     assert "agent-web" not in fake_api.state.sprites[sprite].services
+
+
+def test_the_relays_service_event_reconciles_at_once(
+    fly_project: Project, fly_backend: FlyBackend, fake_api: RunningFake, settings: Any
+) -> None:
+    from starter.celery import app
+
+    write_registry(fly_backend, registry(web(free_port())))
+    app.conf.task_always_eager = True
+    try:
+        settings.STARTER_SPRITES_BACKEND = "local"
+        sprite_services.request_reconcile(fly_project.public_id)  # not fly: nothing
+        assert agent_services(fake_api) == {}
+        settings.STARTER_SPRITES_BACKEND = "fly"
+        sprite_services.request_reconcile("no-such-project")
+        sprite_services.request_reconcile(fly_project.public_id)
+    finally:
+        app.conf.task_always_eager = False
+    assert list(agent_services(fake_api)) == ["agent-web"]
