@@ -243,8 +243,10 @@ def list_services(project: Project) -> list[Service]:
     services = [s for s in map(clean_service, items if isinstance(items, list) else []) if s]
     unique = {service["name"]: service for service in services[: MAX_SERVICES * 2]}
     listed = sorted(unique.values(), key=lambda service: service["name"])[:MAX_SERVICES]
+    if sprite_services.host_for(project) is None:
+        return listed
     states = sprite_state(project)
-    return [_with_sprite_state(service, states) for service in listed]
+    return [_with_sprite_state(service, states, on_fly=True) for service in listed]
 
 
 def service_action(project: Project, name: str, action: str) -> Service | None:
@@ -272,10 +274,18 @@ def sprite_state(project: Project) -> dict[str, SpriteService]:
         raise BridgeError.wrapping(from_sprite_error(error)) from error
 
 
-def _with_sprite_state(service: Service, states: dict[str, SpriteService]) -> Service:
+def _with_sprite_state(
+    service: Service, states: dict[str, SpriteService], *, on_fly: bool = False
+) -> Service:
     state = states.get(service["name"])
-    if state is None or service["type"] == "cron":
+    if service["type"] == "cron":
         return service
+    if state is None:
+        if not on_fly:
+            return service
+        # Recorded by the bridge, not yet a Sprite service (the reconcile is on its way).
+        pending: ServiceStatus = "starting" if service["desired"] == "running" else "stopped"
+        return {**service, "status": pending, "pid": None}
     merged = sprite_services.with_sprite_state([dict(service)], {service["name"]: state})[0]
     return cast(Service, merged)
 

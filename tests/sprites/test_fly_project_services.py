@@ -4,6 +4,7 @@ reports whatever registry the test (or an attacker in the Sprite) writes."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 import time
@@ -286,6 +287,30 @@ def test_actions_refuse_names_that_are_not_services(fly_project: Project) -> Non
             sprite_services.service_log(fly_project, name)
 
 
+async def _followed(project: Project, name: str, count: int) -> list[str]:
+    from projects.bridge import services as bridge_services
+
+    lines: list[str] = []
+    stream = bridge_services.follow_log(project, name, lines=count)
+    try:
+        async for line in stream:
+            lines.append(line)
+            if len(lines) >= count:
+                break
+    finally:
+        await stream.aclose()  # type: ignore[attr-defined]
+    return lines
+
+
+def test_new_lines_of_a_reread_log_end() -> None:
+    from projects.bridge.services import new_lines
+
+    assert new_lines(["a", "b", "c"], ["b", "c", "d", "e"]) == ["d", "e"]
+    assert new_lines(["a", "b"], ["a", "b"]) == []
+    assert new_lines([], ["x"]) == ["x"]
+    assert new_lines(["a"], ["z"]) == ["z"]  # nothing in common: a new window
+
+
 # -- with the real bridge, in the sprite runner mode -------------------------------------------
 
 
@@ -329,11 +354,14 @@ def test_the_agents_service_on_fly_is_a_sprite_service_end_to_end(
     # The bridge records it and spawns nothing: the Sprite runs it, once the control plane
     # (here beat's task; the relay's event when somebody watches) has reconciled.
     assert "agent-web" not in fake_api.state.sprites[sprite].services
+    pending = {s["name"]: s for s in bridge_services.list_services(project)}
+    assert pending["web"]["status"] == "starting" and pending["web"]["pid"] is None
     reconcile_project_services.apply(args=[project.pk]).get()
     service = fake_api.state.sprites[sprite].services["agent-web"]
     assert service.env["PROJECT_SECRET"] == SECRET and "STARTER_BRIDGE_TOKEN" not in service.env
     eventually(lambda: answers(port))
     eventually(lambda: f"secret={SECRET}" in bridge_services.log_tail(project, "web"))
+    assert f"secret={SECRET}" in asyncio.run(_followed(project, "web", 2))
 
     listed = {s["name"]: s for s in bridge_services.list_services(project)}
     assert listed["web"]["status"] == "running"
@@ -367,6 +395,7 @@ def test_the_agents_service_on_fly_is_a_sprite_service_end_to_end(
 def test_the_relays_service_event_reconciles_at_once(
     fly_project: Project, fly_backend: FlyBackend, fake_api: RunningFake, settings: Any
 ) -> None:
+    from projects.tasks import reconcile_fly_services
     from starter.celery import app
 
     write_registry(fly_backend, registry(web(free_port())))
@@ -378,6 +407,11 @@ def test_the_relays_service_event_reconciles_at_once(
         settings.STARTER_SPRITES_BACKEND = "fly"
         sprite_services.request_reconcile("no-such-project")
         sprite_services.request_reconcile(fly_project.public_id)
+        assert list(agent_services(fake_api)) == ["agent-web"]
+        # Beat's backstop does the same for every running project.
+        worker = {"name": "worker", "type": "worker", "command": "exec sleep 600"}
+        write_registry(fly_backend, registry(worker))
+        assert reconcile_fly_services() == 1
+        assert list(agent_services(fake_api)) == ["agent-worker"]
     finally:
         app.conf.task_always_eager = False
-    assert list(agent_services(fake_api)) == ["agent-web"]
