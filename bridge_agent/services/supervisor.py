@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bridge_agent import protocol
+from bridge_agent.concurrency import watched_task
 from bridge_agent.config import BridgeConfig
 from bridge_agent.environment import SpriteEnvironment
 from bridge_agent.errors import ApiError
@@ -52,6 +54,18 @@ SCHEDULE_SLICE = 30.0
 RUN_OUTPUT_BYTES = protocol.MAX_RUN_OUTPUT_CHARS * 4
 
 
+# The seed's ``services.status`` words (inspect_db.SCHEMA_NOTES): a cron job between runs is
+# as "running" as a server; one waiting to be restarted after a crash is in "error".
+INSPECT_STATUSES: dict[protocol.ServiceStatus, str] = {
+    "starting": "running",
+    "running": "running",
+    "scheduled": "running",
+    "backoff": "error",
+    "error": "error",
+    "stopped": "stopped",
+}
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -80,6 +94,8 @@ class ServiceState:
     loop: asyncio.Task[None] | None = None
     manual_run: asyncio.Task[None] | None = None
     job_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    last_described: dict[str, Any] | None = None
+    last_row: dict[str, Any] | None = None
 
     @property
     def spec(self) -> ServiceSpec:
@@ -113,10 +129,15 @@ class ServiceSupervisor:
 
     async def start(self) -> None:
         """Start every service that should run (after a wake, a restart or a restore)."""
+        paths.make_command_executable()
         ended = await asyncio.to_thread(self.groups.end_leftovers)
         if ended:
             logger.warning("ended %d service process group(s) a previous bridge left", ended)
-        await asyncio.to_thread(store.ensure_runs_table, self.config.inspect_db_path)
+        try:
+            await asyncio.to_thread(store.ensure_runs_table, self.config.inspect_db_path)
+        except (sqlite3.Error, OSError):
+            # The agent's inspect.db is broken; services still run, runs are recorded later.
+            logger.exception("inspect.db: the service_runs table could not be made")
         self.mirror.start()
         registered = await asyncio.to_thread(load_registry, paths.registry_path(self.config))
         async with self._lock:
@@ -284,13 +305,9 @@ class ServiceSupervisor:
         else:
             state.status = "starting"
             coroutine = self._keep_running(state)
-        state.loop = asyncio.create_task(coroutine, name=f"service-{state.spec.name}")
-        state.loop.add_done_callback(self._report_death)
-
-    @staticmethod
-    def _report_death(task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            logger.error("task %s died", task.get_name(), exc_info=task.exception())
+        state.loop = watched_task(
+            coroutine, name=f"service-{state.spec.name}", logger=logger, forever=False
+        )
 
     async def _halt(self, state: ServiceState, *, emit: bool = True) -> None:
         """Cancel the service's loop and manual run and wait until their processes ended."""
@@ -362,8 +379,10 @@ class ServiceSupervisor:
             async with state.job_lock:
                 await self._run_job(state, "manual")
 
-        state.manual_run = asyncio.create_task(run_manually(), name=f"run-{state.spec.name}")
-        state.manual_run.add_done_callback(self._report_death)
+        state.status = "running"  # now, so the answer to the request says so
+        state.manual_run = watched_task(
+            run_manually(), name=f"run-{state.spec.name}", logger=logger, forever=False
+        )
 
     async def _run_job(self, state: ServiceState, trigger: str) -> None:
         name = state.spec.name
@@ -378,9 +397,13 @@ class ServiceSupervisor:
 
         state.status = "running"
         state.log.note(f"run ({trigger})")
-        run_id = await asyncio.to_thread(
-            store.start_run, self.config.inspect_db_path, name, iso(started) or "", trigger
-        )
+        try:
+            run_id = await asyncio.to_thread(
+                store.start_run, self.config.inspect_db_path, name, iso(started) or "", trigger
+            )
+        except (sqlite3.Error, OSError):
+            logger.warning("inspect.db: the run of %s is not recorded", name)
+            run_id = 0
         code: int | None = None
         try:
             process = await self._spawn(state, self.local_runner, capture)
@@ -392,9 +415,13 @@ class ServiceSupervisor:
             text = bytes(output).decode("utf-8", errors="replace")
             ended = iso(utc_now())
             run = store.run_json(run_id, name, iso(started) or "", ended, code, text, trigger)
-            await asyncio.to_thread(
-                store.end_run, self.config.inspect_db_path, run_id, ended or "", code, text
-            )
+            if run_id:
+                try:
+                    await asyncio.to_thread(
+                        store.end_run, self.config.inspect_db_path, run_id, ended or "", code, text
+                    )
+                except (sqlite3.Error, OSError):
+                    logger.warning("inspect.db: the end of run %s is not recorded", run_id)
             state.last_run, state.last_exit_code, state.pid = run, code, None
             state.status = "scheduled" if state.loop is not None else "stopped"
             self.events.append(protocol.EVENT_SERVICE_RUN, run)
@@ -454,21 +481,24 @@ class ServiceSupervisor:
         return state
 
     def _changed(self, state: ServiceState) -> None:
+        """Tell readers (an event) and the inspect DB (a row), each only if it changed."""
         described = self.describe(state)
-        self.events.append(protocol.EVENT_SERVICE_CHANGED, described)
+        if described != state.last_described:
+            state.last_described = described
+            self.events.append(protocol.EVENT_SERVICE_CHANGED, described)
         spec = state.spec
-        self.mirror.put(
-            spec.name,
-            {
-                "id": spec.name,
-                "name": spec.name,
-                "type": spec.type,
-                "port": spec.port,
-                "schedule": spec.schedule,
-                "status": state.status,
-                "description": spec.description or spec.command[:200],
-            },
-        )
+        row = {
+            "id": spec.name,
+            "name": spec.name,
+            "type": spec.type,
+            "port": spec.port,
+            "schedule": spec.schedule,
+            "status": INSPECT_STATUSES[state.status],
+            "description": spec.description or spec.command[:200],
+        }
+        if row != state.last_row:
+            state.last_row = row
+            self.mirror.put(spec.name, row)
 
     def _save(self) -> None:
         registry = {name: state.registered for name, state in self.services.items()}
