@@ -42,23 +42,6 @@ def list_services(request: HttpRequest, project_id: str) -> ServicesOut:
     return ServicesOut(services=[ServiceOut.model_validate(service) for service in found])
 
 
-@router.post(
-    "/{project_id}/services/{name}/{action}",
-    response=responses({200: ServiceActionOut}, *SPRITE_ERRORS),
-    summary="Start, stop, restart or run a service",
-)
-def service_action(
-    request: HttpRequest, project_id: str, name: str, action: str
-) -> ServiceActionOut:
-    """`action` is `start`, `stop`, `restart`, or `run` (a cron job, now). An unknown
-    service or action is a 404."""
-    project = agent_project(request, project_id)
-    service = services.service_action(project, name, action)
-    return ServiceActionOut(
-        ok=True, service=ServiceOut.model_validate(service) if service else None
-    )
-
-
 @router.get(
     "/{project_id}/services/{name}/logs",
     response=responses({200: ServiceLogOut}, *SPRITE_ERRORS),
@@ -83,3 +66,21 @@ def service_runs(request: HttpRequest, project_id: str, name: str) -> ServiceRun
     project = agent_project(request, project_id)
     found = services.runs(project, name)
     return ServiceRunsOut(service=name, runs=[ServiceRunOut.model_validate(run) for run in found])
+
+
+# Declared last: its path would also match .../logs and .../runs (the first match wins).
+@router.post(
+    "/{project_id}/services/{name}/{action}",
+    response=responses({200: ServiceActionOut}, *SPRITE_ERRORS),
+    summary="Start, stop, restart or run a service",
+)
+def service_action(
+    request: HttpRequest, project_id: str, name: str, action: str
+) -> ServiceActionOut:
+    """`action` is `start`, `stop`, `restart`, or `run` (a cron job, now). An unknown
+    service or action is a 404."""
+    project = agent_project(request, project_id)
+    service = services.service_action(project, name, action)
+    return ServiceActionOut(
+        ok=True, service=ServiceOut.model_validate(service) if service else None
+    )
