@@ -218,7 +218,11 @@ SERVICE_LOGS_PATH: Final = "/starter/services/{name}/logs"
 SERVICE_RUNS_PATH: Final = "/starter/services/{name}/runs"
 # POST {"variables": {NAME: value}} (the project's secrets and keys, whole): new processes get
 # them at once; services restart with them; pi restarts with them when its session is idle.
-# Answer: {"applied": "now" | "after_run", "pending_sessions": [session ids still busy]}.
+# Optional "secret_names": [names of variables the agent is told about] (STARTER_SECRET_NAMES;
+# default: every name not starting with STARTER_). Names the platform owns are refused (400):
+# see bridge_agent/environment.py ``variable_name_problem``.
+# Answer: {"applied": "now" | "after_run", "pending_sessions": [session ids still busy],
+# "names": [names whose value changed]}.
 ENVIRONMENT_PATH: Final = "/starter/environment"
 # Who runs long-running services: unset, the bridge; "sprite" (fly), the Sprite, as Sprite
 # services the control plane defines from ``GET /starter/services`` (the bridge records them
@@ -242,7 +246,8 @@ EVENT_SERVICE_CHANGED: Final = "service_changed"  # payload: the service
 EVENT_SERVICE_REMOVED: Final = "service_removed"  # payload: {"name"}
 EVENT_SERVICE_RUN: Final = "service_run"  # payload: the run that ended
 # Written by the bridge after it took new environment values: {"names": [...], "applied":
-# "now" | "after_run"}; again with "applied": "now" when a busy session picked them up.
+# "now" | "after_run", "pending_sessions": [...]}; again, with the session's id and "applied":
+# "now", when a busy session picked them up (its pi restarted right after its run settled).
 EVENT_ENVIRONMENT_CHANGED: Final = "environment_changed"
 # The control plane restored a checkpoint: {"checkpoint_id", "comment", "restored_at",
 # "kept_sessions": [ids whose newer lines were kept]}; also a custom entry in each kept

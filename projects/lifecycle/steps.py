@@ -172,8 +172,9 @@ def destroy(project_id: int) -> Project | None:
 
 
 def sync_environment(project_id: int) -> Project | None:
-    """Re-apply secrets, provider keys, custom providers and model defaults; the backend
-    restarts the bridge, sessions resume."""
+    """Re-apply secrets, provider keys, custom providers and model defaults without
+    interrupting anything: the running bridge gets the new set (new commands have it at
+    once, pi when its current run ends), a sleeping Sprite when it wakes."""
     project = _load(project_id)
     if project is None or project.status not in {Status.RUNNING, Status.SLEEPING}:
         return project
@@ -181,15 +182,23 @@ def sync_environment(project_id: int) -> Project | None:
         return project
     with project_work_lock(project.pk):
         # Custom providers and defaults may have changed too: pi's documents first, so the
-        # restarted bridge's pi reads them (a sleeping Sprite gets them when it wakes).
+        # pi processes the bridge restarts read them (a sleeping Sprite's when it wakes).
         if project.status == Status.RUNNING:
             write_agent_configuration(project)
-        run_sync(
+        update = run_sync(
             backend_for(project).set_environment(
                 project.sprite_name, ensure_bridge_token(project), sprite_environment(project)
             )
         )
-        # New values change every definition's fingerprint: the services restart with them.
+        logger.info(
+            "project %s: new values of %s apply %s (sessions still busy: %s)",
+            project.public_id,
+            ", ".join(update.names) or "nothing",
+            update.applied,
+            len(update.pending_sessions),
+        )
+        # Fly: new values change every Sprite service's definition, so the agent's services
+        # restart with them (a sleeping project's at its wake).
         if project.status == Status.RUNNING:
             sprite_services.reconcile_now_or_later(project)
     return project

@@ -80,6 +80,20 @@ EnvironmentSource = Callable[[str], "BridgeEnvironment | Awaitable[BridgeEnviron
 """Looks up the bridge environment of a Sprite by name, at the moment it is needed."""
 
 
+EnvironmentApplied = Literal["now", "after_run", "next_start"]
+
+
+@dataclass(frozen=True)
+class EnvironmentUpdate:
+    """``now``: every process the bridge starts has the new values, pi included;
+    ``after_run``: pi of ``pending_sessions`` restarts with them when its run ends (new
+    commands have them already); ``next_start``: no bridge runs, it starts with them."""
+
+    applied: EnvironmentApplied
+    pending_sessions: tuple[str, ...] = ()
+    names: tuple[str, ...] = field(default=())
+
+
 @dataclass(frozen=True)
 class SpriteStatus:
     name: str
@@ -188,8 +202,10 @@ class SpriteBackend(Protocol):
 
     async def set_environment(
         self, name: str, token: str, environment: Mapping[str, str]
-    ) -> SpriteStatus:
-        """Re-apply the bridge's environment and restart it (pi sessions resume)."""
+    ) -> EnvironmentUpdate:
+        """Record ``environment`` for the bridge's next start and hand it to the running
+        bridge; never restart it. New processes get the values at once, pi when its run ends
+        (the answer says which sessions wait). A sleeping Sprite is not woken for it."""
         ...
 
     async def create_checkpoint(self, name: str, comment: str = "") -> Checkpoint: ...

@@ -4,6 +4,11 @@ The bridge runs as the Sprite service ``starter-bridge`` on port 8080, so the Sp
 URL (private: ``url_settings.auth = "sprite"``) routes to it. Its token, the project's
 secrets and the provider API keys live only in that service's environment.
 
+A service's definition cannot change without a restart (a PUT stops and starts it), so new
+secrets go to the running bridge over its API (``set_environment``; its keeper keeps them for
+a bridge that crashes), and the definition is renewed at the next wake, when the service is
+started anyway.
+
 A client is opened per call: each Celery task runs its own event loop (``run_sync``),
 and an httpx client must not outlive the loop it was made in.
 """
@@ -26,6 +31,7 @@ from sprites.backends.base import (
     BridgeEndpoint,
     Checkpoint,
     EnvironmentSource,
+    EnvironmentUpdate,
     ExecResult,
     FileEntry,
     ProgressCallback,
@@ -37,6 +43,7 @@ from sprites.backends.base import (
     resolve_environment,
     validate_sprite_name,
 )
+from sprites.backends.environment_update import bridge_variables, hand_over
 from sprites.backends.fly_bootstrap import (
     BRIDGE_HTTP_PORT,
     BRIDGE_SERVICE,
@@ -187,14 +194,7 @@ class FlyBackend(FlyServiceMethods):
         self, name: str, token: str, environment: Mapping[str, str]
     ) -> None:
         """(Re)define the bridge service with this environment and make sure it runs."""
-        service_environment = {
-            **environment,
-            "STARTER_SECRET_NAMES": ",".join(sorted(environment)),
-            "STARTER_BRIDGE_TOKEN": token,
-            # The Sprite supervises the agent's services (the control plane defines them
-            # from the bridge's registry): the bridge records them and runs none itself.
-            SERVICE_RUNNER_VARIABLE: SERVICE_RUNNER_SPRITE,
-        }
+        service_environment = self._service_environment(token, environment)
         async with self._sprite(name) as sprite:
             with translated(f"start the bridge in Sprite {name!r}"):
                 with contextlib.suppress(self._errors.APIError):  # 404 or 409: not running
@@ -212,6 +212,16 @@ class FlyBackend(FlyServiceMethods):
                 service = await sprite.get_service(BRIDGE_SERVICE)
                 if service.state is None or service.state.status != "running":
                     await sprite.start_service(BRIDGE_SERVICE)
+
+    @staticmethod
+    def _service_environment(token: str, environment: Mapping[str, str]) -> dict[str, str]:
+        return {
+            **bridge_variables(environment),
+            "STARTER_BRIDGE_TOKEN": token,
+            # The Sprite supervises the agent's services (the control plane defines them
+            # from the bridge's registry): the bridge records them and runs none itself.
+            SERVICE_RUNNER_VARIABLE: SERVICE_RUNNER_SPRITE,
+        }
 
     async def _wait_until_healthy(self, name: str) -> None:
         """Poll ``/starter/health`` through the Sprite's URL, as the control plane will."""
@@ -265,12 +275,32 @@ class FlyBackend(FlyServiceMethods):
         return SpriteStatus(name, state, f"machine {sprite.status}; bridge {service_status}")
 
     async def wake(self, name: str) -> SpriteStatus:
+        """Start the bridge; with an environment source, with today's secrets: a definition
+        that holds older ones is renewed first (it was not, when they changed, so as not to
+        restart the bridge then)."""
+        current = None
+        if self._environment_source is not None:
+            current = await resolve_environment(self._environment_source, name)
+            if not current.token:
+                current = None
         async with self._sprite(name) as sprite:
             with translated(f"wake Sprite {name!r}"):
                 service = await sprite.get_service(BRIDGE_SERVICE)
-                if service.state is None or service.state.status != "running":
+                running = service.state is not None and service.state.status == "running"
+        stale = current is not None and dict(service.env or {}) != self._service_environment(
+            current.token, current.variables
+        )
+        if current is not None and stale and not running:
+            await self._define_bridge_service(name, current.token, current.variables)
+        elif not running:
+            async with self._sprite(name) as sprite:
+                with translated(f"wake Sprite {name!r}"):
                     await sprite.start_service(BRIDGE_SERVICE)
         await self._wait_until_healthy(name)
+        if current is not None and stale and running:
+            # Started by a visit, with the old definition: hand it today's values.
+            endpoint = await self.bridge_endpoint(name, current.token)
+            await hand_over(endpoint, current.variables, name)
         return await self.status(name)
 
     async def sleep(self, name: str) -> SpriteStatus:
@@ -302,10 +332,21 @@ class FlyBackend(FlyServiceMethods):
 
     async def set_environment(
         self, name: str, token: str, environment: Mapping[str, str]
-    ) -> SpriteStatus:
-        await self._define_bridge_service(name, token, environment)
-        await self._wait_until_healthy(name)
-        return await self.status(name)
+    ) -> EnvironmentUpdate:
+        """Hand the values to the running bridge; a stopped one gets them at its next wake,
+        which renews the service's definition (never a PUT now: that would restart it)."""
+        async with self._sprite(name) as sprite:
+            with translated(f"look up the bridge of Sprite {name!r}"):
+                try:
+                    service = await sprite.get_service(BRIDGE_SERVICE)
+                except self._errors.APIError as error:
+                    if error.status_code != 404:
+                        raise
+                    return EnvironmentUpdate("next_start")
+        if service.state is None or service.state.status != "running":
+            return EnvironmentUpdate("next_start")
+        endpoint = await self.bridge_endpoint(name, token)
+        return await hand_over(endpoint, environment, name)
 
     # -- commands and files ------------------------------------------------------------
 

@@ -19,7 +19,8 @@ Secrets are never written to disk here. The bridge token and environment are han
 the bridge process when it is spawned, taken from the ``bootstrap``/``set_environment``
 arguments or, for every later start (wake, supervision, restore, another process), from
 the ``environment_source`` callable the caller gives: the control plane looks them up in
-its database each time.
+its database each time. A changed environment goes to the running bridge over its API
+(``set_environment``), which passes it on to its keeper: neither restarts for it.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from sprites.backends.base import (
     BridgeEnvironment,
     Checkpoint,
     EnvironmentSource,
+    EnvironmentUpdate,
     ExecResult,
     FileEntry,
     ProgressCallback,
@@ -57,6 +59,7 @@ from sprites.backends.base import (
     validate_sprite_name,
 )
 from sprites.backends.beneath import Home
+from sprites.backends.environment_update import bridge_variables, hand_over
 from sprites.backends.home_paths import check_path_shape
 from sprites.backends.local_checkpoints import CheckpointStore, copy_tree
 from sprites.backends.sandbox import Isolation, SandboxSpec
@@ -196,8 +199,7 @@ class LocalBackend:
         if self._pi_bin:
             environment["STARTER_PI_BIN"] = self._pi_bin
         environment.update(self._base_environment)
-        environment["STARTER_SECRET_NAMES"] = ",".join(sorted(variables))
-        environment.update(variables)
+        environment.update(bridge_variables(variables))
         return environment
 
     # -- lifecycle ----------------------------------------------------------------
@@ -328,16 +330,20 @@ class LocalBackend:
 
     async def set_environment(
         self, name: str, token: str, environment: Mapping[str, str]
-    ) -> SpriteStatus:
+    ) -> EnvironmentUpdate:
+        """Keep the values for the bridge's next start (when there is no environment source
+        to ask then) and hand them to the running bridge, which never restarts for them."""
         self._require(name)
         self._environments[name] = BridgeEnvironment(
             token, dict(environment), await self._source_loopback_ports(name)
         )
         async with self._locked(name):
-            if self._read(name, "state") == "running":
-                await self._stop_bridge(name)
-                await self._start_bridge(name, self._environments[name])
-        return await self.status(name)
+            pid = self._pid(name)
+            if self._read(name, "state") != "running" or pid is None or not processes.is_alive(pid):
+                # Asleep, or its keeper died (the supervisor's restart asks the source).
+                return EnvironmentUpdate("next_start")
+            endpoint = await self.bridge_endpoint(name, token)
+            return await hand_over(endpoint, environment, name)
 
     # -- the sandbox --------------------------------------------------------------
 

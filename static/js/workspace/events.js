@@ -19,6 +19,7 @@ const RING_SIZE = 5000;
  * @property {() => void} sidebar the agent changed its inventory: the sidebar reloads
  * @property {() => void} sessionList a session started or ended: chat pickers refresh
  * @property {(event: any) => void} thinking a session's thinking level changed: the model picker
+ * @property {(event: any) => void} environment new secrets or keys reached the machine: say when they apply
  * @property {(event: any) => void} reset the bridge's log no longer matches our cursor
  * @property {(payload: any) => void} lifecycle the project's status or progress (not a bridge event)
  * @property {(state: string) => void} connection the relay's or the socket's state
@@ -60,6 +61,7 @@ const DISPATCH = {
   service_run: "sidebar",
   session_started: "sessionList",
   session_ended: "sessionList",
+  environment_changed: "environment",
 };
 
 /**
@@ -99,6 +101,7 @@ export function createEvents({ socketUrl, readState, owners }) {
       const owner = DISPATCH[event.type];
       if (owner === "session") { owners.session(event); }
       else if (owner === "thinking") { owners.thinking(event); }
+      else if (owner === "environment") { owners.environment(event); }
       else if (owner === "notify") { owners.notify(event.data || {}); }
       else if (owner) { /** @type {() => void} */ (owners[owner])(); }
     },
