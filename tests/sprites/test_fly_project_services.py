@@ -386,6 +386,23 @@ def test_the_agents_service_on_fly_is_a_sprite_service_end_to_end(
     steps.wake(project.pk)
     eventually(lambda: answers(port), seconds=5)
 
+    # New secrets reach the service (it restarts with them); the bridge is not restarted.
+    ProjectSecret.objects.filter(project=project).update(value="rotated-value")
+    steps.sync_environment(project.pk)
+    assert fake_api.state.sprites[sprite].services["agent-web"].env["PROJECT_SECRET"] == (
+        "rotated-value"
+    )
+    eventually(lambda: "secret=rotated-value" in bridge_services.log_tail(project, "web"))
+
+    # A checkpoint restore brings back the registry of the checkpoint, and its services run.
+    checkpoint = create_checkpoint(project, "with web")
+    call_bridge(project, "DELETE", "/starter/services/web")
+    reconcile_project_services.apply(args=[project.pk]).get()
+    assert "agent-web" not in fake_api.state.sprites[sprite].services
+    restore_checkpoint(project, checkpoint.id)
+    assert fake_api.state.sprites[sprite].services["agent-web"].status == "running"
+    eventually(lambda: answers(port))
+
     # Removing it at the bridge removes the Sprite service.
     call_bridge(project, "DELETE", "/starter/services/web")
     reconcile_project_services.apply(args=[project.pk]).get()
