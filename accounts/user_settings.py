@@ -12,7 +12,6 @@ from accounts.providers import PROVIDER_ENV_VARS
 from accounts.signals import user_secrets_changed
 from bridge_agent.protocol import THINKING_LEVELS
 
-
 # What the settings page says after a key or a custom provider changed: running projects get
 # the new values without a restart (projects.lifecycle.steps.sync_environment).
 KEYS_APPLY_WHEN = (

@@ -34,7 +34,7 @@ RESERVED_SECRET_NAMES = frozenset(
 )
 RESERVED_SECRET_PREFIXES = ("STARTER_", "PI_")
 MAX_SECRET_BYTES = 64 * 1024
-# What every page says after a change to secrets or keys (projects.lifecycle.steps.sync_environment).
+# What pages say after a secret changed (see projects.lifecycle.steps.sync_environment).
 APPLIES_WHEN = "New commands get it now; the agent picks it up when its current run ends."
 
 

@@ -253,3 +253,29 @@ def shared_environment_bridge(tmp_path_factory: pytest.TempPathFactory) -> Any:
         yield bridge
     finally:
         bridge.stop()
+
+
+def test_a_command_writing_to_the_keepers_pipe_cannot_replace_the_token(
+    start_bridge: StartBridge,
+) -> None:
+    """A process in the Sprite that finds the pipe's write end (``/proc/<bridge>/fd``)
+    hands the keeper a set with the token or ``PATH`` in it: the keeper refuses the set,
+    and the restarted bridge still wants the control plane's token."""
+    bridge = start_bridge(env=BASE, keeper=True)
+    first = bridge.kept_bridge_pid()
+    argv = Path(f"/proc/{first}/cmdline").read_bytes().split(b"\0")
+    descriptor = int(argv[argv.index(b"--environment-fd") + 1])
+    forged = '{"variables": {"STARTER_BRIDGE_TOKEN": "stolen", "PATH": "/tmp/evil"}}'
+    written = exec_output(bridge, f"echo '{forged}' > /proc/{first}/fd/{descriptor} && echo ok")
+    assert written == "ok"  # the write itself goes through: the keeper must refuse it
+    os.kill(first, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while bridge.kept_bridge_pid() == first:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert update(bridge, new_set(), token="stolen").status_code == 401
+    assert exec_output(bridge, 'echo "$PROJECT_SECRET|${STARTER_BRIDGE_TOKEN-none}"') == (
+        f"{OLD_VALUE}|none"
+    )
+    assert "/tmp/evil" not in exec_output(bridge, "echo $PATH")
+    assert "refuses" in bridge.log_path.read_text()

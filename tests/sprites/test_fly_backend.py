@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import base64
+import os
+import signal
 import subprocess
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -84,6 +87,17 @@ async def test_sleep_wake_and_new_environment(fake_api: RunningFake) -> None:
     assert await _bridge_exec(fly_backend, "echo $PROJECT_SECRET") == "new"
     # Not redefined yet: that would have restarted the bridge.
     assert service.env["PROJECT_SECRET"] == "old"
+    # A bridge that crashes now is restarted by its keeper with the new values, not the
+    # definition's.
+    keeper = service.process.pid
+    bridge = _child_of(keeper)
+    os.kill(bridge, signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    while _child_of(keeper) in (None, bridge):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    await fly_backend._wait_until_healthy("fly-a")
+    assert await _bridge_exec(fly_backend, "echo $PROJECT_SECRET") == "new"
     await fly_backend.sleep("fly-a")
     current = {"PROJECT_SECRET": "newer"}
     assert (await fly_backend.set_environment("fly-a", TOKEN, current)).applied == "next_start"
@@ -92,6 +106,11 @@ async def test_sleep_wake_and_new_environment(fake_api: RunningFake) -> None:
     service = fake_api.state.sprites["fly-a"].services[BRIDGE_SERVICE]
     assert service.env["PROJECT_SECRET"] == "newer"
     assert await _bridge_exec(fly_backend, "echo $PROJECT_SECRET") == "newer"
+
+
+def _child_of(pid: int) -> int | None:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return int(children[0]) if children else None
 
 
 async def _bridge_exec(fly_backend: FlyBackend, command: str) -> str:
