@@ -24,8 +24,9 @@ how often, or whether an event was missed. The triggers:
   ``service_removed`` (the agent just defined or removed one: a few hundred milliseconds);
 * beat, every ``STARTER_SERVICE_RECONCILE_SECONDS``, for every running fly project, because
   the relay only follows a project somebody watches, and an agent run started through the
-  API has no viewer. A tick whose registry did not change since the last reconcile costs
-  one request to the bridge and none to the Sprites API.
+  API has no viewer. A tick whose registry did not change since the last reconcile (its
+  digest is kept in Redis for ``FULL_CHECK_SECONDS``) costs the Sprite's URL lookup and one
+  request to the bridge; it lists and changes no Sprite service.
 
 The bridge cannot tell the control plane itself: a Sprite has no credential for the control
 plane (and giving it one would open a door into it); polling what the bridge already

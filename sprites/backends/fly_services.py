@@ -89,6 +89,9 @@ def service_environment(definition: SpriteServiceDefinition) -> dict[str, str]:
 
 
 def _status_of(raw: Any) -> SpriteServiceStatus:
+    """The Sprites API documents ``running`` and ``stopped``; any other word with a
+    ``next_restart_at`` is a crashed service waiting for its restart (the fake says
+    ``failed``), and without one a service nothing will restart."""
     state = raw.state
     if state is None:
         return "stopped"
