@@ -87,6 +87,8 @@ REGISTRY_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 # A registry unchanged since the last reconcile is checked against the Sprite again after
 # this long anyway (someone may have changed the Sprite's services behind our back).
 FULL_CHECK_SECONDS = 300
+# The relay's trigger asks for at most one reconcile per project in this many seconds.
+REQUEST_INTERVAL_SECONDS = 1.0
 _SERVICE_NAME = re.compile(SERVICE_NAME_PATTERN)
 _CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
@@ -391,9 +393,15 @@ def request_reconcile(public_id: str) -> None:
     project_id = Project.objects.filter(public_id=public_id).values_list("pk", flat=True).first()
     if project_id is None:
         return
+    # The events come from the Sprite: a bridge that sends a flood of them gets one
+    # reconcile per interval, not one per event. The first event of an interval schedules
+    # it for the interval's end, so it reads the registry after every event of the interval.
+    key = f"{settings.STARTER_REDIS_PREFIX}:sprite-services-requested:{project_id}"
+    if not redis_client().set(key, "1", nx=True, px=int(REQUEST_INTERVAL_SECONDS * 1000)):
+        return
     from projects.tasks import reconcile_project_services
 
-    reconcile_project_services.delay(project_id)
+    reconcile_project_services.apply_async((project_id,), countdown=REQUEST_INTERVAL_SECONDS)
 
 
 # -- what the dashboard asks on fly -------------------------------------------------------------

@@ -425,6 +425,13 @@ def test_the_relays_service_event_reconciles_at_once(
         sprite_services.request_reconcile("no-such-project")
         sprite_services.request_reconcile(fly_project.public_id)
         assert list(agent_services(fake_api)) == ["agent-web"]
+        # A flood of events from the Sprite asks for one reconcile per interval.
+        write_registry(fly_backend, registry())
+        sprite_services.request_reconcile(fly_project.public_id)
+        assert list(agent_services(fake_api)) == ["agent-web"]
+        time.sleep(sprite_services.REQUEST_INTERVAL_SECONDS + 0.1)
+        sprite_services.request_reconcile(fly_project.public_id)
+        assert agent_services(fake_api) == {}
         # Beat's backstop does the same for every running project.
         worker = {"name": "worker", "type": "worker", "command": "exec sleep 600"}
         write_registry(fly_backend, registry(worker))
