@@ -18,8 +18,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Coroutine
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from bridge_agent import protocol
@@ -41,6 +40,14 @@ from bridge_agent.services.runner import (
 )
 from bridge_agent.services.schedule import parse_schedule
 from bridge_agent.services.spec import ServiceSpec, SpecError, check_name, parse_spec, resolve_cwd
+from bridge_agent.services.state import (
+    INSPECT_STATUSES,
+    ServiceState,
+    describe,
+    iso,
+    not_found,
+    utc_now,
+)
 
 logger = logging.getLogger("bridge_agent.services")
 
@@ -52,54 +59,6 @@ HEALTHY_AFTER = 60.0
 # monotonic clock stood still) notices the wall clock's jump within one slice.
 SCHEDULE_SLICE = 30.0
 RUN_OUTPUT_BYTES = protocol.MAX_RUN_OUTPUT_CHARS * 4
-
-
-# The seed's ``services.status`` words (inspect_db.SCHEMA_NOTES): a cron job between runs is
-# as "running" as a server; one waiting to be restarted after a crash is in "error".
-INSPECT_STATUSES: dict[protocol.ServiceStatus, str] = {
-    "starting": "running",
-    "running": "running",
-    "scheduled": "running",
-    "backoff": "error",
-    "error": "error",
-    "stopped": "stopped",
-}
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def not_found(name: str) -> ApiError:
-    return ApiError(404, "service_not_found", f"No service named {name!r}; list them first.")
-
-
-@dataclass(eq=False)
-class ServiceState:
-    registered: Registered
-    log: ServiceLog
-    status: protocol.ServiceStatus = "stopped"
-    pid: int | None = None
-    restart_count: int = 0
-    next_restart_at: datetime | None = None
-    last_exit_code: int | None = None
-    started_at: datetime | None = None
-    last_run: dict[str, Any] | None = None
-    loop: asyncio.Task[None] | None = None
-    manual_run: asyncio.Task[None] | None = None
-    job_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    last_described: dict[str, Any] | None = None
-    last_row: dict[str, Any] | None = None
-
-    @property
-    def spec(self) -> ServiceSpec:
-        return self.registered.spec
 
 
 class ServiceSupervisor:
@@ -123,7 +82,8 @@ class ServiceSupervisor:
         self.mirror = InspectMirror(config.inspect_db_path)
         self.services: dict[str, ServiceState] = {}
         self._lock = asyncio.Lock()
-        self._started = False
+        # Set by close(): a request that waited for the lock meanwhile starts nothing.
+        self._closed = False
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -134,7 +94,9 @@ class ServiceSupervisor:
         if ended:
             logger.warning("ended %d service process group(s) a previous bridge left", ended)
         try:
-            await asyncio.to_thread(store.ensure_runs_table, self.config.inspect_db_path)
+            await asyncio.to_thread(
+                store.ensure_runs_table, self.config.inspect_db_path, iso(utc_now()) or ""
+            )
         except (sqlite3.Error, OSError):
             # The agent's inspect.db is broken; services still run, runs are recorded later.
             logger.exception("inspect.db: the service_runs table could not be made")
@@ -153,10 +115,10 @@ class ServiceSupervisor:
                 else:
                     self._changed(state)
         self.environment.subscribe(self._environment_changed)
-        self._started = True
 
     async def close(self) -> None:
         async with self._lock:
+            self._closed = True
             states = list(self.services.values())
             await asyncio.gather(*(self._halt(state, emit=False) for state in states))
             for state in states:
@@ -172,25 +134,7 @@ class ServiceSupervisor:
         return self.describe(self._state(name))
 
     def describe(self, state: ServiceState) -> dict[str, Any]:
-        spec = state.spec
-        return {
-            "name": spec.name,
-            "type": spec.type,
-            "command": spec.command,
-            "cwd": str(self.config.home / spec.cwd) if spec.cwd else str(self.config.home),
-            "port": spec.port,
-            "schedule": spec.schedule,
-            "description": spec.description,
-            "desired": state.registered.desired,
-            "status": state.status,
-            "pid": state.pid,
-            "restart_count": state.restart_count,
-            "next_restart_at": iso(state.next_restart_at),
-            "last_exit_code": state.last_exit_code,
-            "started_at": iso(state.started_at),
-            "next_run_at": iso(state.registered.next_run_at) if spec.type == "cron" else None,
-            "last_run": state.last_run,
-        }
+        return describe(state, self.config.home)
 
     def log_tail(self, name: str, lines: int) -> list[str]:
         self._state(name)
@@ -213,6 +157,7 @@ class ServiceSupervisor:
         except SpecError as error:
             raise ApiError(400, "invalid_service", str(error)) from error
         async with self._lock:
+            self._require_open()
             existing = self.services.get(spec.name)
             if existing is None and len(self.services) >= protocol.MAX_SERVICES:
                 raise ApiError(
@@ -247,6 +192,7 @@ class ServiceSupervisor:
 
     async def remove(self, name: str) -> None:
         async with self._lock:
+            self._require_open()
             state = self._state(name)
             await self._halt(state, emit=False)
             state.log.close()
@@ -261,6 +207,7 @@ class ServiceSupervisor:
                 400, "invalid_action", f"Unknown action; use {', '.join(protocol.SERVICE_ACTIONS)}."
             )
         async with self._lock:
+            self._require_open()
             state = self._state(name)
             if action == "run":
                 self._run_now(state)
@@ -283,6 +230,8 @@ class ServiceSupervisor:
         """New secrets: restart the running long-lived services so they see them (cron
         runs pick them up at their next start)."""
         async with self._lock:
+            if self._closed:
+                return
             for state in list(self.services.values()):
                 if state.spec.type != "cron" and state.loop is not None:
                     state.log.note("restarting: the project's secrets changed")
@@ -469,6 +418,10 @@ class ServiceSupervisor:
         return environment
 
     # -- bookkeeping -----------------------------------------------------------------------
+
+    def _require_open(self) -> None:
+        if self._closed:
+            raise ApiError(503, "shutting_down", "The bridge is stopping; try again shortly.")
 
     def _state(self, name: str) -> ServiceState:
         try:

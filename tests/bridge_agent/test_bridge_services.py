@@ -353,3 +353,23 @@ def test_a_followed_log_ends_when_the_bridge_stops(start_bridge: StartBridge) ->
     assert bridge.stop() == 0
     assert ended.wait(5)
     assert time.monotonic() - began < 8
+
+
+def test_a_run_cut_short_by_a_killed_bridge_is_ended_at_the_next_start(
+    start_bridge: StartBridge,
+) -> None:
+    bridge = start_bridge()
+    define(bridge, name="slow", command="echo $$ > slow.pid; sleep 1000", schedule="0 3 * * *")
+    with bridge.client() as client:
+        assert client.post("/starter/services/slow/run").status_code == 202
+    pid_file = bridge.home / "slow.pid"
+    wait_until(lambda: pid_file.exists() and pid_file.read_text().strip())
+    pid = int(pid_file.read_text())
+    bridge.stop(signal.SIGKILL)
+
+    restarted = start_bridge(bridge.home)
+    wait_until(lambda: not pid_alive(pid), what="the orphaned run to be ended")
+    with restarted.client() as client:
+        (run,) = client.get("/starter/services/slow/runs").json()["runs"]
+    assert run["ended_at"] is not None and run["exit_code"] is None
+    assert run["trigger"] == "manual"
