@@ -210,6 +210,10 @@ def _is_bridge_api(path: str) -> bool:
     return normalized == API_PREFIX.rstrip("/") or (normalized + "/").startswith(API_PREFIX)
 
 
+class BridgeGone(Exception):
+    """The bridge could not be reached; nothing was sent to the browser yet."""
+
+
 class ProjectWaking(Exception):
     """The project sleeps (a wake is on its way) or is still starting: answer "Waking…"."""
 
@@ -297,10 +301,34 @@ class PreviewProxy:
             await self._waking(scope, receive, send)
             return
         port_headers = [] if target.port is None else [(PORT_HEADER, str(target.port).encode())]
-        if scope["type"] == "http":
-            await self._proxy_http(scope, receive, send, endpoint, port_headers)
-        else:
-            await self._proxy_websocket(scope, receive, send, endpoint, port_headers)
+        try:
+            if scope["type"] == "http":
+                await self._proxy_http(scope, receive, send, endpoint, port_headers)
+            else:
+                await self._proxy_websocket(scope, receive, send, endpoint, port_headers)
+        except BridgeGone:
+            await self._after_bridge_gone(scope, receive, send, target)
+
+    async def _after_bridge_gone(
+        self, scope: Scope, receive: Receive, send: Send, target: PreviewTarget
+    ) -> None:
+        """The remembered bridge did not answer (nothing was sent yet): the project may have
+        gone to sleep meanwhile, so look again; a sleeping one gets "Waking…"."""
+        self._endpoints.clear()
+        try:
+            await self._endpoint(scope, target)
+        except ProjectWaking:
+            await self._waking(scope, receive, send, connected=True)
+            return
+        except PreviewError as error:
+            await self._refuse(scope, send, error)
+            return
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1011})
+            return
+        await self._refuse(
+            scope, send, PreviewError(502, "The preview is not answering", "Try again in a moment.")
+        )
 
     # -- access ----------------------------------------------------------------------------
 
@@ -414,11 +442,14 @@ class PreviewProxy:
             await database_sync_to_async(touch_project_id, thread_sensitive=False)(project_id)
         return endpoint
 
-    async def _waking(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _waking(
+        self, scope: Scope, receive: Receive, send: Send, connected: bool = False
+    ) -> None:
         """The "Waking…" answer: a page that reloads itself, or a websocket closed with a
-        code that says "try again later" (a dev server's client reconnects by itself)."""
+        code that says "try again later" (a dev server's client reconnects by itself).
+        ``connected``: the websocket's connect message was already received."""
         if scope["type"] == "websocket":
-            if (await receive())["type"] != "websocket.connect":
+            if not connected and (await receive())["type"] != "websocket.connect":
                 return
             await send({"type": "websocket.accept"})
             await send(
@@ -530,14 +561,8 @@ class PreviewProxy:
         )
         try:
             response = await self.http.send(request, stream=True)
-        except httpx.HTTPError:
-            self._endpoints.clear()
-            await self._refuse(
-                scope,
-                send,
-                PreviewError(502, "The preview is not answering", "Try again in a moment."),
-            )
-            return
+        except httpx.HTTPError as error:
+            raise BridgeGone from error
         try:
             await send(
                 {
@@ -580,7 +605,9 @@ class PreviewProxy:
                 compression=None,
                 user_agent_header=None,
             )
-        except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.InvalidURI):
+        except (OSError, TimeoutError) as error:
+            raise BridgeGone from error  # the connection failed: nothing answered
+        except (websockets.InvalidHandshake, websockets.InvalidURI):
             await send({"type": "websocket.close", "code": 1011})
             return
         await send({"type": "websocket.accept", "subprotocol": upstream.subprotocol})
