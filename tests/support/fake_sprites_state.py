@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import posixpath
 import shutil
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 SPRITE_HOME = "/home/sprite"
+logger = logging.getLogger(__name__)
 
 
 def now_iso() -> str:
@@ -250,12 +252,15 @@ class FakeSpritesState:
         """Like the Sprite's supervisor: a service that exits by itself (not stopped through
         the API, not lost to a cold stop) is started again after a growing backoff."""
         while not self._closed.wait(0.1):
-            with self.lock:
-                for sprite in list(self.sprites.values()):
-                    if sprite.status != "running":
-                        continue
-                    for service in list(sprite.services.values()):
-                        self._supervise_one(sprite, service)
+            try:
+                with self.lock:
+                    for sprite in list(self.sprites.values()):
+                        if sprite.status != "running":
+                            continue
+                        for service in list(sprite.services.values()):
+                            self._supervise_one(sprite, service)
+            except Exception:  # a sprite deleted meanwhile, say: the next pass sees it
+                logger.exception("the fake's service supervisor")
 
     def _supervise_one(self, sprite: FakeSprite, service: FakeService) -> None:
         if service.process is None or service.process.poll() is None:
