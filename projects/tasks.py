@@ -77,14 +77,16 @@ def sync_project_environment(self: Task, project_id: int) -> None:
 
 
 @shared_task(bind=True, acks_late=True)
-def reconcile_project_services(self: Task, project_id: int, force: bool = False) -> None:
+def reconcile_project_services(
+    self: Task, project_id: int, force: bool = False, redefine: bool = False
+) -> None:
     """Make a fly project's Sprite services match its bridge's registry
     (projects/sprite/services.py says why and when)."""
     project = Project.objects.select_related("owner").filter(pk=project_id).first()
     if project is None or project.status != Status.RUNNING:
         return
     try:
-        sprite_services.reconcile(project, force=force)
+        sprite_services.reconcile(project, force=force, redefine=redefine)
     except SpriteError as error:
         if error.retryable:
             countdown = min(2 ** (self.request.retries or 0) * 2, 60)

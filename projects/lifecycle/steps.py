@@ -200,7 +200,7 @@ def sync_environment(project_id: int) -> Project | None:
         # Fly: new values change every Sprite service's definition, so the agent's services
         # restart with them (a sleeping project's at its wake).
         if project.status == Status.RUNNING:
-            sprite_services.reconcile_now_or_later(project)
+            sprite_services.reconcile_now_or_later(project, redefine=True)
     return project
 
 

@@ -272,11 +272,15 @@ def definition_for(
     )
 
 
-def reconcile(project: Project, *, registry: Any = None, force: bool = False) -> ReconcileReport:
+def reconcile(
+    project: Project, *, registry: Any = None, force: bool = False, redefine: bool = False
+) -> ReconcileReport:
     """Make the Sprite's ``agent-*`` services match the bridge's registry (see the module).
 
     ``registry``: an answer already read from the bridge (else it is fetched). ``force``
-    checks against the Sprite even when the registry did not change since last time.
+    checks against the Sprite even when the registry did not change since last time;
+    ``redefine`` (new secrets) defines again every service whose Sprite does not report
+    the fingerprint of its definition (the API's listing may leave the environment out).
     Failures of single services are reported, not raised; a bridge or a Sprites API that
     cannot be reached raises ``SpriteError``.
     """
@@ -301,7 +305,7 @@ def reconcile(project: Project, *, registry: Any = None, force: bool = False) ->
     for sprite_service, (service, definition) in definitions.items():
         current = actual.get(sprite_service)
         try:
-            _apply(host, project, service, definition, current, report)
+            _apply(host, project, service, definition, current, report, redefine=redefine)
         except SpriteError as error:
             failed = True
             logger.warning("service %s of %s: %s", sprite_service, project.public_id, error)
@@ -327,6 +331,8 @@ def _apply(
     definition: SpriteServiceDefinition,
     current: SpriteService | None,
     report: ReconcileReport,
+    *,
+    redefine: bool = False,
 ) -> None:
     sprite = project.sprite_name
     if service.desired == "stopped":
@@ -334,12 +340,24 @@ def _apply(
             run_sync(host.service_action(sprite, definition.name, "stop"))
             report.stopped.append(definition.name)
         return
-    if current is None or current.fingerprint != definition.fingerprint():
+    if current is None or _outdated(current, definition, redefine=redefine):
         run_sync(host.define_service(sprite, definition))
         report.defined.append(definition.name)
     elif current.status in ("stopped", "error"):
         run_sync(host.service_action(sprite, definition.name, "start"))
         report.started.append(definition.name)
+
+
+def _outdated(
+    current: SpriteService, definition: SpriteServiceDefinition, *, redefine: bool
+) -> bool:
+    """Whether the Sprite service was made from another definition. Its fingerprint says it
+    when the Sprite reports it; otherwise its command and directory do, and new secrets
+    (``redefine``) are assumed to differ: better one restart too many than a service that
+    never gets a rotated key, or one restarted on every check."""
+    if current.fingerprint:
+        return current.fingerprint != definition.fingerprint()
+    return redefine or (current.command, current.cwd) != (definition.command, definition.cwd)
 
 
 def _digest(definitions: dict[str, tuple[RegisteredService, SpriteServiceDefinition]]) -> str:
@@ -365,7 +383,9 @@ def forget_reconciled(project: Project) -> None:
     redis_client().delete(_digest_key(project))
 
 
-def reconcile_now_or_later(project: Project, *, force: bool = True, wait: float = 20.0) -> None:
+def reconcile_now_or_later(
+    project: Project, *, force: bool = True, redefine: bool = False, wait: float = 20.0
+) -> None:
     """A lifecycle step's trigger: reconcile inline (so a woken project's app is up when the
     step ends), waiting up to ``wait`` seconds for a bridge that is still starting; if that
     fails, leave it to the task (with retries) rather than fail the step."""
@@ -374,7 +394,7 @@ def reconcile_now_or_later(project: Project, *, force: bool = True, wait: float 
     deadline = time.monotonic() + wait
     while True:
         try:
-            reconcile(project, force=force)
+            reconcile(project, force=force, redefine=redefine)
             return
         except SpriteError as error:
             if not error.retryable or time.monotonic() >= deadline:
@@ -383,7 +403,7 @@ def reconcile_now_or_later(project: Project, *, force: bool = True, wait: float 
         time.sleep(0.5)
     from projects.tasks import reconcile_project_services
 
-    reconcile_project_services.delay(project.pk, force=True)
+    reconcile_project_services.delay(project.pk, force=True, redefine=redefine)
 
 
 def request_reconcile(public_id: str) -> None:

@@ -213,6 +213,22 @@ def test_new_secrets_reach_the_services(
     assert agent_services(fake_api)["agent-web"].env["PROJECT_SECRET"] == "rotated"
 
 
+def test_without_the_environment_in_the_listing_services_are_not_restarted_on_every_check(
+    fly_project: Project, fly_backend: FlyBackend, fake_api: RunningFake
+) -> None:
+    fake_api.state.faults.hide_service_env = True
+    write_registry(fly_backend, registry(web(free_port())))
+    assert sprite_services.reconcile(fly_project).defined == ["agent-web"]
+    process = agent_services(fake_api)["agent-web"].process
+    assert not sprite_services.reconcile(fly_project, force=True).changed
+    assert agent_services(fake_api)["agent-web"].process is process
+    # New secrets cannot be compared then: they are applied anyway.
+    ProjectSecret.objects.filter(project=fly_project).update(value="rotated")
+    report = sprite_services.reconcile(fly_project, force=True, redefine=True)
+    assert report.defined == ["agent-web"]
+    assert agent_services(fake_api)["agent-web"].env["PROJECT_SECRET"] == "rotated"
+
+
 HOSTILE_ENTRIES: list[dict[str, Any]] = [
     {"name": "../x", "type": "worker", "command": "sleep 600"},
     {"name": f"x/../../{OTHER}/services/evil", "type": "worker", "command": "sleep 600"},

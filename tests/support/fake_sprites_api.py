@@ -337,7 +337,10 @@ def build_app(state: FakeSpritesState) -> Starlette:
         sprite = sprite_or_error(request)
         if isinstance(sprite, Response):
             return sprite
-        return JSONResponse([s.as_json() for s in sprite.services.values()])
+        listed = [s.as_json() for s in sprite.services.values()]
+        if state.faults.hide_service_env:
+            listed = [{k: v for k, v in item.items() if k != "env"} for item in listed]
+        return JSONResponse(listed)
 
     async def service_resource(request: Request) -> Response:
         sprite = sprite_or_error(request)

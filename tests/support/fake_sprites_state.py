@@ -56,6 +56,8 @@ class Faults:
     retry_after_seconds: int = 7
     exec_drops: int = 0
     handshake_delay: float = 0.0
+    # The API's service listing may leave ``env`` out (reference §2: ``env?``).
+    hide_service_env: bool = False
 
 
 @dataclass
