@@ -52,7 +52,7 @@ class BridgeApp:
     def __init__(self, config: BridgeConfig) -> None:
         self.config = config
         self.runtime = BridgeRuntime(config)
-        self.proxy = ReverseProxy(self.runtime.app_target, config.token)
+        self.proxy = ReverseProxy(self.runtime.app_target, config.token, config.port)
         self.api = Starlette(
             routes=routes,
             exception_handlers={

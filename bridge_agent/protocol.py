@@ -227,6 +227,11 @@ SERVICE_RUNS_PATH: Final = "/starter/services/{name}/runs"
 # Answer: {"applied": "now" | "after_run", "pending_sessions": [session ids still busy],
 # "names": [names whose value changed]}.
 ENVIRONMENT_PATH: Final = "/starter/environment"
+# Who runs long-running services: unset, the bridge; "sprite" (fly), the Sprite, as Sprite
+# services the control plane defines from ``GET /starter/services`` (the bridge records them
+# and spawns nothing; their status and logs come from the Sprites API). Cron runs stay here.
+SERVICE_RUNNER_VARIABLE: Final = "STARTER_SERVICE_RUNNER"
+SERVICE_RUNNER_SPRITE: Final = "sprite"
 
 ServiceType = Literal["app", "api", "worker", "cron"]
 SERVICE_TYPES: Final[tuple[ServiceType, ...]] = get_args(ServiceType)

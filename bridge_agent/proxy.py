@@ -6,6 +6,12 @@ and the bridge token never reaches the app. Nothing listening gives a friendly p
 
 ``Host`` is rewritten to ``localhost:<port>`` because dev servers (Vite, Django's runserver)
 refuse unknown hosts; the public host travels in ``X-Forwarded-Host``.
+
+A request may name another port with ``APP_PORT_HEADER`` (a preview per port, issue 15). Every
+request here already passed the token check (``auth.TokenAuthMiddleware`` wraps the proxy), so
+only the control plane can send it; the preview proxy drops a browser's copy and sets its own
+from the preview host. The bridge's own port and anything outside 1 to 65535 are refused (400),
+so the header cannot loop a request back into the bridge; the header never reaches the app.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from bridge_agent.app_client import (
 from bridge_agent.app_target import AppTarget
 from bridge_agent.auth import TOKEN_HEADER, is_bridge_authorization
 from bridge_agent.concurrency import until_first_done
+from bridge_agent.protocol import APP_PORT_HEADER
 
 logger = logging.getLogger("bridge_agent.proxy")
 
@@ -35,6 +42,36 @@ WEBSOCKET_HANDSHAKE = asgi_proxy.WEBSOCKET_HANDSHAKE | {b"host"}
 # Framing headers are rebuilt by the upstream client; ``expect`` was already answered by
 # uvicorn (it sends 100 Continue when the body is read).
 HTTP_REQUEST_EXCLUDED = frozenset({b"content-length", b"expect"})
+PORT_HEADER = APP_PORT_HEADER.encode()
+MAX_PORT_HEADER_CHARS = 5
+
+
+class PortRefused(Exception):
+    """The port a request named is not one the proxy may forward to."""
+
+
+def requested_port(
+    headers: list[tuple[bytes, bytes]], default_port: int, bridge_ports: set[int]
+) -> int:
+    """The app port a request asks for: ``APP_PORT_HEADER`` when present, else ``default_port``.
+
+    Raises PortRefused for a value that is not a plain port number in 1 to 65535, for the
+    bridge's own port, and for a header sent twice (two values would be ambiguous).
+    """
+    values = [value for name, value in headers if name.lower() == PORT_HEADER]
+    if not values:
+        return default_port
+    if len(values) > 1:
+        raise PortRefused("Send one app port, not several.")
+    raw = values[0].strip()
+    if not raw.isdigit() or len(raw) > MAX_PORT_HEADER_CHARS:
+        raise PortRefused("The app port must be a number from 1 to 65535.")
+    port = int(raw)
+    if not 1 <= port <= 65535:
+        raise PortRefused("The app port must be a number from 1 to 65535.")
+    if port in bridge_ports:
+        raise PortRefused("That port is the bridge's own; pick the app's port.")
+    return port
 
 
 class ClientDisconnected(Exception):
@@ -56,9 +93,10 @@ This page refreshes by itself.</p></main></body></html>
 
 
 class ReverseProxy:
-    def __init__(self, target: AppTarget, token: str) -> None:
+    def __init__(self, target: AppTarget, token: str, bridge_port: int) -> None:
         self.target = target
         self.token = token.encode()
+        self.bridge_port = bridge_port
         self._pool: UpstreamPool | None = None
 
     async def start(self) -> None:
@@ -70,22 +108,34 @@ class ReverseProxy:
             self._pool = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # The bridge may listen on a port it was handed (``--listen-fd``, ``--port 0``): the
+        # socket this request came in on is its own port too.
+        server = scope.get("server") or (None, None)
+        own_ports = {self.bridge_port} | ({server[1]} if isinstance(server[1], int) else set())
+        try:
+            port = requested_port(scope.get("headers", []), self.target.port, own_ports)
+        except PortRefused as refused:
+            if scope["type"] == "http":
+                await self._plain(send, 400, f"{refused}\n")
+            elif scope["type"] == "websocket":
+                await self._deny_websocket(scope, send, 400, f"{refused}\n")
+            return
         if scope["type"] == "http":
-            await self._proxy_http(scope, receive, send)
+            await self._proxy_http(scope, receive, send, port)
         elif scope["type"] == "websocket":
-            await self._proxy_websocket(scope, receive, send)
+            await self._proxy_websocket(scope, receive, send, port)
 
     # -- headers ---------------------------------------------------------------------------
 
     def _forward_headers(
-        self, scope: Scope, extra_excluded: frozenset[bytes] = frozenset()
+        self, scope: Scope, port: int, extra_excluded: frozenset[bytes] = frozenset()
     ) -> list[tuple[bytes, bytes]]:
         incoming: list[tuple[bytes, bytes]] = list(scope.get("headers", []))
         excluded = (
             asgi_proxy.HOP_BY_HOP
             | extra_excluded
             | asgi_proxy.connection_tokens(incoming)
-            | {TOKEN_HEADER}
+            | {TOKEN_HEADER, PORT_HEADER}
         )
         headers: list[tuple[bytes, bytes]] = []
         original_host = b""
@@ -99,7 +149,7 @@ class ReverseProxy:
             if lowered == b"authorization" and is_bridge_authorization(value, self.token):
                 continue
             headers.append((lowered, value))
-        headers.append((b"host", f"localhost:{self.target.port}".encode()))
+        headers.append((b"host", f"localhost:{port}".encode()))
         if original_host:
             headers.append((b"x-forwarded-host", original_host))
         client = scope.get("client")
@@ -108,8 +158,8 @@ class ReverseProxy:
         headers.append((b"x-forwarded-proto", str(scope.get("scheme", "http")).encode()))
         return headers
 
-    def _url(self, scope: Scope, scheme: str) -> str:
-        return f"{scheme}://127.0.0.1:{self.target.port}" + self._target(scope).decode("latin-1")
+    def _url(self, scope: Scope, scheme: str, port: int) -> str:
+        return f"{scheme}://127.0.0.1:{port}" + self._target(scope).decode("latin-1")
 
     @staticmethod
     def _target(scope: Scope) -> bytes:
@@ -119,9 +169,9 @@ class ReverseProxy:
 
     # -- HTTP ------------------------------------------------------------------------------
 
-    async def _proxy_http(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _proxy_http(self, scope: Scope, receive: Receive, send: Send, port: int) -> None:
         assert self._pool is not None, "the proxy was not started"
-        headers = self._forward_headers(scope, HTTP_REQUEST_EXCLUDED)
+        headers = self._forward_headers(scope, port, HTTP_REQUEST_EXCLUDED)
         incoming = dict(scope.get("headers", []))
         body_length: int | None = None
         has_body = False
@@ -151,7 +201,7 @@ class ReverseProxy:
 
         try:
             response = await self._pool.request(
-                self.target.port,
+                port,
                 scope["method"],
                 self._target(scope),
                 headers,
@@ -159,10 +209,10 @@ class ReverseProxy:
                 body_length,
             )
         except UpstreamUnavailable:
-            await self._placeholder(send)
+            await self._placeholder(send, port)
             return
         except UpstreamError as error:
-            await self._plain(send, 502, f"The app on port {self.target.port} failed: {error}\n")
+            await self._plain(send, 502, f"The app on port {port} failed: {error}\n")
             return
         except ClientDisconnected:
             return
@@ -190,8 +240,8 @@ class ReverseProxy:
         finally:
             response.release()
 
-    async def _placeholder(self, send: Send) -> None:
-        body = PLACEHOLDER_HTML.format(port=self.target.port).encode()
+    async def _placeholder(self, send: Send, port: int) -> None:
+        body = PLACEHOLDER_HTML.format(port=port).encode()
         await send(
             {
                 "type": "http.response.start",
@@ -221,19 +271,19 @@ class ReverseProxy:
 
     # -- websockets ------------------------------------------------------------------------
 
-    async def _proxy_websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _proxy_websocket(self, scope: Scope, receive: Receive, send: Send, port: int) -> None:
         message = await receive()
         if message["type"] != "websocket.connect":
             return
         headers = [
             (name.decode("latin-1"), value.decode("latin-1"))
-            for name, value in self._forward_headers(scope, WEBSOCKET_HANDSHAKE)
+            for name, value in self._forward_headers(scope, port, WEBSOCKET_HANDSHAKE)
             if name != b"host"
         ]
         subprotocols = list(scope.get("subprotocols") or [])
         try:
             upstream = await websocket_connect(
-                self._url(scope, "ws"),
+                self._url(scope, "ws", port),
                 additional_headers=headers,
                 subprotocols=[websockets.Subprotocol(p) for p in subprotocols] or None,
                 open_timeout=5,
@@ -243,18 +293,21 @@ class ReverseProxy:
                 user_agent_header=None,
             )
         except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.InvalidURI):
-            await self._deny_websocket(scope, send)
+            await self._deny_websocket(
+                scope, send, 502, f"Nothing is listening on port {port} yet.\n"
+            )
             return
         await send({"type": "websocket.accept", "subprotocol": upstream.subprotocol})
         await asgi_proxy.pump(receive, send, upstream)
 
-    async def _deny_websocket(self, scope: Scope, send: Send) -> None:
+    @staticmethod
+    async def _deny_websocket(scope: Scope, send: Send, status: int, text: str) -> None:
         if "websocket.http.response" in scope.get("extensions", {}):
-            body = f"Nothing is listening on port {self.target.port} yet.\n".encode()
+            body = text.encode()
             await send(
                 {
                     "type": "websocket.http.response.start",
-                    "status": 502,
+                    "status": status,
                     "headers": [(b"content-type", b"text/plain; charset=utf-8")],
                 }
             )

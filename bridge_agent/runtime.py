@@ -17,6 +17,7 @@ from bridge_agent.inspect_db import TABLES, InspectWatcher, ensure_inspect_db, r
 from bridge_agent.protocol import EVENT_ENVIRONMENT_CHANGED, EVENT_INSPECT_CHANGED
 from bridge_agent.restore_note import announce_restore
 from bridge_agent.services.paths import socket_path
+from bridge_agent.services.sprite_runner import runner_for
 from bridge_agent.services.supervisor import ServiceSupervisor
 from bridge_agent.services.unix_socket import ServiceSocket
 from bridge_agent.sessions import SessionManager
@@ -44,7 +45,9 @@ class BridgeRuntime:
         self.shutting_down = asyncio.Event()
         # The agent's services and cron jobs (bridge_agent/services/), and the socket in the
         # home through which the agent and its scripts manage them.
-        self.services = ServiceSupervisor(config, self.environment, self.log)
+        self.services = ServiceSupervisor(
+            config, self.environment, self.log, long_running_runner=runner_for(config.env)
+        )
         self.service_socket = ServiceSocket(socket_path(config), self.services, self.shutting_down)
 
     async def start(self) -> None:

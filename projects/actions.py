@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 from celery import Task
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.dispatch import receiver
@@ -24,6 +25,9 @@ from projects.lifecycle.status import transition
 from projects.models import Project, Status, validate_project_name
 
 MAX_PROJECTS_PER_USER = 50
+# A sleeping project's preview asks for a wake at most this often, however many requests
+# (and "Waking…" page reloads) arrive meanwhile; a wake takes seconds, not minutes.
+WAKE_ON_VISIT_INTERVAL = 60
 
 DONE_MESSAGES = {
     "wake": "Waking the Sprite…",
@@ -100,6 +104,19 @@ def wake(project: Project) -> str:
     if project.status != Status.SLEEPING:
         raise ProjectError("Only a sleeping project can be woken.", "conflict")
     return _enqueue_on_commit(tasks.wake_project, project)
+
+
+def wake_on_visit(project: Project) -> bool:
+    """Someone opened a sleeping project's preview: enqueue a wake, once per
+    ``WAKE_ON_VISIT_INTERVAL`` (an atomic Redis ``add``), without waiting for it. True when
+    this call enqueued it; a project that is not sleeping is left alone."""
+    if project.status != Status.SLEEPING:
+        return False
+    if not cache.add(f"projects:wake-on-visit:{project.pk}", 1, timeout=WAKE_ON_VISIT_INTERVAL):
+        return False
+    with transaction.atomic():
+        wake(project)
+    return True
 
 
 def sleep(project: Project) -> str:

@@ -20,8 +20,9 @@ from projects.broadcast import broadcast_lifecycle
 from projects.lifecycle import steps as lifecycle
 from projects.lifecycle.work_lock import ProjectBusy, claim_resume, is_locked, lock_ttl
 from projects.models import Project, Status
+from projects.sprite import services as sprite_services
 from projects.sprite.backend import local_backend
-from sprites.backends import run_sync
+from sprites.backends import SpriteError, run_sync
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +79,36 @@ def sync_project_environment(self: Task, project_id: int) -> None:
 @shared_task(bind=True, acks_late=True)
 def sleep_idle_project(self: Task, project_id: int) -> None:
     _run_step(self, lifecycle.sleep_if_idle, project_id)
+
+
+@shared_task(bind=True, acks_late=True)
+def reconcile_project_services(
+    self: Task, project_id: int, force: bool = False, redefine: bool = False
+) -> None:
+    """Make a fly project's Sprite services match its bridge's registry
+    (projects/sprite/services.py says why and when)."""
+    project = Project.objects.select_related("owner").filter(pk=project_id).first()
+    if project is None or project.status != Status.RUNNING:
+        return
+    try:
+        sprite_services.reconcile(project, force=force, redefine=redefine)
+    except SpriteError as error:
+        if error.retryable:
+            countdown = min(2 ** (self.request.retries or 0) * 2, 60)
+            raise self.retry(exc=error, countdown=countdown, max_retries=MAX_RETRIES) from error
+        logger.warning("services of project %s not reconciled: %s", project.public_id, error)
+
+
+@shared_task
+def reconcile_fly_services() -> int:
+    """Beat (every STARTER_SERVICE_RECONCILE_SECONDS): the backstop of the reconcile
+    triggers, for projects nobody watches. Cheap when nothing changed."""
+    if settings.STARTER_SPRITES_BACKEND != "fly":
+        return 0
+    ids = list(Project.objects.filter(status=Status.RUNNING).values_list("pk", flat=True))
+    for project_id in ids:
+        reconcile_project_services.delay(project_id)
+    return len(ids)
 
 
 @shared_task

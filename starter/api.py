@@ -30,6 +30,7 @@ from projects.api import agent as api_agent
 from projects.api import branches as api_branches
 from projects.api import events as api_events
 from projects.api import projects as projects_api
+from projects.api import services as api_services
 from projects.api import sprite as api_sprite
 from projects.api.rate_limit import RateLimited
 from projects.errors import BridgeError, ProjectError, status_of
@@ -67,6 +68,7 @@ api.add_router("/projects", api_agent.router)
 api.add_router("/projects", api_branches.router)
 api.add_router("/projects", api_events.router)
 api.add_router("/projects", api_sprite.router)
+api.add_router("/projects", api_services.router)
 api.add_router("/settings", accounts_api.router)
 
 

@@ -34,3 +34,10 @@ def _schedule_watchdog(sender: Celery, **kwargs: Any) -> None:
         sender.signature("projects.tasks.resume_interrupted_work"),
         name="resume-interrupted-work",
     )
+    # Fly only (the task returns at once elsewhere): the backstop that makes the agent's
+    # Sprite services match the registry of a project nobody watches.
+    sender.add_periodic_task(
+        float(settings.STARTER_SERVICE_RECONCILE_SECONDS),
+        sender.signature("projects.tasks.reconcile_fly_services"),
+        name="reconcile-fly-services",
+    )

@@ -300,6 +300,9 @@ STARTER_IDLE_SLEEP_SECONDS = env_int("STARTER_IDLE_SLEEP_SECONDS", 30 * 60)
 # and for at most this long in one stretch (a run stuck, or a bridge that lies, stops
 # counting as use then).
 STARTER_MAX_BUSY_AWAKE_SECONDS = env_int("STARTER_MAX_BUSY_AWAKE_SECONDS", 12 * 60 * 60)
+# Fly: how often beat checks that each running project's Sprite services match the
+# services its agent defined (the relay does it at once for a project somebody watches).
+STARTER_SERVICE_RECONCILE_SECONDS = env_int("STARTER_SERVICE_RECONCILE_SECONDS", 10)
 # The lease of a worker's claim on a project: renewed in the background while the step
 # runs, so it is how long a killed worker's claim outlives it.
 STARTER_WORK_LOCK_SECONDS = env_int("STARTER_WORK_LOCK_SECONDS", 5)

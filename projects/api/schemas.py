@@ -21,6 +21,8 @@ from bridge_agent.protocol import (
     TREE_TEXT_CHARS,
     CommandSource,
     PromptDisposition,
+    ServiceStatus,
+    ServiceType,
     ThinkingLevel,
 )
 from projects.models import Project, Status, validate_project_name
@@ -366,3 +368,62 @@ class BranchIn(Input):
 
 AgentDocument = dict[str, Any]
 """The bridge's own JSON (state, sessions, messages, inspect): passed through as it is."""
+
+
+# -- supervised services and cron jobs (issue 15) --------------------------------------------
+
+
+class ServiceRunOut(Schema):
+    """One run of a cron job (``trigger``: schedule, manual or missed)."""
+
+    id: int
+    service: str
+    started_at: str | None
+    ended_at: str | None
+    exit_code: int | None
+    output: str = Field(description="The end of the run's output, as plain text.")
+    trigger: str
+
+
+class ServiceOut(Schema):
+    """A service the platform supervises in the project's Sprite. Every text comes from the
+    Sprite: show it as text, never as markup."""
+
+    name: str
+    type: ServiceType
+    command: str
+    cwd: str
+    port: int | None = Field(description="The port it serves HTTP on, if any.")
+    schedule: str | None = Field(description="A cron job's schedule.")
+    description: str
+    desired: str = Field(description="running or stopped: what the platform keeps it at.")
+    status: ServiceStatus
+    pid: int | None
+    restart_count: int
+    next_restart_at: str | None = Field(description="When a crashed service is restarted.")
+    last_exit_code: int | None
+    started_at: str | None
+    next_run_at: str | None = Field(description="A cron job's next due time.")
+    last_run: ServiceRunOut | None
+
+
+class ServicesOut(Schema):
+    services: list[ServiceOut]
+
+
+class ServiceActionOut(Schema):
+    ok: bool
+    service: ServiceOut | None = Field(
+        description="The service afterwards, when the bridge said (a service_changed event "
+        "on the project's event stream follows either way)."
+    )
+
+
+class ServiceLogOut(Schema):
+    service: str
+    lines: list[str] = Field(description="The end of the service's log, oldest first, as text.")
+
+
+class ServiceRunsOut(Schema):
+    service: str
+    runs: list[ServiceRunOut] = Field(description="The last runs, newest first.")

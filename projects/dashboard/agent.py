@@ -184,8 +184,15 @@ def secret_provide(request: HttpRequest, public_id: str) -> JsonResponse:
 @login_required
 @require_GET
 def preview_link(request: AuthenticatedHttpRequest, public_id: str) -> JsonResponse:
-    """A fresh signed link to the app's preview origin (the link is short-lived)."""
+    """A fresh signed link to the app's preview origin (the link is short-lived); with
+    ``?port=N``, to the preview of that port (a service's own preview)."""
     project = get_project_for_user(request.user, public_id)
+    port: int | None = None
+    if request.GET.get("port"):
+        raw_port = request.GET["port"].strip()
+        if not raw_port.isdigit() or len(raw_port) > 5 or not 1 <= int(raw_port) <= 65535:
+            return json_error(ProjectError("A preview port is a number from 1 to 65535."))
+        port = int(raw_port)
     try:
         from projects.preview.links import preview_link as make_link
     except ImportError:  # the preview proxy is not installed in this deployment
@@ -195,7 +202,7 @@ def preview_link(request: AuthenticatedHttpRequest, public_id: str) -> JsonRespo
         )
     try:
         # The link's origin follows the host and port this page was served on.
-        link = make_link(request.user, project, request.build_absolute_uri("/"))
-        return JsonResponse({"url": link})
+        link = make_link(request.user, project, request.build_absolute_uri("/"), port=port)
+        return JsonResponse({"url": link, "port": port})
     except AgentErrors as error:
         return json_error(error)

@@ -129,6 +129,14 @@ def _workspace_urls(project: Project) -> dict[str, str]:
     urls = {name: reverse(f"projects:{name}", args=[project.public_id]) for name in names}
     # The trace URL takes the session id; the page fills it in.
     urls["trace"] = reverse("projects:trace", args=[project.public_id, "SESSION"])
+    # Service URLs take the service's name (and the action's); the page fills them in.
+    urls["service_action"] = reverse(
+        "projects:service_action", args=[project.public_id, "NAME", "ACTION"]
+    )
+    urls["service_runs"] = reverse("projects:service_runs", args=[project.public_id, "NAME"])
+    urls["service_log_stream"] = reverse(
+        "projects:service_log_stream", args=[project.public_id, "NAME"]
+    )
     urls["websocket"] = f"/ws/projects/{project.public_id}/"
     # Lifecycle actions take the action's name, tool cards link to the project they touched.
     urls["action"] = reverse("projects:action", args=[project.public_id, "ACTION"])

@@ -16,7 +16,7 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from bridge_agent import protocol
-from projects.bridge import agent
+from projects.bridge import agent, services
 from projects.dashboard.http import BadRequest, fragment_error, payload, text_field
 from projects.dashboard.viewers import FileForViewer, csv_table
 from projects.errors import ProjectError
@@ -39,9 +39,24 @@ def inspect_sidebar(request: HttpRequest, public_id: str) -> HttpResponse:
     project = get_project_for_user(request.user, public_id)
     try:
         tables = agent.inspect(project)
+        supervised = services.list_services(project)
     except PanelErrors as error:
         return fragment_error(request, error)
-    return render(request, "projects/workspace/_sidebar.html", {"project": project, **tables})
+    # inspect.db mirrors the supervised services; rows the agent wrote by hand (anything it
+    # started some other way) stay listed, without controls.
+    names = {service["name"] for service in supervised}
+    unsupervised = [row for row in tables["services"] if row.get("name") not in names]
+    return render(
+        request,
+        "projects/workspace/_sidebar.html",
+        {
+            "project": project,
+            **tables,
+            "supervised": supervised,
+            "services": unsupervised,
+            "service_count": len(supervised) + len(unsupervised),
+        },
+    )
 
 
 @login_required
@@ -86,31 +101,17 @@ def file_raw(request: HttpRequest, public_id: str) -> HttpResponse:
 @login_required
 @require_GET
 def log_tail(request: HttpRequest, public_id: str) -> HttpResponse:
-    """The end of a log: an explicit ?path=, or a service's usual log files (?service=ID)."""
+    """The end of a log file (``?path=``). A service's own log streams from
+    ``services.service_log_stream`` instead: no file name is guessed."""
     project = get_project_for_user(request.user, public_id)
     path = request.GET.get("path", "").strip()
-    service = request.GET.get("service", "").strip()
-    context: dict[str, object] = {"project": project, "service": service, "path": path}
+    context: dict[str, object] = {"project": project, "path": path}
     try:
-        if not path and service:
-            candidates = service_log_candidates(service)
-            found = files.first_existing(project, candidates)
-            if found is None:
-                context["candidates"] = candidates
-                return render(request, "projects/workspace/_log_tail.html", context)
-            path = found
-        context["tail"] = files.tail_log(project, path)
-        context["path"] = path
+        if path:
+            context["tail"] = files.tail_log(project, path)
     except PanelErrors as error:
         return fragment_error(request, error)
     return render(request, "projects/workspace/_log_tail.html", context)
-
-
-def service_log_candidates(service_id: str) -> list[str]:
-    """Where a service's output usually is: the agent is told to start servers with
-    `nohup … &> server.log &`, and a `logs/` folder per service is the other habit."""
-    safe = "".join(ch for ch in service_id if ch.isalnum() or ch in "-_.")[:80] or "service"
-    return [f"logs/{safe}.log", f"{safe}.log", f"{safe}/server.log", "server.log"]
 
 
 @login_required

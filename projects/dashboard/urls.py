@@ -7,6 +7,7 @@ from projects.dashboard import branches as branch_views
 from projects.dashboard import general_agent as general_agent_views
 from projects.dashboard import pages as views
 from projects.dashboard import panels as workspace_panels
+from projects.dashboard import services as service_views
 
 app_name = "projects"
 
@@ -72,6 +73,22 @@ urlpatterns = [
     path("p/<str:public_id>/files/view/", workspace_panels.file_view, name="file_view"),
     path("p/<str:public_id>/files/raw/", workspace_panels.file_raw, name="file_raw"),
     path("p/<str:public_id>/logs/", workspace_panels.log_tail, name="logs"),
+    # A project's supervised services (before the action pattern, which would match "runs").
+    path(
+        "p/<str:public_id>/services/<str:name>/runs/",
+        service_views.service_runs,
+        name="service_runs",
+    ),
+    path(
+        "p/<str:public_id>/services/<str:name>/logs/stream/",
+        service_views.service_log_stream,
+        name="service_log_stream",
+    ),
+    path(
+        "p/<str:public_id>/services/<str:name>/<str:action>/",
+        service_views.service_action,
+        name="service_action",
+    ),
     path(
         "p/<str:public_id>/sessions/<str:session_id>/trace/",
         workspace_panels.session_trace,

@@ -40,3 +40,8 @@ def ensure_running(project: Project) -> None:
 def touch(project: Project) -> None:
     """Record that the project was used just now (idle sleep counts from here)."""
     Project.objects.filter(pk=project.pk).update(last_activity_at=timezone.now())
+
+
+def touch_project_id(project_id: int) -> None:
+    """``touch`` for callers that keep only the id (the preview proxy, which throttles)."""
+    Project.objects.filter(pk=project_id).update(last_activity_at=timezone.now())

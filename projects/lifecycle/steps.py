@@ -21,6 +21,7 @@ from projects.lifecycle import idle
 from projects.lifecycle.status import transition
 from projects.lifecycle.work_lock import WorkLock, project_work_lock
 from projects.models import Project, Status
+from projects.sprite import services as sprite_services
 from projects.sprite.backend import backend_for, sprite_name_for
 from projects.sprite.environment import (
     ensure_bridge_token,
@@ -81,6 +82,8 @@ def provision(project_id: int) -> Project | None:
         _bootstrap(project, report)
         if transition(project, Status.RUNNING, only_from={Status.BOOTSTRAPPING}):
             Project.objects.filter(pk=project.pk).update(last_activity_at=timezone.now())
+        # A re-bootstrap keeps the home, and with it the agent's services.
+        sprite_services.reconcile_now_or_later(project)
         broadcast_lifecycle(project)
     return project
 
@@ -136,6 +139,9 @@ def wake(project_id: int) -> Project | None:
         # A Sprite made before an upgrade (pi 1.6 reads `$NAME` keys, cache warming off)
         # gets today's documents; pi reads them when its next process starts.
         write_agent_configuration(project)
+        # Sleep stopped the agent's Sprite services (fly): start those it wants running,
+        # before the step ends, so the visit that woke the project finds its app.
+        sprite_services.reconcile_now_or_later(project)
         if transition(project, Status.RUNNING, only_from={Status.SLEEPING}):
             Project.objects.filter(pk=project.pk).update(
                 last_activity_at=timezone.now(), next_job_at=None
@@ -195,6 +201,7 @@ def _put_to_sleep(project: Project, next_job_at: datetime | None) -> None:
     then), stop the Sprite, move to sleeping."""
     Project.objects.filter(pk=project.pk).update(next_job_at=next_job_at)
     run_sync(backend_for(project).sleep(project.sprite_name))
+    sprite_services.forget_reconciled(project)
     transition(project, Status.SLEEPING, only_from={Status.RUNNING})
     broadcast_lifecycle(project)
 
@@ -239,6 +246,10 @@ def sync_environment(project_id: int) -> Project | None:
             update.applied,
             len(update.pending_sessions),
         )
+        # Fly: new values change every Sprite service's definition, so the agent's services
+        # restart with them (a sleeping project's at its wake).
+        if project.status == Status.RUNNING:
+            sprite_services.reconcile_now_or_later(project, redefine=True)
     return project
 
 

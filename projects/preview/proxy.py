@@ -1,4 +1,5 @@
-"""The preview proxy: ``<public_id>.<STARTER_PREVIEW_DOMAIN>`` → the project's bridge → its app.
+"""The preview proxy: ``<public_id>[-<port>].<STARTER_PREVIEW_DOMAIN>`` → the project's bridge →
+its app (on ``port``, named to the bridge with ``APP_PORT_HEADER``, or the bridge's app port).
 
 ``starter/asgi.py`` sends every request whose Host is a preview host here, before Django.
 Access needs the cookie left by a signed link (``projects/preview/links.py``); the bridge
@@ -7,13 +8,20 @@ Cookies the app sets are made host-only (any ``Domain`` attribute dropped), so n
 set one that another project's preview or the dashboard receives, and the app can neither
 set nor clear the preview cookie. A websocket opened by a page of another origin is refused.
 Bodies stream both ways and websockets are relayed frame by frame (dev servers use them for
-hot reload). A sleeping project is woken by its first preview request.
+hot reload).
+
+A visit to a sleeping project enqueues a wake (``actions.wake_on_visit``) and answers a small
+"Waking…" page that reloads itself (a meta refresh: no script) until the app answers; a
+websocket to it is accepted and closed at once with 4503 ("waking, try again"). Every proxied
+request counts as activity, written at most once per ``ACTIVITY_INTERVAL`` per project.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
 import html
 import logging
 import time
@@ -34,19 +42,22 @@ from websockets.asyncio.client import connect as websocket_connect
 from accounts.models import User
 from bridge_agent import asgi_proxy
 from bridge_agent.concurrency import until_first_done
+from bridge_agent.protocol import API_PREFIX, APP_PORT_HEADER
+from projects.actions import wake_on_visit
 from projects.bridge.client import endpoint_for
 from projects.errors import BridgeError, status_of
-from projects.lifecycle.activity import ensure_running, touch
+from projects.lifecycle.activity import touch_project_id
 from projects.lookup import find_project_for_user
-from projects.models import Project
+from projects.models import Project, Status
 from projects.preview.links import (
     COOKIE_MAX_AGE,
     COOKIE_NAME,
     LINK_PATH,
     LINK_SCRIPT_PATH,
     PreviewDenied,
+    PreviewTarget,
     preview_cookie_value,
-    public_id_from_host,
+    preview_target_from_host,
     read_preview_cookie,
     read_preview_link,
 )
@@ -55,9 +66,18 @@ from sprites.backends import BridgeEndpoint
 logger = logging.getLogger(__name__)
 
 ENDPOINT_CACHE_SECONDS = 5.0
+# Preview traffic keeps a project awake; one write per project per interval is enough for
+# an idle timeout counted in minutes.
+ACTIVITY_INTERVAL = 30.0
 # The bridge's token is the control plane's to add, never the browser's to send; Host is
-# the bridge's own.
-NOT_FORWARDED = asgi_proxy.HOP_BY_HOP | {b"host", b"x-starter-token"}
+# the bridge's own; the app port is decided by the preview host alone (a browser's copy of
+# the header is dropped, so a page cannot reach another port of its project).
+PORT_HEADER = APP_PORT_HEADER.encode()
+NOT_FORWARDED = asgi_proxy.HOP_BY_HOP | {b"host", b"x-starter-token", PORT_HEADER}
+# A websocket to a sleeping project: accepted, then closed with this code ("4000 + 503",
+# like the relay's 4403/4404: servers may send only 1000 or 3000-4999, so not 1013).
+WEBSOCKET_WAKING_CODE = 4503
+WAKING_RETRY_SECONDS = 2
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
@@ -75,6 +95,23 @@ LINK_PAGE = f"""<!doctype html>
 LINK_PAGE_POLICY = b"default-src 'none'; script-src 'self'; form-action 'self'; base-uri 'none'"
 LINK_SCRIPT = Path(settings.BASE_DIR) / "static" / "js" / "pages" / "preview-link.js"
 MAX_LINK_FORM_BYTES = 8192
+WAKING_STYLE = (
+    "body{font-family:system-ui,sans-serif;display:grid;place-items:center;min-height:90vh;"
+    "color:#223;background:#f7f7fa}main{max-width:32rem;text-align:center}"
+)
+WAKING_PAGE = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Waking the app…</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="refresh" content="{WAKING_RETRY_SECONDS}">
+<style>{WAKING_STYLE}</style></head>
+<body><main><h1>Waking…</h1><p role="status">The project was asleep and is starting again.
+This page turns into the app by itself in a few seconds.</p></main></body></html>
+""".encode()
+_STYLE_HASH = base64.b64encode(hashlib.sha256(WAKING_STYLE.encode()).digest()).decode()
+# No script at all; the one style block by its hash; the refresh is a meta element.
+WAKING_PAGE_POLICY = (
+    f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; base-uri 'none'; form-action 'none'"
+).encode()
 
 
 class PreviewError(Exception):
@@ -168,17 +205,57 @@ def _owned_project(user_id: int, public_id: str) -> Project:
     return project
 
 
-def _running_endpoint(user_id: int, public_id: str) -> BridgeEndpoint:
+def _is_bridge_api(path: str) -> bool:
+    normalized = "/" + "/".join(part for part in path.split("/") if part and part != ".")
+    return normalized == API_PREFIX.rstrip("/") or (normalized + "/").startswith(API_PREFIX)
+
+
+class BridgeGone(Exception):
+    """The bridge could not be reached; nothing was sent to the browser yet."""
+
+
+class ProjectWaking(Exception):
+    """The project sleeps (a wake is on its way) or is still starting: answer "Waking…"."""
+
+
+def _open_project(user_id: int, public_id: str) -> tuple[int, BridgeEndpoint]:
+    """The project's id and its bridge, for a visit; a sleeping project gets a wake enqueued
+    and raises ProjectWaking (never a wake inline: a visit does not hold a worker)."""
     project = _owned_project(user_id, public_id)
+    if project.status == Status.SLEEPING:
+        wake_on_visit(project)
+        raise ProjectWaking
+    if project.status in {Status.CREATING, Status.BOOTSTRAPPING}:
+        raise ProjectWaking
+    if project.status != Status.RUNNING:
+        raise PreviewError(
+            503,
+            "The preview is not available",
+            f"The project is {project.get_status_display().lower()}; see its page.",
+        )
     try:
-        ensure_running(project)  # wakes a sleeping Sprite
-        endpoint = endpoint_for(project)
+        return project.pk, endpoint_for(project)
     except BridgeError as error:
         raise PreviewError(
             status_of(error), "The preview is not available", error.message
         ) from None
-    touch(project)
-    return endpoint
+
+
+class ActivityThrottle:
+    """Which visits to record as activity: the first of each project per ``interval``."""
+
+    def __init__(self, interval: float = ACTIVITY_INTERVAL) -> None:
+        self.interval = interval
+        self._last: dict[int, float] = {}
+
+    def due(self, project_id: int) -> bool:
+        now = time.monotonic()
+        if now - self._last.get(project_id, -self.interval) < self.interval:
+            return False
+        self._last[project_id] = now
+        if len(self._last) > 10_000:  # forget projects not visited for a while
+            self._last = {k: v for k, v in self._last.items() if now - v < self.interval}
+        return True
 
 
 class PreviewProxy:
@@ -186,7 +263,8 @@ class PreviewProxy:
 
     def __init__(self) -> None:
         self._http: httpx.AsyncClient | None = None
-        self._endpoints: dict[tuple[int, str], tuple[float, BridgeEndpoint]] = {}
+        self._endpoints: dict[tuple[int, str], tuple[float, int, BridgeEndpoint]] = {}
+        self._activity = ActivityThrottle()
 
     @property
     def http(self) -> httpx.AsyncClient:
@@ -204,26 +282,58 @@ class PreviewProxy:
         if scope["type"] not in {"http", "websocket"}:
             return
         host = _header(scope, b"host")
-        public_id = public_id_from_host(host) or ""
+        target = preview_target_from_host(host) or PreviewTarget("", None)
         try:
             if scope["type"] == "http" and scope["path"] in {LINK_PATH, LINK_SCRIPT_PATH}:
-                await self._open_link(scope, receive, send, host, public_id)
+                await self._open_link(scope, receive, send, host, target)
                 return
             if scope["type"] == "websocket" and not _is_same_origin(scope, host):
                 raise PreviewError(403, "Refused", "A page of another origin opened this.")
-            endpoint = await self._endpoint(scope, public_id)
+            if _is_bridge_api(scope["path"]):
+                # The bridge answers /starter/* itself, and the proxy adds its token: a page
+                # the agent built must not drive the agent (prompt, exec, config) that way.
+                raise PreviewError(404, "Not found", "This path belongs to the platform.")
+            endpoint = await self._endpoint(scope, target)
         except PreviewError as error:
             await self._refuse(scope, send, error)
             return
-        if scope["type"] == "http":
-            await self._proxy_http(scope, receive, send, endpoint)
-        else:
-            await self._proxy_websocket(scope, receive, send, endpoint)
+        except ProjectWaking:
+            await self._waking(scope, receive, send)
+            return
+        port_headers = [] if target.port is None else [(PORT_HEADER, str(target.port).encode())]
+        try:
+            if scope["type"] == "http":
+                await self._proxy_http(scope, receive, send, endpoint, port_headers)
+            else:
+                await self._proxy_websocket(scope, receive, send, endpoint, port_headers)
+        except BridgeGone:
+            await self._after_bridge_gone(scope, receive, send, target)
+
+    async def _after_bridge_gone(
+        self, scope: Scope, receive: Receive, send: Send, target: PreviewTarget
+    ) -> None:
+        """The remembered bridge did not answer (nothing was sent yet): the project may have
+        gone to sleep meanwhile, so look again; a sleeping one gets "Waking…"."""
+        self._endpoints.clear()
+        try:
+            await self._endpoint(scope, target)
+        except ProjectWaking:
+            await self._waking(scope, receive, send, connected=True)
+            return
+        except PreviewError as error:
+            await self._refuse(scope, send, error)
+            return
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1011})
+            return
+        await self._refuse(
+            scope, send, PreviewError(502, "The preview is not answering", "Try again in a moment.")
+        )
 
     # -- access ----------------------------------------------------------------------------
 
     async def _open_link(
-        self, scope: Scope, receive: Receive, send: Send, host: str, public_id: str
+        self, scope: Scope, receive: Receive, send: Send, host: str, target: PreviewTarget
     ) -> None:
         """GET: the link page and its script, which post the token from the fragment; POST:
         the token traded for the cookie, then a redirect to the app."""
@@ -239,12 +349,12 @@ class PreviewProxy:
             raise PreviewError(403, "Preview link refused", "Open it from the project's page.")
         token = parse_qs((await self._form_body(receive)).decode("latin-1")).get("token", [""])[0]
         try:
-            user_id = read_preview_link(token, public_id)
+            user_id = read_preview_link(token, target.public_id, target.port)
         except PreviewDenied as denied:
             raise PreviewError(403, "Preview link refused", str(denied)) from None
-        await database_sync_to_async(_owned_project)(user_id, public_id)
+        await database_sync_to_async(_owned_project)(user_id, target.public_id)
         attributes = [
-            f"{COOKIE_NAME}={preview_cookie_value(user_id, public_id)}",
+            f"{COOKIE_NAME}={preview_cookie_value(user_id, target.public_id, target.port)}",
             "Path=/",
             f"Max-Age={COOKIE_MAX_AGE}",
             "HttpOnly",
@@ -304,7 +414,10 @@ class PreviewProxy:
         )
         await send({"type": "http.response.body", "body": body})
 
-    async def _endpoint(self, scope: Scope, public_id: str) -> BridgeEndpoint:
+    async def _endpoint(self, scope: Scope, target: PreviewTarget) -> BridgeEndpoint:
+        """The bridge to forward to, after the cookie check; records the visit as activity.
+        Raises PreviewError (refused) or ProjectWaking."""
+        public_id = target.public_id
         value = _cookie(scope, COOKIE_NAME)
         if not public_id or not value:
             raise PreviewError(
@@ -313,18 +426,56 @@ class PreviewProxy:
                 "This preview needs a fresh link: open it from the project's page.",
             )
         try:
-            user_id = read_preview_cookie(value, public_id)
+            user_id = read_preview_cookie(value, public_id, target.port)
         except PreviewDenied as denied:
             raise PreviewError(403, "Open the preview from the dashboard", str(denied)) from None
         key = (user_id, public_id)
         cached = self._endpoints.get(key)
         if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
-        endpoint = await database_sync_to_async(_running_endpoint, thread_sensitive=False)(
-            user_id, public_id
-        )
-        self._endpoints[key] = (time.monotonic() + ENDPOINT_CACHE_SECONDS, endpoint)
+            _, project_id, endpoint = cached
+        else:
+            project_id, endpoint = await database_sync_to_async(
+                _open_project, thread_sensitive=False
+            )(user_id, public_id)
+            self._endpoints[key] = (time.monotonic() + ENDPOINT_CACHE_SECONDS, project_id, endpoint)
+        if self._activity.due(project_id):
+            await database_sync_to_async(touch_project_id, thread_sensitive=False)(project_id)
         return endpoint
+
+    async def _waking(
+        self, scope: Scope, receive: Receive, send: Send, connected: bool = False
+    ) -> None:
+        """The "Waking…" answer: a page that reloads itself, or a websocket closed with a
+        code that says "try again later" (a dev server's client reconnects by itself).
+        ``connected``: the websocket's connect message was already received."""
+        if scope["type"] == "websocket":
+            if not connected and (await receive())["type"] != "websocket.connect":
+                return
+            await send({"type": "websocket.accept"})
+            await send(
+                {
+                    "type": "websocket.close",
+                    "code": WEBSOCKET_WAKING_CODE,
+                    "reason": "The project is waking up; try again in a moment.",
+                }
+            )
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 503,
+                "headers": [
+                    (b"content-type", b"text/html; charset=utf-8"),
+                    (b"content-length", str(len(WAKING_PAGE)).encode()),
+                    (b"content-security-policy", WAKING_PAGE_POLICY),
+                    (b"retry-after", str(WAKING_RETRY_SECONDS).encode()),
+                    (b"cache-control", b"no-store"),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"x-starter-waking", b"1"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": WAKING_PAGE})
 
     async def _refuse(self, scope: Scope, send: Send, error: PreviewError) -> None:
         if scope["type"] == "websocket":
@@ -351,7 +502,10 @@ class PreviewProxy:
 
     @staticmethod
     def _headers(
-        scope: Scope, endpoint: BridgeEndpoint, excluded: frozenset[bytes] = frozenset()
+        scope: Scope,
+        endpoint: BridgeEndpoint,
+        added: list[tuple[bytes, bytes]],
+        excluded: frozenset[bytes] = frozenset(),
     ) -> list[tuple[bytes, bytes]]:
         incoming: list[tuple[bytes, bytes]] = list(scope.get("headers", []))
         dropped = NOT_FORWARDED | excluded | asgi_proxy.connection_tokens(incoming)
@@ -366,7 +520,7 @@ class PreviewProxy:
                     continue
             headers.append((lowered, value))
         headers += [(k.lower().encode(), v.encode()) for k, v in endpoint.headers.items()]
-        return headers
+        return headers + added
 
     @staticmethod
     def _target(scope: Scope, base_url: str) -> str:
@@ -375,9 +529,14 @@ class PreviewProxy:
         return base_url + path + (f"?{query}" if query else "")
 
     async def _proxy_http(
-        self, scope: Scope, receive: Receive, send: Send, endpoint: BridgeEndpoint
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        endpoint: BridgeEndpoint,
+        added: list[tuple[bytes, bytes]],
     ) -> None:
-        headers = self._headers(scope, endpoint)
+        headers = self._headers(scope, endpoint, added)
         has_body = any(name in (b"content-length", b"transfer-encoding") for name, _ in headers)
         body_read = asyncio.Event()
 
@@ -402,14 +561,8 @@ class PreviewProxy:
         )
         try:
             response = await self.http.send(request, stream=True)
-        except httpx.HTTPError:
-            self._endpoints.clear()
-            await self._refuse(
-                scope,
-                send,
-                PreviewError(502, "The preview is not answering", "Try again in a moment."),
-            )
-            return
+        except httpx.HTTPError as error:
+            raise BridgeGone from error
         try:
             await send(
                 {
@@ -427,13 +580,18 @@ class PreviewProxy:
             await response.aclose()
 
     async def _proxy_websocket(
-        self, scope: Scope, receive: Receive, send: Send, endpoint: BridgeEndpoint
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        endpoint: BridgeEndpoint,
+        added: list[tuple[bytes, bytes]],
     ) -> None:
         if (await receive())["type"] != "websocket.connect":
             return
         headers = [
             (name.decode("latin-1"), value.decode("latin-1"))
-            for name, value in self._headers(scope, endpoint, asgi_proxy.WEBSOCKET_HANDSHAKE)
+            for name, value in self._headers(scope, endpoint, added, asgi_proxy.WEBSOCKET_HANDSHAKE)
         ]
         subprotocols = [websockets.Subprotocol(p) for p in scope.get("subprotocols") or []]
         url = "ws" + self._target(scope, endpoint.base_url).removeprefix("http")
@@ -447,7 +605,9 @@ class PreviewProxy:
                 compression=None,
                 user_agent_header=None,
             )
-        except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.InvalidURI):
+        except (OSError, TimeoutError) as error:
+            raise BridgeGone from error  # the connection failed: nothing answered
+        except (websockets.InvalidHandshake, websockets.InvalidURI):
             await send({"type": "websocket.close", "code": 1011})
             return
         await send({"type": "websocket.accept", "subprotocol": upstream.subprotocol})

@@ -33,8 +33,10 @@ from typing import Any
 
 import httpx
 import redis.asyncio as aioredis
+from channels.db import database_sync_to_async
 
 from bridge_agent.concurrency import until_first_done
+from bridge_agent.protocol import EVENT_SERVICE_CHANGED, EVENT_SERVICE_REMOVED
 from projects.bridge.events import EventStream, SseEvent, bridge_target, open_event_stream
 from projects.broadcast import RelayState, project_group, relay_state_message
 from projects.errors import BridgeError
@@ -49,6 +51,7 @@ from projects.relay.wire import (
     state_key,
     unavailable_state,
 )
+from projects.sprite.services import request_reconcile
 from sprites.backends import BridgeEndpoint
 
 logger = logging.getLogger(__name__)
@@ -79,6 +82,9 @@ _RELEASE_IF_OWNER = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
 """
+
+
+SERVICE_REGISTRY_EVENTS = frozenset({EVENT_SERVICE_CHANGED, EVENT_SERVICE_REMOVED})
 
 
 class UpstreamCandidate:
@@ -285,6 +291,9 @@ class UpstreamCandidate:
             pipe.set(cursor_key(self.public_id), events[-1].id, ex=CURSOR_TTL_SECONDS)
             await pipe.execute()
         self.last_published = events[-1].id
+        if any(event.type in SERVICE_REGISTRY_EVENTS for event in events):
+            # The agent defined or removed a service: on fly, its Sprite service follows.
+            await database_sync_to_async(request_reconcile, thread_sensitive=False)(self.public_id)
         return events[-1].id
 
     async def _publish_state(self, state: RelayState) -> None:

@@ -18,6 +18,7 @@ from projects.errors import ProjectError, from_sprite_error
 from projects.lifecycle.activity import ensure_running
 from projects.lifecycle.work_lock import ProjectBusy, project_work_lock
 from projects.models import Project
+from projects.sprite import services as sprite_services
 from projects.sprite.backend import backend_for
 from sprites.backends import Checkpoint, SpriteError, run_sync
 
@@ -69,6 +70,9 @@ def restore_checkpoint(project: Project, checkpoint_id: str) -> None:
                     project.sprite_name, checkpoint_id, event_id_floor=_event_id_floor(project)
                 )
             )
+            # The registry came back with the files; the Sprite's services did not (fly).
+            sprite_services.forget_reconciled(project)
+            sprite_services.reconcile_now_or_later(project)
     except ProjectBusy as error:
         raise ProjectError("The project is busy; try again in a moment.", "conflict") from error
     except SpriteError as error:

@@ -202,20 +202,3 @@ def tail_log(
     return LogTail(
         path=path, text=data.decode("utf-8", errors="replace"), size=size, truncated=truncated
     )
-
-
-def first_existing(project: Project, candidates: list[str], *, wake: bool = False) -> str | None:
-    """The first of `candidates` that is a file in the home (for guessing a service's log).
-
-    A candidate that is missing or refused is skipped; a Sprite that cannot be read is an
-    error, not "no log found"."""
-    _ready(project, wake=wake)
-    for candidate in candidates:
-        try:
-            file_size(project, clean_path(candidate, absolute_ok=True))
-        except ProjectError as error:
-            if error.code in {"not_found", "invalid"}:
-                continue
-            raise
-        return candidate
-    return None

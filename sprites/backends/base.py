@@ -8,7 +8,9 @@ call them through :func:`run_sync`. Nothing here knows about Django.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import inspect
+import json
 import re
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -221,6 +223,107 @@ class SpriteBackend(Protocol):
     async def bridge_endpoint(self, name: str, token: str) -> BridgeEndpoint: ...
 
     async def list_sprites(self) -> list[SpriteInfo]: ...
+
+
+SpriteServiceStatus = Literal["starting", "running", "backoff", "stopped", "error"]
+"""``backoff``: it exited and the Sprite restarts it at ``next_restart_at``; ``error``: it
+exited and nothing will restart it (see its log)."""
+SpriteServiceAction = Literal["start", "stop", "restart"]
+SPRITE_SERVICE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+
+
+@dataclass(frozen=True)
+class SpriteServiceDefinition:
+    """A long-running process the Sprite itself supervises (restart on crash, started again
+    on wake). ``command`` runs under ``bash -lc`` in ``cwd`` (absolute, in the home) with
+    exactly ``environment`` on top of the Sprite's own (values are secret: never log them),
+    and ``$PORT`` set to ``port`` when it serves HTTP there.
+    """
+
+    name: str
+    command: str
+    cwd: str
+    environment: Mapping[str, str] = field(default_factory=dict)
+    port: int | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"SpriteServiceDefinition(name={self.name!r}, cwd={self.cwd!r},"
+            f" environment={sorted(self.environment)})"
+        )
+
+    def fingerprint(self) -> str:
+        """Changes whenever anything of the definition does (the environment's values too),
+        so a caller can tell a Sprite service that must be defined again from one that is
+        up to date without reading any value back."""
+        document = json.dumps(
+            [self.name, self.command, self.cwd, self.port, sorted(self.environment.items())]
+        )
+        return hashlib.sha256(document.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class SpriteService:
+    """A supervised service as the Sprite reports it (no environment values)."""
+
+    name: str
+    status: SpriteServiceStatus
+    command: str = ""
+    cwd: str | None = None
+    pid: int | None = None
+    started_at: datetime | None = None
+    restart_count: int = 0
+    next_restart_at: datetime | None = None
+    error: str | None = None
+    # The fingerprint of the definition it was made from (``""`` when unknown).
+    fingerprint: str = ""
+
+
+@runtime_checkable
+class SpriteServiceHost(Protocol):
+    """A backend whose Sprites supervise the agent's services themselves (fly: Sprite
+    services). A backend without it (local) leaves them to the bridge, and the control
+    plane reaches them through the bridge's ``/starter/services`` routes instead.
+
+    Service names are the Sprite's (``SPRITE_SERVICE_NAME``); the bridge's own service is
+    never one of them: every method refuses it. ``define_service`` creates or replaces
+    (and starts) it; ``delete_service`` of a missing one succeeds; ``stop`` of a stopped
+    one succeeds.
+    """
+
+    async def define_service(
+        self, name: str, definition: SpriteServiceDefinition
+    ) -> SpriteService: ...
+
+    async def delete_service(self, name: str, service: str) -> None: ...
+
+    async def list_services(self, name: str) -> list[SpriteService]: ...
+
+    async def service_action(
+        self, name: str, service: str, action: SpriteServiceAction
+    ) -> SpriteService: ...
+
+    async def service_logs(self, name: str, service: str, lines: int = 200) -> list[str]:
+        """The last ``lines`` lines of its output (stdout and stderr), oldest first."""
+        ...
+
+
+def service_host(backend: SpriteBackend) -> SpriteServiceHost | None:
+    """``backend`` as a ``SpriteServiceHost`` when its Sprites supervise services, else None."""
+    return backend if isinstance(backend, SpriteServiceHost) else None
+
+
+def validate_service_name(service: str, *, reserved: frozenset[str] = frozenset()) -> str:
+    """A Sprite service's name becomes a URL path segment: keep it boring, and keep the
+    platform's own services out of reach."""
+    if not isinstance(service, str) or not SPRITE_SERVICE_NAME.fullmatch(service):
+        raise SpriteError(
+            f"Invalid service name {service!r}: use 1-63 lowercase letters, digits and dashes,"
+            " starting with a letter or digit."
+        )
+    if service in reserved:
+        raise SpriteError(f"The service {service!r} belongs to Starter and cannot be changed.")
+    return service
 
 
 T = TypeVar("T")

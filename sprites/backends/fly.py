@@ -28,6 +28,7 @@ from typing import Any
 
 import httpx
 
+from bridge_agent.protocol import SERVICE_RUNNER_SPRITE, SERVICE_RUNNER_VARIABLE
 from sprites.backends.base import (
     BridgeEndpoint,
     Checkpoint,
@@ -56,6 +57,7 @@ from sprites.backends.fly_bootstrap import (
     install_python_script,
 )
 from sprites.backends.fly_errors import translated
+from sprites.backends.fly_services import FlyServiceMethods
 from sprites.backends.home_paths import confined_remote_path
 from sprites.backends.local import PROJECT_ROOT
 from sprites.backends.restore_keeping import Listed, RestoreMarker, put_back, snapshot
@@ -67,7 +69,7 @@ _CHECKPOINT_ID = re.compile(r"\b(v\d+)\b")
 _TIMED_OUT_CODES = (124, 137)
 
 
-class FlyBackend:
+class FlyBackend(FlyServiceMethods):
     kind = "fly"
 
     def __init__(
@@ -217,7 +219,13 @@ class FlyBackend:
 
     @staticmethod
     def _service_environment(token: str, environment: Mapping[str, str]) -> dict[str, str]:
-        return {**bridge_variables(environment), "STARTER_BRIDGE_TOKEN": token}
+        return {
+            **bridge_variables(environment),
+            "STARTER_BRIDGE_TOKEN": token,
+            # The Sprite supervises the agent's services (the control plane defines them
+            # from the bridge's registry): the bridge records them and runs none itself.
+            SERVICE_RUNNER_VARIABLE: SERVICE_RUNNER_SPRITE,
+        }
 
     async def _wait_until_healthy(self, name: str) -> None:
         """Poll ``/starter/health`` through the Sprite's URL, as the control plane will."""
@@ -300,9 +308,18 @@ class FlyBackend:
         return await self.status(name)
 
     async def sleep(self, name: str) -> SpriteStatus:
-        """Stop the bridge; the Sprite itself pauses by itself once idle."""
+        """Stop the bridge and the agent's services; the Sprite pauses by itself once idle.
+
+        A service stopped here stays stopped when the Sprite wakes by itself (a visit to its
+        URL starts the bridge only): the control plane's wake starts the services the
+        bridge's registry wants running."""
         async with self._sprite(name) as sprite:
             with translated(f"put Sprite {name!r} to sleep"):
+                for service in await sprite.list_services():
+                    if service.name == BRIDGE_SERVICE:
+                        continue
+                    with contextlib.suppress(self._errors.APIError):  # not running
+                        await sprite.stop_service(service.name)
                 try:
                     await sprite.stop_service(BRIDGE_SERVICE)
                 except self._errors.APIError as error:

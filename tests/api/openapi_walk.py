@@ -17,6 +17,7 @@ PARAMETER_VALUES = {
     "session_id": "session-1",
     "provider": "openai",
     "path": "notes.txt",
+    "action": "restart",
 }
 
 

@@ -88,7 +88,8 @@ class SampleApp:
         run_sync(backend.write_file(self.project.sprite_name, SCRIPT_NAME, source))
         self._exec(
             f"nohup python3 {SCRIPT_NAME} {self.port} {settings.STARTER_PREVIEW_DOMAIN}"
-            f" {COOKIE_NAME} > sample_app.log 2>&1 & echo $! > sample_app.pid"
+            f" {COOKIE_NAME} > sample_app-{self.port}.log 2>&1"
+            f" & echo $! > sample_app-{self.port}.pid"
         )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -97,11 +98,13 @@ class SampleApp:
                 return self
             time.sleep(0.2)
         raise TimeoutError(
-            "the sample app did not start in the Sprite: " + self._exec("cat sample_app.log")
+            "the sample app did not start in the Sprite: "
+            + self._exec(f"cat sample_app-{self.port}.log")
         )
 
     def __exit__(self, *exc_info: object) -> None:
-        self._exec("kill $(cat sample_app.pid) 2>/dev/null; rm -f sample_app.pid; true")
+        pid_file = f"sample_app-{self.port}.pid"
+        self._exec(f"kill $(cat {pid_file}) 2>/dev/null; rm -f {pid_file}; true")
 
 
 if __name__ == "__main__":

@@ -142,15 +142,17 @@ def test_files_over_the_cap_are_refused_before_reading(
     assert b"can be viewed here" in response.content  # type: ignore[attr-defined]
 
 
-def test_service_logs_are_found_by_convention_and_tailed(
+def test_a_log_file_is_tailed_by_its_path_and_no_service_log_is_guessed(
     alice_client: Client, alice_project: Project, sprite_home: Path
 ) -> None:
+    """A service's own log streams from its supervisor (projects/dashboard/services.py); the
+    file viewer reads only the path it is given."""
     url = f"/p/{alice_project.public_id}/logs/"
-    missing = alice_client.get(url, {"service": "web"}).content.decode()
-    assert "No log file found" in missing and "logs/web.log" in missing
     (sprite_home / "logs").mkdir()
     (sprite_home / "logs" / "web.log").write_text("".join(f"line {n}\n" for n in range(20000)))
-    body = alice_client.get(url, {"service": "web"}).content.decode()
+    guessed = alice_client.get(url, {"service": "web"}).content.decode()
+    assert "line 19999" not in guessed and "Type the path of a log file" in guessed
+    body = alice_client.get(url, {"path": "logs/web.log"}).content.decode()
     assert "line 19999" in body and "showing the end" in body
     assert "line 0\n" not in body
 

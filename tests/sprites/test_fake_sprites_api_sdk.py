@@ -151,6 +151,41 @@ async def test_async_sdk_covers_the_same_calls(fake_api: RunningFake, sdk: Modul
             await client.get_sprite("sdk-async")
 
 
+def test_sync_sdk_sees_crash_backoff_logs_and_hibernation(
+    fake_api: RunningFake, sdk: ModuleType
+) -> None:
+    import httpx
+
+    with sdk.SpritesClient(fake_api.token, base_url=fake_api.base_url) as client:
+        sprite = client.create_sprite("sdk-svc")
+        sprite.create_service("crasher", "sh", ["-c", "echo boom; exit 1"])
+        deadline = time.monotonic() + 10
+        state = sprite.get_service("crasher").state
+        while not (state.restart_count >= 1 and state.next_restart_at is not None):
+            assert time.monotonic() < deadline, state
+            time.sleep(0.1)
+            state = sprite.get_service("crasher").state
+        assert state.status == "failed" and state.pid is None
+        logs = httpx.get(
+            f"{fake_api.base_url}/v1/sprites/sdk-svc/services/crasher/logs?lines=1",
+            headers={"Authorization": f"Bearer {fake_api.token}"},
+        )
+        assert "boom" in next(line for line in logs.text.splitlines() if '"stdout"' in line)
+        sprite.delete_service("crasher")
+
+        sprite.create_service("sleeper", "sleep", ["600"])
+        fake_api.state.make_cold(fake_api.state.sprites["sdk-svc"])
+        assert client.get_sprite("sdk-svc").status == "cold"  # reading does not wake it
+        assert fake_api.state.sprites["sdk-svc"].services["sleeper"].process is None
+        # Using it does, and its services run again.
+        assert sprite.get_service("sleeper").state.status == "running"
+        restarted = httpx.post(
+            f"{fake_api.base_url}/v1/sprites/sdk-svc/services/sleeper/restart",
+            headers={"Authorization": f"Bearer {fake_api.token}"},
+        )
+        assert restarted.status_code == 200 and '"started"' in restarted.text
+
+
 async def test_exec_closed_before_exit_is_a_network_error(
     fake_api: RunningFake, sdk: ModuleType
 ) -> None:

@@ -2,7 +2,10 @@
 
 REST for sprites, files, checkpoints (NDJSON + bare array with ``Current``), services
 (NDJSON), network policy; the exec WebSocket with binary frames ``0x00``..``0x04`` and a
-one-byte exit code. Commands and services really run (see ``fake_sprites_state``).
+one-byte exit code. Commands and services really run (see ``fake_sprites_state``): a
+service that exits by itself is restarted with backoff (``restart_count``,
+``next_restart_at``), its output is kept for ``GET .../services/{s}/logs``, and a cold stop
+keeps it to start again on wake; ``POST .../restart`` restarts one.
 Fault injection: 429 on create with ``Retry-After``, exec sockets closed before the exit
 frame, slow handshakes (``state.faults``, or ``POST /_fake/faults``).
 
@@ -334,7 +337,10 @@ def build_app(state: FakeSpritesState) -> Starlette:
         sprite = sprite_or_error(request)
         if isinstance(sprite, Response):
             return sprite
-        return JSONResponse([s.as_json() for s in sprite.services.values()])
+        listed = [s.as_json() for s in sprite.services.values()]
+        if state.faults.hide_service_env:
+            listed = [{k: v for k, v in item.items() if k != "env"} for item in listed]
+        return JSONResponse(listed)
 
     async def service_resource(request: Request) -> Response:
         sprite = sprite_or_error(request)
@@ -347,8 +353,8 @@ def build_app(state: FakeSpritesState) -> Starlette:
         if service is None:
             return _error(404, "not_found", f"Service {name} not found")
         if request.method == "DELETE":
-            state.stop_process(service)
-            del sprite.services[name]
+            await asyncio.to_thread(state.stop_process, service)
+            sprite.services.pop(name, None)
             return Response(status_code=204)
         return JSONResponse(service.as_json())
 
@@ -362,7 +368,7 @@ def build_app(state: FakeSpritesState) -> Starlette:
                 return _error(409, "conflict", f"Service {other.name} already owns the HTTP port")
         previous = sprite.services.get(name)
         if previous is not None:
-            state.stop_process(previous)
+            await asyncio.to_thread(state.stop_process, previous)
         service = FakeService(
             name=name,
             cmd=body["cmd"],
@@ -404,7 +410,7 @@ def build_app(state: FakeSpritesState) -> Starlette:
         service = sprite.services.get(request.path_params["service"])
         if service is None:
             return _error(404, "not_found", "Service not found")
-        if service.status != "running":
+        if service.process is None:  # a crashed one waiting for its restart can be stopped
             return _error(409, "conflict", "Service is not running")
         await asyncio.to_thread(state.stop_process, service)
         service.was_running = False
@@ -415,6 +421,37 @@ def build_app(state: FakeSpritesState) -> Starlette:
                 {"type": "complete", "timestamp": _millis()},
             ]
         )
+
+    async def service_restart(request: Request) -> Response:
+        sprite = sprite_or_error(request)
+        if isinstance(sprite, Response):
+            return sprite
+        service = sprite.services.get(request.path_params["service"])
+        if service is None:
+            return _error(404, "not_found", "Service not found")
+        await asyncio.to_thread(state.stop_process, service)
+        stopped = [
+            {"type": "stopping", "timestamp": _millis()},
+            {"type": "stopped", "exit_code": 0, "timestamp": _millis()},
+        ]
+        return _ndjson([*stopped, *await _start_events(service, sprite)])
+
+    async def service_logs(request: Request) -> Response:
+        sprite = sprite_or_error(request)
+        if isinstance(sprite, Response):
+            return sprite
+        service = sprite.services.get(request.path_params["service"])
+        if service is None:
+            return _error(404, "not_found", "Service not found")
+        try:
+            lines = max(1, min(int(request.query_params.get("lines", "100")), 10_000))
+        except ValueError:
+            return _error(400, "invalid_request", "lines must be a number")
+        output = await asyncio.to_thread(state.read_log, service, lines)
+        events = [
+            {"type": "stdout", "data": line + "\n", "timestamp": _millis()} for line in output
+        ]
+        return _ndjson([*events, {"type": "complete", "timestamp": _millis()}])
 
     # -- network policy --------------------------------------------------------------
 
@@ -476,6 +513,8 @@ def build_app(state: FakeSpritesState) -> Starlette:
         Route(f"{prefix}/services/{{service}}", service_resource, methods=["GET", "PUT", "DELETE"]),
         Route(f"{prefix}/services/{{service}}/start", service_start, methods=["POST"]),
         Route(f"{prefix}/services/{{service}}/stop", service_stop, methods=["POST"]),
+        Route(f"{prefix}/services/{{service}}/restart", service_restart, methods=["POST"]),
+        Route(f"{prefix}/services/{{service}}/logs", service_logs, methods=["GET"]),
         Route(f"{prefix}/policy/network", network_policy, methods=["GET", "POST"]),
         Route(
             "/_sprite/{name}/{path:path}",

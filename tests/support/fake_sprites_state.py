@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import posixpath
 import shutil
 import signal
 import socket
 import subprocess
+import threading
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,10 +29,17 @@ from pathlib import Path
 from typing import Any
 
 SPRITE_HOME = "/home/sprite"
+logger = logging.getLogger(__name__)
 
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _iso(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
 
 
 def free_port() -> int:
@@ -46,6 +56,8 @@ class Faults:
     retry_after_seconds: int = 7
     exec_drops: int = 0
     handshake_delay: float = 0.0
+    # The API's service listing may leave ``env`` out (reference §2: ``env?``).
+    hide_service_env: bool = False
 
 
 @dataclass
@@ -61,6 +73,9 @@ class FakeService:
     started_at: str | None = None
     restart_count: int = 0
     was_running: bool = False
+    # Set when the process exited by itself: the supervisor starts it again then.
+    next_restart_at: float | None = None
+    log_path: Path | None = None
 
     @property
     def status(self) -> str:
@@ -84,7 +99,7 @@ class FakeService:
                 "started_at": self.started_at,
                 "error": None,
                 "restart_count": self.restart_count,
-                "next_restart_at": None,
+                "next_restart_at": _iso(self.next_restart_at),
             },
         }
 
@@ -159,6 +174,8 @@ class FakeSpritesState:
         *,
         organization: str = "fake-org",
         extra_path: Sequence[str] = (),
+        restart_base: float = 0.5,
+        restart_cap: float = 8.0,
     ) -> None:
         self.base_dir = base_dir
         self.token = token
@@ -167,6 +184,18 @@ class FakeSpritesState:
         self.sprites: dict[str, FakeSprite] = {}
         self.faults = Faults()
         self.public_url = "http://127.0.0.1"
+        # Crash restarts wait restart_base * 2**n seconds (n: restarts so far), at most
+        # restart_cap: short here so tests can watch a few.
+        self.restart_base = restart_base
+        self.restart_cap = restart_cap
+        # The API's handlers (on the server's loop) and the supervisor (a thread) both
+        # start and stop processes.
+        self.lock = threading.RLock()
+        self._closed = threading.Event()
+        self._supervisor = threading.Thread(
+            target=self._supervise, name="fake-sprites-supervisor", daemon=True
+        )
+        self._supervisor.start()
 
     # -- sprites ---------------------------------------------------------------------
 
@@ -194,11 +223,19 @@ class FakeSpritesState:
                     self.start_service(sprite, service)
 
     def make_cold(self, sprite: FakeSprite) -> None:
-        """What happens when a sprite falls cold: processes lost, files kept."""
-        for service in sprite.services.values():
-            service.was_running = service.status == "running"
-            self.stop_process(service)
-        sprite.status = "cold"
+        """What happens when a sprite falls cold: processes lost, files kept; the services
+        that ran (or were waiting to be restarted) start again when it wakes."""
+        with self.lock:
+            for service in sprite.services.values():
+                service.was_running = service.process is not None
+                self.stop_process(service)
+            sprite.status = "cold"
+
+    def read_log(self, service: FakeService, lines: int) -> list[str]:
+        if service.log_path is None or not service.log_path.is_file():
+            return []
+        text = service.log_path.read_bytes()[-1_000_000:].decode("utf-8", errors="replace")
+        return text.splitlines()[-lines:]
 
     def delete(self, sprite: FakeSprite) -> None:
         for service in sprite.services.values():
@@ -207,13 +244,46 @@ class FakeSpritesState:
         del self.sprites[sprite.name]
 
     def close(self) -> None:
+        self._closed.set()
+        self._supervisor.join(timeout=5)
         for sprite in list(self.sprites.values()):
             for service in sprite.services.values():
                 self.stop_process(service)
 
+    def _supervise(self) -> None:
+        """Like the Sprite's supervisor: a service that exits by itself (not stopped through
+        the API, not lost to a cold stop) is started again after a growing backoff."""
+        while not self._closed.wait(0.1):
+            try:
+                with self.lock:
+                    for sprite in list(self.sprites.values()):
+                        if sprite.status != "running":
+                            continue
+                        for service in list(sprite.services.values()):
+                            self._supervise_one(sprite, service)
+            except Exception:  # a sprite deleted meanwhile, say: the next pass sees it
+                logger.exception("the fake's service supervisor")
+
+    def _supervise_one(self, sprite: FakeSprite, service: FakeService) -> None:
+        if service.process is None or service.process.poll() is None:
+            return
+        now = time.time()
+        if service.next_restart_at is None:
+            delay = min(self.restart_base * 2**service.restart_count, self.restart_cap)
+            service.next_restart_at = now + delay
+        elif now >= service.next_restart_at:
+            service.restart_count += 1
+            self.start_service(sprite, service)
+
     # -- services --------------------------------------------------------------------
 
     def start_service(self, sprite: FakeSprite, service: FakeService) -> None:
+        with self.lock:
+            self._start_service(sprite, service)
+
+    def _start_service(self, sprite: FakeSprite, service: FakeService) -> None:
+        if service.process is not None and service.process.poll() is None:
+            return
         environment = sprite.default_environment(self.extra_path)
         environment.update(service.env)
         if service.http_port is not None:
@@ -222,7 +292,8 @@ class FakeSpritesState:
         logs = sprite.directory / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         cwd = sprite.host_path(service.dir or SPRITE_HOME)
-        with open(logs / f"{service.name}.log", "ab") as log:
+        service.log_path = logs / f"{service.name}.log"
+        with open(service.log_path, "ab") as log:
             service.process = subprocess.Popen(
                 [service.cmd, *service.args],
                 cwd=cwd,
@@ -234,8 +305,14 @@ class FakeSpritesState:
             )
         service.started_at = now_iso()
         service.was_running = True
+        service.next_restart_at = None
 
     def stop_process(self, service: FakeService) -> None:
+        with self.lock:
+            self._stop_process(service)
+
+    def _stop_process(self, service: FakeService) -> None:
+        service.next_restart_at = None
         process = service.process
         if process is None:
             return
@@ -267,7 +344,7 @@ class FakeSpritesState:
         source = sprite.directory / "checkpoints" / checkpoint_id
         home = sprite.host_path(SPRITE_HOME)
         # Like a VM restore: running processes do not survive it.
-        running = [s for s in sprite.services.values() if s.status == "running"]
+        running = [s for s in sprite.services.values() if s.process is not None]
         for service in running:
             self.stop_process(service)
         shutil.rmtree(home)

@@ -55,6 +55,11 @@ const DISPATCH = {
   notify: "notify",
   app_port: "previews",
   inspect_changed: "sidebar",
+  // A supervised service changed state, was removed, or a cron run ended: the sidebar
+  // shows each one's status, restarts and last run.
+  service_changed: "sidebar",
+  service_removed: "sidebar",
+  service_run: "sidebar",
   session_started: "sessionList",
   session_ended: "sessionList",
   checkpoint_restored: "restored",

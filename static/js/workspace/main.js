@@ -39,9 +39,14 @@ function start(config) {
 
   /** @type {any} */
   let panels = null;
-  const previews = createPreviews(() => api.get("preview_link"));
+  const previews = createPreviews((port) => api.get("preview_link", port ? { port } : undefined));
   const lifecycle = createLifecycle({ publicId: config.publicId, urls, onRunning: startWorking });
-  const sidebar = createSidebar({ url: urls.inspect, isActive: () => isActive(lifecycle.status), openPanel });
+  const sidebar = createSidebar({
+    url: urls.inspect,
+    serviceActionUrl: urls.service_action,
+    isActive: () => isActive(lifecycle.status),
+    openPanel,
+  });
   const picker = createModelPicker({ providers: config.providers, api });
   const openCheckpoints = createCheckpoints(urls.checkpoints);
   const events = createEvents({
@@ -120,8 +125,10 @@ function start(config) {
     if (!panels) { return null; }
     const existing = panels.find((/** @type {any} */ panel) => {
       if (panel.kind !== kind) { return false; }
-      if (kind === "preview" || kind === "manage") { return true; }
+      if (kind === "manage") { return true; }
+      if (kind === "preview") { return (panel.props.port || null) === (props.port || null); }
       if (kind === "asset" || kind === "logs") { return panel.props.path === props.path && panel.props.service === props.service; }
+      if (kind === "runs") { return panel.props.service === props.service; }
       if (kind === "trace") { return panel.props.sessionId === props.sessionId; }
       return false;
     });

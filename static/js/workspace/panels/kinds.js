@@ -45,7 +45,7 @@ function mountFragment(body, url) {
  * @param {object} workspace the workspace (main.js): its config, chat views and panels
  * @param {any} workspace.config
  * @param {any[]} workspace.views the chat views on the page
- * @param {{mount: (body: HTMLElement) => Mounted}} previews
+ * @param {{mount: (body: HTMLElement, props: {port?: number}) => Mounted}} previews
  * @returns {Record<string, PanelKind>}
  */
 export function createKinds(workspace, previews) {
@@ -68,16 +68,20 @@ export function createKinds(workspace, previews) {
       },
     },
     preview: {
-      title: () => "App preview",
-      mount: (body) => previews.mount(body),
+      title: (props) => (props.port ? "Preview · :" + props.port : "App preview"),
+      mount: (body, props) => previews.mount(body, props),
     },
     asset: {
       title: (props) => props.name || props.path || "File",
       mount: (body, props) => mountFragment(body, withQuery(urls.file_view, { path: props.path })),
     },
     logs: {
-      title: (props) => "Logs · " + (props.name || props.path || props.service || ""),
-      mount: (body, props) => mountLogs(body, props, urls.logs),
+      title: (props) => "Logs · " + (props.service || props.name || props.path || ""),
+      mount: (body, props) => mountLogs(body, props, urls),
+    },
+    runs: {
+      title: (props) => "Runs · " + (props.service || ""),
+      mount: (body, props) => mountFragment(body, urls.service_runs.replace("NAME", encodeURIComponent(props.service))),
     },
     trace: {
       title: (props) => "Trace · …" + String(props.sessionId || "").slice(-6),
