@@ -43,6 +43,7 @@ from projects.bridge.events import bridge_target
 from projects.errors import BridgeError, ProjectError
 from projects.models import Project
 
+# fullmatch, never match: the pattern ends in `$`, which also matches before a final newline.
 SERVICE_NAME = re.compile(SERVICE_NAME_PATTERN)
 # How much of a log the control plane asks for and passes on.
 DEFAULT_LOG_LINES = 200
@@ -95,7 +96,7 @@ class Service(TypedDict):
 
 def clean_service_name(name: object) -> str:
     """A service name from a URL or a form; it ends up in a bridge path."""
-    if not isinstance(name, str) or not SERVICE_NAME.match(name):
+    if not isinstance(name, str) or not SERVICE_NAME.fullmatch(name):
         raise ProjectError(
             "That is not a service name (lowercase letters, digits and '-', up to 40).",
             "not_found",
@@ -167,7 +168,7 @@ def clean_run(value: object) -> ServiceRun | None:
         return None
     run_id = _int(value.get("id"))
     service = value.get("service")
-    if run_id is None or not isinstance(service, str) or not SERVICE_NAME.match(service):
+    if run_id is None or not isinstance(service, str) or not SERVICE_NAME.fullmatch(service):
         return None
     trigger = value.get("trigger")
     return {
@@ -187,7 +188,7 @@ def clean_service(value: object) -> Service | None:
     if not isinstance(value, dict):
         return None
     name = value.get("name")
-    if not isinstance(name, str) or not SERVICE_NAME.match(name):
+    if not isinstance(name, str) or not SERVICE_NAME.fullmatch(name):
         return None
     kind = value.get("type")
     status = value.get("status")
