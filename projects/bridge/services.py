@@ -329,8 +329,12 @@ class LogEventParser:
         self._data: list[str] = []
 
     def feed(self, text: str) -> list[str]:
-        self._pending += text.replace("\r\n", "\n").replace("\r", "\n")
-        *complete, self._pending = self._pending.split("\n")
+        buffer = self._pending + text
+        # A chunk that ends in "\r" may be half of a "\r\n": keep it for the next one.
+        held = "\r" if buffer.endswith("\r") else ""
+        buffer = buffer.removesuffix("\r").replace("\r\n", "\n").replace("\r", "\n")
+        *complete, rest = buffer.split("\n")
+        self._pending = rest + held
         if len(self._pending) > FOLLOW_MAX_PENDING_CHARS:
             raise ValueError("the bridge sent an endless log line")
         lines: list[str] = []

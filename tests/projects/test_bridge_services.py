@@ -116,7 +116,11 @@ def test_the_log_stream_parser_keeps_log_events_only() -> None:
         'event: log\r\ndata: {"line": "split'
     )
     assert parser.feed(frames) == ["<script>alert(1)</script>"]
-    assert parser.feed(' across chunks"}\r\n\r\n') == ["split across chunks"]
+    assert parser.feed(' across chunks"}\r') == []
+    assert parser.feed('\n\r\nevent: log\ndata: {"line": "next"}\n\n') == [
+        "split across chunks",
+        "next",
+    ]
 
 
 def test_the_log_stream_parser_refuses_an_endless_event() -> None:
