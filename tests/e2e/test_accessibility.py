@@ -211,3 +211,9 @@ def test_service_controls_logs_and_runs_pass_axe(
         problems = audit(page, "workspace with services, a log and runs")
         problems += tab_through(page, "workspace with services", presses=30)
         assert not problems, "\n".join(problems)
+
+        # A run that ends shows up in the open runs panel by itself (a service_run event).
+        rows = page.locator(".runs-table tbody tr:not(.run-output-row)")
+        before = rows.count()
+        nightly.get_by_role("button", name="Run now nightly").click()
+        expect(rows).to_have_count(before + 1, timeout=30_000)

@@ -63,6 +63,10 @@ function start(config) {
       },
       previews: () => { previews.reloadAll(); },
       sidebar: () => { sidebar.refresh(); },
+      serviceRun: (data) => {
+        sidebar.refresh();
+        document.dispatchEvent(new CustomEvent("starter:service-run", { detail: { service: String(data.service || "") } }));
+      },
       sessionList: () => { workspace.views.forEach((view) => { view.refreshSessions(); }); },
       thinking: (event) => { picker.thinkingChanged(event); },
       // The bridge's log no longer matches our cursor (restored checkpoint, or we were away
