@@ -12,6 +12,12 @@ from accounts.providers import PROVIDER_ENV_VARS
 from accounts.signals import user_secrets_changed
 from bridge_agent.protocol import THINKING_LEVELS
 
+# What the settings page says after a key or a custom provider changed: running projects get
+# the new values without a restart (projects.lifecycle.steps.sync_environment).
+KEYS_APPLY_WHEN = (
+    "Running projects: new commands get it now; the agent picks it up when its current run ends."
+)
+
 
 class SettingsError(ValueError):
     """Bad input to a settings change; the message is shown to the user."""

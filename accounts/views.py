@@ -117,7 +117,7 @@ def save_defaults(request: AuthenticatedHttpRequest) -> HttpResponse:
 def save_api_key(request: AuthenticatedHttpRequest) -> HttpResponse:
     def save(user: User, data: dict[str, Any]) -> str:
         user_settings.set_api_key(user, data["provider"], data["key"])
-        return f"{PROVIDER_LABELS[data['provider']]} key saved."
+        return f"{PROVIDER_LABELS[data['provider']]} key saved. {user_settings.KEYS_APPLY_WHEN}"
 
     return _submit(request, ApiKeyForm(request.POST), "api_key_form", save)
 
@@ -130,7 +130,7 @@ def remove_api_key(request: AuthenticatedHttpRequest, provider: str) -> HttpResp
     except user_settings.SettingsError as error:
         messages.error(request, str(error))
     else:
-        messages.success(request, "Key removed.")
+        messages.success(request, f"Key removed. {user_settings.KEYS_APPLY_WHEN}")
     return redirect("accounts:settings")
 
 
@@ -192,7 +192,7 @@ def save_custom_provider(request: AuthenticatedHttpRequest) -> HttpResponse:
             form.model_id_list(),
             data["api_key"] or None,
         )
-        return f"Provider {provider.name} saved."
+        return f"Provider {provider.name} saved. {user_settings.KEYS_APPLY_WHEN}"
 
     return _submit(request, form, "custom_provider_form", save)
 
@@ -205,5 +205,5 @@ def remove_custom_provider(request: AuthenticatedHttpRequest, name: str) -> Http
     except user_settings.SettingsError as error:
         messages.error(request, str(error))
     else:
-        messages.success(request, f"Provider {name} removed.")
+        messages.success(request, f"Provider {name} removed. {user_settings.KEYS_APPLY_WHEN}")
     return redirect("accounts:settings")

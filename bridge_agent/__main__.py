@@ -58,6 +58,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="serve on this inherited listening socket instead of binding --host/--port"
         " (a sandboxed Sprite gets one of the control plane's network)",
     )
+    parser.add_argument(
+        "--environment-fd",
+        type=int,
+        help="write each new environment the control plane sends to this pipe (the keeper's,"
+        " so that a restarted bridge gets it too)",
+    )
     parser.add_argument("--log-level", default=os.environ.get("STARTER_LOG_LEVEL", "info"))
     return parser.parse_args(argv)
 
@@ -84,7 +90,11 @@ def main(argv: list[str] | None = None) -> int:
         idle_timeout=args.idle_timeout,
         keepalive_interval=args.keepalive,
         prewarm=not args.no_prewarm,
+        environment_fd=args.environment_fd,
     )
+    if args.environment_fd is not None:
+        # The keeper's pipe: pi and the commands it runs must never write to it.
+        os.set_inheritable(args.environment_fd, False)
     # Bind first so that port 0 works and the port can be reported before serving.
     if args.listen_fd is not None:
         listener = socket.socket(fileno=args.listen_fd)

@@ -11,6 +11,7 @@ from starlette.routing import Route
 from bridge_agent import branches, protocol
 from bridge_agent.app_target import valid_port
 from bridge_agent.commands import exec_command
+from bridge_agent.environment import checked_update
 from bridge_agent.errors import ApiError
 from bridge_agent.inputs import (
     json_object,
@@ -126,6 +127,10 @@ async def state(request: Request) -> Response:
     data["app_port"] = runtime.app_target.port
     data["last_event_id"] = runtime.log.last_id
     data["live_sessions"] = sorted(runtime.sessions.live)
+    # Every session with a run going (not only the one asked about): idle sleep asks this.
+    data["busy_sessions"] = sorted(
+        session_id for session_id, live in runtime.sessions.live.items() if live.busy
+    )
     return JSONResponse(data)
 
 
@@ -237,6 +242,21 @@ async def inspect(request: Request) -> Response:
     return JSONResponse(read_inspect_db(runtime_of(request).config.inspect_db_path))
 
 
+async def environment_update(request: Request) -> Response:
+    """The project's whole new set of secrets and keys (only the control plane has the token
+    this needs); see ``protocol.ENVIRONMENT_PATH``. Refusals name no value."""
+    body = await json_object(request)
+    unknown = set(body) - {"variables", "secret_names"}
+    if unknown:
+        raise ApiError(400, "invalid_field", f"Unknown field(s) {sorted(unknown)}; send variables.")
+    try:
+        variables, listed = checked_update(body.get("variables"), body.get("secret_names"))
+    except ValueError as problem:
+        raise ApiError(400, "invalid_field", f"Refused: {problem}.") from None
+    answer = await runtime_of(request).update_environment(variables, listed)
+    return JSONResponse(answer)
+
+
 routes = [
     Route(protocol.HEALTH_PATH, health, methods=["GET"]),
     Route(protocol.EVENTS_PATH, events, methods=["GET"]),
@@ -257,6 +277,7 @@ routes = [
     Route(protocol.INSPECT_PATH, inspect, methods=["GET"]),
     Route(protocol.COMMANDS_PATH, commands, methods=["GET"]),
     Route(protocol.EXEC_PATH, exec_command, methods=["POST"]),
+    Route(protocol.ENVIRONMENT_PATH, environment_update, methods=["POST"]),
     *branches.routes,
     *service_routes,
 ]

@@ -1,7 +1,7 @@
 """``POST /starter/exec``: run one command in the Sprite, as the Sprite's own user.
 
 The local backend's ``exec`` comes here, so a command runs inside the same sandbox, network
-namespace and environment (the project's secrets) as the agent: a server it starts is
+namespace and environment (the project's newest secrets) as the agent: a server it starts is
 reachable by the preview and by the agent, and outlives the request like on a real machine.
 
 A command ends when its main process ends. Output that background children keep writing
@@ -23,6 +23,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from bridge_agent.config import TOKEN_ENV
 from bridge_agent.errors import ApiError
 from bridge_agent.inputs import json_object
 
@@ -63,14 +64,16 @@ def _timeout(body: dict[str, Any]) -> float:
     return float(value)
 
 
-def _environment(body: dict[str, Any]) -> dict[str, str]:
+def _environment(body: dict[str, Any], base: dict[str, str]) -> dict[str, str]:
+    """``base`` (the bridge's current environment, without its token) plus the body's
+    ``env``, which may not bring the token back."""
     extra = body.get("env") or {}
     if not isinstance(extra, dict) or not all(
         isinstance(key, str) and isinstance(value, str) for key, value in extra.items()
     ):
         raise ApiError(400, "invalid_field", "'env' must map names to strings.")
-    environment = {k: v for k, v in os.environ.items() if k != "STARTER_BRIDGE_TOKEN"}
-    environment.update(extra)
+    environment = dict(base)
+    environment.update({key: value for key, value in extra.items() if key != TOKEN_ENV})
     return environment
 
 
@@ -138,8 +141,11 @@ async def run_command(
 
 async def exec_command(request: Request) -> Response:
     body = await json_object(request)
-    home: Path = request.app.state.runtime.config.home
+    runtime = request.app.state.runtime
+    home: Path = runtime.config.home
+    # The runtime's environment, not os.environ: it holds the newest secrets.
+    environment = _environment(body, runtime.environment.for_child())
     result = await run_command(
-        _argv(body), cwd=home, environment=_environment(body), timeout=_timeout(body)
+        _argv(body), cwd=home, environment=environment, timeout=_timeout(body)
     )
     return JSONResponse(result)

@@ -39,6 +39,8 @@ class BridgeConfig:
     keepalive_interval: float = 15.0
     prewarm: bool = True
     extension_path: Path = EXTENSION_PATH
+    # The keeper's pipe for new environments (bridge_agent/environment_handoff.py).
+    environment_fd: int | None = None
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
 
     @property

@@ -246,6 +246,21 @@ class EventLog:
             self._prune()
         return event
 
+    def skip_ids_to(self, floor: int) -> None:
+        """Number the next events above ``floor`` (a log restored from a checkpoint must not
+        give an id that readers already saw to another event)."""
+        if floor <= self.last_id:
+            return
+        connection = self._require_connection()
+        updated = connection.execute(
+            "UPDATE sqlite_sequence SET seq = ? WHERE name = 'events'", (floor,)
+        ).rowcount
+        if not updated:
+            connection.execute(
+                "INSERT INTO sqlite_sequence (name, seq) VALUES ('events', ?)", (floor,)
+            )
+        self.last_id = floor
+
     def _prune(self) -> None:
         self._appends_since_prune = 0
         oldest_to_keep = self.last_id - self.retention + 1

@@ -60,7 +60,8 @@ integrations: third-party integrations you set up. status is 'connected', 'error
 'disconnected'; secrets is a JSON array of secret NAMES (never values), e.g. ["STRIPE_KEY"].
 services: running apps, APIs and background jobs. type is 'app', 'api', 'cron' or 'worker'; \
 port for apps/APIs; schedule for crons (e.g. 'every 1h'); status is 'running', 'stopped' or \
-'error'.
+'error'. Services started with start_service (or starter-service) have their rows kept by the \
+platform (id = the service's name); don't write those.
 assets: notable files, documents and reports to surface. type is 'document', 'spreadsheet', \
 'image' or 'data'; path is the file's path in this machine.
 """

@@ -3,8 +3,15 @@ whenever it dies.
 
 The keeper is the bridge's parent inside the Sprite, so it learns of the bridge's death the
 moment it happens (``wait``), not on anyone's poll. It does nothing else: no imports beyond
-the standard library, no network, no files; it holds the listening socket handed in with
-``--listen-fd`` and passes it to each bridge it starts. Because the socket stays open in the
+the standard library and the bridge's environment rules (themselves standard library only),
+no network, no files; it holds the listening socket handed in with ``--listen-fd`` and
+passes it to each bridge it starts.
+
+A bridge restarted here gets the newest secrets, not the ones the keeper was started with:
+each bridge gets the write end of a pipe (``--environment-fd``) and writes the set it took
+from the control plane there; a thread of the keeper reads it and keeps it, in memory only,
+for the next start (``bridge_agent/environment_handoff.py``). The bridge's token is never
+taken from the pipe. Because the socket stays open in the
 keeper, the bridge's address never changes, and a connection made while the bridge is down
 (the relay reconnecting, an API call) waits in the socket's backlog and is served by the
 restarted bridge as soon as it is ready, instead of being refused and retried later.
@@ -29,14 +36,19 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from types import FrameType
+
+from bridge_agent.environment import replaced
+from bridge_agent.environment_handoff import ENVIRONMENT_FD_FLAG, decode
 
 logger = logging.getLogger("bridge_agent.keeper")
 
 RESTART_DELAYS = (0.05, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 HEALTHY_AFTER = 10.0
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+HANDOFF_READ_TIMEOUT = 5.0
 
 
 def listen_fd(argv: list[str]) -> int | None:
@@ -62,10 +74,63 @@ class Keeper:
     def __init__(self, argv: list[str]) -> None:
         self.command = [sys.executable, "-m", "bridge_agent", *argv]
         descriptor = listen_fd(argv)
-        self.pass_fds = (descriptor,) if descriptor is not None else ()
+        self.pass_fds: tuple[int, ...] = (descriptor,) if descriptor is not None else ()
+        # The environment of the next bridge; the newest set a bridge handed over replaces
+        # its secrets (names only are ever logged).
+        self.environment = dict(os.environ)
+        self._environment_lock = threading.Lock()
         self.child: subprocess.Popen[bytes] | None = None
         self.stop_signal: int | None = None
         self.restarts = 0
+
+    def _start_bridge(self) -> tuple[subprocess.Popen[bytes], threading.Thread]:
+        """Start a bridge with its own handoff pipe, and the thread that reads it. A pipe
+        per bridge: a dying bridge's half-written line ends with its pipe, never spoiling
+        the next bridge's first one."""
+        read_end, write_end = os.pipe()
+        try:
+            with self._environment_lock:
+                environment = dict(self.environment)
+            child = subprocess.Popen(
+                [*self.command, ENVIRONMENT_FD_FLAG, str(write_end)],
+                pass_fds=(*self.pass_fds, write_end),
+                env=environment,
+            )
+        except BaseException:
+            os.close(read_end)
+            raise
+        finally:
+            # Only the bridge holds the write end now: its death is the reader's end of file.
+            os.close(write_end)
+        reader = threading.Thread(
+            target=self._read_handoffs, args=(read_end,), name="environment-handoff", daemon=True
+        )
+        reader.start()
+        return child, reader
+
+    def _read_handoffs(self, read_end: int) -> None:
+        """Keep every complete set the bridge writes; a line that is not one is ignored."""
+        buffered = b""
+        try:
+            while chunk := os.read(read_end, 65536):
+                buffered += chunk
+                while b"\n" in buffered:
+                    line, buffered = buffered.split(b"\n", 1)
+                    self._take(line)
+        except OSError as error:
+            logger.error("reading the bridge's environment handoff failed: %s", error)
+        finally:
+            os.close(read_end)
+
+    def _take(self, line: bytes) -> None:
+        update = decode(line)
+        if update is None:
+            logger.error("the bridge handed over an environment the keeper refuses; ignored")
+            return
+        variables, listed = update
+        with self._environment_lock:
+            self.environment, changed = replaced(self.environment, variables, listed)
+        logger.info("a restarted bridge gets the new values of %s", ", ".join(changed) or "none")
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.stop_signal = signum
@@ -82,10 +147,12 @@ class Keeper:
         failures = 0
         while self.stop_signal is None:
             started = time.monotonic()
-            self.child = subprocess.Popen(self.command, pass_fds=self.pass_fds)
+            self.child, reader = self._start_bridge()
             if self.stop_signal is not None:  # a signal landed while it was being started
                 self.child.send_signal(self.stop_signal)
             returncode = self.child.wait()
+            # What the bridge wrote before it died is read before the next one starts.
+            reader.join(HANDOFF_READ_TIMEOUT)
             ran = time.monotonic() - started
             if self.stop_signal is not None:
                 return 0

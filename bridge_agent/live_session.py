@@ -58,6 +58,9 @@ class LiveSession:
     resources: Signature = ()
     # A final agent_end (willRetry false) came and its agent_settled has not yet.
     settling: bool = False
+    # Variables whose new values came while this process was busy: it restarts with them
+    # once idle (bridge_agent/environment_restarts.py).
+    stale_environment: set[str] = field(default_factory=set)
     _settled: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property

@@ -334,8 +334,3 @@ class PiProcess:
             if not future.done():
                 future.set_exception(PiExited(reason))
         self._pending.clear()
-
-
-def child_environment(base: dict[str, str], drop: tuple[str, ...]) -> dict[str, str]:
-    """The bridge's environment (project secrets included) minus the bridge's own token."""
-    return {key: value for key, value in base.items() if key not in drop}

@@ -28,6 +28,9 @@ PROMPT_PATH: Final = "/starter/prompt"
 STEER_PATH: Final = "/starter/steer"
 FOLLOW_UP_PATH: Final = "/starter/follow-up"
 ABORT_PATH: Final = "/starter/abort"
+# GET: the (current or ?session_id=) session's state, plus ``app_port``, ``last_event_id``,
+# ``live_sessions`` and ``busy_sessions`` (every session with a run going, which idle sleep
+# asks before it puts the Sprite to sleep).
 STATE_PATH: Final = "/starter/state"
 CONFIG_PATH: Final = "/starter/config"
 SESSIONS_PATH: Final = "/starter/sessions"
@@ -218,7 +221,11 @@ SERVICE_LOGS_PATH: Final = "/starter/services/{name}/logs"
 SERVICE_RUNS_PATH: Final = "/starter/services/{name}/runs"
 # POST {"variables": {NAME: value}} (the project's secrets and keys, whole): new processes get
 # them at once; services restart with them; pi restarts with them when its session is idle.
-# Answer: {"applied": "now" | "after_run", "pending_sessions": [session ids still busy]}.
+# Optional "secret_names": [names of variables the agent is told about] (STARTER_SECRET_NAMES;
+# default: every name not starting with STARTER_). Names the platform owns are refused (400):
+# see bridge_agent/environment.py ``variable_name_problem``.
+# Answer: {"applied": "now" | "after_run", "pending_sessions": [session ids still busy],
+# "names": [names whose value changed]}.
 ENVIRONMENT_PATH: Final = "/starter/environment"
 
 ServiceType = Literal["app", "api", "worker", "cron"]
@@ -237,13 +244,21 @@ EVENT_SERVICE_CHANGED: Final = "service_changed"  # payload: the service
 EVENT_SERVICE_REMOVED: Final = "service_removed"  # payload: {"name"}
 EVENT_SERVICE_RUN: Final = "service_run"  # payload: the run that ended
 # Written by the bridge after it took new environment values: {"names": [...], "applied":
-# "now" | "after_run"}; again with "applied": "now" when a busy session picked them up.
+# "now" | "after_run", "pending_sessions": [...]}; again, with the session's id and "applied":
+# "now", when a busy session picked them up (its pi restarted right after its run settled).
 EVENT_ENVIRONMENT_CHANGED: Final = "environment_changed"
 # The control plane restored a checkpoint: {"checkpoint_id", "comment", "restored_at",
 # "kept_sessions": [ids whose newer lines were kept]}; also a custom entry in each kept
 # session file (``customType`` CHECKPOINT_RESTORE_ENTRY), so the trace shows where.
 EVENT_CHECKPOINT_RESTORED: Final = "checkpoint_restored"
 CHECKPOINT_RESTORE_ENTRY: Final = "starter-checkpoint-restored"
+# How the control plane tells the bridge (stopped during the restore): this file in the home,
+# the event's payload as JSON plus ``event_id_floor`` (int | None: the bridge's last event id
+# before the restore, with a margin); the bridge writes the event when it starts, then
+# removes the file. The control plane also puts the event log of before the restore back, so
+# event ids never go back in time; a log too large to keep is the checkpoint's, and the
+# bridge numbers its next events above the floor (no id is ever given to two events).
+CHECKPOINT_RESTORE_NOTE: Final = ".starter/checkpoint-restored.json"
 
 # Previews per port: ``<public_id>-<port>.<STARTER_PREVIEW_DOMAIN>``; the control plane asks the
 # bridge's proxy for that port with this header (the bridge refuses its own port).

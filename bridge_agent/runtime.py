@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from bridge_agent.app_target import AppTarget
 from bridge_agent.config import BridgeConfig
 from bridge_agent.environment import SpriteEnvironment
+from bridge_agent.environment_handoff import KeeperHandoff
+from bridge_agent.environment_restarts import EnvironmentRestarts
 from bridge_agent.event_log import EventLog
 from bridge_agent.inspect_db import TABLES, InspectWatcher, ensure_inspect_db, read_inspect_db
-from bridge_agent.protocol import EVENT_INSPECT_CHANGED
+from bridge_agent.protocol import EVENT_ENVIRONMENT_CHANGED, EVENT_INSPECT_CHANGED
+from bridge_agent.restore_note import announce_restore
 from bridge_agent.services.paths import socket_path
 from bridge_agent.services.supervisor import ServiceSupervisor
 from bridge_agent.services.unix_socket import ServiceSocket
@@ -29,7 +34,10 @@ class BridgeRuntime:
         # Shared by everything that starts processes (see bridge_agent/environment.py).
         self.environment = SpriteEnvironment(config.env)
         self.app_target = AppTarget(config.bridge_state_path, config.app_port, self.log)
-        self.sessions = SessionManager(config, self.log, self.app_target)
+        self.sessions = SessionManager(config, self.log, self.app_target, self.environment)
+        self.environment_restarts = EnvironmentRestarts(self.sessions)
+        self.keeper_handoff = KeeperHandoff(config.environment_fd)
+        self._environment_lock = asyncio.Lock()
         self.inspect_watcher = InspectWatcher(config.inspect_db_path, self._inspect_changed)
         # Set when shutdown begins, before the server waits for open connections: SSE
         # streams end on it so they never hold shutdown up.
@@ -47,17 +55,44 @@ class BridgeRuntime:
         await self.services.start()
         await self.service_socket.start()
         await self.sessions.start()
+        announce_restore(self.config.home, self.log)
+        self.environment_restarts.start()
 
     def begin_shutdown(self) -> None:
         self.shutting_down.set()
 
     async def close(self) -> None:
         self.shutting_down.set()
+        await self.environment_restarts.close()
         await self.service_socket.close()
         await self.services.close()
         await self.sessions.close()
+        self.keeper_handoff.close()
         await self.inspect_watcher.stop()
         self.log.close()
+
+    async def update_environment(
+        self, variables: Mapping[str, str], listed: Sequence[str] | None
+    ) -> dict[str, Any]:
+        """Make ``variables`` (checked: ``environment.variables_problem``) the project's
+        whole set of secrets and keys; answers as ``protocol.ENVIRONMENT_PATH`` says.
+
+        The keeper gets the set before anything else happens, so a bridge that dies from
+        here on comes back with it. Values are never logged; events name variables only."""
+        async with self._environment_lock:
+            changed = self.environment.replace_secrets(variables, listed)
+            if not changed:
+                return {"applied": "now", "pending_sessions": [], "names": []}
+            await self.keeper_handoff.send(variables, listed)
+            pending = await self.environment_restarts.apply(changed)
+            applied = "after_run" if pending else "now"
+            self.log.append(
+                EVENT_ENVIRONMENT_CHANGED,
+                {"names": changed, "applied": applied, "pending_sessions": pending},
+            )
+            logger.info("new values of %s; busy sessions: %s", ", ".join(changed), pending)
+            await self.environment.notify()
+            return {"applied": applied, "pending_sessions": pending, "names": changed}
 
     def _inspect_changed(self) -> None:
         try:

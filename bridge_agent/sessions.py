@@ -13,13 +13,15 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
 from bridge_agent import protocol
 from bridge_agent.app_target import AppTarget
 from bridge_agent.concurrency import watched_task
-from bridge_agent.config import TOKEN_ENV, BridgeConfig
+from bridge_agent.config import BridgeConfig
+from bridge_agent.environment import SpriteEnvironment
 from bridge_agent.errors import ApiError
 from bridge_agent.event_log import EventLog
 from bridge_agent.inspect_db import SCHEMA, SCHEMA_NOTES
@@ -30,7 +32,6 @@ from bridge_agent.pi_process import (
     PiExited,
     PiLaunch,
     PiProcess,
-    child_environment,
     node_problem,
 )
 from bridge_agent.pi_settings import save_defaults
@@ -46,6 +47,10 @@ from bridge_agent.slash_commands import (
 )
 
 logger = logging.getLogger("bridge_agent.sessions")
+
+
+# Why a session's pi was restarted for new environment values (session_ended/started).
+ENVIRONMENT_RESTART = "environment"
 
 
 class SessionError(ApiError):
@@ -85,10 +90,23 @@ class AgentUnavailable(SessionError):
     code = "agent_unavailable"
 
 
+SettledListener = Callable[[LiveSession], None]
+
+
 class SessionManager:
-    def __init__(self, config: BridgeConfig, log: EventLog, app_target: AppTarget) -> None:
+    def __init__(
+        self,
+        config: BridgeConfig,
+        log: EventLog,
+        app_target: AppTarget,
+        environment: SpriteEnvironment | None = None,
+    ) -> None:
         self.config = config
         self.log = log
+        # Where every pi process's environment comes from (new secrets included).
+        self.environment = environment or SpriteEnvironment(config.env)
+        # Called when a session's run has settled (pi will do nothing more by itself).
+        self.on_settled: SettledListener | None = None
         self.files = SessionFiles(config.session_dir)
         self.app_target = app_target
         self.live: dict[str, LiveSession] = {}
@@ -398,7 +416,17 @@ class SessionManager:
     # -- session processes -----------------------------------------------------------------
 
     async def session(self, session_id: str | None) -> LiveSession:
-        """The live session for ``session_id`` (default: the current one), started if needed."""
+        """The live session for ``session_id`` (default: the current one), started if needed.
+
+        A command never gets a pi that misses new environment values while it could have
+        one: if values came while it was busy or starting, and it is idle now, it restarts."""
+        live = await self._session(session_id)
+        if live.stale_environment:
+            await self.refresh_environment(live, announce=True)
+            live = await self._session(session_id)
+        return live
+
+    async def _session(self, session_id: str | None) -> LiveSession:
         live = self._alive(session_id or self.current_id)
         if live is not None:
             live.touch()
@@ -421,7 +449,7 @@ class SessionManager:
         live = self.live.get(session_id) if session_id else None
         return live if live is not None and live.process.alive else None
 
-    async def _resume(self, session_id: str) -> LiveSession:
+    async def _resume(self, session_id: str, reason: str = "resumed") -> LiveSession:
         async with self._start_locks.setdefault(session_id, asyncio.Lock()):
             live = self._alive(session_id)
             if live is not None:
@@ -431,11 +459,12 @@ class SessionManager:
                 raise UnknownSession(
                     f"There is no session {session_id!r}; see /starter/sessions for the list."
                 )
-            return await self._launch(summary.path, reason="resumed")
+            return await self._launch(summary.path, reason=reason)
 
     async def _launch(self, session_file: Path | None, reason: str) -> LiveSession:
         if self._closing:
             raise AgentUnavailable("The bridge is shutting down.")
+        generation = self.environment.generation
         launch = PiLaunch(
             binary=self.config.pi_binary,
             home=self.config.home,
@@ -471,6 +500,9 @@ class SessionManager:
             resources=resources,
             name=clean_session_name(state.get("sessionName")) or None,
         )
+        # New values that came while pi was starting did not reach it: it restarts for them
+        # once idle, like a session that was busy then (bridge_agent/environment_restarts.py).
+        live.stale_environment.update(self.environment.changed_since(generation))
         self.live[session_id] = live
         self._by_process[id(process)] = live
         self.log.append(
@@ -481,7 +513,7 @@ class SessionManager:
         return live
 
     def _pi_environment(self) -> dict[str, str]:
-        env = child_environment(self.config.env, drop=(TOKEN_ENV,))
+        env = self.environment.for_child()
         env.update(
             {
                 "STARTER_HOME": str(self.config.home),
@@ -494,6 +526,54 @@ class SessionManager:
         )
         # ``starter-service`` on PATH, and the socket the extension's service tools use.
         return with_service_command(self.config, env)
+
+    def restartable(self, live: LiveSession) -> bool:
+        """Whether stopping ``live``'s pi now costs nothing: it is still the session's live
+        process, no run is going and no command waits for an answer."""
+        return (
+            self.live.get(live.session_id) is live
+            and live.process.alive
+            and not live.busy
+            and live.commands_in_flight == 0
+        )
+
+    async def refresh_environment(self, live: LiveSession, announce: bool) -> bool:
+        """Restart ``live``'s pi if it waits for new environment values and nothing is going
+        on in it; whether it no longer waits. ``announce``: write the session's own
+        ``environment_changed`` (the values apply now, where they waited for a run)."""
+        if self.live.get(live.session_id) is not live or not live.stale_environment:
+            return True  # stopped or crashed meanwhile: its next process has the new values
+        if not self.restartable(live):
+            return False
+        names = sorted(live.stale_environment)
+        try:
+            await self.restart(live, ENVIRONMENT_RESTART)
+        except SessionError as error:
+            # Stopped, then pi would not start: the next command starts it (with the new
+            # values), as after any failed start.
+            logger.warning("session %s: restarting pi failed: %s", live.session_id, error.message)
+        if announce:
+            self.log.append(
+                protocol.EVENT_ENVIRONMENT_CHANGED,
+                {"names": names, "applied": "now", "pending_sessions": []},
+                live.session_id,
+            )
+        return True
+
+    async def restart(self, live: LiveSession, reason: str) -> None:
+        """Stop ``live``'s pi and start it again on the same session (a new environment).
+
+        Check ``restartable`` first, with no ``await`` in between. A session pi never wrote
+        a file for has nothing to resume: it is replaced by a fresh one if it was current.
+        """
+        was_current = self.current_id == live.session_id
+        await self._stop(live, reason)
+        if self.files.find(live.session_id) is not None:
+            await self._resume(live.session_id, reason=reason)
+        elif was_current:
+            async with self._current_lock:
+                if self.current_id is None:
+                    self.current_id = (await self._launch(None, reason=reason)).session_id
 
     async def _stop(self, live: LiveSession, reason: str) -> None:
         self.live.pop(live.session_id, None)
@@ -568,6 +648,8 @@ class SessionManager:
         if live is not None:
             live.touch()
             live.observe(line)
+            if line.get("type") == protocol.EVENT_AGENT_SETTLED and self.on_settled is not None:
+                self.on_settled(live)
         event = translate_pi_event(line)
         if event is None:
             return

@@ -176,13 +176,15 @@ def provision_on_commit(project: Project) -> None:
 
 
 def sync_environment_on_commit(project: Project) -> None:
-    """Restart the project's bridge with a fresh environment once the transaction commits."""
+    """Hand the project's bridge its fresh environment once the transaction commits (no
+    restart: see ``lifecycle.steps.sync_environment``)."""
     tasks.sync_project_environment.delay_on_commit(project.pk)
 
 
 @receiver(user_secrets_changed)
 def resync_user_sprites(sender: object, user: Any, **kwargs: object) -> None:
-    """Provider keys travel as the bridge's environment: re-apply it on live Sprites.
+    """Provider keys travel as the bridge's environment: re-apply it on live Sprites. Nothing
+    is restarted for it, so a project in the middle of a run is not disturbed.
 
     Connected when the app is ready (``ProjectsConfig.ready`` imports this module)."""
     live = Project.objects.for_user(user).filter(status__in=[Status.RUNNING, Status.SLEEPING])

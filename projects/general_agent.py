@@ -78,7 +78,8 @@ def access_is_active(project: Project) -> bool:
 
 @transaction.atomic
 def renew_access(project: Project) -> None:
-    """Give the agent a new token and restart its bridge with it."""
+    """Give the agent a new token; its bridge gets it without a restart (new commands at
+    once, the agent when its current run ends)."""
     if project.kind != Kind.GENERAL_AGENT:
         raise ValueError("only the general agent has an agent token")
     _issue_token(project)

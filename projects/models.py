@@ -91,6 +91,9 @@ class Project(models.Model):
     progress_done = models.PositiveSmallIntegerField(default=0)
     progress_total = models.PositiveSmallIntegerField(default=0)
     last_activity_at = models.DateTimeField(default=timezone.now)
+    # While it sleeps: when its earliest cron job is due (read from the bridge before it
+    # went to sleep), so beat wakes it in time. Null: no job, or the project is awake.
+    next_job_at = models.DateTimeField(null=True, blank=True, db_index=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 

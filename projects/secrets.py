@@ -1,7 +1,8 @@
 """A project's secrets: environment variables for its Sprite, with the rules for their names.
 
-A secret's value is write-only (never shown again); a running Sprite gets a changed set by
-a restart of its bridge, enqueued once the change is committed.
+A secret's value is write-only (never shown again); a running Sprite gets a changed set once
+the change is committed, without a restart: new commands get it at once, the agent when its
+current run ends (``APPLIES_WHEN`` says so to people).
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ RESERVED_SECRET_NAMES = frozenset(
 )
 RESERVED_SECRET_PREFIXES = ("STARTER_", "PI_")
 MAX_SECRET_BYTES = 64 * 1024
+# What pages say after a secret changed (see projects.lifecycle.steps.sync_environment).
+APPLIES_WHEN = "New commands get it now; the agent picks it up when its current run ends."
 
 
 def clean_secret_name(name: str) -> str:
@@ -48,7 +51,7 @@ def clean_secret_name(name: str) -> str:
 
 
 def set_project_secret(project: Project, name: str, value: str) -> ProjectSecret:
-    """Add or replace a secret; running Sprites get it by a restart of their bridge."""
+    """Add or replace a secret; the running Sprite gets it without a restart."""
     name = clean_secret_name(name)
     if value == "":
         raise ProjectError("A secret needs a value.")

@@ -75,15 +75,39 @@ def sync_project_environment(self: Task, project_id: int) -> None:
     _run_step(self, lifecycle.sync_environment, project_id)
 
 
+@shared_task(bind=True, acks_late=True)
+def sleep_idle_project(self: Task, project_id: int) -> None:
+    _run_step(self, lifecycle.sleep_if_idle, project_id)
+
+
 @shared_task
 def sleep_idle_projects() -> int:
-    """Beat: put Sprites nobody used for STARTER_IDLE_SLEEP_SECONDS to sleep."""
+    """Beat: put Sprites nobody used for STARTER_IDLE_SLEEP_SECONDS to sleep, unless their
+    agent is running or someone watches them (``sleep_if_idle`` asks)."""
     cutoff = timezone.now() - timedelta(seconds=settings.STARTER_IDLE_SLEEP_SECONDS)
     idle = Project.objects.filter(status=Status.RUNNING, last_activity_at__lt=cutoff)
     ids = list(idle.values_list("pk", flat=True))
     for project_id in ids:
-        sleep_project.delay(project_id)
+        sleep_idle_project.delay(project_id)
     return len(ids)
+
+
+@shared_task
+def wake_projects_with_due_jobs() -> int:
+    """Beat: wake sleeping projects whose first cron job is due (the bridge runs a missed
+    job once when it starts again). Each due project is claimed by clearing its time, so
+    two beats never wake it twice."""
+    now = timezone.now()
+    due = Project.objects.filter(status=Status.SLEEPING, next_job_at__lte=now)
+    woken = 0
+    for project_id in list(due.values_list("pk", flat=True)):
+        claimed = Project.objects.filter(
+            pk=project_id, status=Status.SLEEPING, next_job_at__lte=now
+        ).update(next_job_at=None)
+        if claimed:
+            wake_project.delay(project_id)
+            woken += 1
+    return woken
 
 
 @shared_task

@@ -15,6 +15,10 @@ app.autodiscover_tasks()
 
 app.conf.beat_schedule = {
     "sleep-idle-projects": {"task": "projects.tasks.sleep_idle_projects", "schedule": 60.0},
+    "wake-projects-with-due-jobs": {
+        "task": "projects.tasks.wake_projects_with_due_jobs",
+        "schedule": 15.0,
+    },
     "supervise-local-sprites": {"task": "projects.tasks.supervise_local_sprites", "schedule": 15.0},
 }
 

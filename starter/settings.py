@@ -296,6 +296,10 @@ STARTER_SPRITE_ISOLATION = env_str("STARTER_SPRITE_ISOLATION", "strict")
 # server, say): "11434" or "11434,20000-20010". Nothing else of this machine is reachable.
 STARTER_SPRITE_LOOPBACK_PORTS = port_list(env_str("STARTER_SPRITE_LOOPBACK_PORTS", ""))
 STARTER_IDLE_SLEEP_SECONDS = env_int("STARTER_IDLE_SLEEP_SECONDS", 30 * 60)
+# A bridge that says its agent is busy keeps the project awake while its event log moves,
+# and for at most this long in one stretch (a run stuck, or a bridge that lies, stops
+# counting as use then).
+STARTER_MAX_BUSY_AWAKE_SECONDS = env_int("STARTER_MAX_BUSY_AWAKE_SECONDS", 12 * 60 * 60)
 # The lease of a worker's claim on a project: renewed in the background while the step
 # runs, so it is how long a killed worker's claim outlives it.
 STARTER_WORK_LOCK_SECONDS = env_int("STARTER_WORK_LOCK_SECONDS", 5)

@@ -5,6 +5,10 @@
  * - `request_secret` tool: asks the user for a secret through the dashboard (a
  *   `secret_requested` event). The value never passes through the conversation: the
  *   dashboard stores it and it reaches new sessions as an environment variable.
+ * - Service tools (`start_service`, `stop_service`, `restart_service`, `list_services`,
+ *   `service_logs`): long-running servers, workers and cron jobs that the bridge supervises
+ *   (bridge_agent/services/), over the unix socket in $STARTER_SERVICES_SOCKET. The same
+ *   operations are the `starter-service` command in the agent's shell.
  * - App-port detection: dev-server lines in tool output ("Listening on port 3000",
  *   "Local: http://localhost:5173/", "Uvicorn running on http://0.0.0.0:8000", …) retarget
  *   the bridge's reverse proxy (an `app_port` event).
@@ -25,8 +29,10 @@
  *
  * Everything the bridge wants the agent to know arrives in the environment:
  * STARTER_APP_PORT, STARTER_BRIDGE_PORT, STARTER_INSPECT_DB, STARTER_INSPECT_SCHEMA,
- * STARTER_INSPECT_NOTES, STARTER_SECRET_NAMES (comma/space separated or a JSON array).
+ * STARTER_INSPECT_NOTES, STARTER_SECRET_NAMES (comma/space separated or a JSON array),
+ * STARTER_SERVICES_SOCKET.
  */
+import { request as httpRequest } from "node:http";
 import { Type } from "typebox";
 import type { ExtensionAPI, ExtensionContext } from "@earendil-works/pi-coding-agent";
 
@@ -89,6 +95,87 @@ function secretNames(): string[] {
 	return raw.split(/[\s,]+/).filter(Boolean);
 }
 
+class ServiceToolError extends Error {}
+
+// One call to the bridge's service endpoints (bridge_agent/protocol.py SERVICES_PATH) over
+// the unix socket in the home; a refusal's message is the bridge's, meant for the model.
+function servicesCall(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<any> {
+	const socketPath = process.env.STARTER_SERVICES_SOCKET;
+	if (!socketPath) {
+		return Promise.reject(new ServiceToolError("STARTER_SERVICES_SOCKET is not set; services are not available here."));
+	}
+	const payload = body === undefined ? undefined : JSON.stringify(body);
+	return new Promise((resolve, reject) => {
+		const request = httpRequest(
+			{
+				socketPath,
+				path,
+				method,
+				signal,
+				headers: payload
+					? { "content-type": "application/json", "content-length": Buffer.byteLength(payload) }
+					: {},
+			},
+			(response) => {
+				const chunks: Buffer[] = [];
+				response.on("data", (chunk: Buffer) => chunks.push(chunk));
+				response.on("end", () => {
+					const text = Buffer.concat(chunks).toString("utf8");
+					let data: any = null;
+					try {
+						data = text ? JSON.parse(text) : null;
+					} catch {
+						data = null;
+					}
+					if ((response.statusCode ?? 500) >= 400) {
+						reject(new ServiceToolError(data?.message ?? `The bridge answered ${response.statusCode}.`));
+					} else {
+						resolve(data);
+					}
+				});
+				response.on("error", reject);
+			},
+		);
+		request.on("error", (error) =>
+			reject(new ServiceToolError(`The Starter bridge is not reachable (${error.message}); try again shortly.`)),
+		);
+		if (payload) request.write(payload);
+		request.end();
+	});
+}
+
+type ServiceView = {
+	name: string;
+	type: string;
+	command: string;
+	cwd: string;
+	port: number | null;
+	schedule: string | null;
+	status: string;
+	pid: number | null;
+	restart_count: number;
+	next_restart_at: string | null;
+	last_exit_code: number | null;
+	next_run_at: string | null;
+	last_run: { exit_code: number | null; ended_at: string | null; trigger: string } | null;
+};
+
+function describeService(service: ServiceView): string {
+	const parts = [`${service.name} (${service.type}): ${service.status}`];
+	if (service.port) parts.push(`port ${service.port}`);
+	if (service.schedule) parts.push(`schedule "${service.schedule}", next run ${service.next_run_at ?? "-"}`);
+	if (service.status === "backoff") {
+		parts.push(`crashed ${service.restart_count} time(s), last exit ${service.last_exit_code}, restarting at ${service.next_restart_at}`);
+	}
+	if (service.last_run) parts.push(`last run exit ${service.last_run.exit_code} (${service.last_run.trigger})`);
+	parts.push(`command: ${service.command}`, `cwd: ${service.cwd}`);
+	return parts.join("; ");
+}
+
+function serviceResult(service: ServiceView, lead: string) {
+	return { content: [{ type: "text" as const, text: `${lead}\n${describeService(service)}` }], details: { service } };
+}
+
 function starterContext(): string {
 	const appPort = process.env.STARTER_APP_PORT ?? "3000";
 	const inspectDb = process.env.STARTER_INSPECT_DB ?? "inspect.db";
@@ -104,7 +191,10 @@ function starterContext(): string {
 		"You run inside a Sprite: a private Linux machine that belongs to this project. You may install packages, run servers and keep files here; your working directory is the project's home.",
 		"",
 		"### Serving apps",
-		`Serve web apps on port ${appPort} and bind 0.0.0.0 (e.g. \`npm run dev -- --host 0.0.0.0 --port ${appPort}\`). The dashboard shows whatever listens on that port. Run long-lived servers in the background (nohup … &> server.log &) so your tool call returns, then check the log. If you must use another port, print the server's usual "Listening on port N" line so the preview follows it.`,
+		`Serve web apps on port ${appPort} and bind 0.0.0.0 (e.g. \`npm run dev -- --host 0.0.0.0 --port ${appPort}\`). The dashboard previews whatever listens on that port; every other HTTP service gets a preview of its own port.`,
+		"",
+		"### Services and cron jobs",
+		"Start anything long-running (a web app, an API, a worker, a dev server) with the start_service tool, never with nohup, & or screen: the platform runs it with the project's secrets, restarts it when it crashes, keeps its log, starts it again after the project sleeps and wakes, and shows it in the dashboard. Give HTTP services (type app or api) their `port` (1024-65535); the service also gets it as $PORT. Schedule recurring work as a cron job: start_service with type cron and a schedule (5-field cron in UTC like `*/15 * * * *`, or `every 10m`); its runs and exit codes are kept. Use list_services and service_logs to check on them, restart_service after changing a service's code, stop_service to stop one. Scripts can do the same with the `starter-service` command (`starter-service start NAME --port 3000 -- CMD`, `starter-service list`, `starter-service logs NAME`). Services are recorded in the services table of the inspect database for you; do not write those rows yourself.",
 		"",
 		"### The inspect database",
 		`Keep ${inspectDb} (SQLite) up to date; the dashboard reads it to show what exists. Write to it with plain SQL (sqlite3 CLI or any SQLite library), use short stable text ids, and set updated_at = datetime('now') on updates. Schema:`,
@@ -181,6 +271,80 @@ export default function starterExtension(pi: ExtensionAPI): void {
 				],
 				details: { name },
 			};
+		},
+	});
+
+	pi.registerTool({
+		name: "start_service",
+		label: "Start service",
+		description:
+			"Start a long-running service (web app, API, worker) or a cron job that the platform supervises: restarted on crash, logged, started again after the project wakes, with the project's secrets in its environment. Calling it again with the same name replaces the definition and restarts it.",
+		promptSnippet: "Run a server, worker or cron job under the platform's supervision (not nohup)",
+		promptGuidelines: [
+			"Use start_service for anything that must keep running or run on a schedule; never background processes with nohup or &.",
+		],
+		parameters: Type.Object({
+			name: Type.String({ description: "Short id: lower-case letters, digits and dashes, e.g. web or nightly-report" }),
+			command: Type.String({ description: "Shell command (bash -c) that runs in the foreground, e.g. npm run dev -- --host 0.0.0.0 --port 3000" }),
+			cwd: Type.Optional(Type.String({ description: "Working directory inside the home (default: the home)" })),
+			port: Type.Optional(Type.Number({ description: "The port an app or api listens on (1024-65535); also given as $PORT" })),
+			type: Type.Optional(
+				Type.Union([Type.Literal("app"), Type.Literal("api"), Type.Literal("worker"), Type.Literal("cron")], {
+					description: "app/api serve HTTP on port; worker runs in the background; cron runs on schedule",
+				}),
+			),
+			schedule: Type.Optional(Type.String({ description: "For cron: 5-field cron in UTC ('0 * * * *') or 'every N s|m|h'" })),
+			description: Type.Optional(Type.String({ description: "What it is, shown in the dashboard" })),
+		}),
+		async execute(_toolCallId, params, signal) {
+			const service = await servicesCall("POST", "/starter/services", params, signal);
+			const lead = service.type === "cron" ? "The cron job is scheduled." : "The service is starting; check service_logs if it does not come up.";
+			return serviceResult(service, lead);
+		},
+	});
+
+	for (const [toolName, action, label, description] of [
+		["stop_service", "stop", "Stop service", "Stop a supervised service or cron job (it stays defined; start it again with start_service or restart_service)."],
+		["restart_service", "restart", "Restart service", "Restart a supervised service, e.g. after changing its code."],
+	] as const) {
+		pi.registerTool({
+			name: toolName,
+			label,
+			description,
+			parameters: Type.Object({ name: Type.String({ description: "The service's name" }) }),
+			async execute(_toolCallId, params, signal) {
+				const service = await servicesCall("POST", `/starter/services/${encodeURIComponent(params.name)}/${action}`, undefined, signal);
+				return serviceResult(service, action === "stop" ? "Stopped." : "Restarting.");
+			},
+		});
+	}
+
+	pi.registerTool({
+		name: "list_services",
+		label: "List services",
+		description: "List the project's supervised services and cron jobs with their status.",
+		parameters: Type.Object({}),
+		async execute(_toolCallId, _params, signal) {
+			const data = await servicesCall("GET", "/starter/services", undefined, signal);
+			const services: ServiceView[] = data.services;
+			const text = services.length ? services.map(describeService).join("\n") : "No services are defined.";
+			return { content: [{ type: "text", text }], details: { services } };
+		},
+	});
+
+	pi.registerTool({
+		name: "service_logs",
+		label: "Service logs",
+		description: "The end of a supervised service's log (its stdout and stderr, and the platform's start/exit lines).",
+		parameters: Type.Object({
+			name: Type.String({ description: "The service's name" }),
+			lines: Type.Optional(Type.Number({ description: "How many lines from the end (default 100, at most 2000)" })),
+		}),
+		async execute(_toolCallId, params, signal) {
+			const lines = Math.max(0, Math.min(2000, Math.floor(params.lines ?? 100)));
+			const data = await servicesCall("GET", `/starter/services/${encodeURIComponent(params.name)}/logs?lines=${lines}`, undefined, signal);
+			const text = data.lines.length ? data.lines.join("\n") : "(the log is empty)";
+			return { content: [{ type: "text", text }], details: { name: params.name, lines: data.lines.length } };
 		},
 	});
 

@@ -99,7 +99,6 @@ def main(argv: list[str] | None = None) -> int:
     start.add_argument("--schedule", help="cron: '*/5 * * * *' (UTC) or 'every 10m'")
     start.add_argument("--cwd", help="working directory in the home (default: here)")
     start.add_argument("--description")
-    start.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND...")
     for action in ("stop", "restart", "run", "rm", "status", "runs"):
         commands.add_parser(action).add_argument("name")
     listing = commands.add_parser("list")
@@ -108,7 +107,11 @@ def main(argv: list[str] | None = None) -> int:
     logs.add_argument("name")
     logs.add_argument("-n", "--lines", type=int, default=100)
     logs.add_argument("-f", "--follow", action="store_true")
-    args = parser.parse_args(argv)
+    given = sys.argv[1:] if argv is None else argv
+    # Everything after the first ``--`` is the command, never an option of ours.
+    split = given.index("--") if "--" in given else len(given)
+    args = parser.parse_args(given[:split])
+    args.command = given[split + 1 :]
     try:
         return run(args)
     except Failed as error:
@@ -121,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
 def run(args: argparse.Namespace) -> int:
     base = "/starter/services"
     if args.action == "start":
-        command = [part for part in args.command if part != "--"] if args.command else []
+        command: list[str] = args.command
         if not command:
             _, service, _ = request("POST", f"{base}/{args.name}/start")
         else:

@@ -225,7 +225,9 @@ def read_tail(directory: Path, service: str, lines: int) -> list[str]:
     name = log_name(service)
     collected: list[str] = []
     try:
-        directory_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        directory_fd = os.open(
+            directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+        )
     except OSError:
         return []
     try:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -11,6 +13,7 @@ from bridge_agent.config import PACKAGE_DIR, BridgeConfig
 
 # ``starter-service`` lives here (read-only in a Sprite: the agent cannot change it).
 BIN_DIR = PACKAGE_DIR / "bin"
+SERVICE_COMMAND = BIN_DIR / "starter-service"
 SOCKET_ENV = "STARTER_SERVICES_SOCKET"
 PYTHON_ENV = "STARTER_PYTHON"
 
@@ -46,3 +49,13 @@ def with_service_command(config: BridgeConfig, environment: Mapping[str, str]) -
     updated[SOCKET_ENV] = str(socket_path(config))
     updated[PYTHON_ENV] = sys.executable
     return updated
+
+
+def make_command_executable() -> None:
+    """An upload that dropped the file's mode (the ``fly`` bootstrap writes plain files)
+    leaves ``starter-service`` unexecutable; where the bridge's files are writable, fix it."""
+    with contextlib.suppress(OSError):
+        mode = SERVICE_COMMAND.stat().st_mode
+        wanted = mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH
+        if mode != wanted:
+            SERVICE_COMMAND.chmod(wanted)

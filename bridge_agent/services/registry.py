@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge_agent.protocol import MAX_SERVICES
-from bridge_agent.services.spec import Desired, ServiceSpec, SpecError, check_name
+from bridge_agent.services.spec import Desired, ServiceSpec, SpecError, check_stored
 
 logger = logging.getLogger("bridge_agent.services")
 
@@ -47,8 +47,7 @@ def load_registry(path: Path) -> dict[str, Registered]:
     services: dict[str, Registered] = {}
     for entry in entries[:MAX_SERVICES]:
         try:
-            spec = ServiceSpec.from_json(entry["spec"])
-            check_name(spec.name)
+            spec = check_stored(ServiceSpec.from_json(entry["spec"]))
             desired = entry.get("desired")
             next_run = entry.get("next_run_at")
             services[spec.name] = Registered(
@@ -56,7 +55,7 @@ def load_registry(path: Path) -> dict[str, Registered]:
                 desired="stopped" if desired == "stopped" else "running",
                 next_run_at=datetime.fromisoformat(next_run) if next_run else None,
             )
-        except (KeyError, TypeError, ValueError, SpecError):
+        except (KeyError, TypeError, ValueError, AttributeError, SpecError):
             logger.warning("skipping a bad entry of %s", path)
     return services
 

@@ -126,6 +126,24 @@ def parse_spec(body: dict[str, Any], home: Path, bridge_port: int) -> ServiceSpe
     )
 
 
+def check_stored(spec: ServiceSpec) -> ServiceSpec:
+    """A definition read back from the home's services.json (which the agent can edit):
+    everything ``parse_spec`` checks but the working directory, which is checked when the
+    service starts (a restore may bring it back later)."""
+    body: dict[str, Any] = {
+        "name": spec.name,
+        "command": spec.command,
+        "type": spec.type,
+        "port": spec.port,
+        "schedule": spec.schedule,
+        "description": spec.description,
+    }
+    checked = parse_spec(body, Path("/"), bridge_port=0)
+    if Path(spec.cwd).is_absolute() or ".." in Path(spec.cwd).parts:
+        raise SpecError("a stored 'cwd' is relative to the home")
+    return ServiceSpec(**{**checked.to_json(), "cwd": spec.cwd})
+
+
 def relative_cwd(cwd: str, home: Path) -> str:
     """``cwd`` as a path relative to the home, after following every symlink; refuses one
     that leads out of the home or is not a directory."""

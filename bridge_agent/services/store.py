@@ -47,9 +47,12 @@ def _connect(path: Path) -> Iterator[sqlite3.Connection]:
         connection.close()
 
 
-def ensure_runs_table(path: Path) -> None:
+def ensure_runs_table(path: Path, now: str) -> None:
+    """Create the table; runs a previous bridge never saw end (it was killed) end now,
+    without an exit code."""
     with _connect(path) as connection:
         connection.executescript(RUNS_SCHEMA)
+        connection.execute("UPDATE service_runs SET ended_at = ? WHERE ended_at IS NULL", (now,))
 
 
 def upsert_service_row(path: Path, row: dict[str, Any]) -> None:

@@ -15,13 +15,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import time
 from collections.abc import Coroutine
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from bridge_agent import protocol
+from bridge_agent.concurrency import watched_task
 from bridge_agent.config import BridgeConfig
 from bridge_agent.environment import SpriteEnvironment
 from bridge_agent.errors import ApiError
@@ -39,6 +40,14 @@ from bridge_agent.services.runner import (
 )
 from bridge_agent.services.schedule import parse_schedule
 from bridge_agent.services.spec import ServiceSpec, SpecError, check_name, parse_spec, resolve_cwd
+from bridge_agent.services.state import (
+    INSPECT_STATUSES,
+    ServiceState,
+    describe,
+    iso,
+    not_found,
+    utc_now,
+)
 
 logger = logging.getLogger("bridge_agent.services")
 
@@ -50,40 +59,6 @@ HEALTHY_AFTER = 60.0
 # monotonic clock stood still) notices the wall clock's jump within one slice.
 SCHEDULE_SLICE = 30.0
 RUN_OUTPUT_BYTES = protocol.MAX_RUN_OUTPUT_CHARS * 4
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def not_found(name: str) -> ApiError:
-    return ApiError(404, "service_not_found", f"No service named {name!r}; list them first.")
-
-
-@dataclass(eq=False)
-class ServiceState:
-    registered: Registered
-    log: ServiceLog
-    status: protocol.ServiceStatus = "stopped"
-    pid: int | None = None
-    restart_count: int = 0
-    next_restart_at: datetime | None = None
-    last_exit_code: int | None = None
-    started_at: datetime | None = None
-    last_run: dict[str, Any] | None = None
-    loop: asyncio.Task[None] | None = None
-    manual_run: asyncio.Task[None] | None = None
-    job_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-    @property
-    def spec(self) -> ServiceSpec:
-        return self.registered.spec
 
 
 class ServiceSupervisor:
@@ -107,16 +82,24 @@ class ServiceSupervisor:
         self.mirror = InspectMirror(config.inspect_db_path)
         self.services: dict[str, ServiceState] = {}
         self._lock = asyncio.Lock()
-        self._started = False
+        # Set by close(): a request that waited for the lock meanwhile starts nothing.
+        self._closed = False
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Start every service that should run (after a wake, a restart or a restore)."""
+        paths.make_command_executable()
         ended = await asyncio.to_thread(self.groups.end_leftovers)
         if ended:
             logger.warning("ended %d service process group(s) a previous bridge left", ended)
-        await asyncio.to_thread(store.ensure_runs_table, self.config.inspect_db_path)
+        try:
+            await asyncio.to_thread(
+                store.ensure_runs_table, self.config.inspect_db_path, iso(utc_now()) or ""
+            )
+        except (sqlite3.Error, OSError):
+            # The agent's inspect.db is broken; services still run, runs are recorded later.
+            logger.exception("inspect.db: the service_runs table could not be made")
         self.mirror.start()
         registered = await asyncio.to_thread(load_registry, paths.registry_path(self.config))
         async with self._lock:
@@ -132,10 +115,10 @@ class ServiceSupervisor:
                 else:
                     self._changed(state)
         self.environment.subscribe(self._environment_changed)
-        self._started = True
 
     async def close(self) -> None:
         async with self._lock:
+            self._closed = True
             states = list(self.services.values())
             await asyncio.gather(*(self._halt(state, emit=False) for state in states))
             for state in states:
@@ -151,25 +134,7 @@ class ServiceSupervisor:
         return self.describe(self._state(name))
 
     def describe(self, state: ServiceState) -> dict[str, Any]:
-        spec = state.spec
-        return {
-            "name": spec.name,
-            "type": spec.type,
-            "command": spec.command,
-            "cwd": str(self.config.home / spec.cwd) if spec.cwd else str(self.config.home),
-            "port": spec.port,
-            "schedule": spec.schedule,
-            "description": spec.description,
-            "desired": state.registered.desired,
-            "status": state.status,
-            "pid": state.pid,
-            "restart_count": state.restart_count,
-            "next_restart_at": iso(state.next_restart_at),
-            "last_exit_code": state.last_exit_code,
-            "started_at": iso(state.started_at),
-            "next_run_at": iso(state.registered.next_run_at) if spec.type == "cron" else None,
-            "last_run": state.last_run,
-        }
+        return describe(state, self.config.home)
 
     def log_tail(self, name: str, lines: int) -> list[str]:
         self._state(name)
@@ -192,6 +157,7 @@ class ServiceSupervisor:
         except SpecError as error:
             raise ApiError(400, "invalid_service", str(error)) from error
         async with self._lock:
+            self._require_open()
             existing = self.services.get(spec.name)
             if existing is None and len(self.services) >= protocol.MAX_SERVICES:
                 raise ApiError(
@@ -226,6 +192,7 @@ class ServiceSupervisor:
 
     async def remove(self, name: str) -> None:
         async with self._lock:
+            self._require_open()
             state = self._state(name)
             await self._halt(state, emit=False)
             state.log.close()
@@ -240,6 +207,7 @@ class ServiceSupervisor:
                 400, "invalid_action", f"Unknown action; use {', '.join(protocol.SERVICE_ACTIONS)}."
             )
         async with self._lock:
+            self._require_open()
             state = self._state(name)
             if action == "run":
                 self._run_now(state)
@@ -262,6 +230,8 @@ class ServiceSupervisor:
         """New secrets: restart the running long-lived services so they see them (cron
         runs pick them up at their next start)."""
         async with self._lock:
+            if self._closed:
+                return
             for state in list(self.services.values()):
                 if state.spec.type != "cron" and state.loop is not None:
                     state.log.note("restarting: the project's secrets changed")
@@ -284,13 +254,9 @@ class ServiceSupervisor:
         else:
             state.status = "starting"
             coroutine = self._keep_running(state)
-        state.loop = asyncio.create_task(coroutine, name=f"service-{state.spec.name}")
-        state.loop.add_done_callback(self._report_death)
-
-    @staticmethod
-    def _report_death(task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            logger.error("task %s died", task.get_name(), exc_info=task.exception())
+        state.loop = watched_task(
+            coroutine, name=f"service-{state.spec.name}", logger=logger, forever=False
+        )
 
     async def _halt(self, state: ServiceState, *, emit: bool = True) -> None:
         """Cancel the service's loop and manual run and wait until their processes ended."""
@@ -362,8 +328,10 @@ class ServiceSupervisor:
             async with state.job_lock:
                 await self._run_job(state, "manual")
 
-        state.manual_run = asyncio.create_task(run_manually(), name=f"run-{state.spec.name}")
-        state.manual_run.add_done_callback(self._report_death)
+        state.status = "running"  # now, so the answer to the request says so
+        state.manual_run = watched_task(
+            run_manually(), name=f"run-{state.spec.name}", logger=logger, forever=False
+        )
 
     async def _run_job(self, state: ServiceState, trigger: str) -> None:
         name = state.spec.name
@@ -378,9 +346,13 @@ class ServiceSupervisor:
 
         state.status = "running"
         state.log.note(f"run ({trigger})")
-        run_id = await asyncio.to_thread(
-            store.start_run, self.config.inspect_db_path, name, iso(started) or "", trigger
-        )
+        try:
+            run_id = await asyncio.to_thread(
+                store.start_run, self.config.inspect_db_path, name, iso(started) or "", trigger
+            )
+        except (sqlite3.Error, OSError):
+            logger.warning("inspect.db: the run of %s is not recorded", name)
+            run_id = 0
         code: int | None = None
         try:
             process = await self._spawn(state, self.local_runner, capture)
@@ -392,9 +364,13 @@ class ServiceSupervisor:
             text = bytes(output).decode("utf-8", errors="replace")
             ended = iso(utc_now())
             run = store.run_json(run_id, name, iso(started) or "", ended, code, text, trigger)
-            await asyncio.to_thread(
-                store.end_run, self.config.inspect_db_path, run_id, ended or "", code, text
-            )
+            if run_id:
+                try:
+                    await asyncio.to_thread(
+                        store.end_run, self.config.inspect_db_path, run_id, ended or "", code, text
+                    )
+                except (sqlite3.Error, OSError):
+                    logger.warning("inspect.db: the end of run %s is not recorded", run_id)
             state.last_run, state.last_exit_code, state.pid = run, code, None
             state.status = "scheduled" if state.loop is not None else "stopped"
             self.events.append(protocol.EVENT_SERVICE_RUN, run)
@@ -443,6 +419,10 @@ class ServiceSupervisor:
 
     # -- bookkeeping -----------------------------------------------------------------------
 
+    def _require_open(self) -> None:
+        if self._closed:
+            raise ApiError(503, "shutting_down", "The bridge is stopping; try again shortly.")
+
     def _state(self, name: str) -> ServiceState:
         try:
             check_name(name)
@@ -454,21 +434,24 @@ class ServiceSupervisor:
         return state
 
     def _changed(self, state: ServiceState) -> None:
+        """Tell readers (an event) and the inspect DB (a row), each only if it changed."""
         described = self.describe(state)
-        self.events.append(protocol.EVENT_SERVICE_CHANGED, described)
+        if described != state.last_described:
+            state.last_described = described
+            self.events.append(protocol.EVENT_SERVICE_CHANGED, described)
         spec = state.spec
-        self.mirror.put(
-            spec.name,
-            {
-                "id": spec.name,
-                "name": spec.name,
-                "type": spec.type,
-                "port": spec.port,
-                "schedule": spec.schedule,
-                "status": state.status,
-                "description": spec.description or spec.command[:200],
-            },
-        )
+        row = {
+            "id": spec.name,
+            "name": spec.name,
+            "type": spec.type,
+            "port": spec.port,
+            "schedule": spec.schedule,
+            "status": INSPECT_STATUSES[state.status],
+            "description": spec.description or spec.command[:200],
+        }
+        if row != state.last_row:
+            state.last_row = row
+            self.mirror.put(spec.name, row)
 
     def _save(self) -> None:
         registry = {name: state.registered for name, state in self.services.items()}

@@ -26,6 +26,7 @@ from pydantic import Field
 from projects.bridge.client import endpoint_for
 from projects.bridge.events import EventStream, open_event_stream
 from projects.lifecycle.activity import ensure_running, touch
+from projects.lifecycle.presence import viewer_present
 from projects.lookup import project_for_principal
 from sprites.backends import BridgeEndpoint
 from starter.api_errors import SPRITE_ERRORS, responses
@@ -50,17 +51,21 @@ def _cursor(request: HttpRequest, after: int | None) -> int | None:
     return after
 
 
-def _open_target(request: HttpRequest, project_id: str) -> BridgeEndpoint:
+def _open_target(request: HttpRequest, project_id: str) -> tuple[str, BridgeEndpoint]:
     project = project_for_principal(request, project_id)
     ensure_running(project)
     touch(project)
-    return endpoint_for(project)
+    return project.public_id, endpoint_for(project)
 
 
-async def _passthrough(client: httpx.AsyncClient, stream: EventStream) -> AsyncIterator[bytes]:
+async def _passthrough(
+    client: httpx.AsyncClient, stream: EventStream, public_id: str
+) -> AsyncIterator[bytes]:
     try:
-        async for chunk in stream.raw():
-            yield chunk
+        # A program following the stream watches the project: idle sleep waits meanwhile.
+        async with viewer_present(public_id):
+            async for chunk in stream.raw():
+                yield chunk
     finally:
         await stream.aclose()
         await client.aclose()
@@ -97,7 +102,7 @@ async def events(
 ) -> StreamingHttpResponse:
     """Without a cursor the stream is live-only; `?after=0` replays everything kept."""
     cursor = _cursor(request, query.after)
-    endpoint = await sync_to_async(_open_target)(request, project_id)
+    public_id, endpoint = await sync_to_async(_open_target)(request, project_id)
     client = httpx.AsyncClient()
     try:
         stream = await open_event_stream(client, endpoint, cursor)
@@ -105,5 +110,7 @@ async def events(
         await client.aclose()
         raise
     return StreamingHttpResponse(
-        _passthrough(client, stream), content_type="text/event-stream", headers=SSE_HEADERS
+        _passthrough(client, stream, public_id),
+        content_type="text/event-stream",
+        headers=SSE_HEADERS,
     )

@@ -160,7 +160,8 @@ def list_secrets(request: HttpRequest, project_id: str) -> list[SecretOut]:
     summary="Set a secret (an environment variable of the Sprite)",
 )
 def set_secret(request: HttpRequest, project_id: str, name: str, payload: SecretIn) -> SecretOut:
-    """A running Sprite gets the new value by a restart of its bridge (pi sessions resume)."""
+    """A running Sprite gets the new value without a restart: new commands at once, the
+    agent when its current run ends."""
     project = project_for_principal(request, project_id)
     return _secret_out(set_project_secret(project, name, payload.value))
 

@@ -23,7 +23,7 @@ from projects.dashboard.forms import ProjectForm, SecretForm
 from projects.errors import ProjectError, status_of
 from projects.lookup import get_project_for_user
 from projects.models import Kind, Project
-from projects.secrets import remove_project_secret, set_project_secret
+from projects.secrets import APPLIES_WHEN, remove_project_secret, set_project_secret
 
 
 @login_required
@@ -260,7 +260,9 @@ def secret_set(request: AuthenticatedHttpRequest, public_id: str) -> HttpRespons
         except ProjectError as error:
             messages.error(request, error.message)
         else:
-            messages.success(request, f"Secret {form.cleaned_data['name'].strip()} saved.")
+            messages.success(
+                request, f"Secret {form.cleaned_data['name'].strip()} saved. {APPLIES_WHEN}"
+            )
     else:
         for field_errors in form.errors.values():
             for text in field_errors:
@@ -277,5 +279,5 @@ def secret_remove(request: AuthenticatedHttpRequest, public_id: str, name: str) 
     except ProjectError as error:
         messages.error(request, error.message)
     else:
-        messages.success(request, f"Secret {name} removed.")
+        messages.success(request, f"Secret {name} removed. {APPLIES_WHEN}")
     return redirect("projects:detail", public_id=project.public_id)

@@ -6,12 +6,16 @@ API's, from `projects.errors`) so the panel says what went wrong instead of stay
 
 from __future__ import annotations
 
+import json
+from typing import NamedTuple
+
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from bridge_agent import protocol
 from projects.bridge import agent, services
 from projects.dashboard.http import BadRequest, fragment_error, payload, text_field
 from projects.dashboard.viewers import FileForViewer, csv_table
@@ -132,12 +136,44 @@ def session_trace(request: HttpRequest, public_id: str, session_id: str) -> Http
         response = HttpResponse(raw, content_type="application/x-ndjson")
         response["Content-Disposition"] = f'attachment; filename="session-{clean_id}.jsonl"'
         return response
-    lines = raw.decode("utf-8", errors="replace").splitlines()
+    lines = [
+        TraceLine(line, restore_marker(line))
+        for line in raw.decode("utf-8", errors="replace").splitlines()
+    ]
     return render(
         request,
         "projects/workspace/_trace.html",
         {"project": project, "session_id": clean_id, "lines": lines, "truncated": truncated},
     )
+
+
+class TraceLine(NamedTuple):
+    text: str
+    # For the entry that marks a checkpoint restore: what to say about it.
+    restored: dict[str, str] | None
+
+
+def restore_marker(line: str) -> dict[str, str] | None:
+    """The readable facts of a checkpoint-restore entry (``CHECKPOINT_RESTORE_ENTRY``), or
+    None for any other line. The line is the Sprite's: only strings are taken, cut short."""
+    if protocol.CHECKPOINT_RESTORE_ENTRY not in line:
+        return None
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(entry, dict) or entry.get("customType") != protocol.CHECKPOINT_RESTORE_ENTRY:
+        return None
+    data = entry.get("data")
+    data = data if isinstance(data, dict) else {}
+    return {
+        key: value[:200] if isinstance(value, str) else ""
+        for key, value in (
+            ("checkpoint_id", data.get("checkpoint_id")),
+            ("comment", data.get("comment")),
+            ("restored_at", data.get("restored_at") or entry.get("timestamp")),
+        )
+    }
 
 
 @login_required

@@ -11,10 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from datetime import datetime
 
 from django.utils import timezone
 
+from projects.bridge import probe
 from projects.broadcast import broadcast_lifecycle
+from projects.lifecycle import idle
 from projects.lifecycle.status import transition
 from projects.lifecycle.work_lock import WorkLock, project_work_lock
 from projects.models import Project, Status
@@ -134,20 +137,66 @@ def wake(project_id: int) -> Project | None:
         # gets today's documents; pi reads them when its next process starts.
         write_agent_configuration(project)
         if transition(project, Status.RUNNING, only_from={Status.SLEEPING}):
-            Project.objects.filter(pk=project.pk).update(last_activity_at=timezone.now())
+            Project.objects.filter(pk=project.pk).update(
+                last_activity_at=timezone.now(), next_job_at=None
+            )
         broadcast_lifecycle(project)
     return project
 
 
 def sleep(project_id: int) -> Project | None:
+    """running → sleeping, whatever the project is doing (a person asked)."""
     project = _load(project_id)
     if project is None or project.status != Status.RUNNING:
         return project
     with project_work_lock(project.pk):
-        run_sync(backend_for(project).sleep(project.sprite_name))
-        transition(project, Status.SLEEPING, only_from={Status.RUNNING})
-        broadcast_lifecycle(project)
+        _put_to_sleep(project, probe.next_job_at(project))
     return project
+
+
+def sleep_if_idle(project_id: int) -> Project | None:
+    """running → sleeping for beat, unless the project is in use (``lifecycle.idle``).
+
+    Everything is asked under the work lock, the bridge first and the database last, right
+    before the Sprite stops: a prompt touches ``last_activity_at`` before it reaches the
+    bridge, so one that the bridge did not know of yet is seen in the database. What is
+    left is a prompt that arrives between that last read and the bridge stopping.
+    """
+    project = _load(project_id)
+    if project is None or project.status != Status.RUNNING:
+        return project
+    if not idle.untouched_for_idle_period(project):
+        return project
+    with project_work_lock(project.pk):
+        project.refresh_from_db()
+        if project.status != Status.RUNNING:
+            return project
+        if idle.viewers_present(project):
+            _count_as_used(project)
+            return project
+        if idle.busy_counts_as_use(project, probe.agent_activity(project)):
+            _count_as_used(project)
+            return project
+        next_job_at = probe.next_job_at(project)
+        # Last, right before the Sprite stops: a request that came meanwhile wins.
+        if not idle.untouched_for_idle_period(project):
+            return project
+        _put_to_sleep(project, next_job_at)
+    return project
+
+
+def _count_as_used(project: Project) -> None:
+    # As a request would: the next look is one idle period from now.
+    Project.objects.filter(pk=project.pk).update(last_activity_at=timezone.now())
+
+
+def _put_to_sleep(project: Project, next_job_at: datetime | None) -> None:
+    """Under the work lock: remember when the first cron job is due (beat wakes the project
+    then), stop the Sprite, move to sleeping."""
+    Project.objects.filter(pk=project.pk).update(next_job_at=next_job_at)
+    run_sync(backend_for(project).sleep(project.sprite_name))
+    transition(project, Status.SLEEPING, only_from={Status.RUNNING})
+    broadcast_lifecycle(project)
 
 
 def destroy(project_id: int) -> Project | None:
@@ -165,8 +214,9 @@ def destroy(project_id: int) -> Project | None:
 
 
 def sync_environment(project_id: int) -> Project | None:
-    """Re-apply secrets, provider keys, custom providers and model defaults; the backend
-    restarts the bridge, sessions resume."""
+    """Re-apply secrets, provider keys, custom providers and model defaults without
+    interrupting anything: the running bridge gets the new set (new commands have it at
+    once, pi when its current run ends), a sleeping Sprite when it wakes."""
     project = _load(project_id)
     if project is None or project.status not in {Status.RUNNING, Status.SLEEPING}:
         return project
@@ -174,13 +224,20 @@ def sync_environment(project_id: int) -> Project | None:
         return project
     with project_work_lock(project.pk):
         # Custom providers and defaults may have changed too: pi's documents first, so the
-        # restarted bridge's pi reads them (a sleeping Sprite gets them when it wakes).
+        # pi processes the bridge restarts read them (a sleeping Sprite's when it wakes).
         if project.status == Status.RUNNING:
             write_agent_configuration(project)
-        run_sync(
+        update = run_sync(
             backend_for(project).set_environment(
                 project.sprite_name, ensure_bridge_token(project), sprite_environment(project)
             )
+        )
+        logger.info(
+            "project %s: new values of %s apply %s (sessions still busy: %s)",
+            project.public_id,
+            ", ".join(update.names) or "nothing",
+            update.applied,
+            len(update.pending_sessions),
         )
     return project
 

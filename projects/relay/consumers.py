@@ -36,6 +36,7 @@ from channels.layers import get_channel_layer
 from projects.bridge.events import Replay, SseEvent, bridge_target
 from projects.broadcast import user_group
 from projects.errors import BridgeError
+from projects.lifecycle.presence import viewer_present
 from projects.lookup import find_project_for_user
 from projects.relay.feed import ProjectFeed, get_hub
 from projects.relay.supervision import supervise
@@ -83,6 +84,7 @@ class ProjectEventsConsumer(AsyncWebsocketConsumer):
     channel_layer_alias = "relay-viewers-have-no-channel"
     public_id = ""
     feed: ProjectFeed | None = None
+    presence: contextlib.AsyncExitStack | None = None
 
     async def connect(self) -> None:
         # Accept first: only an accepted websocket can be closed with an application code.
@@ -97,6 +99,9 @@ class ProjectEventsConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_NOT_FOUND)
             return
         self.public_id = public_id
+        # An open workspace counts as use: idle sleep leaves the project awake meanwhile.
+        self.presence = contextlib.AsyncExitStack()
+        await self.presence.enter_async_context(viewer_present(public_id))
         self.last_sent: int | None = None
         self.last_reset: int | None = None
         self.catching_up = False
@@ -131,6 +136,9 @@ class ProjectEventsConsumer(AsyncWebsocketConsumer):
             task.cancel()
             with contextlib.suppress(BaseException):
                 await task
+        if self.presence is not None:
+            presence, self.presence = self.presence, None
+            await presence.aclose()
 
     # -- called by the feed -------------------------------------------------------------------
 

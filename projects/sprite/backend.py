@@ -33,7 +33,11 @@ def configured_backend(token: str = "") -> SpriteBackend:
 @lru_cache(maxsize=64)
 def _cached_backend(kind: str, token: str, data_dir: str, api_url: str) -> SpriteBackend:
     if kind == "fly":
-        return get_backend("fly", token=token, base_url=api_url)
+        # The source gives exec the secrets, and wake the values to renew the bridge's
+        # service with (a secret saved meanwhile reached only the running bridge).
+        return get_backend(
+            "fly", token=token, base_url=api_url, environment_source=bridge_environment_for_sprite
+        )
     return get_backend(
         "local",
         data_dir=Path(data_dir),

@@ -78,6 +78,20 @@ EnvironmentSource = Callable[[str], "BridgeEnvironment | Awaitable[BridgeEnviron
 """Looks up the bridge environment of a Sprite by name, at the moment it is needed."""
 
 
+EnvironmentApplied = Literal["now", "after_run", "next_start"]
+
+
+@dataclass(frozen=True)
+class EnvironmentUpdate:
+    """``now``: every process the bridge starts has the new values, pi included;
+    ``after_run``: pi of ``pending_sessions`` restarts with them when its run ends (new
+    commands have them already); ``next_start``: no bridge runs, it starts with them."""
+
+    applied: EnvironmentApplied
+    pending_sessions: tuple[str, ...] = ()
+    names: tuple[str, ...] = field(default=())
+
+
 @dataclass(frozen=True)
 class SpriteStatus:
     name: str
@@ -186,15 +200,23 @@ class SpriteBackend(Protocol):
 
     async def set_environment(
         self, name: str, token: str, environment: Mapping[str, str]
-    ) -> SpriteStatus:
-        """Re-apply the bridge's environment and restart it (pi sessions resume)."""
+    ) -> EnvironmentUpdate:
+        """Record ``environment`` for the bridge's next start and hand it to the running
+        bridge; never restart it. New processes get the values at once, pi when its run ends
+        (the answer says which sessions wait). A sleeping Sprite is not woken for it."""
         ...
 
     async def create_checkpoint(self, name: str, comment: str = "") -> Checkpoint: ...
 
     async def list_checkpoints(self, name: str) -> list[Checkpoint]: ...
 
-    async def restore_checkpoint(self, name: str, checkpoint_id: str) -> SpriteStatus: ...
+    async def restore_checkpoint(
+        self, name: str, checkpoint_id: str, *, event_id_floor: int | None = None
+    ) -> SpriteStatus:
+        """Bring the checkpoint's files back, keeping pi's session files and the bridge's
+        event log (``restore_keeping``); when the log cannot be kept, its ids go on above
+        ``event_id_floor`` (the bridge's last id before the restore)."""
+        ...
 
     async def bridge_endpoint(self, name: str, token: str) -> BridgeEndpoint: ...
 

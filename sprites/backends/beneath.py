@@ -46,6 +46,7 @@ class Entry:
     is_dir: bool
     size: int
     modified_at: datetime
+    is_symlink: bool = False
 
 
 def openat2(directory: int, path: str, flags: int, mode: int = 0) -> int:
@@ -168,6 +169,7 @@ class Home:
                             is_dir=stat.S_ISDIR(info.st_mode),
                             size=info.st_size,
                             modified_at=datetime.fromtimestamp(info.st_mtime, UTC),
+                            is_symlink=stat.S_ISLNK(info.st_mode),
                         )
                     )
                 return entries

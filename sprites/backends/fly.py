@@ -4,6 +4,11 @@ The bridge runs as the Sprite service ``starter-bridge`` on port 8080, so the Sp
 URL (private: ``url_settings.auth = "sprite"``) routes to it. Its token, the project's
 secrets and the provider API keys live only in that service's environment.
 
+A service's definition cannot change without a restart (a PUT stops and starts it), so new
+secrets go to the running bridge over its API (``set_environment``; its keeper keeps them for
+a bridge that crashes), and the definition is renewed at the next wake, when the service is
+started anyway.
+
 A client is opened per call: each Celery task runs its own event loop (``run_sync``),
 and an httpx client must not outlive the loop it was made in.
 """
@@ -14,8 +19,10 @@ import asyncio
 import contextlib
 import posixpath
 import re
+import tempfile
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +32,7 @@ from sprites.backends.base import (
     BridgeEndpoint,
     Checkpoint,
     EnvironmentSource,
+    EnvironmentUpdate,
     ExecResult,
     FileEntry,
     ProgressCallback,
@@ -36,6 +44,7 @@ from sprites.backends.base import (
     resolve_environment,
     validate_sprite_name,
 )
+from sprites.backends.environment_update import bridge_variables, hand_over
 from sprites.backends.fly_bootstrap import (
     BRIDGE_HTTP_PORT,
     BRIDGE_SERVICE,
@@ -49,6 +58,7 @@ from sprites.backends.fly_bootstrap import (
 from sprites.backends.fly_errors import translated
 from sprites.backends.home_paths import confined_remote_path
 from sprites.backends.local import PROJECT_ROOT
+from sprites.backends.restore_keeping import Listed, RestoreMarker, put_back, snapshot
 from sprites.backends.sdk import load_sdk, load_sdk_module
 
 DEFAULT_API_URL = "https://api.sprites.dev"
@@ -72,7 +82,8 @@ class FlyBackend:
         health_timeout: float = 60.0,
     ) -> None:
         """``token`` is a Sprites API token (the user's own, or the platform's):
-        the caller picks it. ``environment_source`` only adds the secrets to ``exec``."""
+        the caller picks it. ``environment_source`` adds the secrets to ``exec``, and gives
+        ``wake`` today's values to renew the bridge's service with."""
         if not token:
             raise SpriteError(
                 "No Sprites API token: set one in your settings or STARTER_SPRITES_TOKEN."
@@ -185,11 +196,7 @@ class FlyBackend:
         self, name: str, token: str, environment: Mapping[str, str]
     ) -> None:
         """(Re)define the bridge service with this environment and make sure it runs."""
-        service_environment = {
-            **environment,
-            "STARTER_SECRET_NAMES": ",".join(sorted(environment)),
-            "STARTER_BRIDGE_TOKEN": token,
-        }
+        service_environment = self._service_environment(token, environment)
         async with self._sprite(name) as sprite:
             with translated(f"start the bridge in Sprite {name!r}"):
                 with contextlib.suppress(self._errors.APIError):  # 404 or 409: not running
@@ -207,6 +214,10 @@ class FlyBackend:
                 service = await sprite.get_service(BRIDGE_SERVICE)
                 if service.state is None or service.state.status != "running":
                     await sprite.start_service(BRIDGE_SERVICE)
+
+    @staticmethod
+    def _service_environment(token: str, environment: Mapping[str, str]) -> dict[str, str]:
+        return {**bridge_variables(environment), "STARTER_BRIDGE_TOKEN": token}
 
     async def _wait_until_healthy(self, name: str) -> None:
         """Poll ``/starter/health`` through the Sprite's URL, as the control plane will."""
@@ -260,12 +271,32 @@ class FlyBackend:
         return SpriteStatus(name, state, f"machine {sprite.status}; bridge {service_status}")
 
     async def wake(self, name: str) -> SpriteStatus:
+        """Start the bridge; with an environment source, with today's secrets: a definition
+        that holds older ones is renewed first (it was not, when they changed, so as not to
+        restart the bridge then)."""
+        current = None
+        if self._environment_source is not None:
+            current = await resolve_environment(self._environment_source, name)
+            if not current.token:
+                current = None
         async with self._sprite(name) as sprite:
             with translated(f"wake Sprite {name!r}"):
                 service = await sprite.get_service(BRIDGE_SERVICE)
-                if service.state is None or service.state.status != "running":
+                running = service.state is not None and service.state.status == "running"
+        stale = current is not None and dict(service.env or {}) != self._service_environment(
+            current.token, current.variables
+        )
+        if current is not None and stale and not running:
+            await self._define_bridge_service(name, current.token, current.variables)
+        elif not running:
+            async with self._sprite(name) as sprite:
+                with translated(f"wake Sprite {name!r}"):
                     await sprite.start_service(BRIDGE_SERVICE)
         await self._wait_until_healthy(name)
+        if current is not None and stale and running:
+            # Started by a visit, with the old definition: hand it today's values.
+            endpoint = await self.bridge_endpoint(name, current.token)
+            await hand_over(endpoint, current.variables, name)
         return await self.status(name)
 
     async def sleep(self, name: str) -> SpriteStatus:
@@ -288,10 +319,21 @@ class FlyBackend:
 
     async def set_environment(
         self, name: str, token: str, environment: Mapping[str, str]
-    ) -> SpriteStatus:
-        await self._define_bridge_service(name, token, environment)
-        await self._wait_until_healthy(name)
-        return await self.status(name)
+    ) -> EnvironmentUpdate:
+        """Hand the values to the running bridge; a stopped one gets them at its next wake,
+        which renews the service's definition (never a PUT now: that would restart it)."""
+        async with self._sprite(name) as sprite:
+            with translated(f"look up the bridge of Sprite {name!r}"):
+                try:
+                    service = await sprite.get_service(BRIDGE_SERVICE)
+                except self._errors.APIError as error:
+                    if error.status_code != 404:
+                        raise
+                    return EnvironmentUpdate("next_start")
+        if service.state is None or service.state.status != "running":
+            return EnvironmentUpdate("next_start")
+        endpoint = await self.bridge_endpoint(name, token)
+        return await hand_over(endpoint, environment, name)
 
     # -- commands and files ------------------------------------------------------------
 
@@ -399,15 +441,32 @@ class FlyBackend:
             if item.id != "Current"  # the live state, not a checkpoint
         ]
 
-    async def restore_checkpoint(self, name: str, checkpoint_id: str) -> SpriteStatus:
-        async with self._sprite(name) as sprite:
-            with translated(f"restore checkpoint {checkpoint_id!r} of Sprite {name!r}"):
-                messages = list(await sprite.restore_checkpoint(checkpoint_id))
-        errors = [m for m in messages if m.type == "error"]
-        if errors:
-            raise SpriteError(
-                f"Restoring the checkpoint failed: {errors[0].error or errors[0].data}"
-            )
+    async def restore_checkpoint(
+        self, name: str, checkpoint_id: str, *, event_id_floor: int | None = None
+    ) -> SpriteStatus:
+        """Stop the bridge, keep pi's session files and the event log (``restore_keeping``),
+        restore, put them back marked, start the bridge again if it was running."""
+        comment = next(
+            (c.comment for c in await self.list_checkpoints(name) if c.id == checkpoint_id), ""
+        )
+        was_running = (await self.status(name)).is_running
+        await self.sleep(name)  # stops the bridge: nothing writes the files meanwhile
+        files = _FlyHomeFiles(self, name)
+        with tempfile.TemporaryDirectory(prefix="starter-restore-") as spool:
+            kept = await snapshot(files, Path(spool))
+            async with self._sprite(name) as sprite:
+                with translated(f"restore checkpoint {checkpoint_id!r} of Sprite {name!r}"):
+                    messages = list(await sprite.restore_checkpoint(checkpoint_id))
+            errors = [m for m in messages if m.type == "error"]
+            if errors:
+                raise SpriteError(
+                    f"Restoring the checkpoint failed: {errors[0].error or errors[0].data}"
+                )
+            await self.sleep(name)  # a restore may bring back the service's old state
+            marker = RestoreMarker(checkpoint_id, comment, datetime.now(UTC))
+            await put_back(files, kept, marker, event_id_floor)
+        if was_running:
+            return await self.wake(name)
         return await self.status(name)
 
     # -- reaching the bridge ------------------------------------------------------------
@@ -444,3 +503,29 @@ class FlyBackend:
                     if not page.has_more:
                         return infos
                     continuation = page.next_continuation_token
+
+
+class _FlyHomeFiles:
+    """``restore_keeping``'s access to a Fly Sprite's home, through the files API."""
+
+    def __init__(self, backend: FlyBackend, name: str) -> None:
+        self._backend = backend
+        self._name = name
+
+    async def list(self, path: str) -> list[Listed]:
+        try:
+            entries = await self._backend.list_files(self._name, path)
+        except SpriteError:
+            return []
+        return [Listed(entry.name, entry.size, not entry.is_dir) for entry in entries]
+
+    async def read(self, path: str, limit: int) -> bytes | None:
+        # The API reads whole files: the caller has checked the size in a listing first.
+        try:
+            data = await self._backend.read_file(self._name, path)
+        except SpriteError:
+            return None
+        return data[:limit]
+
+    async def write(self, path: str, data: bytes) -> None:
+        await self._backend.write_file(self._name, path, data)

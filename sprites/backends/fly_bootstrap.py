@@ -141,6 +141,7 @@ cd "$home"
 export PYTHONPATH="$home/{STARTER_DIR}/bridge"
 export STARTER_PI_BIN="${{STARTER_PI_BIN:-$(cat "$home/{STARTER_DIR}/pi-bin")}}"
 export STARTER_NODE_BIN="${{STARTER_NODE_BIN:-$(cat "$home/{STARTER_DIR}/node-bin")}}"
-exec "$(cat "$home/{STARTER_DIR}/python")" -m bridge_agent \\
+# The keeper restarts a bridge that dies with the newest secrets it was handed.
+exec "$(cat "$home/{STARTER_DIR}/python")" -m bridge_agent.keeper \\
   --host "${{HOST:-0.0.0.0}}" --port "${{PORT:-{BRIDGE_HTTP_PORT}}}" --home "$home"
 """

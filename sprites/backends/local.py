@@ -19,7 +19,8 @@ Secrets are never written to disk here. The bridge token and environment are han
 the bridge process when it is spawned, taken from the ``bootstrap``/``set_environment``
 arguments or, for every later start (wake, supervision, restore, another process), from
 the ``environment_source`` callable the caller gives: the control plane looks them up in
-its database each time.
+its database each time. A changed environment goes to the running bridge over its API
+(``set_environment``), which passes it on to its keeper: neither restarts for it.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import os
 import shutil
 import stat
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,6 +47,7 @@ from sprites.backends.base import (
     BridgeEnvironment,
     Checkpoint,
     EnvironmentSource,
+    EnvironmentUpdate,
     ExecResult,
     FileEntry,
     ProgressCallback,
@@ -57,8 +60,10 @@ from sprites.backends.base import (
     validate_sprite_name,
 )
 from sprites.backends.beneath import Home
+from sprites.backends.environment_update import bridge_variables, hand_over
 from sprites.backends.home_paths import check_path_shape
 from sprites.backends.local_checkpoints import CheckpointStore, copy_tree
+from sprites.backends.restore_keeping import Listed, RestoreMarker, put_back, snapshot
 from sprites.backends.sandbox import Isolation, SandboxSpec
 from sprites.backends.sprite_uids import UidRegistry
 
@@ -196,8 +201,7 @@ class LocalBackend:
         if self._pi_bin:
             environment["STARTER_PI_BIN"] = self._pi_bin
         environment.update(self._base_environment)
-        environment["STARTER_SECRET_NAMES"] = ",".join(sorted(variables))
-        environment.update(variables)
+        environment.update(bridge_variables(variables))
         return environment
 
     # -- lifecycle ----------------------------------------------------------------
@@ -328,16 +332,20 @@ class LocalBackend:
 
     async def set_environment(
         self, name: str, token: str, environment: Mapping[str, str]
-    ) -> SpriteStatus:
+    ) -> EnvironmentUpdate:
+        """Keep the values for the bridge's next start (when there is no environment source
+        to ask then) and hand them to the running bridge, which never restarts for them."""
         self._require(name)
         self._environments[name] = BridgeEnvironment(
             token, dict(environment), await self._source_loopback_ports(name)
         )
         async with self._locked(name):
-            if self._read(name, "state") == "running":
-                await self._stop_bridge(name)
-                await self._start_bridge(name, self._environments[name])
-        return await self.status(name)
+            pid = self._pid(name)
+            if self._read(name, "state") != "running" or pid is None or not processes.is_alive(pid):
+                # Asleep, or its keeper died (the supervisor's restart asks the source).
+                return EnvironmentUpdate("next_start")
+            endpoint = await self.bridge_endpoint(name, token)
+            return await hand_over(endpoint, environment, name)
 
     # -- the sandbox --------------------------------------------------------------
 
@@ -633,23 +641,35 @@ class LocalBackend:
         self._require(name)
         return self._checkpoints(name).list()
 
-    async def restore_checkpoint(self, name: str, checkpoint_id: str) -> SpriteStatus:
+    async def restore_checkpoint(
+        self, name: str, checkpoint_id: str, *, event_id_floor: int | None = None
+    ) -> SpriteStatus:
         """Stop the bridge, put the checkpoint's copy in place of the home, start again
-        (if it was running). The checkpoint itself stays, so it can be restored twice."""
+        (if it was running). The checkpoint itself stays, so it can be restored twice.
+
+        pi's session files and the bridge's event log as they were just before come back
+        on top of the copy (``restore_keeping``), with the restore marked in them."""
         self._require(name)
-        copy = self._checkpoints(name).copy_of(checkpoint_id)
+        store = self._checkpoints(name)
+        copy = store.copy_of(checkpoint_id)
+        comment = next((c.comment for c in store.list() if c.id == checkpoint_id), "")
         home = self.home(name)
+        files = _HomeFiles(self._files(name))
         async with self._locked(name):
             was_running = self._read(name, "state") == "running"
             await self._stop_bridge(name)
-            incoming = home.with_name("home.restoring")
-            outgoing = home.with_name("home.replaced")
-            for leftover in (incoming, outgoing):
-                await asyncio.to_thread(shutil.rmtree, leftover, True)
-            await copy_tree(copy, incoming, as_uid=self.uid(name))
-            os.rename(home, outgoing)
-            os.rename(incoming, home)
-            await asyncio.to_thread(shutil.rmtree, outgoing, True)
+            with tempfile.TemporaryDirectory(prefix="starter-restore-") as spool:
+                kept = await snapshot(files, Path(spool))
+                incoming = home.with_name("home.restoring")
+                outgoing = home.with_name("home.replaced")
+                for leftover in (incoming, outgoing):
+                    await asyncio.to_thread(shutil.rmtree, leftover, True)
+                await copy_tree(copy, incoming, as_uid=self.uid(name))
+                os.rename(home, outgoing)
+                os.rename(incoming, home)
+                await asyncio.to_thread(shutil.rmtree, outgoing, True)
+                marker = RestoreMarker(checkpoint_id, comment, datetime.now(UTC))
+                await put_back(files, kept, marker, event_id_floor)
             if was_running:
                 await self._start_bridge(name, await self._bridge_environment(name))
         return await self.status(name)
@@ -688,3 +708,29 @@ class LocalBackend:
             return "created" if desired == "created" else "stopped"
         pid = self._pid(name)
         return "running" if pid is not None and processes.is_alive(pid) else "failed"
+
+
+class _HomeFiles:
+    """``restore_keeping``'s access to a local home: every path beneath it, as its uid."""
+
+    def __init__(self, home: Home) -> None:
+        self._home = home
+
+    async def list(self, path: str) -> list[Listed]:
+        try:
+            entries = await asyncio.to_thread(self._home.list, path)
+        except SpriteError:
+            return []
+        return [
+            Listed(entry.name, entry.size, not entry.is_dir and not entry.is_symlink)
+            for entry in entries
+        ]
+
+    async def read(self, path: str, limit: int) -> bytes | None:
+        try:
+            return await asyncio.to_thread(self._home.read, path, limit)
+        except SpriteError:
+            return None
+
+    async def write(self, path: str, data: bytes) -> None:
+        await asyncio.to_thread(self._home.write, path, data)

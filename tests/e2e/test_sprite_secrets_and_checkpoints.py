@@ -72,7 +72,7 @@ def test_secret_reaches_commands_as_environment_and_never_a_file(
         f"/p/{project.public_id}/secrets/", {"name": "PAYMENT_KEY", "value": SECRET_VALUE}
     )
     assert response.status_code == 302
-    time.sleep(1.5)  # the sync task restarts the bridge with the new environment
+    time.sleep(1.5)  # the sync task hands the running bridge the new environment
     wait_for(lambda: call_bridge(project, "GET", "/starter/health").status == 200, timeout=30)
 
     # The command prints a digest of the variable, so the value itself never enters the

@@ -11,9 +11,10 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from projects.lifecycle import steps as lifecycle
 from projects.models import Project
 from projects.relay.wire import connects_key
+from projects.sprite.backend import backend_for
+from sprites.backends import run_sync
 from starter.redis import redis_client
 from tests.e2e.helpers import wait_for
 from tests.relay.bridge_truth import (
@@ -125,7 +126,10 @@ def test_a_restarted_bridge_is_followed_again_from_the_last_event_id_without_los
         viewer.wait_event("agent_end")
         connects_before = _upstream_connects(running_project)
 
-        lifecycle.sync_environment(running_project.pk)  # the backend restarts the bridge
+        # Stop and start the bridge (a new secret no longer does: it restarts nothing).
+        backend = backend_for(running_project)
+        run_sync(backend.sleep(running_project.sprite_name))
+        run_sync(backend.wake(running_project.sprite_name))
         # Events written while the relay is still reconnecting must not be lost.
         prompt(running_project, "[[reply: right after the restart]]")
         start = len(viewer.events)

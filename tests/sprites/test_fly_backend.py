@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+import os
+import signal
 import subprocess
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 
-from sprites.backends import SpriteError, get_backend
+from sprites.backends import BridgeEnvironment, SpriteError, get_backend
 from sprites.backends.fly import FlyBackend
 from sprites.backends.fly_bootstrap import BRIDGE_SERVICE
 from sprites.backends.selftest import run_selftest
@@ -60,16 +64,66 @@ async def test_bootstrap_twice_is_harmless(fly_backend: FlyBackend) -> None:
     assert time.monotonic() - started < 15
 
 
-async def test_sleep_wake_and_new_environment(
-    fly_backend: FlyBackend, fake_api: RunningFake
-) -> None:
-    await fly_backend.bootstrap("fly-a", TOKEN, {"PROJECT_SECRET": "old"})
+async def test_sleep_wake_and_new_environment(fake_api: RunningFake) -> None:
+    """New values go to the running bridge (its service is not redefined: a PUT restarts
+    it); the definition is renewed at the next wake, from the environment source."""
+    current = {"PROJECT_SECRET": "old"}
+    fly_backend = FlyBackend(
+        token=fake_api.token,
+        base_url=fake_api.base_url,
+        environment_source=lambda name: BridgeEnvironment(TOKEN, dict(current)),
+    )
+    await fly_backend.bootstrap("fly-a", TOKEN, current)
     assert (await fly_backend.sleep("fly-a")).state == "stopped"
     assert (await fly_backend.sleep("fly-a")).state == "stopped"
     assert (await fly_backend.wake("fly-a")).state == "running"
-    await fly_backend.set_environment("fly-a", TOKEN, {"PROJECT_SECRET": "new"})
     service = fake_api.state.sprites["fly-a"].services[BRIDGE_SERVICE]
-    assert service.env["PROJECT_SECRET"] == "new" and service.status == "running"
+    pid = service.process.pid if service.process else None
+    current = {"PROJECT_SECRET": "new"}
+    update = await fly_backend.set_environment("fly-a", TOKEN, current)
+    assert update.applied == "now" and update.names == ("PROJECT_SECRET",)
+    service = fake_api.state.sprites["fly-a"].services[BRIDGE_SERVICE]
+    assert service.status == "running" and service.process and service.process.pid == pid
+    assert await _bridge_exec(fly_backend, "echo $PROJECT_SECRET") == "new"
+    # Not redefined yet: that would have restarted the bridge.
+    assert service.env["PROJECT_SECRET"] == "old"
+    # A bridge that crashes now is restarted by its keeper with the new values, not the
+    # definition's.
+    keeper = service.process.pid
+    bridge = _child_of(keeper)
+    os.kill(bridge, signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    while _child_of(keeper) in (None, bridge):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    await fly_backend._wait_until_healthy("fly-a")
+    assert await _bridge_exec(fly_backend, "echo $PROJECT_SECRET") == "new"
+    await fly_backend.sleep("fly-a")
+    current = {"PROJECT_SECRET": "newer"}
+    assert (await fly_backend.set_environment("fly-a", TOKEN, current)).applied == "next_start"
+    assert fake_api.state.sprites["fly-a"].services[BRIDGE_SERVICE].status != "running"
+    assert (await fly_backend.wake("fly-a")).state == "running"
+    service = fake_api.state.sprites["fly-a"].services[BRIDGE_SERVICE]
+    assert service.env["PROJECT_SECRET"] == "newer"
+    assert await _bridge_exec(fly_backend, "echo $PROJECT_SECRET") == "newer"
+
+
+def _child_of(pid: int) -> int | None:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return int(children[0]) if children else None
+
+
+async def _bridge_exec(fly_backend: FlyBackend, command: str) -> str:
+    """A command run by the bridge itself (with the bridge's environment)."""
+    endpoint = await fly_backend.bridge_endpoint("fly-a", TOKEN)
+    async with httpx.AsyncClient(timeout=30) as client:
+        response = await client.post(
+            endpoint.base_url + "/starter/exec",
+            json={"command": command},
+            headers=dict(endpoint.headers),
+        )
+    assert response.status_code == 200, response.text
+    return base64.b64decode(response.json()["stdout"]).decode().strip()
 
 
 async def test_exec_reports_output_exit_code_and_env(fly_backend: FlyBackend) -> None:

@@ -252,7 +252,7 @@ def test_run_bridge_exports_the_installed_node_and_pi(sprite: SpriteShell) -> No
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
         f"node=/sprite/node/bin/node pi=/sprite/pi/bin/pi path={sprite.starter / 'bridge'}",
-        f"args=-m bridge_agent --host 127.0.0.1 --port 18080 --home {sprite.home}",
+        f"args=-m bridge_agent.keeper --host 127.0.0.1 --port 18080 --home {sprite.home}",
     ]
     # A value the service sets itself wins over the file.
     chosen = sprite.run(str(script), STARTER_NODE_BIN="/chosen/node")

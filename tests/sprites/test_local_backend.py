@@ -205,17 +205,47 @@ async def test_supervise_restarts_a_bridge_that_died(local_backend: LocalBackend
     assert (await local_backend.status("alpha")).state == "running"
 
 
-async def test_set_environment_restarts_the_bridge_with_the_new_values(
+async def test_set_environment_hands_new_values_to_the_running_bridge_without_a_restart(
+    local_backend: LocalBackend,
+) -> None:
+    await local_backend.bootstrap("alpha", TOKEN, {"PROJECT_SECRET": "old", "REMOVED": "gone"})
+    keeper_pid = _pid(local_backend, "alpha")
+    bridge = _bridge_python_pid(keeper_pid)
+    environ = Path(f"/proc/{bridge}/environ").read_bytes().split(b"\0")
+    assert b"STARTER_SECRET_NAMES=PROJECT_SECRET,REMOVED" in environ
+    assert b"STARTER_ENVIRONMENT_NAMES=PROJECT_SECRET,REMOVED" in environ
+    update = await local_backend.set_environment("alpha", TOKEN, {"PROJECT_SECRET": "new"})
+    assert update.applied == "now" and update.names == ("PROJECT_SECRET", "REMOVED")
+    # Nothing was restarted: the same keeper, the same bridge.
+    assert _pid(local_backend, "alpha") == keeper_pid and _bridge_python_pid(keeper_pid) == bridge
+    shown = 'echo "$PROJECT_SECRET ${REMOVED-unset}"'
+    assert (await local_backend.exec("alpha", shown)).stdout == b"new unset\n"
+    # A bridge that dies now comes back (through its keeper, in the sandbox) with them.
+    os.kill(bridge, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while not processes.is_alive(keeper_pid) or _bridge_pid_or_none(keeper_pid) in (None, bridge):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert (await local_backend.exec("alpha", shown)).stdout == b"new unset\n"
+
+
+def _bridge_pid_or_none(pid: int) -> int | None:
+    try:
+        return _bridge_python_pid(pid)
+    except AssertionError:
+        return None
+
+
+async def test_set_environment_on_a_sleeping_sprite_applies_at_wake(
     local_backend: LocalBackend,
 ) -> None:
     await local_backend.bootstrap("alpha", TOKEN, {"PROJECT_SECRET": "old"})
-    old_pid = _pid(local_backend, "alpha")
-    await local_backend.set_environment("alpha", TOKEN, {"PROJECT_SECRET": "new"})
-    new_pid = _pid(local_backend, "alpha")
-    assert new_pid != old_pid and not processes.is_alive(old_pid)
-    environ = Path(f"/proc/{_bridge_python_pid(new_pid)}/environ").read_bytes().split(b"\0")
-    assert b"PROJECT_SECRET=new" in environ
-    assert b"STARTER_SECRET_NAMES=PROJECT_SECRET" in environ
+    await local_backend.sleep("alpha")
+    update = await local_backend.set_environment("alpha", TOKEN, {"PROJECT_SECRET": "new"})
+    assert update.applied == "next_start"
+    assert (await local_backend.status("alpha")).state == "stopped"  # not woken for it
+    await local_backend.wake("alpha")
+    assert (await local_backend.exec("alpha", "echo $PROJECT_SECRET")).stdout == b"new\n"
 
 
 def _bridge_python_pid(pid: int) -> int:

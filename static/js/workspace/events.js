@@ -20,7 +20,9 @@ const RING_SIZE = 5000;
  * @property {(data: any) => void} serviceRun a cron run ended: the sidebar and that job's runs panels reload
  * @property {() => void} sessionList a session started or ended: chat pickers refresh
  * @property {(event: any) => void} thinking a session's thinking level changed: the model picker
+ * @property {(event: any) => void} environment new secrets or keys reached the machine: say when they apply
  * @property {(event: any) => void} reset the bridge's log no longer matches our cursor
+ * @property {() => void} restored a checkpoint was restored: the files changed under the chats
  * @property {(payload: any) => void} lifecycle the project's status or progress (not a bridge event)
  * @property {(state: string) => void} connection the relay's or the socket's state
  */
@@ -61,6 +63,8 @@ const DISPATCH = {
   service_run: "serviceRun",
   session_started: "sessionList",
   session_ended: "sessionList",
+  checkpoint_restored: "restored",
+  environment_changed: "environment",
 };
 
 /**
@@ -100,6 +104,7 @@ export function createEvents({ socketUrl, readState, owners }) {
       const owner = DISPATCH[event.type];
       if (owner === "session") { owners.session(event); }
       else if (owner === "thinking") { owners.thinking(event); }
+      else if (owner === "environment") { owners.environment(event); }
       else if (owner === "notify") { owners.notify(event.data || {}); }
       else if (owner === "serviceRun") { owners.serviceRun(event.data || {}); }
       else if (owner) { /** @type {() => void} */ (owners[owner])(); }

@@ -8,6 +8,7 @@
 
 import { json, request } from "../lib/http.js";
 import { toast } from "../lib/toast.js";
+import { environmentMessage } from "./environment.js";
 import { register as registerPaletteItems } from "../pages/palette.js";
 import { announceBranchesChanged } from "./chat/branches.js";
 import { createSessions } from "./chat/session.js";
@@ -69,9 +70,13 @@ function start(config) {
       },
       sessionList: () => { workspace.views.forEach((view) => { view.refreshSessions(); }); },
       thinking: (event) => { picker.thinkingChanged(event); },
+      environment: (event) => { toast(environmentMessage(event.data || {}), "info"); },
       // The bridge's log no longer matches our cursor (restored checkpoint, or we were away
       // too long): start over from the messages and the bridge's current cursor.
       reset: () => { sessions.reloadAll(); sidebar.refresh(); },
+      // The log went on (its ids never go back), but the files are the checkpoint's and
+      // each kept session has a restore marker: reload what shows them.
+      restored: () => { sessions.reloadAll(); sidebar.refresh(); announceBranchesChanged(); },
       lifecycle: (payload) => { lifecycle.apply(payload); },
       connection: (state) => { lifecycle.showConnection(state); },
     },

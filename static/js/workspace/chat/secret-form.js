@@ -49,7 +49,7 @@ export function secretForm(args, options) {
       input.value = "";
       options.savedNames.push(name);
       form.textContent = "";
-      form.appendChild(el("p", "secret-saved", "✓ " + name + " saved. The agent is told it is set (never its value)."));
+      form.appendChild(el("p", "secret-saved", "✓ " + name + " saved. New commands get it now; the agent picks it up when its current run ends, and is told it is set (never its value)."));
       options.saved(name);
     }, (error) => {
       button.disabled = false;
@@ -60,8 +60,10 @@ export function secretForm(args, options) {
 }
 
 /**
- * Saving a secret restarts the Sprite's bridge with the new environment: tell the agent
- * (by name only) once its session is back, or after a while.
+ * Saving a secret hands it to the machine without a restart; the agent's pi process gets it
+ * when it restarts, at once if idle or when its current run ends. Tell the agent (by name
+ * only) once it has it: `environment_changed` with `applied: "now"`, or its session coming
+ * back for it; or after a while, whatever happened.
  * @param {{cursor: number | null, ring: any[]}} events the workspace's recent events
  * @param {{sendText: (text: string, mode: string) => Promise<unknown>, note: (text: string, kind: string) => void}} chat
  * @param {string} name
@@ -70,8 +72,10 @@ export function tellAgentOnceBack(events, chat, name) {
   const since = events.cursor || 0;
   const started = Date.now();
   const timer = setInterval(() => {
-    const restarted = events.ring.some((event) => event.id > since && event.type === "session_started");
-    if (restarted || Date.now() - started > 15000) {
+    const applied = events.ring.some((event) => event.id > since && (
+      (event.type === "environment_changed" && event.data && event.data.applied === "now")
+      || (event.type === "session_started" && event.data && event.data.reason === "environment")));
+    if (applied || Date.now() - started > 60000) {
       clearInterval(timer);
       chat.sendText("I saved the secret " + name + ". It is available to you as the environment variable $" + name + ".", "follow_up")
         .catch((error) => { chat.note(error.message, "error"); });
