@@ -95,6 +95,15 @@ def test_two_services_preview_per_port_logs_stream_and_a_visit_wakes_the_project
     expect(second.locator("#app-b")).to_have_text("App B", timeout=30_000)
     hosts = {urlparse(frame.url).hostname for frame in page.frames}
     assert {f"{project.public_id}-3000.localhost", f"{project.public_id}-5173.localhost"} <= hosts
+    # A page of the 3000 preview cannot reach the 5173 app by naming the port: only the host
+    # decides (the proxy drops a browser's port header).
+    inside = next(
+        f for f in page.frames if urlparse(f.url).hostname == preview_host(project.public_id, 3000)
+    )
+    forged = inside.evaluate(
+        """() => fetch("/", {headers: {"x-starter-app-port": "5173"}}).then(r => r.text())"""
+    )
+    assert "App A" in forged and "App B" not in forged
     page.screenshot(path=str(shots / "two-previews.png"))
 
     # The log streams live: the hostile line as text, then the request the preview made.
