@@ -52,6 +52,7 @@ from projects.sprite import services as sprite_services
 from sprites.backends import SpriteError
 from sprites.backends.base import SpriteService, SpriteServiceAction
 
+# fullmatch, never match: the pattern ends in `$`, which also matches before a final newline.
 SERVICE_NAME = re.compile(SERVICE_NAME_PATTERN)
 # How much of a log the control plane asks for and passes on.
 DEFAULT_LOG_LINES = 200
@@ -107,7 +108,7 @@ class Service(TypedDict):
 
 def clean_service_name(name: object) -> str:
     """A service name from a URL or a form; it ends up in a bridge path."""
-    if not isinstance(name, str) or not SERVICE_NAME.match(name):
+    if not isinstance(name, str) or not SERVICE_NAME.fullmatch(name):
         raise ProjectError(
             "That is not a service name (lowercase letters, digits and '-', up to 40).",
             "not_found",
@@ -179,7 +180,7 @@ def clean_run(value: object) -> ServiceRun | None:
         return None
     run_id = _int(value.get("id"))
     service = value.get("service")
-    if run_id is None or not isinstance(service, str) or not SERVICE_NAME.match(service):
+    if run_id is None or not isinstance(service, str) or not SERVICE_NAME.fullmatch(service):
         return None
     trigger = value.get("trigger")
     return {
@@ -199,7 +200,7 @@ def clean_service(value: object) -> Service | None:
     if not isinstance(value, dict):
         return None
     name = value.get("name")
-    if not isinstance(name, str) or not SERVICE_NAME.match(name):
+    if not isinstance(name, str) or not SERVICE_NAME.fullmatch(name):
         return None
     kind = value.get("type")
     status = value.get("status")
@@ -434,8 +435,12 @@ class LogEventParser:
         self._data: list[str] = []
 
     def feed(self, text: str) -> list[str]:
-        self._pending += text.replace("\r\n", "\n").replace("\r", "\n")
-        *complete, self._pending = self._pending.split("\n")
+        buffer = self._pending + text
+        # A chunk that ends in "\r" may be half of a "\r\n": keep it for the next one.
+        held = "\r" if buffer.endswith("\r") else ""
+        buffer = buffer.removesuffix("\r").replace("\r\n", "\n").replace("\r", "\n")
+        *complete, rest = buffer.split("\n")
+        self._pending = rest + held
         if len(self._pending) > FOLLOW_MAX_PENDING_CHARS:
             raise ValueError("the bridge sent an endless log line")
         lines: list[str] = []

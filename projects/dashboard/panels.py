@@ -39,9 +39,15 @@ def inspect_sidebar(request: HttpRequest, public_id: str) -> HttpResponse:
     project = get_project_for_user(request.user, public_id)
     try:
         tables = agent.inspect(project)
-        supervised = services.list_services(project)
     except PanelErrors as error:
         return fragment_error(request, error)
+    services_problem = ""
+    try:
+        supervised = services.list_services(project)
+    except ProjectError as error:
+        # The inventory is still worth showing (a bridge from before supervised services
+        # answers 404 here; a re-bootstrap brings the new one).
+        supervised, services_problem = [], error.message
     # inspect.db mirrors the supervised services; rows the agent wrote by hand (anything it
     # started some other way) stay listed, without controls.
     names = {service["name"] for service in supervised}
@@ -55,6 +61,7 @@ def inspect_sidebar(request: HttpRequest, public_id: str) -> HttpResponse:
             "supervised": supervised,
             "services": unsupervised,
             "service_count": len(supervised) + len(unsupervised),
+            "services_problem": services_problem,
         },
     )
 

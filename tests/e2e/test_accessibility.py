@@ -158,3 +158,62 @@ def test_pages_pass_axe_fit_a_laptop_and_show_keyboard_focus(
     problems += audit(page, "workspace with the palette open")
 
     assert not problems, "\n".join(problems)
+
+
+def test_service_controls_logs_and_runs_pass_axe(
+    stack: LiveStack,
+    browser: Browser,
+    scripted_model_server: ScriptedModelServer,
+) -> None:
+    """The sidebar's supervised services (a web app and a cron job with a failed run), a
+    service's live log and a cron job's runs panel."""
+    from bridge_agent.protocol import SERVICE_ACTION_PATH, SERVICES_PATH
+    from projects.bridge.client import call_bridge
+    from tests.e2e.helpers import wait_for
+
+    with owner_with_running_project(
+        "ada-services@example.com", "Services", scripted_model_server
+    ) as (owner, project):
+        call_bridge(
+            project,
+            "POST",
+            SERVICES_PATH,
+            json_body={
+                "name": "web",
+                "port": 3000,
+                "type": "app",
+                "command": "echo started; exec python3 -m http.server 3000 --bind 127.0.0.1",
+            },
+        )
+        call_bridge(
+            project,
+            "POST",
+            SERVICES_PATH,
+            json_body={
+                "name": "nightly",
+                "type": "cron",
+                "schedule": "0 3 * * *",
+                "command": "echo ran; exit 1",
+            },
+        )
+        call_bridge(project, "POST", SERVICE_ACTION_PATH.format(name="nightly", action="run"))
+        page = page_for(browser, stack, owner)
+        open_workspace(page, stack, project)
+        nightly = page.locator('.service-row[data-service-row="nightly"]')
+        expect(nightly.locator(".service-run")).to_contain_text("exit 1", timeout=30_000)
+        page.locator('.service-row[data-service-row="web"]').get_by_role(
+            "button", name="Logs of web"
+        ).click()
+        expect(page.locator(".service-log")).to_contain_text("started", timeout=30_000)
+        nightly.get_by_role("button", name="Runs of nightly").click()
+        expect(page.locator(".runs-table")).to_be_visible(timeout=30_000)
+        wait_for(lambda: page.locator(".runs-table .exit-failed").count() > 0, timeout=10)
+        problems = audit(page, "workspace with services, a log and runs")
+        problems += tab_through(page, "workspace with services", presses=30)
+        assert not problems, "\n".join(problems)
+
+        # A run that ends shows up in the open runs panel by itself (a service_run event).
+        rows = page.locator(".runs-table tbody tr:not(.run-output-row)")
+        before = rows.count()
+        nightly.get_by_role("button", name="Run now nightly").click()
+        expect(rows).to_have_count(before + 1, timeout=30_000)

@@ -268,3 +268,34 @@ def test_a_directory_linked_out_of_the_home_is_refused_by_every_viewer(
     response = alice_client.get(f"/p/{alice_project.public_id}/{url}")
     assert response.status_code == 400, response.content
     assert b"root:" not in response.content
+
+
+def test_a_preview_link_names_its_port_and_refuses_ports_that_are_none(
+    alice_client: Client, alice_project: Project
+) -> None:
+    from urllib.parse import urlparse
+
+    url = f"/p/{alice_project.public_id}/preview-link/"
+    default = alice_client.get(url).json()
+    assert urlparse(default["url"]).hostname == f"{alice_project.public_id}.localhost"
+    port = alice_client.get(url, {"port": "5173"}).json()
+    assert urlparse(port["url"]).hostname == f"{alice_project.public_id}-5173.localhost"
+    assert port["port"] == 5173
+    for bad in ("0", "99999", "abc", "-1", "3000.5", "0x50"):
+        refused = alice_client.get(url, {"port": bad})
+        assert refused.status_code == 400, bad
+        assert "1 to 65535" in refused.json()["message"]
+
+
+def test_service_views_refuse_bad_names_and_outsiders(
+    alice_client: Client, alice_project: Project, bob: User
+) -> None:
+    base = f"/p/{alice_project.public_id}/services"
+    assert alice_client.get(f"{base}/Web%3Cscript%3E/logs/stream/").status_code == 404
+    assert alice_client.get(f"{base}/web/logs/stream/", {"lines": "0"}).status_code == 400
+    outsider = Client()
+    outsider.force_login(bob)
+    assert outsider.get(f"{base}/web/logs/stream/").status_code == 404
+    assert outsider.get(f"{base}/web/runs/").status_code == 404
+    assert outsider.post(f"{base}/web/stop/").status_code == 404
+    assert Client().get(f"{base}/web/logs/stream/").status_code == 302  # to the login page

@@ -17,6 +17,7 @@ const RING_SIZE = 5000;
  * @property {(data: any) => void} notify the agent's notify_dashboard: a toast, maybe a preview reload
  * @property {() => void} previews the app's port changed: previews reload
  * @property {() => void} sidebar the agent changed its inventory: the sidebar reloads
+ * @property {(data: any) => void} serviceRun a cron run ended: the sidebar and that job's runs panels reload
  * @property {() => void} sessionList a session started or ended: chat pickers refresh
  * @property {(event: any) => void} thinking a session's thinking level changed: the model picker
  * @property {(event: any) => void} environment new secrets or keys reached the machine: say when they apply
@@ -59,7 +60,7 @@ const DISPATCH = {
   // shows each one's status, restarts and last run.
   service_changed: "sidebar",
   service_removed: "sidebar",
-  service_run: "sidebar",
+  service_run: "serviceRun",
   session_started: "sessionList",
   session_ended: "sessionList",
   checkpoint_restored: "restored",
@@ -105,6 +106,7 @@ export function createEvents({ socketUrl, readState, owners }) {
       else if (owner === "thinking") { owners.thinking(event); }
       else if (owner === "environment") { owners.environment(event); }
       else if (owner === "notify") { owners.notify(event.data || {}); }
+      else if (owner === "serviceRun") { owners.serviceRun(event.data || {}); }
       else if (owner) { /** @type {() => void} */ (owners[owner])(); }
     },
     /**

@@ -64,6 +64,10 @@ function start(config) {
       },
       previews: () => { previews.reloadAll(); },
       sidebar: () => { sidebar.refresh(); },
+      serviceRun: (data) => {
+        sidebar.refresh();
+        document.dispatchEvent(new CustomEvent("starter:service-run", { detail: { service: String(data.service || "") } }));
+      },
       sessionList: () => { workspace.views.forEach((view) => { view.refreshSessions(); }); },
       thinking: (event) => { picker.thinkingChanged(event); },
       environment: (event) => { toast(environmentMessage(event.data || {}), "info"); },

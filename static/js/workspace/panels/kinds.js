@@ -81,7 +81,16 @@ export function createKinds(workspace, previews) {
     },
     runs: {
       title: (props) => "Runs · " + (props.service || ""),
-      mount: (body, props) => mountFragment(body, urls.service_runs.replace("NAME", encodeURIComponent(props.service))),
+      mount(body, props) {
+        const url = urls.service_runs.replace("NAME", encodeURIComponent(props.service));
+        mountFragment(body, url);
+        /** @param {Event} event a run of some job ended (main.js) */
+        const ended = (event) => {
+          if (/** @type {CustomEvent} */ (event).detail.service === props.service) { fragment(body, url, { prepare: enhance }); }
+        };
+        document.addEventListener("starter:service-run", ended);
+        return { destroy() { document.removeEventListener("starter:service-run", ended); } };
+      },
     },
     trace: {
       title: (props) => "Trace · …" + String(props.sessionId || "").slice(-6),

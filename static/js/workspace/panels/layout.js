@@ -267,6 +267,15 @@ Panels.prototype.gutter = function (split, index) {
   gutter.setAttribute("role", "separator");
   gutter.setAttribute("aria-orientation", split.dir === "row" ? "vertical" : "horizontal");
   gutter.setAttribute("aria-label", "Resize panels");
+  // A focusable separator is a widget: it says where it stands (the share of the panel
+  // before it, in percent).
+  gutter.setAttribute("aria-valuemin", "0");
+  gutter.setAttribute("aria-valuemax", "100");
+  function announce() {
+    var total = split.sizes[index - 1] + split.sizes[index];
+    gutter.setAttribute("aria-valuenow", String(Math.round((split.sizes[index - 1] / (total || 1)) * 100)));
+  }
+  announce();
   gutter.tabIndex = 0;
   function resizeBy(fractionDelta) {
     var total = split.sizes[index - 1] + split.sizes[index];
@@ -277,6 +286,7 @@ Panels.prototype.gutter = function (split, index) {
     var cells = gutter.parentNode ? gutter.parentNode.querySelectorAll(":scope > .split-cell") : [];
     if (cells[index - 1]) { cells[index - 1].style.flex = split.sizes[index - 1] + " 1 0px"; }
     if (cells[index]) { cells[index].style.flex = split.sizes[index] + " 1 0px"; }
+    announce();
   }
   gutter.addEventListener("pointerdown", function (event) {
     event.preventDefault();
