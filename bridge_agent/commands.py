@@ -26,6 +26,7 @@ from starlette.responses import JSONResponse, Response
 from bridge_agent.config import TOKEN_ENV
 from bridge_agent.errors import ApiError
 from bridge_agent.inputs import json_object
+from bridge_agent.services.paths import with_service_command
 
 # The control plane answers at most 1 MiB of each stream; one byte more tells it to say so.
 OUTPUT_LIMIT = 1024 * 1024 + 1
@@ -143,8 +144,11 @@ async def exec_command(request: Request) -> Response:
     body = await json_object(request)
     runtime = request.app.state.runtime
     home: Path = runtime.config.home
-    # The runtime's environment, not os.environ: it holds the newest secrets.
-    environment = _environment(body, runtime.environment.for_child())
+    # The runtime's environment, not os.environ: it holds the newest secrets; and the same
+    # `starter-service` command the agent's shell has.
+    environment = _environment(
+        body, with_service_command(runtime.config, runtime.environment.for_child())
+    )
     result = await run_command(
         _argv(body), cwd=home, environment=environment, timeout=_timeout(body)
     )

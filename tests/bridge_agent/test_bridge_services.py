@@ -3,6 +3,7 @@ CLI; restarted on crash with backoff; runs recorded; started again after a resta
 
 from __future__ import annotations
 
+import base64
 import json
 import signal
 import sqlite3
@@ -373,3 +374,17 @@ def test_a_run_cut_short_by_a_killed_bridge_is_ended_at_the_next_start(
         (run,) = client.get("/starter/services/slow/runs").json()["runs"]
     assert run["ended_at"] is not None and run["exit_code"] is None
     assert run["trigger"] == "manual"
+
+
+def test_a_command_run_through_exec_can_use_starter_service(start_bridge: StartBridge) -> None:
+    """`/starter/exec` (the REST API's exec, the dashboard's commands) has the same command
+    on PATH as the agent's shell, so a script run from outside can define services too."""
+    bridge = start_bridge()
+    with bridge.client() as client:
+        answer = client.post(
+            "/starter/exec",
+            json={"command": "starter-service start from-exec -- sleep 30 && starter-service list"},
+        ).json()
+    assert answer["exit_code"] == 0, answer
+    assert "from-exec" in base64.b64decode(answer["stdout"]).decode()
+    wait_for_status(bridge, "from-exec", "running")
