@@ -51,6 +51,9 @@ logger = logging.getLogger("bridge_agent.sessions")
 
 # Why a session's pi was restarted for new environment values (session_ended/started).
 ENVIRONMENT_RESTART = "environment"
+# How long a command waits for the other commands of a pi that must restart for new
+# environment values (they are short: queries, not runs).
+STALE_PI_WAIT = 5.0
 
 
 class SessionError(ApiError):
@@ -422,7 +425,15 @@ class SessionManager:
         one: if values came while it was busy or starting, and it is idle now, it restarts."""
         live = await self._session(session_id)
         if live.stale_environment:
-            await self.refresh_environment(live, announce=True)
+            # Another command may still wait for this pi's answer (the bridge's own
+            # start-up queries, a state read): those end within moments, so wait for them
+            # rather than hand this command a pi without the new values. A run is another
+            # matter: it keeps its pi until it settles.
+            deadline = asyncio.get_running_loop().time() + STALE_PI_WAIT
+            while not await self.refresh_environment(live, announce=True):
+                if live.busy or asyncio.get_running_loop().time() >= deadline:
+                    break
+                await asyncio.sleep(0.05)
             live = await self._session(session_id)
         return live
 

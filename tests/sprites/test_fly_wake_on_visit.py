@@ -5,6 +5,7 @@ backend, against the fake Sprites API with the real bridge in the fake Sprite.""
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from collections.abc import Iterator
@@ -40,6 +41,9 @@ def fly_stack(settings: Any, fake_api: RunningFake) -> Iterator[LiveStack]:
         "STARTER_SPRITES_BACKEND": "fly",
         "STARTER_SPRITES_API_URL": fake_api.base_url,
         "STARTER_SPRITES_TOKEN": fake_api.token,
+        # A queue of its own: the session's local live stack has a worker on the suite's
+        # queue, which would take this stack's wake with the wrong backend.
+        "CELERY_TASK_DEFAULT_QUEUE": os.environ["CELERY_TASK_DEFAULT_QUEUE"] + "-fly",
     }
     settings.STARTER_SPRITES_BACKEND = "fly"
     settings.STARTER_SPRITES_API_URL = fake_api.base_url
