@@ -86,6 +86,7 @@ def test_a_huge_command_and_unknown_fields_are_refused(tmp_path: Path) -> None:
     ("text", "due"),
     [
         ("every 5s", datetime(2026, 11, 30, 15, 22, 15, tzinfo=UTC)),
+        ("* * * * *", datetime(2026, 11, 30, 15, 23, tzinfo=UTC)),  # every minute
         ("every 10 minutes", datetime(2026, 11, 30, 15, 32, 10, tzinfo=UTC)),
         ("every 1h", datetime(2026, 11, 30, 16, 22, 10, tzinfo=UTC)),
         ("*/15 * * * *", datetime(2026, 11, 30, 15, 30, tzinfo=UTC)),
