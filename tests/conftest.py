@@ -30,7 +30,7 @@ PASSWORD = "correct-horse-battery-staple"
 RUN_ID = f"{os.getpid()}"
 
 
-def _reserve_model_server_ports(count: int = 20) -> str:
+def _reserve_model_server_ports(count: int = 60) -> str:
     """A range of free loopback ports for the scripted model servers of this run. Sandboxed
     Sprites reach nothing of this machine but the ports in STARTER_SPRITE_LOOPBACK_PORTS,
     so the run puts its model servers there (the live stacks inherit the variable)."""

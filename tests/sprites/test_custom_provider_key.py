@@ -160,7 +160,7 @@ def test_an_environment_sync_gives_an_older_sprite_todays_documents(
         assert pi_settings["cacheWarming"] == "off"
         assert pi_settings["defaultModel"] == "gw-model"
         run_end = run_sync(ask(backend, "older", "[[reply: synced]]"))  # type: ignore[arg-type]
-        assert last_text(run_end) == "synced"
+        assert last_text(run_end) == "synced", (run_end, backend._log_tail("older", 60))  # type: ignore[attr-defined]
         assert keyed_model_server.keys == [KEY]
     finally:
         run_sync(backend.destroy("older"))

@@ -384,9 +384,17 @@ async def test_the_agents_bash_tool_is_held_by_the_same_sandbox(
             assert isinstance(messages, list)
             return json.dumps([m for m in messages if m.get("role") == "tool"])
 
-        request = await asyncio.to_thread(
-            model.wait_for_request, lambda body: "AGENT-PROBE-DONE" in tool_output(body), 60
-        )
+        try:
+            request = await asyncio.to_thread(
+                model.wait_for_request, lambda body: "AGENT-PROBE-DONE" in tool_output(body), 60
+            )
+        except TimeoutError:
+            # Say what the model saw and what the bridge logged, not only that it timed out.
+            seen = [tool_output(body)[-500:] for body in model.requests]
+            raise AssertionError(
+                f"model {model.base_url} saw {len(seen)} requests {seen};"
+                f" the bridge's log:\n{local_backend._log_tail('attacker', 60)}"
+            ) from None
     output = tool_output(request)
     assert "control-plane-secret-key" not in output and "KEY-1" in output
     assert SECRET not in output

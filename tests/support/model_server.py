@@ -51,6 +51,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -302,11 +303,24 @@ def _bind(host: str, port: int) -> _Server:
     a local Sprite reaches nothing else on this machine."""
     if port:
         return _Server((host, port))
-    for candidate in port_list(os.environ.get("STARTER_SPRITE_LOOPBACK_PORTS", "")):
+    candidates = port_list(os.environ.get("STARTER_SPRITE_LOOPBACK_PORTS", ""))
+    for candidate in candidates:
         try:
             return _Server((host, candidate))
         except OSError:
             continue
+    if candidates:
+        # A server on another port is one no sandboxed Sprite reaches: its tests would wait
+        # for requests that never come. Say who holds the run's ports instead.
+        listing = subprocess.run(["ss", "-tanp"], capture_output=True, text=True, check=False)
+        taken = [
+            line
+            for line in listing.stdout.splitlines()
+            if any(f":{port} " in line for port in candidates)
+        ]
+        raise RuntimeError(
+            "every port of STARTER_SPRITE_LOOPBACK_PORTS is taken:\n" + "\n".join(taken)
+        )
     return _Server((host, 0))
 
 
