@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import httpx
+from celery import current_app
 from django.conf import settings
 
 from bridge_agent.protocol import (
@@ -79,6 +80,8 @@ from sprites.backends.home_paths import confined_remote_path
 from starter.redis import redis_client
 
 logger = logging.getLogger(__name__)
+
+RECONCILE_TASK = "projects.tasks.reconcile_project_services"
 
 SPRITE_SERVICE_PREFIX = "agent-"
 SPRITE_HOME = "/home/sprite"
@@ -401,9 +404,7 @@ def reconcile_now_or_later(
                 logger.warning("services of %s not reconciled: %s", project.public_id, error)
                 break
         time.sleep(0.5)
-    from projects.tasks import reconcile_project_services
-
-    reconcile_project_services.delay(project.pk, force=True, redefine=redefine)
+    _enqueue_reconcile(project.pk, {"force": True, "redefine": redefine})
 
 
 def request_reconcile(public_id: str) -> None:
@@ -419,9 +420,18 @@ def request_reconcile(public_id: str) -> None:
     key = f"{settings.STARTER_REDIS_PREFIX}:sprite-services-requested:{project_id}"
     if not redis_client().set(key, "1", nx=True, px=int(REQUEST_INTERVAL_SECONDS * 1000)):
         return
-    from projects.tasks import reconcile_project_services
+    _enqueue_reconcile(project_id, {}, countdown=REQUEST_INTERVAL_SECONDS)
 
-    reconcile_project_services.apply_async((project_id,), countdown=REQUEST_INTERVAL_SECONDS)
+
+def _enqueue_reconcile(
+    project_id: int, options: dict[str, bool], countdown: float | None = None
+) -> None:
+    # By the task's name: the lifecycle steps call this module, and the tasks call the steps,
+    # so importing the tasks here would close a circle. The registered task runs it (eager
+    # mode included).
+    current_app.signature(RECONCILE_TASK, args=(project_id,), kwargs=options).apply_async(
+        countdown=countdown
+    )
 
 
 # -- what the dashboard asks on fly -------------------------------------------------------------
