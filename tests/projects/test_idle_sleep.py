@@ -119,7 +119,7 @@ def test_running_prompt_watched_by_a_viewer_is_not_interrupted(
     token = create_api_token(owner, "idle")[1]
     viewer = Viewer(short_idle.url, project.public_id, token, 0)
     try:
-        call_bridge(project, "POST", "/starter/prompt", json_body={"message": "[[slow: 80]]"})
+        call_bridge(project, "POST", "/starter/prompt", json_body={"message": "[[slow: 55]]"})
         viewer.wait_event("agent_start")
         started = time.monotonic()
         while not any(e["type"] == "agent_settled" for e in viewer.events):
