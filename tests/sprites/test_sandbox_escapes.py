@@ -271,11 +271,12 @@ async def test_the_symlink_race_against_the_files_api_never_escapes(
 # -- the world stays reachable ------------------------------------------------------------
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def internet_host() -> Iterator[tuple[str, int, str]]:
     """A host in a network namespace of this test, routed from this machine over a veth
     pair, with an HTTP server on it: a stand-in for a server on the internet. Yields its
-    address, its port, and this machine's own address on the link."""
+    address, its port, and this machine's own address on the link. One per module: the
+    link takes about ten seconds to answer, and the tests only read from it."""
     # Only a developer's machine without iproute2 skips; in CI (CI=true) a missing `ip` fails
     # the test below, since scripts/setup installs it there.
     if shutil.which("ip") is None and os.environ.get("CI") != "true":
@@ -306,7 +307,7 @@ def internet_host() -> Iterator[tuple[str, int, str]]:
         web_root.mkdir(exist_ok=True)
         (web_root / "hello.txt").write_text("hello from the internet\n")
         server = subprocess.Popen(
-            ["ip", "netns", "exec", namespace, "timeout", "120",
+            ["ip", "netns", "exec", namespace, "timeout", "600",
              sys.executable, "-m", "http.server", "8080", "--bind", far_ip, "-d", str(web_root)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
