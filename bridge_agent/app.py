@@ -8,14 +8,13 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bridge_agent import protocol
 from bridge_agent.api import events_response, routes
 from bridge_agent.auth import TokenAuthMiddleware
 from bridge_agent.config import BridgeConfig
-from bridge_agent.errors import ApiError, error_response
+from bridge_agent.errors import ApiError, error_response, exception_handlers
 from bridge_agent.proxy import ReverseProxy
 from bridge_agent.runtime import BridgeRuntime
 
@@ -23,27 +22,6 @@ logger = logging.getLogger("bridge_agent")
 
 API_PREFIX = protocol.API_PREFIX
 EVENTS_PATH = protocol.EVENTS_PATH
-
-
-async def _api_error(request: Request, exc: Exception) -> Response:
-    # Every refusal, ``SessionError`` included, is an ``ApiError``.
-    assert isinstance(exc, ApiError)
-    return error_response(exc.status, exc.code, exc.message)
-
-
-async def _not_found(request: Request, exc: Exception) -> Response:
-    return error_response(404, "not_found", f"No bridge endpoint {request.url.path}.")
-
-
-async def _method_not_allowed(request: Request, exc: Exception) -> Response:
-    return error_response(
-        405, "method_not_allowed", f"{request.method} is not allowed on {request.url.path}."
-    )
-
-
-async def _unexpected(request: Request, exc: Exception) -> Response:
-    logger.exception("unhandled error on %s", request.url.path, exc_info=exc)
-    return error_response(500, "internal_error", "The bridge failed; see its log.")
 
 
 class BridgeApp:
@@ -55,12 +33,7 @@ class BridgeApp:
         self.proxy = ReverseProxy(self.runtime.app_target, config.token, config.port)
         self.api = Starlette(
             routes=routes,
-            exception_handlers={
-                ApiError: _api_error,
-                404: _not_found,
-                405: _method_not_allowed,
-                Exception: _unexpected,
-            },
+            exception_handlers=exception_handlers("bridge endpoint", logger),
             lifespan=self._lifespan,
         )
         self.api.state.runtime = self.runtime

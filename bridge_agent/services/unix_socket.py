@@ -20,10 +20,8 @@ from pathlib import Path
 
 import uvicorn
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
 
-from bridge_agent.errors import ApiError, error_response
+from bridge_agent.errors import exception_handlers
 from bridge_agent.services.logfile import open_directory
 from bridge_agent.services.routes import routes
 from bridge_agent.services.supervisor import ServiceSupervisor
@@ -31,26 +29,6 @@ from bridge_agent.services.supervisor import ServiceSupervisor
 logger = logging.getLogger("bridge_agent.services")
 
 CLOSE_TIMEOUT = 2
-
-
-async def _api_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ApiError)
-    return error_response(exc.status, exc.code, exc.message)
-
-
-async def _not_found(request: Request, exc: Exception) -> Response:
-    return error_response(404, "not_found", f"The services socket has no {request.url.path}.")
-
-
-async def _method_not_allowed(request: Request, exc: Exception) -> Response:
-    return error_response(
-        405, "method_not_allowed", f"{request.method} is not allowed on {request.url.path}."
-    )
-
-
-async def _unexpected(request: Request, exc: Exception) -> Response:
-    logger.exception("unhandled error on the services socket", exc_info=exc)
-    return error_response(500, "internal_error", "The bridge failed; see its log.")
 
 
 def bind_unix_socket(path: Path) -> socket.socket:
@@ -82,12 +60,7 @@ class ServiceSocket:
         self.path = path
         self.app = Starlette(
             routes=routes,
-            exception_handlers={
-                ApiError: _api_error,
-                404: _not_found,
-                405: _method_not_allowed,
-                Exception: _unexpected,
-            },
+            exception_handlers=exception_handlers("services socket route", logger),
         )
         self.app.state.services = supervisor
         self.app.state.shutting_down = shutting_down

@@ -13,6 +13,9 @@ import pytest
 from sprites.backends import sandbox
 from sprites.backends.local import LocalBackend
 
+# Like the other strict-sandbox tests: skipped only on a developer's machine without the
+# sandbox's tools (root, bubblewrap, pasta, nftables); never in CI (CI=true), where
+# scripts/setup installs them and a missing one fails the test instead.
 pytestmark = pytest.mark.skipif(
     sandbox.isolation_problem("strict") is not None and os.environ.get("CI") != "true",
     reason=f"strict isolation unavailable here: {sandbox.isolation_problem('strict')}",
