@@ -30,7 +30,10 @@ import(require("url").pathToFileURL(process.argv[1]).href).then((module) => {
   const out = {};
   for (const [provider, models] of Object.entries(module.MODELS)) {
     out[provider] = Object.values(models).map((m) => ({id: m.id, name: m.name || m.id,
-                                                      reasoning: Boolean(m.reasoning)}));
+                                                      reasoning: Boolean(m.reasoning),
+                                                      baseUrl: m.baseUrl || "", api: m.api || "",
+                                                      contextWindow: m.contextWindow || 0,
+                                                      cost: m.cost || null}));
   }
   process.stdout.write(JSON.stringify(out));
 });
@@ -38,10 +41,25 @@ import(require("url").pathToFileURL(process.argv[1]).href).then((module) => {
 
 
 @dataclass(frozen=True)
+class ModelCost:
+    """pi's prices for a model, US dollars per million tokens (its base tier)."""
+
+    input: float
+    output: float
+    cache_read: float = 0.0
+    cache_write: float = 0.0
+
+
+@dataclass(frozen=True)
 class ModelOption:
     id: str
     name: str
     reasoning: bool = False
+    # Where pi sends this model's calls and in which wire shape (the gateway's upstream).
+    base_url: str = ""
+    api: str = ""
+    context_window: int = 0
+    cost: ModelCost | None = None
 
 
 @dataclass
@@ -82,13 +100,31 @@ def pi_registry() -> dict[str, list[ModelOption]]:
     except (OSError, subprocess.SubprocessError, ValueError):
         logger.warning("could not read pi's model registry", exc_info=True)
         return {}
-    return {
-        provider: [
-            ModelOption(str(m["id"]), str(m.get("name") or m["id"]), bool(m.get("reasoning")))
-            for m in models
-        ]
-        for provider, models in raw.items()
-    }
+    return {provider: [_model_option(m) for m in models] for provider, models in raw.items()}
+
+
+def _model_option(m: dict[str, object]) -> ModelOption:
+    cost = m.get("cost")
+    model_cost = None
+    if isinstance(cost, dict):
+        try:
+            model_cost = ModelCost(
+                float(cost.get("input") or 0),
+                float(cost.get("output") or 0),
+                float(cost.get("cacheRead") or 0),
+                float(cost.get("cacheWrite") or 0),
+            )
+        except (TypeError, ValueError):
+            model_cost = None
+    return ModelOption(
+        str(m["id"]),
+        str(m.get("name") or m["id"]),
+        bool(m.get("reasoning")),
+        base_url=str(m.get("baseUrl") or "").rstrip("/"),
+        api=str(m.get("api") or ""),
+        context_window=int(m.get("contextWindow") or 0),  # type: ignore[call-overload]
+        cost=model_cost,
+    )
 
 
 def providers_for(user: User) -> list[ProviderModels]:

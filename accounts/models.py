@@ -160,6 +160,12 @@ class CustomProvider(models.Model):
     base_url = models.URLField(max_length=500)
     model_ids = models.JSONField(default=list)
     api_key = EncryptedTextField(blank=True, default="")
+    # US dollars per million tokens, entered by the user; unset prices mean "price unknown"
+    # in the ledger (gateway.pricing), never a cost of zero.
+    price_input = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    price_output = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    price_cache_read = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    price_cache_write = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

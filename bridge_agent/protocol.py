@@ -268,3 +268,67 @@ CHECKPOINT_RESTORE_NOTE: Final = ".starter/checkpoint-restored.json"
 # Previews per port: ``<public_id>-<port>.<STARTER_PREVIEW_DOMAIN>``; the control plane asks the
 # bridge's proxy for that port with this header (the bridge refuses its own port).
 APP_PORT_HEADER: Final = "x-starter-app-port"
+
+
+# -- the model gateway (gateway/, issue 16) ----------------------------------------------------
+#
+# pi in a Sprite holds no provider key: every provider the owner has a key for (built-in and
+# custom) is configured in pi's models.json with ``baseUrl`` = ``<gateway>/p/<provider>``
+# (``GATEWAY_PROVIDER_PREFIX``) and ``apiKey`` = ``$`` + GATEWAY_TOKEN_VARIABLE: the
+# project's gateway token, from the bridge's environment. The gateway forwards
+# ``<gateway>/p/<provider><rest>`` to ``<the provider's real baseUrl><rest>`` with the real
+# key. The starter extension adds GATEWAY_SESSION_HEADER (pi's session id) to each call, so
+# the ledger knows the session; the gateway strips every ``x-starter-*`` header.
+GATEWAY_TOKEN_VARIABLE: Final = "STARTER_GATEWAY_TOKEN"  # noqa: S105 (a variable name)
+GATEWAY_URL_VARIABLE: Final = "STARTER_GATEWAY_URL"
+GATEWAY_PROVIDER_PREFIX: Final = "/p/"
+GATEWAY_SESSION_HEADER: Final = "x-starter-session"
+GATEWAY_TOKEN_PREFIX: Final = "sgw_"  # noqa: S105 (a prefix, not a secret)
+#
+# The gateway's own refusals (budget, loop guard, bad token…) answer with a JSON body
+#   {"error": {"type": "starter_gateway", "code": <code>, "message": <text>}}
+# (the shape OpenAI, Anthropic and Google clients all read a message from). The message ends
+# with a marker ``[starter-gateway code=<code> key=value …]`` whose values are
+# percent-encoded (no spaces, quotes or brackets), so it survives any client's quoting of
+# the error text; pi shows the text, and the bridge finds the marker in pi's
+# ``errorMessage`` and writes EVENT_GATEWAY_REFUSED. Budget messages say "out of budget"
+# and guard messages avoid transient-error words, so pi does not retry them.
+GATEWAY_MARKER_START: Final = "[starter-gateway "
+GATEWAY_ERROR_TYPE: Final = "starter_gateway"
+# Codes of refusals that become cards in the chat:
+#   budget_reached {scope: "project" | "user", spent, limit, month: "YYYY-MM"} (dollars);
+#   loop_guard {rule: "repeat" | "calls" | "minutes", tool, count, limit}.
+GatewayCardCode = Literal["budget_reached", "loop_guard"]
+GATEWAY_CARD_CODES: Final[tuple[GatewayCardCode, ...]] = get_args(GatewayCardCode)
+# Written by the bridge when a run ended on a gateway refusal: {"session_id", "code", "message"
+# (the text before the marker), "details": {key: value}}.
+EVENT_GATEWAY_REFUSED: Final = "gateway_refused"
+
+
+def gateway_marker(code: str, details: dict[str, str]) -> str:
+    """The marker the gateway appends to a refusal's message (see above)."""
+    from urllib.parse import quote
+
+    parts = [f"code={quote(code, safe='')}"]
+    parts += [f"{quote(key, safe='')}={quote(value, safe='')}" for key, value in details.items()]
+    return GATEWAY_MARKER_START + " ".join(parts) + "]"
+
+
+def parse_gateway_marker(text: str) -> tuple[str, str, dict[str, str]] | None:
+    """``(code, message before the marker, details)`` from an error text, or None."""
+    from urllib.parse import unquote
+
+    start = text.rfind(GATEWAY_MARKER_START)
+    if start < 0:
+        return None
+    end = text.find("]", start)
+    if end < 0:
+        return None
+    fields: dict[str, str] = {}
+    for part in text[start + len(GATEWAY_MARKER_START) : end].split():
+        key, _, value = part.partition("=")
+        fields[unquote(key)] = unquote(value)
+    code = fields.pop("code", "")
+    if not code:
+        return None
+    return code, text[:start].strip(), fields

@@ -59,6 +59,29 @@ def relay_state_message(state: RelayState) -> RelayStateMessage:
     return {"type": "relay.state", "state": state}
 
 
+class GatewayUpdate(TypedDict):
+    """What the model gateway tells a project's viewers and its owner's home (issue 16):
+    ``payload["kind"]`` is ``"usage"`` (fresh ledger totals after a call, gateway.usage_live)
+    or ``"budget"`` (a budget crossed 80 % or 100 %, gateway.budgets). The relay sends it on
+    as ``{"kind": "gateway", "payload": ...}``."""
+
+    type: Literal["gateway.update"]
+    payload: dict[str, object]
+
+
+def broadcast_gateway(public_id: str, owner_id: int, payload: dict[str, object]) -> None:
+    """Send a gateway update to the project's viewers and to its owner's home screen."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    message: GatewayUpdate = {"type": "gateway.update", "payload": payload}
+    try:
+        async_to_sync(layer.group_send)(project_group(public_id), message)
+        async_to_sync(layer.group_send)(user_group(owner_id), message)
+    except Exception:  # a missing viewer must never fail the call's bookkeeping
+        logger.warning("could not broadcast a gateway update of %s", public_id, exc_info=True)
+
+
 def lifecycle_payload(project: Project) -> LifecyclePayload:
     return {
         "public_id": project.public_id,

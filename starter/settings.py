@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "accounts",
     "sprites",
     "projects",
+    "gateway",
 ]
 
 MIDDLEWARE = [

@@ -44,6 +44,7 @@ from projects.relay.wire import (
     MAX_BATCH_EVENTS,
     PublishedBatch,
     events_frame,
+    gateway_frame,
     lifecycle_frame,
     relay_frame,
     unavailable_state,
@@ -357,10 +358,13 @@ class HomeConsumer(AsyncWebsocketConsumer):
             self.in_group = True
         while True:
             message = await self.layer.receive(self.home_channel)
-            if message.get("type") != "lifecycle.update":
+            if message.get("type") not in {"lifecycle.update", "gateway.update"}:
                 continue
             try:
-                await self.lifecycle_update(message)
+                if message["type"] == "gateway.update":
+                    await self.send(text_data=gateway_frame(message.get("payload", {})))
+                else:
+                    await self.lifecycle_update(message)
             except Exception as error:  # the socket is closing; disconnect() ends this task
                 logger.info("home socket send failed (%s: %s)", type(error).__name__, error)
 

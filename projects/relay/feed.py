@@ -47,6 +47,7 @@ from projects.relay.wire import (
     PublishedBatch,
     alive_channel,
     events_channel,
+    gateway_frame,
     lifecycle_frame,
     parse_published,
     relay_frame,
@@ -285,6 +286,10 @@ class ProjectFeed:
             if payload.get("status") == Status.RUNNING:
                 self.upstream.poke()  # a woken Sprite: do not wait for the slow retry
             frame = lifecycle_frame(payload)
+            for viewer in list(self.viewers):
+                await self.deliver(viewer, viewer.deliver_frame(frame))
+        elif kind == "gateway.update":
+            frame = gateway_frame(message.get("payload", {}))
             for viewer in list(self.viewers):
                 await self.deliver(viewer, viewer.deliver_frame(frame))
         elif kind == "relay.state":

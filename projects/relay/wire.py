@@ -105,6 +105,10 @@ def unavailable_state(error: BridgeError) -> RelayState:
     return "sprite_not_running" if error.code == NOT_RUNNING else "upstream_down"
 
 
+def gateway_frame(payload: dict[str, object]) -> str:
+    return json.dumps({"kind": "gateway", "payload": payload}, separators=(",", ":"))
+
+
 def lifecycle_frame(payload: LifecyclePayload) -> str:
     return json.dumps({"kind": "lifecycle", "payload": payload}, separators=(",", ":"))
 

@@ -1,0 +1,72 @@
+"""The ledger: one row per model call, written by the gateway from the provider's own report.
+
+``record_call`` is the only writer of ``UsageRecord``. After the row is in, the project's
+viewers get a ````gateway.update`` (``publish_usage``) with the fresh totals, so a live meter
+shows sums of the ledger and never adds deltas twice.
+"""
+
+from __future__ import annotations
+
+from asgiref.sync import sync_to_async
+from django.db import transaction
+
+from gateway import budgets, usage_live
+from gateway.calls import CallContext, Usage
+from gateway.models import UsageRecord
+from gateway.pricing import cost_of, prices_for
+
+
+def record_call(
+    context: CallContext,
+    usage: Usage,
+    *,
+    model: str,
+    duration_ms: int,
+    status_code: int,
+    complete: bool,
+) -> UsageRecord:
+    model_name = usage.model or model
+    record = UsageRecord.objects.create(
+        user_id=context.user_id,
+        project_id=context.project_id,
+        project_public_id=context.project_public_id,
+        project_name=context.project_name,
+        session_id=context.session_id[:200],
+        provider=context.provider,
+        model=model_name[:200],
+        input_tokens=usage.input,
+        output_tokens=usage.output,
+        cache_read_tokens=usage.cache_read,
+        cache_write_tokens=usage.cache_write,
+        cost=cost_of(usage, prices_for(context.user_id, context.provider, model_name)),
+        duration_ms=max(0, duration_ms),
+        status_code=status_code,
+        complete=complete,
+    )
+    transaction.on_commit(lambda: publish_usage(record))
+    return record
+
+
+async def arecord_call(
+    context: CallContext,
+    usage: Usage,
+    *,
+    model: str,
+    duration_ms: int,
+    status_code: int,
+    complete: bool,
+) -> UsageRecord:
+    return await sync_to_async(record_call, thread_sensitive=False)(
+        context,
+        usage,
+        model=model,
+        duration_ms=duration_ms,
+        status_code=status_code,
+        complete=complete,
+    )
+
+
+def publish_usage(record: UsageRecord) -> None:
+    """Tell the project's viewers (and the owner's home) the new totals and budget state."""
+    usage_live.publish(record)
+    budgets.after_call(record)
