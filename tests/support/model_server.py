@@ -33,6 +33,14 @@ How a reply is chosen, first rule that applies:
        answer the first N requests for this user message with a 503, then as usual: pi
        retries the run by itself (``agent_end.willRetry``, ``auto_retry_start``).
 
+   ``[[loop: CMD]]``
+       call ``bash`` with ``{"command": CMD}`` again after every tool result, forever (a stuck
+       agent, for the gateway's loop guard).
+   ``[[usage: INPUT OUTPUT [CACHED]]]``
+       report this usage (``prompt_tokens`` INPUT + CACHED, ``completion_tokens`` OUTPUT,
+       ``prompt_tokens_details.cached_tokens`` CACHED) for every reply to this user message;
+       without it every reply reports 50 prompt and 10 completion tokens.
+
    Tool markers (``bash``, ``tool``) run in order, one per model call: after the user
    message the model calls the first; once its result is in, the second; and so on.
 3. **When every tool marker has run** (the last message is a tool result) → a final text:
@@ -55,7 +63,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -83,6 +91,8 @@ class Reply:
     slow_chunks: int = 0
     delay: float = 0.0
     fail_status: int | None = None
+    # (prompt_tokens without cached, completion_tokens, cached prompt tokens)
+    usage: tuple[int, int, int] = (50, 10, 0)
 
 
 def _text_of(content: Any) -> str:
@@ -109,6 +119,21 @@ def choose_reply(body: dict[str, Any], seen_before: int = 0) -> Reply:
     ``seen_before``: how many earlier requests carried the same last user message (the
     ``flaky`` marker counts them).
     """
+    reply = _choose_reply(body, seen_before)
+    numbers = [int(n) for n in re.findall(r"\d+", _usage_option(body))]
+    if len(numbers) >= 2:
+        return replace(reply, usage=(numbers[0], numbers[1], numbers[2] if len(numbers) > 2 else 0))
+    return reply
+
+
+def _usage_option(body: dict[str, Any]) -> str:
+    for kind, arg in MARKER.findall(last_user_text(body)):
+        if kind.lower() == "usage":
+            return arg or ""
+    return ""
+
+
+def _choose_reply(body: dict[str, Any], seen_before: int) -> Reply:
     messages: list[dict[str, Any]] = body.get("messages") or []
     if not body.get("tools"):
         return Reply(text="SUMMARY: the conversation so far, compacted by the scripted model.")
@@ -126,6 +151,8 @@ def choose_reply(body: dict[str, Any], seen_before: int = 0) -> Reply:
     calls_made = sum(
         len(m.get("tool_calls") or []) for m in after_user if m.get("role") == "assistant"
     )
+    if "loop" in options:
+        return Reply(tool_name="bash", tool_args={"command": options["loop"]}, delay=delay)
     if calls_made < len(actions):
         kind, arg = actions[calls_made]
         if kind == "bash":
@@ -250,7 +277,13 @@ class _Handler(BaseHTTPRequestHandler):
             for piece in _pieces(reply.text, 4):
                 chunk({"content": piece})
             chunk({}, "stop")
-        usage = {"prompt_tokens": 50, "completion_tokens": 10, "total_tokens": 60}
+        fresh, output, cached = reply.usage
+        usage = {
+            "prompt_tokens": fresh + cached,
+            "completion_tokens": output,
+            "total_tokens": fresh + cached + output,
+            "prompt_tokens_details": {"cached_tokens": cached},
+        }
         final = {
             "id": completion_id,
             "object": "chat.completion.chunk",
