@@ -13,7 +13,7 @@ from websockets.sync.client import connect
 
 from accounts.models import User
 from accounts.tokens import create_api_token
-from projects.broadcast import broadcast_lifecycle
+from projects.broadcast import broadcast_gateway, broadcast_lifecycle
 from projects.models import Project, Status
 from tests.relay.viewer import Viewer
 from tests.support.live_stack import LiveStack
@@ -152,6 +152,40 @@ def test_lifecycle_updates_arrive_on_the_project_socket_and_the_home_socket(
     assert frame["payload"]["public_id"] == sleeping_project.public_id
     viewer.wait(
         lambda v: any(p["step"] == "Waking up" for p in v.lifecycle), what="the lifecycle frame"
+    )
+
+
+def test_gateway_updates_reach_the_projects_viewers_and_the_owners_home_only(
+    stack: LiveStack,
+    owner: User,
+    owner_token: str,
+    sleeping_project: Project,
+    open_viewer: OpenViewer,
+) -> None:
+    outsider = User.objects.create_user("outsider@example.com", "pw-long-enough-1")
+    outsider_token = create_api_token(outsider, "outsider")[1]
+    viewer = open_viewer(sleeping_project, owner_token, after=None)
+    viewer.wait(lambda v: v.relay_states != [], what="the subscription")
+    home_url = stack.url.replace("http://", "ws://") + "/ws/home/"
+    with (
+        connect(
+            home_url, additional_headers={"Authorization": f"Bearer {owner_token}"}, open_timeout=10
+        ) as home,
+        connect(
+            home_url,
+            additional_headers={"Authorization": f"Bearer {outsider_token}"},
+            open_timeout=10,
+        ) as other_home,
+    ):
+        broadcast_gateway(
+            sleeping_project.public_id, owner.pk, {"kind": "usage", "project": {"tokens": 7}}
+        )
+        frame = json.loads(home.recv(timeout=10))
+        assert frame == {"kind": "gateway", "payload": {"kind": "usage", "project": {"tokens": 7}}}
+        with pytest.raises(TimeoutError):
+            other_home.recv(timeout=1)
+    viewer.wait(
+        lambda v: any(f.get("kind") == "gateway" for f in v.frames), what="the gateway frame"
     )
 
 
