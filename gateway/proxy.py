@@ -18,6 +18,7 @@ checked against the base's) nor choose the host; request bodies are bounded.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import re
@@ -283,6 +284,7 @@ class GatewayApp:
 
     def __init__(self) -> None:
         self._http: httpx.AsyncClient | None = None
+        self._settled = False
 
     @property
     def http(self) -> httpx.AsyncClient:
@@ -409,10 +411,22 @@ class GatewayApp:
             await self._record(
                 context, tap.finish(), model, started, response.status_code, complete=ended
             )
+        self._settle()
         if broken is not None:
             # Ending the body cleanly would pass a cut answer off as whole: drop the
             # connection instead, as the provider did.
             raise ConnectionAbortedError("the provider broke off the answer") from broken
+
+    def _settle(self) -> None:
+        """Once per process, after the first call (pi's model table read, the ORM and the
+        client warmed up): what is alive now lives as long as the process, so it is moved out
+        of the collector's sight (``starter/asgi.py`` did the same at start). Full collections
+        then stay short: one walking all of it held every stream's chunks for ~40 ms on the
+        bench's machine."""
+        if not self._settled:
+            self._settled = True
+            gc.collect()
+            gc.freeze()
 
     @staticmethod
     async def _record(
