@@ -23,8 +23,8 @@ With ``STARTER_WEB_PROCESSES`` above 1 it runs that many such processes on one s
 (starter/web_processes.py).
 
 Nagle needs nothing here: autobahn sets TCP_NODELAY on every websocket connection, Twisted's
-HTTPChannel on every HTTP one. Daphne's access log shows ``key``/``token`` query values
-redacted (Google's ``?key=`` carries a gateway token).
+HTTPChannel on every HTTP one. Daphne's access log shows ``key`` query values redacted
+(Google's ``?key=`` carries a gateway token).
 """
 
 from __future__ import annotations
@@ -117,9 +117,9 @@ def tune_http() -> None:
     http.HTTPChannel._starter_write_through = True  # type: ignore[attr-defined]
 
 
-# Query parameters whose values are credentials: the access log shows them redacted (the
+# A query parameter whose value is a credential: the access log shows it redacted (the
 # gateway takes Google's ``?key=`` as a gateway token, gateway/proxy.py).
-SECRET_QUERY_PARAMETERS = re.compile(r"([?&](?:key|token|api_key|access_token)=)[^&\s]*", re.I)
+SECRET_QUERY_PARAMETERS = re.compile(r"([?&]key=)[^&\s]*", re.I)
 
 
 def redacted_path(path: str) -> str:
