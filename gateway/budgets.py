@@ -31,6 +31,8 @@ from projects.models import Project
 
 Scope = Literal["project", "user"]
 WARNING_FRACTION = Decimal("0.8")
+# A person has at most 50 projects; this only bounds the work of one change.
+MAX_ANNOUNCED = 100
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,17 @@ def payload_of(states: list[BudgetState]) -> dict[str, object]:
         "reached": any(state.reached for state in states),
         "warning": any(state.warning for state in states),
     }
+
+
+def announce(project: Project) -> None:
+    """Send the project's budget state to its viewers (after a budget changed)."""
+    broadcast_gateway(project.public_id, project.owner_id, payload_of(states_of(project)))
+
+
+def announce_for_user(user_id: int) -> None:
+    """After a person's own budget changed: every one of their projects' viewers."""
+    for project in Project.objects.filter(owner_id=user_id)[:MAX_ANNOUNCED]:
+        announce(project)
 
 
 def _crossed(before: Decimal, after: Decimal, limit: Decimal) -> bool:

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from types import ModuleType
+
+from django.db import transaction
 
 from gateway.models import GatewayPolicy, ProjectLimits, UserLimits
 from projects.errors import ProjectError
@@ -102,13 +105,23 @@ def set_user_budget(user_id: int, value: object) -> Decimal | None:
             "budget_above_cap",
         )
     UserLimits.objects.update_or_create(user_id=user_id, defaults={"monthly_budget": amount})
+    transaction.on_commit(lambda: _budgets().announce_for_user(user_id))
     return amount
 
 
 def set_project_budget(project: Project, value: object) -> Decimal | None:
     amount = clean_budget(value)
     ProjectLimits.objects.update_or_create(project=project, defaults={"monthly_budget": amount})
+    # Open workspaces re-read the state: a raised budget unlocks their composers at once.
+    transaction.on_commit(lambda: _budgets().announce(project))
     return amount
+
+
+def _budgets() -> ModuleType:
+    # gateway.budgets reads these settings, so it is imported when needed, not at the top.
+    from gateway import budgets
+
+    return budgets
 
 
 def _bounded(value: object, bounds: Bounds, what: str) -> int:
