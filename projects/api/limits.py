@@ -7,16 +7,17 @@ Every operation calls the same functions as the dashboard (``gateway.limits``,
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from django.http import HttpRequest
 from ninja import Router, Schema
 from ninja.responses import Status as Reply
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from accounts.api_auth import principal_of
 from gateway import budgets, limits, run_control
 from projects.api.agent import agent_project
+from projects.api.schemas import SessionId
 from projects.lookup import project_for_principal
 from starter.api_errors import BASE_ERRORS, PROJECT_ERRORS, SPRITE_ERRORS, responses
 
@@ -24,21 +25,33 @@ router = Router(tags=["limits"])
 user_router = Router(tags=["settings"])
 
 
+# An amount of dollars as text ("7.50") or a number; null (or left out where allowed): none.
+Budget = (
+    Annotated[str, Field(pattern=r"^\$?[0-9]{1,7}(\.[0-9]{1,4})?$", examples=["25", "7.50"])]
+    | Annotated[float, Field(gt=0, le=1_000_000)]
+    | None
+)
+
+
 class GuardIn(BaseModel):
-    enabled: bool | None = None
-    repeat_limit: int | None = Field(
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: StrictBool | None = None
+    repeat_limit: StrictInt | None = Field(
         None, description="The same tool call this many times in a row pauses the run (2 to 100)."
     )
-    call_limit: int | None = Field(
+    call_limit: StrictInt | None = Field(
         None, description="This many model calls in one run pause it (5 to 1000)."
     )
-    run_minutes: int | None = Field(
+    run_minutes: StrictInt | None = Field(
         None, description="A run longer than this many minutes is paused (1 to 1440)."
     )
 
 
 class LimitsIn(BaseModel):
-    monthly_budget: str | float | None = Field(
+    model_config = ConfigDict(extra="forbid")
+
+    monthly_budget: Budget = Field(
         None,
         description='Dollars a month for this project; null or "" for none. Left out: unchanged.',
     )
@@ -56,7 +69,9 @@ class LimitsOut(Schema):
 
 
 class UserBudgetIn(BaseModel):
-    monthly_budget: str | float | None = Field(
+    model_config = ConfigDict(extra="forbid")
+
+    monthly_budget: Budget = Field(
         description="Your own dollars a month over all projects; null for the platform's "
         "default. Never above the platform's cap (`max_budget`)."
     )
@@ -72,7 +87,9 @@ class UserBudgetOut(Schema):
 
 
 class SessionIn(BaseModel):
-    session_id: str = Field(description="The session of the paused run (from its card).")
+    model_config = ConfigDict(extra="forbid")
+
+    session_id: SessionId = Field(description="The session of the paused run (from its card).")
 
 
 class RunControlOut(Schema):

@@ -96,6 +96,23 @@ def test_a_small_budget_refuses_the_call_that_would_cross_it_until_it_is_raised(
     expect(card).to_contain_text("This project's monthly budget: $0.30 spent of $0.40")
     time.sleep(1)  # nothing more may come
     assert calls_with(scripted_model_server, token) == 2
+    # The bridge turned pi's error into its event (for API clients; the page only re-reads).
+    refused = page.evaluate(
+        "window.starterWorkspace.events.ring.filter(e => e.type === 'gateway_refused')"
+        ".map(e => e.data)"
+    )
+    assert [(event["code"], event["details"]) for event in refused] == [
+        (
+            "budget_reached",
+            {
+                "scope": "project",
+                "spent": "0.30",
+                "limit": "0.40",
+                "month": refused[0]["details"]["month"],
+            },
+        )
+    ]
+    assert "out of budget" in refused[0]["message"]
     # The page's state comes from the control plane: composer off, with the reason.
     expect(page.locator("#budget-bar.is-reached")).to_contain_text("Budget reached")
     expect(chat.locator(".composer-blocked")).to_contain_text("monthly budget is reached")
@@ -124,11 +141,12 @@ def test_a_small_budget_refuses_the_call_that_would_cross_it_until_it_is_raised(
     expect(page.locator(".panel-chat .gateway-card-budget").first).to_be_visible(timeout=60_000)
 
 
-def paused_card(page: Page, token: str) -> Any:
+def paused_card(page: Page, token: str, nth: int) -> Any:
+    """Start a stuck run; its card (the ``nth`` guard card of the chat, from 1)."""
     send(page, f"[[loop: echo same]] {token}")
-    card = page.locator(".panel-chat .gateway-card-guard").last
-    expect(card).to_be_visible(timeout=60_000)
-    return card
+    cards = page.locator(".panel-chat .gateway-card-guard")
+    expect(cards).to_have_count(nth, timeout=60_000)
+    return cards.nth(nth - 1)
 
 
 def test_a_stuck_agent_is_paused_with_a_card_that_continues_and_stops(
@@ -144,7 +162,7 @@ def test_a_stuck_agent_is_paused_with_a_card_that_continues_and_stops(
     open_workspace(page, stack, project)
     chat = page.locator(".panel-chat").first
     token = f"loop-{uuid.uuid4().hex[:8]}"
-    card = paused_card(page, token)
+    card = paused_card(page, token, 1)
     expect(card).to_contain_text("The loop guard paused this run")
     expect(card).to_contain_text("The tool bash was called 3 times in a row")
     expect(card.locator(".gateway-card-args")).to_contain_text("echo same")
@@ -160,23 +178,24 @@ def test_a_stuck_agent_is_paused_with_a_card_that_continues_and_stops(
         lambda: len(scripted_model_server.requests) > before, 30, message="calls after continue"
     )
     expect(chat.locator(".msg-user").last).to_contain_text("Continue.")
-    # The same card's button is stale now and says so.
-    card.get_by_role("button", name="Continue").click()
-    expect(card.locator(".gateway-card-outcome")).to_contain_text("not paused by the loop guard")
-
     # Stop: another stuck run, paused, then stopped; nothing more goes out.
     expect(chat.locator("section.chat")).not_to_have_class(BUSY, timeout=30_000)
     second = f"loop-{uuid.uuid4().hex[:8]}"
-    card = paused_card(page, second)
+    card = paused_card(page, second, 2)
     card.get_by_role("button", name="Stop").click()
     expect(card.locator(".gateway-card-outcome")).to_have_text("Stopped.")
     count = calls_with(scripted_model_server, second)
     assert count == 3
     time.sleep(1)
     assert calls_with(scripted_model_server, second) == count
-    # And the card comes back on reload (it is part of the chat).
+    # The cards come back on reload (they are part of the chat); a stale button says so.
     page.reload()
-    expect(page.locator(".panel-chat .gateway-card-guard")).to_have_count(2, timeout=60_000)
+    cards = page.locator(".panel-chat .gateway-card-guard")
+    expect(cards).to_have_count(2, timeout=60_000)
+    cards.first.get_by_role("button", name="Continue").click()
+    expect(cards.first.locator(".gateway-card-outcome")).to_contain_text(
+        "not paused by the loop guard"
+    )
 
 
 def test_a_forged_marker_from_the_agent_changes_no_state_and_stays_text(
