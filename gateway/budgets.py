@@ -14,6 +14,7 @@ gateway agree.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -28,6 +29,8 @@ from gateway.models import ZERO, GatewayPolicy, UsageRecord
 from projects.broadcast import broadcast_gateway
 from projects.errors import ProjectError
 from projects.models import Project
+
+logger = logging.getLogger(__name__)
 
 Scope = Literal["project", "user"]
 WARNING_FRACTION = Decimal("0.8")
@@ -184,6 +187,13 @@ def _crossed(before: Decimal, after: Decimal, limit: Decimal) -> bool:
 def after_call(record: UsageRecord) -> None:
     """Tell the viewers when this call took a budget past 80 % or 100 % (or made the next
     call one that would cross it)."""
+    try:
+        _announce_crossing(record)
+    except Exception:  # the call is done and in the ledger: telling viewers must not fail it
+        logger.exception("could not announce the budget state after call %s", record.pk)
+
+
+def _announce_crossing(record: UsageRecord) -> None:
     if not record.cost or record.project_id is None:
         return
     project = Project.objects.filter(pk=record.project_id).first()
