@@ -26,6 +26,7 @@ Nagle needs nothing here: autobahn sets TCP_NODELAY on every websocket connectio
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 from typing import Any
 
@@ -93,6 +94,32 @@ def tune_websockets() -> None:
     WebSocketProtocol._starter_write_through = True
 
 
+# Query parameters whose values are credentials: the access log shows them redacted (the
+# gateway takes Google's ``?key=`` as a gateway token, gateway/proxy.py).
+SECRET_QUERY_PARAMETERS = re.compile(r"([?&](?:key|token|api_key|access_token)=)[^&\s]*", re.I)
+
+
+def redacted_path(path: str) -> str:
+    return SECRET_QUERY_PARAMETERS.sub(r"\1[redacted]", path)
+
+
+def redact_access_log() -> None:
+    """Idempotent; daphne's access log lines show a request's path with secrets redacted."""
+    from daphne.access import AccessLogGenerator
+
+    if getattr(AccessLogGenerator, "_starter_redacted", False):
+        return
+    original = AccessLogGenerator.__call__
+
+    def log(self: Any, protocol: str, action: str, details: dict[str, Any]) -> None:
+        if isinstance(details.get("path"), str):
+            details = {**details, "path": redacted_path(details["path"])}
+        original(self, protocol, action, details)
+
+    AccessLogGenerator.__call__ = log
+    AccessLogGenerator._starter_redacted = True
+
+
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     count = configured_count()
@@ -109,6 +136,7 @@ def serve(args: list[str]) -> None:
     from daphne.cli import CommandLineInterface
 
     tune_websockets()
+    redact_access_log()
 
     CommandLineInterface().run(args)
 
