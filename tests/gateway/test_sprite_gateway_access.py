@@ -26,8 +26,10 @@ from bridge_agent.protocol import (
 )
 from gateway import tokens
 from gateway.models import GatewayToken
+from projects.actions import destroy_project
 from projects.errors import ProjectError
 from projects.general_agent import ensure_general_agent
+from projects.lifecycle import steps
 from projects.models import Kind, Project, Status
 from projects.secrets import set_project_secret
 from projects.sprite.environment import loopback_ports, sprite_environment
@@ -164,11 +166,23 @@ def test_the_admin_action_rotates(operator: User, alice_project: Project) -> Non
     assert tokens.resolve(old) is None
 
 
-def test_destroying_a_project_deletes_its_tokens(alice_project: Project) -> None:
+def test_destroying_a_project_cuts_it_off_and_deletes_its_tokens(
+    alice: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    # No Sprite name: the destroy step has no backend to call.
+    alice_project = Project.objects.create(owner=alice, name="Doomed", status=Status.RUNNING)
     token = tokens.token_for(alice_project)
-    alice_project.delete()
-    assert tokens.resolve(token) is None
-    assert not GatewayToken.objects.exists()
+    with django_capture_on_commit_callbacks():
+        assert destroy_project(alice_project)
+    assert tokens.resolve(token) is None  # refused from the moment destroying starts
+    steps.destroy(alice_project.pk)
+    alice_project.refresh_from_db()
+    assert alice_project.status == Status.DESTROYED
+    assert not GatewayToken.objects.filter(project=alice_project).exists()
+    other = running(alice, "Other")
+    doomed = tokens.token_for(other)
+    other.delete()  # a deleted row takes its tokens with it (cascade)
+    assert tokens.resolve(doomed) is None and not GatewayToken.objects.exists()
 
 
 def test_custom_provider_prices_are_checked(alice: User) -> None:
