@@ -65,23 +65,24 @@ def of_type(events: list[dict[str, Any]], kind: str, session_id: str) -> list[di
     return [e for e in events if e["type"] == kind and e["session_id"] == session_id]
 
 
-def prompt(project: Project, message: str, session_id: str | None = None) -> str:
-    body: dict[str, Any] = {"message": message}
-    if session_id:
-        body["session_id"] = session_id
-    answer = call_bridge(project, "POST", "/starter/prompt", json_body=body)
+def prompt(project: Project, message: str) -> tuple[str, int]:
+    """Prompt the project's session; its id and how many runs it had ended before."""
+    answer = call_bridge(project, "POST", "/starter/prompt", json_body={"message": message})
     assert answer.status == 202, answer.body
-    return str(answer.body["session_id"])
+    session_id = str(answer.body["session_id"])
+    ended = [e for e in of_type(events_of(project), "agent_end", session_id)]
+    return session_id, len(ended)
 
 
-def run_end(project: Project, session_id: str, count: int) -> dict[str, Any]:
-    """The ``count``-th ``agent_end`` of the session (waits for it)."""
+def run_end(project: Project, run: tuple[str, int]) -> dict[str, Any]:
+    """The ``agent_end`` of the run ``prompt`` started (waits for it)."""
+    session_id, before = run
     wait_for(
-        lambda: len(of_type(events_of(project), "agent_end", session_id)) >= count,
+        lambda: len(of_type(events_of(project), "agent_end", session_id)) > before,
         timeout=60,
-        message=f"run {count} to end",
+        message=f"run {before + 1} to end",
     )
-    return dict(of_type(events_of(project), "agent_end", session_id)[count - 1]["data"])
+    return dict(of_type(events_of(project), "agent_end", session_id)[before]["data"])
 
 
 def last_text(data: dict[str, Any]) -> str:
@@ -143,20 +144,21 @@ def test_the_agent_works_through_the_gateway_and_no_key_enters_the_sprite(
     project = wait_for_status(create_project(owner, "Gateway"), Status.RUNNING, timeout=120)
 
     # Streaming text, a tool call, an abort in the middle of a stream: as before.
-    session_id = prompt(project, "[[reply: streamed through the gateway]]")
-    assert last_text(run_end(project, session_id, 1)) == "streamed through the gateway"
-    events = events_of(project)
-    assert len(of_type(events, "message_update", session_id)) >= 2  # deltas, not one block
-    prompt(project, "[[bash: echo hi-from-the-sprite]]", session_id)
-    assert "hi-from-the-sprite" in last_text(run_end(project, session_id, 2))
-    prompt(project, "[[slow: 300]]", session_id)
+    run = prompt(project, "[[reply: streamed through the gateway]]")
+    assert last_text(run_end(project, run)) == "streamed through the gateway"
+    session_id = run[0]
+    assert len(of_type(events_of(project), "message_update", session_id)) >= 2  # deltas
+    run = prompt(project, "[[bash: echo hi-from-the-sprite]]")
+    assert "hi-from-the-sprite" in last_text(run_end(project, run))
+    updates = len(of_type(events_of(project), "message_update", session_id))
+    run = prompt(project, "[[slow: 300]]")
     wait_for(
-        lambda: len(of_type(events_of(project), "message_update", session_id)) >= 12,
+        lambda: len(of_type(events_of(project), "message_update", session_id)) >= updates + 10,
         timeout=30,
         message="the slow answer streaming",
     )
     assert call_bridge(project, "POST", "/starter/abort", json_body={}).status < 300
-    aborted = run_end(project, session_id, 3)
+    aborted = run_end(project, run)
     assert aborted["messages"][-1]["stopReason"] == "aborted", aborted["messages"][-1]
 
     # The model server saw only the real key; pi never had it.
@@ -196,8 +198,8 @@ def test_the_agent_works_through_the_gateway_and_no_key_enters_the_sprite(
         timeout=60,
         message="the new token in the Sprite",
     )
-    session_id = prompt(project, "[[reply: still working]]")
-    assert last_text(run_end(project, session_id, 1)) == "still working"
+    run = prompt(project, "[[reply: still working]]")
+    assert last_text(run_end(project, run)) == "still working"
     assert keyed_model_server.keys[-1] == CUSTOM_KEY
 
     # Destroying the project deletes its token.

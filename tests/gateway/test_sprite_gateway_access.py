@@ -17,7 +17,7 @@ from django.test import Client
 from accounts import user_settings
 from accounts.models import User
 from accounts.tokens import create_api_token
-from bridge_agent.environment import variable_name_problem
+from bridge_agent.environment import ENVIRONMENT_NAMES_ENV, replaced, variable_name_problem
 from bridge_agent.protocol import (
     GATEWAY_MODELS_VARIABLE,
     GATEWAY_TOKEN_PREFIX,
@@ -89,6 +89,26 @@ def test_the_bridge_takes_the_gateway_variables_but_a_user_secret_cannot_take_th
     # The old custom-provider key names are no longer the control plane's to send.
     assert variable_name_problem("STARTER_PROVIDER_KEY_X") is not None
     assert variable_name_problem("STARTER_GATEWAY_OTHER") is not None
+
+
+def test_a_bridge_started_before_the_gateway_loses_its_keys_at_the_first_sync() -> None:
+    """Its control-plane set listed the keys (pi's variables, custom providers' own): the
+    first new set, which has none, removes them all."""
+    old_names = "OPENAI_API_KEY,STARTER_PROVIDER_KEY_MINE,WEATHER"
+    started = {
+        ENVIRONMENT_NAMES_ENV: old_names,
+        "OPENAI_API_KEY": OPENAI_KEY,
+        "STARTER_PROVIDER_KEY_MINE": CUSTOM_KEY,
+        "WEATHER": "sunny",
+        "HOME": "/home/sprite",
+    }
+    new_set = {"WEATHER": "sunny", GATEWAY_TOKEN_VARIABLE: "sgw_new"}
+    environment, changed = replaced(started, new_set, None)
+    assert OPENAI_KEY not in environment.values() and CUSTOM_KEY not in environment.values()
+    assert environment["HOME"] == "/home/sprite" and environment["WEATHER"] == "sunny"
+    assert changed == sorted(
+        ["OPENAI_API_KEY", "STARTER_PROVIDER_KEY_MINE", GATEWAY_TOKEN_VARIABLE]
+    )
 
 
 def test_adding_a_provider_changes_the_models_fingerprint_a_key_does_not(alice: User) -> None:
