@@ -143,8 +143,9 @@ function guardCard(view, details) {
     resume.disabled = true;
     stop.disabled = true;
     outcome.textContent = "…";
-    view.workspace.api.post(name, { session_id: view.session.id }).then(() => {
-      outcome.textContent = done;
+    view.workspace.api.post(name, { session_id: view.session.id }).then((/** @type {any} */ answer) => {
+      outcome.textContent = answer && answer.was_paused === false
+        ? "Nothing was paused any more; the session is stopped." : done;
     }, (/** @type {any} */ error) => {
       // A stale card (already continued or stopped) says so; nothing is silent.
       outcome.textContent = error.message;
