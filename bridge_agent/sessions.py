@@ -24,6 +24,7 @@ from bridge_agent.config import BridgeConfig
 from bridge_agent.environment import SpriteEnvironment
 from bridge_agent.errors import ApiError
 from bridge_agent.event_log import EventLog
+from bridge_agent.gateway_refusals import refusal_of
 from bridge_agent.inspect_db import SCHEMA, SCHEMA_NOTES
 from bridge_agent.live_session import LiveSession, empty_queue, queued_texts
 from bridge_agent.pi_events import chat_messages, translate_pi_event
@@ -672,6 +673,11 @@ class SessionManager:
                 self.app_target.set(port, "extension", detail, session_id)
             return
         self.log.append(event.type, event.data, session_id)
+        refused = refusal_of(event.type, event.data)
+        if refused is not None:
+            self.log.append(
+                protocol.EVENT_GATEWAY_REFUSED, {"session_id": session_id, **refused}, session_id
+            )
 
     def _handle_pi_exit(self, process: PiProcess, returncode: int | None) -> None:
         live = self._by_process.pop(id(process), None)

@@ -10,6 +10,8 @@ Rooms: ``models`` (tokens, ledger, limits, policy), ``calls`` (the shapes the ro
 each other), ``tokens`` (minting, revoking, resolving), ``upstreams`` (where a provider
 really is and how it takes its key), ``pricing``, ``usage_parsers`` (what each API shape
 reports), ``metering`` (the ledger and its live updates), ``admission`` (budgets and the
-loop guard, before a call), ``budgets``, ``guard``, ``usage`` (totals for pages and the
-API), ``proxy`` (the ASGI app), ``pi_config`` (what pi in a Sprite is told).
+loop guard, before a call), ``budgets``, ``guard``, ``limits`` (reading and changing
+budgets and guard settings), ``run_control`` ("continue"/"stop" of a paused run), ``usage``
+(totals for pages and the API), ``proxy`` (the ASGI app), ``pi_config`` (what pi in a
+Sprite is told).
 """

@@ -21,6 +21,8 @@ STATUS_BY_CODE: dict[str, int] = {
     # A quota (50 projects), not a rate: waiting does not help, deleting one does.
     "limit": 409,
     "too_large": 413,
+    # A monthly budget of the model gateway is reached: raising it (or a new month) helps.
+    "budget_reached": 402,
     # The Sprite backend refused for good (no such Sprite, a bad token): retrying won't help.
     "sprite_error": 502,
     # The Sprite is waking, rate-limited or unreachable for now: retrying later can help.

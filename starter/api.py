@@ -29,6 +29,7 @@ from accounts.user_settings import SettingsError
 from projects.api import agent as api_agent
 from projects.api import branches as api_branches
 from projects.api import events as api_events
+from projects.api import limits as api_limits
 from projects.api import projects as projects_api
 from projects.api import services as api_services
 from projects.api import sprite as api_sprite
@@ -70,6 +71,8 @@ api.add_router("/projects", api_events.router)
 api.add_router("/projects", api_sprite.router)
 api.add_router("/projects", api_services.router)
 api.add_router("/settings", accounts_api.router)
+api.add_router("/projects", api_limits.router)
+api.add_router("/settings", api_limits.user_router)
 
 
 def error_response(

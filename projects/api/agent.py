@@ -41,7 +41,8 @@ from starter.api_errors import SPRITE_ERRORS, responses
 router = Router(tags=["agent"])
 
 # A message with images can also be refused for an image's type (415).
-SENT = responses({202: SentOut}, *SPRITE_ERRORS, 415)
+# 402: a monthly budget is reached (raise it, or wait for the month to turn).
+SENT = responses({202: SentOut}, *SPRITE_ERRORS, 402, 415)
 DOCUMENT = responses({200: AgentDocument}, *SPRITE_ERRORS)
 
 

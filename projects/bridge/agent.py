@@ -31,6 +31,7 @@ from bridge_agent.protocol import (
     SendBehaviour,
 )
 from bridge_agent.session_names import clean_session_name
+from gateway import budgets
 from projects.bridge.client import call_bridge
 from projects.errors import ProjectError
 from projects.models import Project
@@ -121,6 +122,8 @@ def send(
         raise ProjectError("Choose how to send the message: prompt, steer or follow_up.")
     route = SEND_BEHAVIOURS[cast(SendBehaviour, mode)]
     body: dict[str, Any] = {"message": clean_message(text)}
+    # A reached budget refuses new messages here, for every entry point (402).
+    budgets.ensure_can_prompt(project)
     checked = clean_images(images)
     if checked:
         body["images"] = checked

@@ -18,6 +18,7 @@ from bridge_agent.protocol import (
     MAX_IMAGES_TOTAL_BYTES,
     THINKING_LEVELS,
 )
+from gateway import budgets
 from projects import actions
 from projects.dashboard.forms import ProjectForm, SecretForm
 from projects.errors import ProjectError, status_of
@@ -125,6 +126,9 @@ def _workspace_urls(project: Project) -> dict[str, str]:
         "checkpoint_restore",
         "lifecycle",
         "manage",
+        "limits",
+        "guard_continue",
+        "guard_stop",
     ]
     urls = {name: reverse(f"projects:{name}", args=[project.public_id]) for name in names}
     # The trace URL takes the session id; the page fills it in.
@@ -142,6 +146,7 @@ def _workspace_urls(project: Project) -> dict[str, str]:
     urls["action"] = reverse("projects:action", args=[project.public_id, "ACTION"])
     urls["project"] = reverse("projects:detail", args=["PUBLIC_ID"])
     urls["home"] = reverse("projects:home")
+    urls["settings_budget"] = reverse("accounts:settings") + "#budget"
     return urls
 
 
@@ -152,7 +157,12 @@ def manage_panel(request: AuthenticatedHttpRequest, public_id: str) -> HttpRespo
     return render(
         request,
         "projects/workspace/_manage.html",
-        {"project": project, "secrets": project.secrets.all(), "secret_form": SecretForm()},
+        {
+            "project": project,
+            "secrets": project.secrets.all(),
+            "secret_form": SecretForm(),
+            "limits": budgets.limits_document(project),
+        },
     )
 
 

@@ -5,6 +5,7 @@ from django.urls import path
 from projects.dashboard import agent as workspace_views
 from projects.dashboard import branches as branch_views
 from projects.dashboard import general_agent as general_agent_views
+from projects.dashboard import limits as limit_views
 from projects.dashboard import pages as views
 from projects.dashboard import panels as workspace_panels
 from projects.dashboard import services as service_views
@@ -110,4 +111,12 @@ urlpatterns = [
         workspace_panels.checkpoint_restore,
         name="checkpoint_restore",
     ),
+    path("budget/", limit_views.user_budget_update, name="user_budget"),
+    path("budget/panel/", limit_views.user_budget_panel, name="user_budget_panel"),
+    path("p/<str:public_id>/limits/", limit_views.project_limits, name="limits"),
+    path(
+        "p/<str:public_id>/limits/update/", limit_views.project_limits_update, name="limits_update"
+    ),
+    path("p/<str:public_id>/guard/continue/", limit_views.guard_continue, name="guard_continue"),
+    path("p/<str:public_id>/guard/stop/", limit_views.guard_stop, name="guard_stop"),
 ]

@@ -24,6 +24,8 @@ const RING_SIZE = 5000;
  * @property {(event: any) => void} reset the bridge's log no longer matches our cursor
  * @property {() => void} restored a checkpoint was restored: the files changed under the chats
  * @property {(payload: any) => void} lifecycle the project's status or progress (not a bridge event)
+ * @property {(payload: any) => void} gateway the model gateway's update (not a bridge event)
+ * @property {() => void} budget the gateway refused a call: the budget bar reads its numbers again
  * @property {(state: string) => void} connection the relay's or the socket's state
  */
 
@@ -65,6 +67,8 @@ const DISPATCH = {
   session_ended: "sessionList",
   checkpoint_restored: "restored",
   environment_changed: "environment",
+  // Written by the bridge (from inside the Sprite): only makes the page re-read the budget.
+  gateway_refused: "budget",
 };
 
 /**
@@ -130,6 +134,7 @@ export function createEvents({ socketUrl, readState, owners }) {
       if (message.kind === "event") { events.handle(message.event); }
       else if (message.kind === "events") { (message.events || []).forEach((/** @type {any} */ event) => { events.handle(event); }); }
       else if (message.kind === "lifecycle") { owners.lifecycle(message.payload || {}); }
+      else if (message.kind === "gateway") { owners.gateway(message.payload || {}); }
       else if (message.kind === "relay") { owners.connection(message.state); }
     },
     onState(state) {

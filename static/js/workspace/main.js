@@ -11,6 +11,7 @@ import { toast } from "../lib/toast.js";
 import { environmentMessage } from "./environment.js";
 import { register as registerPaletteItems } from "../pages/palette.js";
 import { announceBranchesChanged } from "./chat/branches.js";
+import { createBudgetState } from "./chat/budget-state.js";
 import { createSessions } from "./chat/session.js";
 import { createCheckpoints } from "./checkpoints.js";
 import { createEvents } from "./events.js";
@@ -57,6 +58,7 @@ function start(config) {
         sessions.receive(event);
         // Trace panels redraw the session's tree: a branch was added or chosen.
         if (event.type === "branch_changed" || event.type === "agent_end") { announceBranchesChanged(); }
+        if (event.type === "agent_settled") { budget.refresh(); }
       },
       notify: (data) => {
         toast(data.message || "The agent says hello.", data.level || "info");
@@ -78,10 +80,18 @@ function start(config) {
       // each kept session has a restore marker: reload what shows them.
       restored: () => { sessions.reloadAll(); sidebar.refresh(); announceBranchesChanged(); },
       lifecycle: (payload) => { lifecycle.apply(payload); },
+      gateway: (payload) => { if (payload.kind === "budget") { budget.refresh(); } },
+      budget: () => { budget.refresh(); },
       connection: (state) => { lifecycle.showConnection(state); },
     },
   });
   const sessions = createSessions({ history: api.history, recentEventsOf: events.recentEventsOf });
+  const budget = createBudgetState({
+    read: (name) => api.get(name),
+    urls,
+    views: () => workspace.views,
+    raiseProjectBudget: () => { openPanel("manage", {}); },
+  });
 
   // What the chat panels use (chat/view.js `ChatContext`), and what the e2e tests read.
   const workspace = {
@@ -100,6 +110,7 @@ function start(config) {
     /** @param {any} view @param {string} sessionId */
     panelSessionChanged(view, sessionId) {
       if (view.onBound) { view.onBound(sessionId); }
+      budget.applyTo(view);
       if (!workspace.focusedChat || workspace.focusedChat === view) { focusChat(view); }
     },
     /** @param {string} sessionId the messages a session's panel shows */
@@ -107,6 +118,7 @@ function start(config) {
       const session = sessions.byId[sessionId];
       return session ? session.messages : null;
     },
+    budget,
     get connects() { return events.connects; },
     get socket() { return events.socket; },
   };
@@ -161,6 +173,7 @@ function start(config) {
   }
 
   function startWorking() {
+    budget.refresh();
     events.start().then(startPanels, (error) => {
       toast(error.message, "error");
       startPanels();

@@ -10,6 +10,7 @@ import { messageImages } from "./attachments.js";
 import { messageKey, textOf } from "./session.js";
 import { secretForm, tellAgentOnceBack } from "./secret-form.js";
 import { fillCard, findCard, shortJson, toolCard } from "./tool-cards.js";
+import { gatewayCardFor } from "./gateway-cards.js";
 
 /**
  * What a chat panel needs from the workspace (workspace/main.js builds it).
@@ -256,7 +257,9 @@ ChatView.prototype.renderMessage = function (message) {
     }), true);
     if (message.stopReason === "aborted") { node.appendChild(el("div", "msg-stop", "Stopped.")); }
     if (message.stopReason === "error") {
-      node.appendChild(el("div", "msg-error", message.errorMessage || "The model returned an error."));
+      // The model gateway's refusal (budget, loop guard) is a card; anything else is text.
+      node.appendChild(gatewayCardFor(this, message) ||
+        el("div", "msg-error", message.errorMessage || "The model returned an error."));
       if (message.retried) { this.showRetried(node); }
     }
     return node;
