@@ -24,6 +24,7 @@ const RING_SIZE = 5000;
  * @property {(event: any) => void} reset the bridge's log no longer matches our cursor
  * @property {() => void} restored a checkpoint was restored: the files changed under the chats
  * @property {(payload: any) => void} lifecycle the project's status or progress (not a bridge event)
+ * @property {(payload: any) => void} gateway the model gateway's news: usage totals (not a bridge event)
  * @property {(state: string) => void} connection the relay's or the socket's state
  */
 
@@ -130,6 +131,7 @@ export function createEvents({ socketUrl, readState, owners }) {
       if (message.kind === "event") { events.handle(message.event); }
       else if (message.kind === "events") { (message.events || []).forEach((/** @type {any} */ event) => { events.handle(event); }); }
       else if (message.kind === "lifecycle") { owners.lifecycle(message.payload || {}); }
+      else if (message.kind === "gateway") { owners.gateway(message.payload || {}); }
       else if (message.kind === "relay") { owners.connection(message.state); }
     },
     onState(state) {

@@ -20,6 +20,7 @@ import { createKinds } from "./panels/kinds.js";
 import { Panels } from "./panels/layout.js";
 import { createPreviews } from "./panels/preview.js";
 import { createSidebar } from "./sidebar.js";
+import { createUsageMeter } from "./usage-meter.js";
 
 const configNode = document.getElementById("workspace-config");
 if (configNode) { start(JSON.parse(configNode.textContent || "{}")); }
@@ -49,6 +50,7 @@ function start(config) {
   });
   const picker = createModelPicker({ providers: config.providers, api });
   const openCheckpoints = createCheckpoints(urls.checkpoints);
+  const usageMeter = createUsageMeter({ url: urls.usage, initial: config.usage || {}, views: () => workspace.views });
   const events = createEvents({
     socketUrl: urls.websocket,
     readState: () => api.get("agent_state"),
@@ -78,6 +80,7 @@ function start(config) {
       // each kept session has a restore marker: reload what shows them.
       restored: () => { sessions.reloadAll(); sidebar.refresh(); announceBranchesChanged(); },
       lifecycle: (payload) => { lifecycle.apply(payload); },
+      gateway: (payload) => { if (payload.kind === "usage") { usageMeter.apply(payload); } },
       connection: (state) => { lifecycle.showConnection(state); },
     },
   });
@@ -100,6 +103,7 @@ function start(config) {
     /** @param {any} view @param {string} sessionId */
     panelSessionChanged(view, sessionId) {
       if (view.onBound) { view.onBound(sessionId); }
+      usageMeter.bind(view, sessionId);
       if (!workspace.focusedChat || workspace.focusedChat === view) { focusChat(view); }
     },
     /** @param {string} sessionId the messages a session's panel shows */

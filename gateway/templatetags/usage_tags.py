@@ -1,0 +1,56 @@
+"""The usage section of the settings page, as an inclusion tag so the page's view needs no
+change: the person's month, and 30 days by day and by project (drawn by
+static/js/pages/usage-charts.js, with the same numbers in tables)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+
+from gateway import usage
+
+register = template.Library()
+
+CHART_DAYS = 30
+
+
+@register.inclusion_tag("gateway/_usage_section.html")
+def usage_section(user: Any) -> dict[str, object]:
+    days = usage.daily(user.pk, CHART_DAYS)
+    first, last = days[0][0], days[-1][0]
+    rows = usage.filtered_rows(user.pk, usage.UsageFilter(date_from=first, date_to=last))
+    projects = usage.grouped(rows, "project")
+    by_project_day = {
+        group.project: {
+            day_group.key: day_group.totals
+            for day_group in usage.grouped(rows.filter(project_public_id=group.project), "day")
+        }
+        for group in projects
+    }
+    chart = {
+        "days": [day.isoformat() for day, _ in days],
+        "tokens": [totals.tokens for _, totals in days],
+        "cost": [float(totals.cost) for _, totals in days],
+        "projects": [
+            {
+                "name": group.label,
+                "cost": [
+                    float(by_project_day[group.project].get(day.isoformat(), usage.Totals()).cost)
+                    for day, _ in days
+                ],
+                "tokens": [
+                    by_project_day[group.project].get(day.isoformat(), usage.Totals()).tokens
+                    for day, _ in days
+                ],
+            }
+            for group in projects
+        ],
+    }
+    return {
+        "periods": usage.user_periods(user.pk),
+        "last_30": usage.totals_of(rows),
+        "days": [(day, totals) for day, totals in reversed(days) if totals.calls],
+        "projects": projects,
+        "chart": chart,
+    }
