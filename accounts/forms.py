@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 
 from accounts.models import CustomProvider
@@ -60,6 +62,23 @@ class ApiTokenForm(forms.Form):
     )
 
 
+def _price_options(label: str) -> dict[str, Any]:
+    """A price per million tokens: optional, non-negative, with messages that say which."""
+    return {
+        "min_value": 0,
+        "max_digits": 12,
+        "decimal_places": 6,
+        "widget": forms.NumberInput(attrs={"step": "any", "min": "0", "placeholder": "unknown"}),
+        "error_messages": {
+            "invalid": f"The {label} price is a number of dollars, e.g. 0.15.",
+            "min_value": f"The {label} price cannot be negative.",
+            "max_digits": f"The {label} price is per million tokens: at most 999999.",
+            "max_whole_digits": f"The {label} price is per million tokens: at most 999999.",
+            "max_decimal_places": f"The {label} price has at most 6 decimal places.",
+        },
+    }
+
+
 class CustomProviderForm(forms.Form):
     name = forms.CharField(
         max_length=40,
@@ -92,6 +111,15 @@ class CustomProviderForm(forms.Form):
         widget=forms.PasswordInput(
             attrs={"autocomplete": "off", "placeholder": "Leave empty to keep the saved key"}
         ),
+    )
+
+    price_input = forms.DecimalField(required=False, label="Input", **_price_options("input"))
+    price_output = forms.DecimalField(required=False, label="Output", **_price_options("output"))
+    price_cache_read = forms.DecimalField(
+        required=False, label="Cache read", **_price_options("cache read")
+    )
+    price_cache_write = forms.DecimalField(
+        required=False, label="Cache write", **_price_options("cache write")
     )
 
     def model_id_list(self) -> list[str]:

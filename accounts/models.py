@@ -143,8 +143,8 @@ class ApiToken(models.Model):
 class CustomProvider(models.Model):
     """A user's own model endpoint (Ollama, vLLM, LiteLLM, a company gateway…).
 
-    It reaches every Sprite of the user as an entry of pi's models.json, which names an
-    environment variable for the key; the key itself travels only as that variable.
+    It reaches every Sprite of the user as an entry of pi's models.json pointing at the model
+    gateway (gateway.pi_config); the key stays in the control plane, added by the gateway.
     """
 
     API_OPENAI = "openai-completions"
@@ -177,10 +177,3 @@ class CustomProvider(models.Model):
 
     def __str__(self) -> str:
         return self.name
-
-    @property
-    def key_variable(self) -> str:
-        """The environment variable that carries this provider's key into the Sprite."""
-        return "STARTER_PROVIDER_KEY_" + "".join(
-            ch if ch.isalnum() else "_" for ch in self.name.upper()
-        )

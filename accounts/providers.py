@@ -1,8 +1,9 @@
 """The LLM providers pi knows and the environment variable each one reads its key from.
 
 From pi 1.6's docs/providers.md (1.0.3 renamed ``azure-openai-responses`` to ``azure``;
-migration accounts 0004 moves stored keys and defaults). Keys reach pi only as environment
-variables of the bridge (never as files), under exactly these names.
+migration accounts 0004 moves stored keys and defaults). The keys never reach pi: the model
+gateway adds them to each call (gateway/); the variable names are pi's, kept as the list of
+the providers a key can be saved for.
 """
 
 from __future__ import annotations
@@ -46,12 +47,3 @@ PROVIDER_LABELS: dict[str, str] = {
 
 def provider_choices() -> list[tuple[str, str]]:
     return [(name, PROVIDER_LABELS[name]) for name in PROVIDER_ENV_VARS]
-
-
-def provider_environment(api_keys: dict[str, str]) -> dict[str, str]:
-    """Map a user's provider → key map to the environment pi expects."""
-    return {
-        PROVIDER_ENV_VARS[provider]: key
-        for provider, key in api_keys.items()
-        if provider in PROVIDER_ENV_VARS and key
-    }

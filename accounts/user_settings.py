@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 
 from django.db import transaction
 from django.utils import timezone
@@ -12,10 +14,13 @@ from accounts.providers import PROVIDER_ENV_VARS
 from accounts.signals import user_secrets_changed
 from bridge_agent.protocol import THINKING_LEVELS
 
-# What the settings page says after a key or a custom provider changed: running projects get
-# the new values without a restart (projects.lifecycle.steps.sync_environment).
+# What the settings page says after a key or a custom provider changed. Keys never enter a
+# Sprite: the model gateway reads them at each call. Which providers pi knows is in its
+# models.json, rewritten in running projects at once (projects.lifecycle.steps.sync_environment)
+# and read by an agent when its current run ends.
 KEYS_APPLY_WHEN = (
-    "Running projects: new commands get it now; the agent picks it up when its current run ends."
+    "Every project's next model call uses it; an agent that is working sees a provider"
+    " added or removed when its current run ends."
 )
 
 
@@ -104,11 +109,76 @@ def clear_sprites_token(user: User) -> None:
 PROVIDER_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 
 
+PRICE_FIELDS = ("price_input", "price_output", "price_cache_read", "price_cache_write")
+PRICE_LABELS = {
+    "price_input": "input",
+    "price_output": "output",
+    "price_cache_read": "cache read",
+    "price_cache_write": "cache write",
+}
+MAX_PRICE = Decimal("100000")
+
+
+@dataclass(frozen=True)
+class ProviderPrices:
+    """US dollars per million tokens; ``None``: unknown (never counted as zero)."""
+
+    input: Decimal | None = None
+    output: Decimal | None = None
+    cache_read: Decimal | None = None
+    cache_write: Decimal | None = None
+
+    def by_field(self) -> dict[str, Decimal | None]:
+        values = (self.input, self.output, self.cache_read, self.cache_write)
+        return dict(zip(PRICE_FIELDS, values, strict=True))
+
+
+def checked_price(label: str, value: object) -> Decimal | None:
+    """A price as entered (text, number or empty) as a Decimal, or ``SettingsError``."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        price = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise SettingsError(f"The {label} price is a number of dollars, e.g. 0.15.") from None
+    if not price.is_finite() or price < 0:
+        raise SettingsError(f"The {label} price cannot be negative.")
+    if price > MAX_PRICE:
+        raise SettingsError(f"The {label} price is per million tokens: at most {MAX_PRICE}.")
+    return price.quantize(Decimal("0.000001"))
+
+
+def _dollars(price: Decimal | None) -> str:
+    if price is None:
+        return "$0"
+    text = format(price.normalize(), "f")
+    return "$" + text
+
+
+def price_summary(provider: CustomProvider) -> str:
+    """What the settings page says of a custom provider's prices."""
+    if provider.price_input is None or provider.price_output is None:
+        return "Price unknown: usage counts its tokens but no cost (enter input and output prices)."
+    return (
+        f"Per million tokens: input {_dollars(provider.price_input)},"
+        f" output {_dollars(provider.price_output)},"
+        f" cache read {_dollars(provider.price_cache_read)},"
+        f" cache write {_dollars(provider.price_cache_write)}."
+    )
+
+
 @transaction.atomic
 def save_custom_provider(
-    user: User, name: str, api: str, base_url: str, model_ids: list[str], api_key: str | None
+    user: User,
+    name: str,
+    api: str,
+    base_url: str,
+    model_ids: list[str],
+    api_key: str | None,
+    prices: ProviderPrices | None = None,
 ) -> CustomProvider:
-    """Add or update a custom provider. `api_key=None` keeps the stored key."""
+    """Add or update a custom provider. `api_key=None` keeps the stored key; `prices=None`
+    keeps the stored prices (a ``ProviderPrices`` replaces all four)."""
     name = name.strip().lower()
     if not PROVIDER_NAME_PATTERN.match(name):
         raise SettingsError(
@@ -132,6 +202,9 @@ def save_custom_provider(
     provider.api = api
     provider.base_url = base_url
     provider.model_ids = cleaned_ids
+    if prices is not None:
+        for field, value in prices.by_field().items():
+            setattr(provider, field, checked_price(PRICE_LABELS[field], value))
     if api_key is not None and api_key.strip():
         provider.api_key = api_key.strip()
     provider.save()
@@ -145,35 +218,3 @@ def remove_custom_provider(user: User, name: str) -> None:
     if not deleted:
         raise SettingsError(f"There is no custom provider named {name!r}.")
     _announce_change(user)
-
-
-def pi_models_document(user: User) -> dict[str, object]:
-    """pi's models.json for the user's custom providers. Holds variable names, no keys."""
-    providers: dict[str, object] = {}
-    for provider in CustomProvider.objects.filter(user=user):
-        entry: dict[str, object] = {
-            "baseUrl": provider.base_url,
-            "api": provider.api,
-            # pi >= 0.77 reads a variable only when written `$NAME`; a bare name is
-            # sent as the key itself.
-            "apiKey": "$" + provider.key_variable,
-            "models": [
-                {"id": model_id, "name": model_id, "contextWindow": 128000, "maxTokens": 8192}
-                for model_id in provider.model_ids
-            ],
-        }
-        if provider.api == CustomProvider.API_OPENAI:
-            entry["compat"] = {
-                "supportsDeveloperRole": False,
-                "supportsReasoningEffort": False,
-                "supportsStore": False,
-            }
-        providers[provider.name] = entry
-    return {"providers": providers}
-
-
-def custom_provider_environment(user: User) -> dict[str, str]:
-    return {
-        provider.key_variable: provider.api_key or "none"
-        for provider in CustomProvider.objects.filter(user=user)
-    }

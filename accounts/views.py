@@ -55,7 +55,10 @@ def _context(user: User, **forms: Any) -> dict[str, Any]:
         "provider_labels": PROVIDER_LABELS,
         "api_tokens": ApiToken.objects.for_user(user),
         "model_catalog": providers_for(user),
-        "custom_providers": CustomProvider.objects.filter(user=user),
+        "custom_providers": [
+            (provider, user_settings.price_summary(provider))
+            for provider in CustomProvider.objects.filter(user=user)
+        ],
         "custom_provider_form": CustomProviderForm(),
     }
     context.update(forms)
@@ -191,6 +194,12 @@ def save_custom_provider(request: AuthenticatedHttpRequest) -> HttpResponse:
             data["base_url"],
             form.model_id_list(),
             data["api_key"] or None,
+            user_settings.ProviderPrices(
+                data["price_input"],
+                data["price_output"],
+                data["price_cache_read"],
+                data["price_cache_write"],
+            ),
         )
         return f"Provider {provider.name} saved. {user_settings.KEYS_APPLY_WHEN}"
 

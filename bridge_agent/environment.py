@@ -1,6 +1,6 @@
 """The environment of every process the bridge starts, and how new secrets reach it.
 
-The bridge starts with the project's secrets and provider keys as environment variables
+The bridge starts with the project's secrets and its gateway token as environment variables
 (``STARTER_ENVIRONMENT_NAMES`` lists which; ``STARTER_SECRET_NAMES`` the ones the agent is
 told about). When the person changes one, the control plane sends the whole new set
 (``POST /starter/environment``): from then on every new process (a pi process, an exec, a
@@ -21,11 +21,16 @@ import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 from bridge_agent.config import TOKEN_ENV
+from bridge_agent.protocol import (
+    GATEWAY_MODELS_VARIABLE,
+    GATEWAY_TOKEN_VARIABLE,
+    GATEWAY_URL_VARIABLE,
+)
 
 logger = logging.getLogger("bridge_agent.environment")
 
 SECRET_NAMES_ENV = "STARTER_SECRET_NAMES"  # noqa: S105 (a variable name)
-# Every name of the control plane's set (secrets, provider keys): what an update replaces.
+# Every name of the control plane's set (secrets, gateway token…): what an update replaces.
 # A bridge started without it (an older control plane) replaces the secret names only.
 ENVIRONMENT_NAMES_ENV = "STARTER_ENVIRONMENT_NAMES"
 
@@ -39,10 +44,12 @@ RESERVED_NAMES = frozenset(
      "LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT", "NODE_OPTIONS", "NODE_PATH"}
 )  # fmt: skip
 # ``STARTER_*`` is the platform's namespace and ``PI_*`` pi's; of those the control plane
-# sends only the general agent's API token and custom providers' keys.
+# sends only the general agent's API token and what pi needs to reach the model gateway (the
+# project's gateway token, the gateway's URL, the fingerprint of pi's models.json).
 RESERVED_PREFIXES = ("STARTER_", "PI_")
-ALLOWED_PLATFORM_NAMES = frozenset({"STARTER_API_TOKEN"})
-ALLOWED_PLATFORM_PREFIXES = ("STARTER_PROVIDER_KEY_",)
+ALLOWED_PLATFORM_NAMES = frozenset(
+    {"STARTER_API_TOKEN", GATEWAY_TOKEN_VARIABLE, GATEWAY_URL_VARIABLE, GATEWAY_MODELS_VARIABLE}
+)
 
 EnvironmentListener = Callable[[], Awaitable[None]]
 
@@ -54,9 +61,7 @@ def variable_name_problem(name: str) -> str | None:
     upper = name.upper()
     if upper == TOKEN_ENV or upper in RESERVED_NAMES:
         return f"{name} is set by the platform"
-    if upper.startswith(RESERVED_PREFIXES) and not (
-        upper in ALLOWED_PLATFORM_NAMES or upper.startswith(ALLOWED_PLATFORM_PREFIXES)
-    ):
+    if upper.startswith(RESERVED_PREFIXES) and upper not in ALLOWED_PLATFORM_NAMES:
         return f"{name} is in the platform's namespace"
     return None
 
@@ -100,7 +105,7 @@ def checked_update(
 
 def default_listed(variables: Iterable[str]) -> list[str]:
     """The names the agent is told about when the sender does not say: all but the
-    platform's own (an API token, custom providers' keys)."""
+    platform's own (an API token, the gateway token)."""
     return sorted(name for name in variables if not name.upper().startswith("STARTER_"))
 
 

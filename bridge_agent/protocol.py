@@ -284,6 +284,10 @@ GATEWAY_URL_VARIABLE: Final = "STARTER_GATEWAY_URL"
 GATEWAY_PROVIDER_PREFIX: Final = "/p/"
 GATEWAY_SESSION_HEADER: Final = "x-starter-session"
 GATEWAY_TOKEN_PREFIX: Final = "sgw_"  # noqa: S105 (a prefix, not a secret)
+# A fingerprint of pi's models.json in the bridge's environment: a provider added or removed
+# changes the file and so this variable, and the bridge restarts pi (once its run ends) to
+# read it. A key changing changes neither: the gateway reads keys at each call.
+GATEWAY_MODELS_VARIABLE: Final = "STARTER_GATEWAY_MODELS"
 #
 # The gateway's own refusals (budget, loop guard, bad token…) answer with a JSON body
 #   {"error": {"type": "starter_gateway", "code": <code>, "message": <text>}}

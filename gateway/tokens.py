@@ -40,6 +40,21 @@ def revoke(project: Project) -> int:
     return GatewayToken.objects.active().filter(project=project).update(revoked_at=timezone.now())
 
 
+@transaction.atomic
+def rotate(project: Project) -> None:
+    """Cut the project's Sprite off now and give it a fresh token.
+
+    The old token is refused from its next call on; the new one reaches the running bridge
+    with the next environment sync, queued here (a sleeping Sprite gets it when it wakes,
+    every bridge start reads it afresh). Nothing is restarted; a call in flight ends."""
+    # Imported here: the lifecycle builds Sprite environments with ``token_for``.
+    from projects.actions import sync_environment_on_commit
+
+    revoke(project)
+    token_for(project)
+    sync_environment_on_commit(project)
+
+
 def resolve(token: str) -> GatewayToken | None:
     """The active token row (with its project and owner) for a presented value, or None."""
     if not token.startswith(GATEWAY_TOKEN_PREFIX) or len(token) > 200:

@@ -7,6 +7,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
+from gateway import tokens as gateway_tokens
 from projects import actions
 from projects.errors import ProjectError
 from projects.models import Project, ProjectSecret
@@ -70,7 +71,15 @@ class ProjectAdmin(admin.ModelAdmin):
     )
     fields = ("name", "description", *readonly_fields)
     inlines = (ProjectSecretInline,)
-    actions = ("wake", "sleep", "rebootstrap", "retry", "checkpoint", "destroy")
+    actions = (
+        "wake",
+        "sleep",
+        "rebootstrap",
+        "retry",
+        "checkpoint",
+        "rotate_gateway_token",
+        "destroy",
+    )
     list_select_related = ("owner",)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -115,6 +124,16 @@ class ProjectAdmin(admin.ModelAdmin):
                 self.message_user(
                     request, f"{project.name}: checkpoint {made.id} created.", messages.SUCCESS
                 )
+
+    @admin.action(description="Rotate the gateway token (cut off model access, hand a new one)")
+    def rotate_gateway_token(self, request: HttpRequest, queryset: QuerySet[Project]) -> None:
+        for project in queryset:
+            gateway_tokens.rotate(project)
+        self.message_user(
+            request,
+            f"Gateway token rotated for {queryset.count()} project(s): the old ones are refused.",
+            messages.SUCCESS,
+        )
 
     @admin.action(description="Destroy selected projects")
     def destroy(self, request: HttpRequest, queryset: QuerySet[Project]) -> None:

@@ -20,6 +20,10 @@
  * - `/starter-branch <entryId>` command: moves the session to another point of its tree
  *   (pi has no RPC command for that; the bridge sends this as a `prompt`, see
  *   bridge_agent/branches.py).
+ * - Session attribution: every model call carries the session's id in `x-starter-session`,
+ *   so the model gateway's ledger knows which session a call belongs to. Every provider of
+ *   a Sprite is the gateway (gateway/pi_config.py), which strips `x-starter-*` headers
+ *   before forwarding. Only attribution: the gateway trusts nothing else of it.
  *
  * Talking to the bridge: in RPC mode `ctx.ui.setStatus(key, text)` becomes one
  * fire-and-forget stdout line, `{"type":"extension_ui_request","method":"setStatus",
@@ -41,6 +45,8 @@ const STATUS_KEY = "starter-bridge";
 const RELOAD_COMMAND = "starter-reload-resources";
 // The command the bridge sends to switch branches, and the custom entry it leaves behind.
 const BRANCH_COMMAND = "starter-branch";
+// bridge_agent/protocol.py GATEWAY_SESSION_HEADER
+const GATEWAY_SESSION_HEADER = "x-starter-session";
 
 type BridgeMessage =
 	| { type: "notify"; message: string; level: string; refresh_iframe: boolean }
@@ -380,6 +386,10 @@ export default function starterExtension(pi: ExtensionAPI): void {
 			await ctx.reload();
 			return;
 		},
+	});
+
+	pi.on("before_provider_headers", (event, ctx) => {
+		event.headers[GATEWAY_SESSION_HEADER] = ctx.sessionManager.getSessionId();
 	});
 
 	pi.on("before_agent_start", async (event) => ({

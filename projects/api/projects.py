@@ -12,6 +12,7 @@ from ninja import Query, Router
 from ninja.responses import Status as Reply
 
 from accounts.api_auth import GENERAL_AGENT_ACCESS, principal_of
+from gateway import tokens as gateway_tokens
 from projects import actions
 from projects.api.schemas import (
     CheckpointIn,
@@ -133,6 +134,21 @@ def retry(request: HttpRequest, project_id: str) -> Reply[LifecycleOut]:
 def destroy(request: HttpRequest, project_id: str) -> Reply[LifecycleOut]:
     """The same as `DELETE /projects/{project_id}`."""
     return _lifecycle(request, project_id, "destroy")
+
+
+@router.post(
+    "/{project_id}/gateway-token/rotate",
+    response=responses({204: None}, *PROJECT_ERRORS),
+    summary="Cut the Sprite's model access and give it a new gateway token",
+)
+def rotate_gateway_token(request: HttpRequest, project_id: str) -> Reply[None]:
+    """The project's Sprite calls models through the platform's gateway with a token of its
+    own (never a provider key). Rotating revokes that token at once, so the next model call
+    with it is refused (401), and hands the Sprite a new one without a restart. Use it when
+    you think the token leaked. The token itself is never shown."""
+    project = project_for_principal(request, project_id)
+    gateway_tokens.rotate(project)
+    return Reply(204, None)
 
 
 # -- secrets --------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 The environment is built afresh each time the bridge starts (``bridge_environment_for_sprite``
 is the local backend's environment source), so secret values live only in the database and
 in the bridge's process environment, never in a file in the Sprite. A general agent's bridge
-differs only by its role variables (``role_environment``) and one loopback port.
+differs only by its role variables (``role_environment``) and, on loopback, the site's port.
 """
 
 from __future__ import annotations
@@ -17,8 +17,13 @@ from urllib.parse import urlsplit
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from accounts.providers import provider_environment
-from accounts.user_settings import custom_provider_environment, pi_models_document, settings_for
+from accounts.user_settings import settings_for
+from bridge_agent.protocol import (
+    GATEWAY_MODELS_VARIABLE,
+    GATEWAY_TOKEN_VARIABLE,
+    GATEWAY_URL_VARIABLE,
+)
+from gateway import pi_config, tokens
 from projects.models import Kind, Project, ProjectSecret
 from sprites.backends import BridgeEnvironment
 
@@ -34,11 +39,11 @@ def ensure_bridge_token(project: Project) -> str:
 def sprite_environment(project: Project) -> dict[str, str]:
     """The environment of the project's bridge (and so of pi and everything it starts).
 
-    Secret values live only here and in the database: never in a file in the Sprite.
+    Secret values live only here and in the database: never in a file in the Sprite. No
+    provider key is among them: pi reaches every provider through the model gateway with
+    the project's gateway token (``gateway.pi_config``), and the gateway holds the keys.
     """
-    user_settings = settings_for(project.owner)
-    environment = provider_environment(user_settings.api_key_map())
-    environment.update(custom_provider_environment(project.owner))
+    environment: dict[str, str] = {}
     secret_values = dict(ProjectSecret.objects.filter(project=project).values_list("name", "value"))
     environment.update(secret_values)
     # The agent learns the names of the user's secrets; platform-internal ones stay unlisted.
@@ -46,6 +51,9 @@ def sprite_environment(project: Project) -> dict[str, str]:
     environment["STARTER_SECRET_NAMES"] = ",".join(user_names)
     environment.update(role_environment(project))
     environment["STARTER_PROJECT_ID"] = project.public_id
+    environment[GATEWAY_TOKEN_VARIABLE] = tokens.token_for(project)
+    environment[GATEWAY_URL_VARIABLE] = pi_config.gateway_url()
+    environment[GATEWAY_MODELS_VARIABLE] = pi_config.models_digest(pi_models_json(project))
     return environment
 
 
@@ -56,7 +64,7 @@ def _bridge_environment_for_sprite(sprite_name: str) -> BridgeEnvironment:
     return BridgeEnvironment(
         token=project.bridge_token,
         variables=sprite_environment(project),
-        loopback_ports=role_loopback_ports(project),
+        loopback_ports=loopback_ports(project),
     )
 
 
@@ -87,8 +95,8 @@ def pi_settings_document(project: Project) -> bytes:
 
 
 def pi_models_json(project: Project) -> bytes:
-    """pi's models.json: the owner's custom providers, naming variables instead of keys."""
-    return json.dumps(pi_models_document(project.owner), indent=2).encode()
+    """pi's models.json: every provider of the owner, through the gateway (no key in it)."""
+    return pi_config.pi_models_bytes(project.owner)
 
 
 # -- the general agent's role (no secrets here) ---------------------------------------------
@@ -102,18 +110,28 @@ def role_environment(project: Project) -> dict[str, str]:
     return {"STARTER_AGENT_ROLE": "general", "STARTER_API_URL": settings.SITE_URL}
 
 
-def role_loopback_ports(project: Project) -> tuple[int, ...]:
-    """The general agent's tools call the control plane's API. When the site runs on this
-    machine's loopback (development, tests), that one port is the general agent's way to
-    it; other Sprites reach nothing of this machine. A public site needs no hole."""
-    if project.kind != Kind.GENERAL_AGENT:
-        return ()
-    parts = urlsplit(settings.SITE_URL)
+def _loopback_port(url: str) -> int | None:
+    """The port of ``url`` when its host is this machine's loopback, else None."""
+    parts = urlsplit(url)
     host = parts.hostname or ""
     try:
         loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:
         loopback = False
     if not loopback:
-        return ()
-    return (parts.port or (443 if parts.scheme == "https" else 80),)
+        return None
+    return parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def loopback_ports(project: Project) -> tuple[int, ...]:
+    """The ports of this machine's loopback the project's Sprite may reach (local backend).
+
+    Every project's pi calls the model gateway; when the gateway runs on this machine's
+    loopback (development, tests), its port is the Sprite's way to it. The general agent's
+    tools also call the control plane's API (``SITE_URL``; usually the same port). Nothing
+    else of this machine is reachable; a public gateway or site needs no hole (fly)."""
+    urls = [pi_config.gateway_url()]
+    if project.kind == Kind.GENERAL_AGENT:
+        urls.append(settings.SITE_URL)
+    ports = {port for port in map(_loopback_port, urls) if port is not None}
+    return tuple(sorted(ports))

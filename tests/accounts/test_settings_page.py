@@ -95,14 +95,39 @@ def test_pis_settings_turn_cache_warming_off_and_the_page_says_so(
     assert 'id="cache-warming-note"' in page and "Prompt-cache warming is off" in page
 
 
-def test_pis_models_document_names_each_key_variable_with_a_dollar(
+def test_pis_models_document_holds_the_gateway_token_variable_never_the_key(
     alice_client: Client, alice: User
 ) -> None:
-    """pi >= 0.77 sends a bare `apiKey` value as the key itself; `$NAME` reads the variable."""
-    from accounts.user_settings import custom_provider_environment, pi_models_document
+    """pi >= 0.77 sends a bare `apiKey` value as the key itself; `$NAME` reads the variable.
+    The variable is the project's gateway token: the provider's key stays on the platform."""
+    from gateway.pi_config import pi_models_document
 
     alice_client.post("/settings/providers/", PROVIDER)
-    provider = CustomProvider.objects.get(user=alice)
     entry = pi_models_document(alice)["providers"]["my-ollama"]  # type: ignore[index]
-    assert entry["apiKey"] == "$" + provider.key_variable
-    assert custom_provider_environment(alice) == {provider.key_variable: PROVIDER["api_key"]}
+    assert entry["apiKey"] == "$STARTER_GATEWAY_TOKEN"
+    assert PROVIDER["api_key"] not in str(pi_models_document(alice))
+
+
+def test_prices_are_saved_listed_and_unknown_when_unset(alice_client: Client, alice: User) -> None:
+    prices = {"price_input": "0.15", "price_output": "0.6", "price_cache_read": "0.015"}
+    response = alice_client.post("/settings/providers/", {**PROVIDER, **prices}, follow=True)
+    page = response.content.decode()
+    assert "next model call uses it" in page
+    provider = CustomProvider.objects.get(user=alice)
+    assert str(provider.price_input) == "0.150000" and provider.price_cache_write is None
+    listed = "Per million tokens: input $0.15, output $0.6, cache read $0.015, cache write $0."
+    assert listed in page
+    assert 'data-price-input="0.150000"' in page
+    alice_client.post("/settings/providers/", {**PROVIDER, "name": "free-box"})
+    page = alice_client.get("/settings/").content.decode()
+    assert "Price unknown" in page and "Azure" in page
+
+
+def test_a_bad_price_gets_a_message_and_a_422(alice_client: Client, alice: User) -> None:
+    response = alice_client.post("/settings/providers/", {**PROVIDER, "price_input": "-1"})
+    assert response.status_code == 422
+    assert "The input price cannot be negative." in response.content.decode()
+    response = alice_client.post("/settings/providers/", {**PROVIDER, "price_output": "cheap"})
+    assert response.status_code == 422
+    assert "The output price is a number of dollars" in response.content.decode()
+    assert not CustomProvider.objects.filter(user=alice).exists()

@@ -908,7 +908,7 @@ def test_models_json_reads_a_key_variable_only_when_written_with_a_dollar(
     tmp_path: Path,
 ) -> None:
     """pi >= 0.77 sends a bare ``apiKey`` as the key itself; ``$NAME`` reads the variable
-    (the control plane writes ``$NAME``: accounts/user_settings.pi_models_document)."""
+    (the control plane writes ``$STARTER_GATEWAY_TOKEN``: gateway/pi_config.py)."""
     with ScriptedModelServer(api_key=KEY_VALUE) as server:
         home = tmp_path / "home"
         agent_dir = write_pi_config(home, server.base_url)

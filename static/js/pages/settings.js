@@ -21,6 +21,10 @@ document.addEventListener("DOMContentLoaded", function () {
       field("api").value = button.dataset.api || "";
       field("base_url").value = button.dataset.baseUrl || "";
       field("model_ids").value = button.dataset.models || "";
+      field("price_input").value = button.dataset.priceInput || "";
+      field("price_output").value = button.dataset.priceOutput || "";
+      field("price_cache_read").value = button.dataset.priceCacheRead || "";
+      field("price_cache_write").value = button.dataset.priceCacheWrite || "";
       var title = document.getElementById("custom-provider-form-title");
       if (title) { title.textContent = "Edit " + button.dataset.name; }
       form.scrollIntoView({ block: "start" });
