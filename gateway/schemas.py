@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
 from ninja import Field, Schema
-from pydantic import ConfigDict, model_validator
+from pydantic import BeforeValidator, ConfigDict, model_validator
 
 from bridge_agent.protocol import SESSION_ID_PATTERN
 from gateway.usage import Totals
+
+_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _iso_day(value: object) -> object:
+    # pydantic would also take "0" or "1700000000" as a day (seconds since 1970).
+    if isinstance(value, str) and not _ISO_DAY.match(value):
+        raise ValueError("a day is written YYYY-MM-DD")
+    return value
+
+
+IsoDay = Annotated[date, BeforeValidator(_iso_day)]
 
 
 class UsageQuery(Schema):
@@ -24,8 +37,8 @@ class UsageQuery(Schema):
     session: str | None = Field(None, pattern=SESSION_ID_PATTERN, description="A session's id.")
     provider: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
     model: str | None = Field(None, min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")
-    date_from: date | None = Field(None, alias="from", description="First day, YYYY-MM-DD.")
-    date_to: date | None = Field(None, alias="to", description="Last day, YYYY-MM-DD.")
+    date_from: IsoDay | None = Field(None, alias="from", description="First day, YYYY-MM-DD.")
+    date_to: IsoDay | None = Field(None, alias="to", description="Last day, YYYY-MM-DD.")
     group_by: Literal["day", "project", "model", "session"] | None = Field(
         None, description="Also sum the calls by day, project, model or session."
     )

@@ -46,7 +46,7 @@ def test_totals_are_the_callers_own(alice_api: TokenClient, ledger: dict[str, Pr
         "cache_read_tokens": 120,
         "cache_write_tokens": 0,
         "tokens": 4940,
-        "cost": "0.004275",  # 3 × 0.001415 + 10 × $1 + 10 × $2 per million; one unpriced
+        "cost": "0.004275",  # 3 x 0.001415 + 10 x $1 + 10 x $2 per million; one unpriced
         "unpriced_calls": 1,
         "cost_label": "$0.0043 + 1 call without a price",
     }
@@ -99,6 +99,7 @@ def test_an_outsider_sees_only_their_own(bob_api: TokenClient, ledger: dict[str,
         {"group_by": "user"},
         {"from": "yesterday"},
         {"to": "2026-02-30"},
+        {"to": "0"},
         {"from": "2026-03-02", "to": "2026-03-01"},
         {"project": "../../etc"},
         {"session": "no spaces please"},

@@ -14,7 +14,7 @@ from gateway.usage import Totals, format_cost
 from projects.models import Project, Status
 from tests.support.ledger import metered_call, priced_provider
 
-ONE_CALL = Decimal("0.001415")  # 1000 in × $1 + 200 out × $2 + 30 cached × $0.50, per million
+ONE_CALL = Decimal("0.001415")  # 1000 in x $1 + 200 out x $2 + 30 cached x $0.50, per million
 
 
 @pytest.fixture
@@ -74,7 +74,7 @@ def test_a_mix_shows_the_known_sum_and_the_calls_without_a_price(
 
 def test_custom_provider_prices_make_the_cost(alice_project: Project, priced: None) -> None:
     record = metered_call(alice_project, usage=(2_000_000, 1_000_000, 0, 0))
-    assert record.cost == Decimal("4")  # 2M × $1 + 1M × $2
+    assert record.cost == Decimal("4")  # 2M x $1 + 1M x $2
     assert usage.user_periods(alice_project.owner_id).today.cost_label == "$4.00"
 
 
@@ -130,9 +130,7 @@ def test_grouping_by_project_model_and_session(alice_project: Project, priced: N
                         "c": other.public_id}  # fmt: skip
 
 
-def test_another_persons_calls_never_count(
-    alice_project: Project, bob: User, priced: None
-) -> None:
+def test_another_persons_calls_never_count(alice_project: Project, bob: User, priced: None) -> None:
     bobs = Project.objects.create(owner=bob, name="Bob's", status=Status.RUNNING)
     priced_provider(bob)
     metered_call(bobs, session_id="s1")

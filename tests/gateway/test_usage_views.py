@@ -65,7 +65,8 @@ def test_settings_page_usage_section(alice_client: Client, three_calls: Project)
     page = alice_client.get("/settings/").content.decode()
     assert 'id="usage"' in page
     assert '<span class="usage-cost">$0.0042</span> · 3690 tokens · 3 calls' in page
-    assert f'<tr data-project="{three_calls.public_id}"><th scope="row">Sales dashboard</th>' in page
+    row = f'<tr data-project="{three_calls.public_id}"><th scope="row">Sales dashboard</th>'
+    assert row in page
     chart = page.split('id="usage-chart-data" type="application/json">')[1].split("</script>")[0]
     data = json.loads(chart)
     assert len(data["days"]) == 30 and data["tokens"][-1] == 3690
