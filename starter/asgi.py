@@ -1,8 +1,10 @@
 """ASGI entry point.
 
 Requests for a preview host (``<public_id>.<STARTER_PREVIEW_DOMAIN>``) go to the preview
-proxy before Django sees them; everything else is HTTP through Django and websockets
-through Channels (``/ws/projects/<public_id>/`` and ``/ws/home/``, projects/relay/routing.py).
+proxy before Django sees them; then HTTP under ``/gateway/`` goes to the model gateway
+(gateway/proxy.py, async and streaming, never through Django's request cycle); everything
+else is HTTP through Django and websockets through Channels (``/ws/projects/<public_id>/``
+and ``/ws/home/``, projects/relay/routing.py).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs Django set up)
 from starlette.types import ASGIApp, Receive, Scope, Send  # noqa: E402
 
+from gateway.proxy import MOUNT as GATEWAY_MOUNT  # noqa: E402
+from gateway.proxy import gateway_app  # noqa: E402
 from projects.preview.links import is_preview_host  # noqa: E402
 from projects.preview.proxy import PreviewProxy  # noqa: E402
 from projects.relay.auth import WebsocketAuthMiddleware  # noqa: E402
@@ -41,14 +45,32 @@ class PreviewHostRouter:
         await self.default(scope, receive, send)
 
 
+class GatewayRouter:
+    """Sends HTTP requests under ``/gateway/`` to the gateway, everything else to ``default``."""
+
+    def __init__(self, gateway: ASGIApp, default: ASGIApp) -> None:
+        self.gateway = gateway
+        self.default = default
+        self.prefix = GATEWAY_MOUNT + "/"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(self.prefix):
+            await self.gateway(scope, receive, send)
+            return
+        await self.default(scope, receive, send)
+
+
 application = PreviewHostRouter(
     PreviewProxy(),
-    ProtocolTypeRouter(
-        {
-            "http": django_asgi_app,
-            # The origin check lives in WebsocketAuthMiddleware: the session counts only from
-            # the dashboard's origin, while token clients (programs) send no Origin at all.
-            "websocket": WebsocketAuthMiddleware(URLRouter(websocket_urlpatterns)),
-        }
+    GatewayRouter(
+        gateway_app,
+        ProtocolTypeRouter(
+            {
+                "http": django_asgi_app,
+                # The origin check lives in WebsocketAuthMiddleware: the session counts only
+                # from the dashboard's origin, while token clients (programs) send no Origin.
+                "websocket": WebsocketAuthMiddleware(URLRouter(websocket_urlpatterns)),
+            }
+        ),
     ),
 )

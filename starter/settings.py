@@ -5,6 +5,7 @@ Every variable read here is listed in the README's settings table.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -325,6 +326,31 @@ STARTER_RATE_LIMITS = {
 # "Domain=localhost" (a suffix like a public one), so <project>.localhost cannot share cookies;
 # in production: a domain on the Public Suffix List, never under the dashboard's (README).
 STARTER_PREVIEW_DOMAIN = env_str("STARTER_PREVIEW_DOMAIN", "localhost")
+
+
+def _url_map(name: str) -> dict[str, str]:
+    """``{"name": "https://…"}`` from a JSON object in the environment ({} when unset)."""
+    raw = env_str(name, "").strip()
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise RuntimeError(f"{name} must be a JSON object of names to URLs") from exc
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and urlparse(v).scheme in {"http", "https"}
+        for k, v in value.items()
+    ):
+        raise RuntimeError(f"{name} must be a JSON object of names to http(s) URLs")
+    return {k: v.rstrip("/") for k, v in value.items()}
+
+
+# The model gateway (gateway/): the URL Sprites reach it at (pi's baseUrl is
+# <this>/p/<provider>), and, for built-in providers, where they really are when not where
+# pi's model table says: {"anthropic": "http://proxy.corp:8080"} replaces the scheme, host
+# and port (and prepends any path) of every base URL of that provider.
+STARTER_GATEWAY_URL = env_str("STARTER_GATEWAY_URL", SITE_URL + "/gateway").rstrip("/")
+STARTER_GATEWAY_UPSTREAMS = _url_map("STARTER_GATEWAY_UPSTREAMS")
 # Host-only cookies (no Domain attribute): the dashboard's never reach another host.
 SESSION_COOKIE_DOMAIN = None
 CSRF_COOKIE_DOMAIN = None

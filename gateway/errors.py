@@ -1,0 +1,54 @@
+"""The gateway's own answers: the one place a ``Refusal`` becomes an HTTP response.
+
+The body is the error shape OpenAI, Anthropic and Google clients all read a message from,
+``{"error": {"type": "starter_gateway", "code", "message"}}``; the message starts with
+"Starter gateway:" (so a person sees whose "no" it is) and ends with the marker the bridge
+reads (``bridge_agent.protocol.gateway_marker``). Refusal texts never carry a key.
+"""
+
+from __future__ import annotations
+
+import json
+
+from starlette.types import Send
+
+from bridge_agent.protocol import GATEWAY_ERROR_TYPE, gateway_marker
+from gateway.calls import Refusal
+
+
+def refusal_message(refusal: Refusal) -> str:
+    return f"Starter gateway: {refusal.message} " + gateway_marker(refusal.code, refusal.details)
+
+
+def refusal_body(refusal: Refusal) -> bytes:
+    error = {"type": GATEWAY_ERROR_TYPE, "code": refusal.code, "message": refusal_message(refusal)}
+    return json.dumps({"error": error}).encode()
+
+
+async def send_refusal(send: Send, refusal: Refusal) -> None:
+    body = refusal_body(refusal)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": refusal.status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"cache-control", b"no-store"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def bad_request(message: str, status: int = 400) -> Refusal:
+    return Refusal(status, "bad_request", message)
+
+
+def upstream_unreachable(provider: str) -> Refusal:
+    return Refusal(
+        502,
+        "upstream_unreachable",
+        f"the provider {provider} could not be reached; try again in a moment.",
+        {"provider": provider},
+    )
