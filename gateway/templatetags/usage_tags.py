@@ -54,3 +54,9 @@ def usage_section(user: Any) -> dict[str, object]:
         "projects": projects,
         "chart": chart,
     }
+
+
+@register.filter
+def thousands(value: int) -> str:
+    """12345 → "12,345", as the workspace's meter writes token counts."""
+    return f"{int(value):,}"

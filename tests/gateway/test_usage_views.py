@@ -64,7 +64,7 @@ def test_outsiders_get_404_and_see_nothing(bob_client: Client, three_calls: Proj
 def test_settings_page_usage_section(alice_client: Client, three_calls: Project) -> None:
     page = alice_client.get("/settings/").content.decode()
     assert 'id="usage"' in page
-    assert '<span class="usage-cost">$0.0042</span> · 3690 tokens · 3 calls' in page
+    assert '<span class="usage-cost">$0.0042</span> · 3,690 tokens · 3 calls' in page
     row = f'<tr data-project="{three_calls.public_id}"><th scope="row">Sales dashboard</th>'
     assert row in page
     chart = page.split('id="usage-chart-data" type="application/json">')[1].split("</script>")[0]
@@ -90,7 +90,7 @@ def test_destroyed_projects_still_count_on_the_settings_page(
 ) -> None:
     three_calls.delete()
     page = alice_client.get("/settings/").content.decode()
-    assert "Sales dashboard" in page and "3690 tokens" in page
+    assert "Sales dashboard" in page and "3,690 tokens" in page
 
 
 def test_publish_sends_the_ledgers_sums_to_viewers_and_home(three_calls: Project) -> None:

@@ -30,7 +30,7 @@ function byDay(uPlot, node, data) {
     axes: [
       {},
       { scale: "tokens" },
-      { scale: "usd", side: 1, grid: { show: false }, values: (/** @type {any} */ _u, /** @type {number[]} */ ticks) => ticks.map(dollars) },
+      { scale: "usd", side: 1, size: 70, grid: { show: false }, values: (/** @type {any} */ _u, /** @type {number[]} */ ticks) => ticks.map(dollars) },
     ],
   }, [xs, data.tokens, data.cost], node);
 }
@@ -52,7 +52,7 @@ function byProject(uPlot, node, data) {
     width: widthOf(node),
     height: 220,
     series,
-    axes: [{}, { values: (/** @type {any} */ _u, /** @type {number[]} */ ticks) => ticks.map(dollars) }],
+    axes: [{}, { size: 70, values: (/** @type {any} */ _u, /** @type {number[]} */ ticks) => ticks.map(dollars) }],
   }, [xs].concat(data.projects.map((/** @type {any} */ project) => project.cost)), node);
 }
 

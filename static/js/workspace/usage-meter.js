@@ -56,7 +56,10 @@ export function createUsageMeter({ url, initial, views }) {
       const node = bar.querySelector("[data-usage-period=" + name + "]");
       if (node && totals) { node.textContent = totals.cost_label; }
     });
-    if (project.month) { bar.title = "This project's model use this month: " + count(project.month.tokens) + " tokens in " + count(project.month.calls) + " calls"; }
+    if (project.month) {
+      bar.title = "This project's model use this month: " + project.month.cost_label + ", " +
+        count(project.month.tokens) + " tokens in " + count(project.month.calls) + " calls";
+    }
   }
 
   /** @param {any} view @returns {HTMLElement} */
