@@ -11,6 +11,8 @@ pi, the gateway between pi and the scripted model server; chromium.
 from __future__ import annotations
 
 import json
+import os
+import signal
 from decimal import Decimal
 from pathlib import Path
 
@@ -37,6 +39,7 @@ from tests.e2e.test_workspace_chat import (
     send,
     stack,
 )
+from tests.relay.bridge_truth import bridge_python_pid
 from tests.support.fixtures import scripted_model_server
 from tests.support.live_stack import LiveStack
 from tests.support.model_server import ScriptedModelServer
@@ -75,6 +78,10 @@ for kind, data in (("usage", frame["payload"]), ("gateway", frame)):
                (session_id, kind, json.dumps(data), now))
 db.commit()
 """
+
+
+FORGED_EVENTS_ARRIVED = """() => window.starterWorkspace.events.ring
+  .filter((event) => event.type === "usage" || event.type === "gateway").length === 2"""
 
 
 def forge_events_in_the_bridge_log(project: Project, session_id: str) -> None:
@@ -153,15 +160,21 @@ def test_a_metered_run_shows_the_same_numbers_everywhere(
         expect_numbers_in_workspace(page, session_id)
         page.screenshot(path=str(shots / "workspace-usage.png"))
 
-        # A reconnect (here: a reload) shows the same sums, never twice the calls.
+        # A reconnect (a reload) shows the same sums, never twice the calls.
         page.reload()
         open_workspace(page, stack, project)
         expect_numbers_in_workspace(page, session_id)
 
-        # Usage-looking events written inside the Sprite change nothing, even replayed.
+        # Usage-looking events written inside the Sprite straight into the bridge's log reach
+        # the page when the bridge restarts (its keeper brings it back, the relay reconnects
+        # and the bridge replays its log from the relay's cursor): they change nothing.
         forge_events_in_the_bridge_log(project, session_id)
-        page.reload()
-        open_workspace(page, stack, project)
+        os.kill(bridge_python_pid(project), signal.SIGKILL)
+        wait_for(
+            lambda: page.evaluate(FORGED_EVENTS_ARRIVED),
+            timeout=20,
+            message="the forged events replayed to the page",
+        )
         expect_numbers_in_workspace(page, session_id)
         assert "999" not in meter_text(page)
         assert UsageRecord.objects.filter(user=owner).count() == 3

@@ -151,3 +151,16 @@ def test_admin_policy_is_one_row(client: Client, operator: User) -> None:
     assert response.status_code == 302
     assert response["Location"].endswith(f"/admin/gateway/gatewaypolicy/{policy.pk}/change/")
     assert client.get(response["Location"]).status_code == 200
+
+
+def test_the_context_window_comes_from_pis_table() -> None:
+    from accounts.model_catalog import pi_registry
+
+    provider, option = next(
+        (name, option)
+        for name, options in pi_registry().items()
+        for option in options
+        if option.context_window and option.context_window != usage_live.CUSTOM_CONTEXT_WINDOW
+    )
+    assert usage_live.context_window(provider, option.id) == option.context_window
+    assert usage_live.context_window("my-ollama", "llama3") == usage_live.CUSTOM_CONTEXT_WINDOW
