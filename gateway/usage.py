@@ -285,27 +285,32 @@ def grouped(rows: QuerySet[UsageRecord], group_by: GroupBy) -> list[Group]:
         fields = ["provider", "model"]
     else:
         fields = ["project_public_id", "session_id"]
+    names = _project_names(rows) if group_by != "model" else {}
     groups = [
-        _group(group_by, values, rows)
+        _group(group_by, values, names)
         for values in rows.order_by().values(*fields).annotate(**_aggregates())
     ]
     groups.sort(key=lambda group: (-group.totals.cost, -group.totals.tokens, group.key))
     return groups
 
 
-def _group(group_by: GroupBy, values: Mapping[str, object], rows: QuerySet[UsageRecord]) -> Group:
+def _project_names(rows: QuerySet[UsageRecord]) -> dict[str, str]:
+    """Each project's newest name in the ledger (it may have been renamed or destroyed)."""
+    newest = (
+        rows.order_by("project_public_id", "-created_at")
+        .distinct("project_public_id")  # PostgreSQL's DISTINCT ON: one row per project
+        .values_list("project_public_id", "project_name")
+    )
+    return dict(newest)
+
+
+def _group(group_by: GroupBy, values: Mapping[str, object], names: Mapping[str, str]) -> Group:
     totals = _totals_from(values)
     if group_by == "model":
         key = f"{values['provider']}/{values['model']}"
         return Group(key=key, label=key, totals=totals)
     public_id = str(values["project_public_id"])
-    # The newest name the ledger has for the project (it may have been renamed or destroyed).
-    name = (
-        rows.filter(project_public_id=public_id)
-        .order_by("-created_at")
-        .values_list("project_name", flat=True)
-        .first()
-    ) or public_id
+    name = names.get(public_id) or public_id
     if group_by == "project":
         return Group(key=public_id, label=name, totals=totals, project=public_id)
     session_id = str(values["session_id"])
@@ -335,3 +340,22 @@ def grouped_by_user(rows: QuerySet[UsageRecord]) -> list[Group]:
     ]  # fmt: skip
     groups.sort(key=lambda group: (-group.totals.cost, -group.totals.tokens, group.key))
     return groups
+
+
+def daily_by_project(rows: QuerySet[UsageRecord], days: list[date]) -> dict[str, list[Totals]]:
+    """``rows`` summed by project and day (one query): for each project's public id, its
+    totals on each of ``days`` (zeros included)."""
+    day_of = TruncDate("created_at", tzinfo=timezone.get_current_timezone())
+    grouped_rows = (
+        rows.order_by()
+        .annotate(day=day_of)
+        .values("project_public_id", "day")
+        .annotate(**_aggregates())
+    )
+    found: dict[str, dict[date, Totals]] = {}
+    for values in grouped_rows:
+        found.setdefault(str(values["project_public_id"]), {})[values["day"]] = _totals_from(values)
+    return {
+        public_id: [by_day.get(day, Totals()) for day in days]
+        for public_id, by_day in found.items()
+    }

@@ -21,13 +21,7 @@ def usage_section(user: Any) -> dict[str, object]:
     first, last = days[0][0], days[-1][0]
     rows = usage.filtered_rows(user.pk, usage.UsageFilter(date_from=first, date_to=last))
     projects = usage.grouped(rows, "project")
-    by_project_day = {
-        group.project: {
-            day_group.key: day_group.totals
-            for day_group in usage.grouped(rows.filter(project_public_id=group.project), "day")
-        }
-        for group in projects
-    }
+    per_day = usage.daily_by_project(rows, [day for day, _ in days])
     chart = {
         "days": [day.isoformat() for day, _ in days],
         "tokens": [totals.tokens for _, totals in days],
@@ -35,14 +29,8 @@ def usage_section(user: Any) -> dict[str, object]:
         "projects": [
             {
                 "name": group.label,
-                "cost": [
-                    float(by_project_day[group.project].get(day.isoformat(), usage.Totals()).cost)
-                    for day, _ in days
-                ],
-                "tokens": [
-                    by_project_day[group.project].get(day.isoformat(), usage.Totals()).tokens
-                    for day, _ in days
-                ],
+                "cost": [float(totals.cost) for totals in per_day.get(group.project, [])],
+                "tokens": [totals.tokens for totals in per_day.get(group.project, [])],
             }
             for group in projects
         ],

@@ -166,3 +166,19 @@ def test_destroyed_projects_still_count(alice_project: Project, priced: None) ->
 )
 def test_costs_are_shown_with_a_sensible_precision(cost: Decimal, shown: str) -> None:
     assert format_cost(cost) == shown
+
+
+def test_a_renamed_project_is_grouped_under_its_newest_name(
+    alice_project: Project, priced: None
+) -> None:
+    metered_call(alice_project, at=datetime(2026, 3, 1, 8, 0, tzinfo=UTC))
+    alice_project.name = "Renamed"
+    metered_call(alice_project, at=datetime(2026, 3, 2, 8, 0, tzinfo=UTC))
+
+    [group] = usage.grouped(usage.rows_of(alice_project.owner_id), "project")
+    assert (group.label, group.totals.calls) == ("Renamed", 2)
+    by_day = usage.daily_by_project(
+        usage.rows_of(alice_project.owner_id),
+        [date(2026, 3, 1), date(2026, 3, 2), date(2026, 3, 3)],
+    )
+    assert [totals.calls for totals in by_day[alice_project.public_id]] == [1, 1, 0]
