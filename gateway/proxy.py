@@ -27,7 +27,9 @@ from typing import Any
 from urllib.parse import unquote
 
 import httpx
-from channels.db import database_sync_to_async
+from asgiref.sync import sync_to_async
+from django.db import InterfaceError, OperationalError
+from django.db import connection as db_connection
 from starlette.types import Receive, Scope, Send
 
 from bridge_agent import asgi_proxy
@@ -224,6 +226,19 @@ def call_context(token: str, provider: str, model: str, session_id: str) -> Call
     )
 
 
+def checked_call_context(
+    token: str, provider: str, model: str, session_id: str
+) -> CallContext | Refusal:
+    """``call_context`` on this worker thread's kept database connection (a new connection per
+    call would add milliseconds to every call's first token), made anew once when it broke
+    (the database restarted, say)."""
+    try:
+        return call_context(token, provider, model, session_id)
+    except (OperationalError, InterfaceError):
+        db_connection.close()
+        return call_context(token, provider, model, session_id)
+
+
 class ClientLeft(Exception):
     """The caller went away before its request body was read."""
 
@@ -313,7 +328,7 @@ class GatewayApp:
         document = await decode_json(body)
         model = model_of(document, target)
         session = header(scope, GATEWAY_SESSION_HEADER.encode())
-        context = await database_sync_to_async(call_context, thread_sensitive=False)(
+        context = await sync_to_async(checked_call_context, thread_sensitive=False)(
             token, target.provider, model, session if SESSION_ID.match(session) else ""
         )
         if isinstance(context, Refusal):
