@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from decimal import Decimal
+from typing import Annotated, Literal
 
 from ninja import Field, Schema
 from pydantic import AfterValidator, BaseModel
@@ -52,3 +53,34 @@ class DefaultsPatchIn(Input):
 
 class ApiKeyIn(Input):
     key: str = Field(description="Write-only: never returned by any endpoint.", min_length=1)
+
+
+PRICE_HELP = 'US dollars per million tokens; null: unknown (usage shows "price unknown").'
+
+
+class CustomProviderOut(Schema):
+    name: str
+    api: Literal["openai-completions", "anthropic-messages"]
+    base_url: str
+    model_ids: list[str]
+    has_key: bool = Field(description="Whether a key is saved; the key is write-only.")
+    price_input: float | None = Field(description=PRICE_HELP)
+    price_output: float | None = Field(description=PRICE_HELP)
+    price_cache_read: float | None = Field(description=PRICE_HELP)
+    price_cache_write: float | None = Field(description=PRICE_HELP)
+
+
+class CustomProviderIn(Input):
+    """The whole provider: every field is replaced, except a missing ``api_key`` keeps the
+    saved key. A cost is counted only when at least the input and output prices are set."""
+
+    api: Literal["openai-completions", "anthropic-messages"]
+    base_url: PrintableText = Field(max_length=500, examples=["http://gpu-box:11434/v1"])
+    model_ids: list[PrintableText] = Field(min_length=1, max_length=100)
+    api_key: PrintableText | None = Field(
+        None, max_length=4096, description="Write-only: never returned by any endpoint."
+    )
+    price_input: Decimal | None = Field(None, description=PRICE_HELP, examples=[0.15])
+    price_output: Decimal | None = Field(None, description=PRICE_HELP, examples=[0.6])
+    price_cache_read: Decimal | None = Field(None, description=PRICE_HELP)
+    price_cache_write: Decimal | None = Field(None, description=PRICE_HELP)

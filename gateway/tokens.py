@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from bridge_agent.protocol import GATEWAY_TOKEN_PREFIX
 from gateway.models import GatewayToken
-from projects.models import Project
+from projects.models import Project, Status
 
 
 def digest(token: str) -> str:
@@ -56,12 +56,16 @@ def rotate(project: Project) -> None:
 
 
 def resolve(token: str) -> GatewayToken | None:
-    """The active token row (with its project and owner) for a presented value, or None."""
+    """The active token row (with its project and owner) for a presented value, or None.
+
+    A project being destroyed is cut off at once, before its Sprite is gone and its tokens
+    are deleted (``lifecycle.steps.destroy``)."""
     if not token.startswith(GATEWAY_TOKEN_PREFIX) or len(token) > 200:
         return None
     return (
         GatewayToken.objects.active()
         .select_related("project", "project__owner")
         .filter(token_hash=digest(token))
+        .exclude(project__status__in=[Status.DESTROYING, Status.DESTROYED])
         .first()
     )

@@ -299,10 +299,6 @@ STARTER_SPRITE_ISOLATION = env_str("STARTER_SPRITE_ISOLATION", "strict")
 # Ports of this machine's loopback that every local Sprite may reach (a local model
 # server, say): "11434" or "11434,20000-20010". Nothing else of this machine is reachable.
 STARTER_SPRITE_LOOPBACK_PORTS = port_list(env_str("STARTER_SPRITE_LOOPBACK_PORTS", ""))
-# The model gateway's base (gateway/): pi in every Sprite calls <this>/p/<provider> with the
-# project's gateway token. On loopback, local Sprites are given its port; a fly Sprite needs
-# the public URL.
-STARTER_GATEWAY_URL = env_str("STARTER_GATEWAY_URL", SITE_URL + "/gateway").rstrip("/")
 STARTER_IDLE_SLEEP_SECONDS = env_int("STARTER_IDLE_SLEEP_SECONDS", 30 * 60)
 # A bridge that says its agent is busy keeps the project awake while its event log moves,
 # and for at most this long in one stretch (a run stuck, or a bridge that lies, stops

@@ -214,6 +214,8 @@ def destroy(project_id: int) -> Project | None:
         if project.sprite_name:
             run_sync(backend_for(project).destroy(project.sprite_name))
         project.secrets.all().delete()
+        # The row stays (destroyed), so its gateway tokens would too: none is left to use.
+        project.gateway_tokens.all().delete()
         Project.objects.filter(pk=project.pk).update(bridge_token="")
         transition(project, Status.DESTROYED, only_from={Status.DESTROYING})
         broadcast_lifecycle(project)

@@ -17,7 +17,7 @@ from django.test import Client
 from accounts import user_settings
 from accounts.models import User
 from accounts.tokens import create_api_token
-from bridge_agent.environment import variable_name_problem
+from bridge_agent.environment import ENVIRONMENT_NAMES_ENV, replaced, variable_name_problem
 from bridge_agent.protocol import (
     GATEWAY_MODELS_VARIABLE,
     GATEWAY_TOKEN_PREFIX,
@@ -26,8 +26,10 @@ from bridge_agent.protocol import (
 )
 from gateway import tokens
 from gateway.models import GatewayToken
+from projects.actions import destroy_project
 from projects.errors import ProjectError
 from projects.general_agent import ensure_general_agent
+from projects.lifecycle import steps
 from projects.models import Kind, Project, Status
 from projects.secrets import set_project_secret
 from projects.sprite.environment import loopback_ports, sprite_environment
@@ -87,6 +89,26 @@ def test_the_bridge_takes_the_gateway_variables_but_a_user_secret_cannot_take_th
     # The old custom-provider key names are no longer the control plane's to send.
     assert variable_name_problem("STARTER_PROVIDER_KEY_X") is not None
     assert variable_name_problem("STARTER_GATEWAY_OTHER") is not None
+
+
+def test_a_bridge_started_before_the_gateway_loses_its_keys_at_the_first_sync() -> None:
+    """Its control-plane set listed the keys (pi's variables, custom providers' own): the
+    first new set, which has none, removes them all."""
+    old_names = "OPENAI_API_KEY,STARTER_PROVIDER_KEY_MINE,WEATHER"
+    started = {
+        ENVIRONMENT_NAMES_ENV: old_names,
+        "OPENAI_API_KEY": OPENAI_KEY,
+        "STARTER_PROVIDER_KEY_MINE": CUSTOM_KEY,
+        "WEATHER": "sunny",
+        "HOME": "/home/sprite",
+    }
+    new_set = {"WEATHER": "sunny", GATEWAY_TOKEN_VARIABLE: "sgw_new"}
+    environment, changed = replaced(started, new_set, None)
+    assert OPENAI_KEY not in environment.values() and CUSTOM_KEY not in environment.values()
+    assert environment["HOME"] == "/home/sprite" and environment["WEATHER"] == "sunny"
+    assert changed == sorted(
+        ["OPENAI_API_KEY", "STARTER_PROVIDER_KEY_MINE", GATEWAY_TOKEN_VARIABLE]
+    )
 
 
 def test_adding_a_provider_changes_the_models_fingerprint_a_key_does_not(alice: User) -> None:
@@ -164,11 +186,23 @@ def test_the_admin_action_rotates(operator: User, alice_project: Project) -> Non
     assert tokens.resolve(old) is None
 
 
-def test_destroying_a_project_deletes_its_tokens(alice_project: Project) -> None:
+def test_destroying_a_project_cuts_it_off_and_deletes_its_tokens(
+    alice: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    # No Sprite name: the destroy step has no backend to call.
+    alice_project = Project.objects.create(owner=alice, name="Doomed", status=Status.RUNNING)
     token = tokens.token_for(alice_project)
-    alice_project.delete()
-    assert tokens.resolve(token) is None
-    assert not GatewayToken.objects.exists()
+    with django_capture_on_commit_callbacks():
+        assert destroy_project(alice_project)
+    assert tokens.resolve(token) is None  # refused from the moment destroying starts
+    steps.destroy(alice_project.pk)
+    alice_project.refresh_from_db()
+    assert alice_project.status == Status.DESTROYED
+    assert not GatewayToken.objects.filter(project=alice_project).exists()
+    other = running(alice, "Other")
+    doomed = tokens.token_for(other)
+    other.delete()  # a deleted row takes its tokens with it (cascade)
+    assert tokens.resolve(doomed) is None and not GatewayToken.objects.exists()
 
 
 def test_custom_provider_prices_are_checked(alice: User) -> None:

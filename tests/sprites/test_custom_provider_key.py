@@ -1,17 +1,21 @@
-"""A custom provider's key reaches the model as its value, through a real local Sprite.
+"""pi in a real local Sprite reaches a custom provider through the model gateway, holding only
+the project's gateway token; the gateway hands the provider its real key.
 
-The control plane writes pi's ``models.json`` with ``"apiKey": "$STARTER_PROVIDER_KEY_…"``
-(no secret in the file) and gives the bridge that variable in its environment. pi >= 0.77
-reads a variable only when written ``$NAME``; a bare name is sent as the key itself, which a
-provider refuses. Here the documents and the environment are the control plane's own
-(``pi_models_json``, ``pi_settings_document``, ``sprite_environment``), written into a
-sandboxed Sprite as ``lifecycle.steps`` does, and the scripted model server demands the key.
+The control plane writes pi's ``models.json`` with ``"apiKey": "$STARTER_GATEWAY_TOKEN"`` and
+``baseUrl`` = ``<gateway>/p/<provider>`` (no secret in the file) and gives the bridge that
+variable in its environment (no provider key in it). pi >= 0.77 reads a variable only when
+written ``$NAME``; a bare name is sent as the key itself, which the gateway refuses. Here the
+documents and the environment are the control plane's own (``pi_models_json``,
+``pi_settings_document``, ``sprite_environment``), written into a sandboxed Sprite as
+``lifecycle.steps`` does; the live stack serves the gateway, and the scripted model server
+demands the real key.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import os
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,19 +25,49 @@ import pytest
 
 from accounts import user_settings
 from accounts.models import User
+from bridge_agent.protocol import GATEWAY_TOKEN_PREFIX, GATEWAY_TOKEN_VARIABLE
 from projects.lifecycle import steps
 from projects.lifecycle.steps import PI_MODELS_PATH, PI_SETTINGS_PATH
 from projects.models import Project, Status
 from projects.sprite.backend import configured_backend
 from projects.sprite.environment import pi_models_json, pi_settings_document, sprite_environment
-from sprites.backends import run_sync
+from sprites.backends import SpriteBackend, processes, run_sync
 from sprites.backends.local import LocalBackend
+from starter.env import port_list
+from tests.support.live_stack import LiveStack
 from tests.support.model_server import ScriptedModelServer
 
 TOKEN = "custom-provider-bridge-token"
 KEY = "sk-gateway-3f2a9c81d7"
 PROVIDER = "my-gateway"
-VARIABLE = "STARTER_PROVIDER_KEY_MY_GATEWAY"
+VARIABLE = GATEWAY_TOKEN_VARIABLE
+# What Sprites held before the gateway: the owner's built-in keys as pi's variables.
+OLD_VARIABLE, OLD_KEY = "OPENAI_API_KEY", "sk-openai-before-the-gateway-41d0"
+
+pytestmark = pytest.mark.django_db(transaction=True)  # the live stack reads the rows
+
+
+@pytest.fixture
+def gateway(live_stack: LiveStack, settings: Any) -> LiveStack:
+    """Sprites are told the live stack's gateway (this process's settings build their
+    documents and environment)."""
+    settings.STARTER_GATEWAY_URL = live_stack.url + "/gateway"
+    return live_stack
+
+
+@pytest.fixture
+async def gateway_backend(data_dir: Path, gateway: LiveStack) -> AsyncIterator[LocalBackend]:
+    """A local backend whose Sprites may reach the gateway's loopback port, as the
+    control plane's own backend gives every Sprite (``sprite.environment.loopback_ports``)."""
+    ports = [*port_list(os.environ.get("STARTER_SPRITE_LOOPBACK_PORTS", ""))]
+    ports.append(int(gateway.url.rsplit(":", 1)[1]))
+    backend = LocalBackend(
+        data_dir, start_timeout=20.0, bridge_arguments=["--no-prewarm"], loopback_ports=ports
+    )
+    yield backend
+    for info in await backend.list_sprites():
+        await backend.destroy(info.name)
+    processes.reap_started()
 
 
 @pytest.fixture
@@ -50,7 +84,9 @@ class SpriteDocuments:
 
 
 @pytest.fixture
-def documents(alice: User, keyed_model_server: ScriptedModelServer) -> SpriteDocuments:
+def documents(
+    alice: User, keyed_model_server: ScriptedModelServer, gateway: LiveStack
+) -> SpriteDocuments:
     """What the control plane writes into alice's Sprite and starts its bridge with."""
     user_settings.save_custom_provider(
         alice, PROVIDER, "openai-completions", keyed_model_server.base_url, ["gw-model"], KEY
@@ -64,6 +100,10 @@ def documents(alice: User, keyed_model_server: ScriptedModelServer) -> SpriteDoc
         settings=pi_settings_document(project),
         environment=sprite_environment(project),
     )
+
+
+def exec_output(backend: SpriteBackend, name: str, command: str) -> str:
+    return run_sync(backend.exec(name, command, timeout=20)).stdout.decode()
 
 
 async def ask(backend: LocalBackend, name: str, message: str) -> dict[str, Any]:
@@ -88,51 +128,60 @@ def last_text(run_end: dict[str, Any]) -> str:
     return "".join(part.get("text", "") for part in message["content"] if part["type"] == "text")
 
 
-async def test_a_custom_providers_key_reaches_the_model_as_its_value(
-    local_backend: LocalBackend,
+async def test_the_gateway_token_reaches_the_gateway_and_the_key_the_model(
+    gateway_backend: LocalBackend,
     documents: SpriteDocuments,
     keyed_model_server: ScriptedModelServer,
+    gateway: LiveStack,
 ) -> None:
     models = json.loads(documents.models)
     assert models["providers"][PROVIDER]["apiKey"] == f"${VARIABLE}"
+    assert models["providers"][PROVIDER]["baseUrl"] == f"{gateway.url}/gateway/p/{PROVIDER}"
     assert KEY.encode() not in documents.models + documents.settings  # no secret in a file
-    assert documents.environment[VARIABLE] == KEY
+    assert KEY not in json.dumps(documents.environment)  # nor in the Sprite's environment
+    assert documents.environment[VARIABLE].startswith(GATEWAY_TOKEN_PREFIX)
 
-    await local_backend.create("keyed")
-    await local_backend.write_file("keyed", PI_SETTINGS_PATH, documents.settings)
-    await local_backend.write_file("keyed", PI_MODELS_PATH, documents.models)
-    await local_backend.bootstrap("keyed", TOKEN, documents.environment)
-    run_end = await ask(local_backend, "keyed", "[[reply: the gateway answered]]")
+    await gateway_backend.create("keyed")
+    await gateway_backend.write_file("keyed", PI_SETTINGS_PATH, documents.settings)
+    await gateway_backend.write_file("keyed", PI_MODELS_PATH, documents.models)
+    await gateway_backend.bootstrap("keyed", TOKEN, documents.environment)
+    run_end = await ask(gateway_backend, "keyed", "[[reply: the gateway answered]]")
     assert last_text(run_end) == "the gateway answered"
     assert keyed_model_server.requests[-1]["model"] == "gw-model"
     assert keyed_model_server.keys == [KEY]
 
 
-async def test_a_bare_variable_name_would_reach_the_model_as_the_key(
-    local_backend: LocalBackend,
+async def test_a_bare_variable_name_would_reach_the_gateway_as_the_token(
+    gateway_backend: LocalBackend,
     documents: SpriteDocuments,
     keyed_model_server: ScriptedModelServer,
 ) -> None:
-    """The document as it was before pi 1.x (``"apiKey": "STARTER_PROVIDER_KEY_…"``): the
-    model server sees the variable's name and refuses it. The test above can fail."""
+    """The document as it was before pi 1.x (``"apiKey": "STARTER_GATEWAY_TOKEN"``): the
+    gateway sees the variable's name, refuses it, and the model is never called. The test
+    above can fail."""
     models = json.loads(documents.models)
     models["providers"][PROVIDER]["apiKey"] = VARIABLE
-    await local_backend.create("bare")
-    await local_backend.write_file("bare", PI_SETTINGS_PATH, documents.settings)
-    await local_backend.write_file("bare", PI_MODELS_PATH, json.dumps(models).encode())
-    await local_backend.bootstrap("bare", TOKEN, documents.environment)
-    run_end = await ask(local_backend, "bare", "[[reply: never answered]]")
+    await gateway_backend.create("bare")
+    await gateway_backend.write_file("bare", PI_SETTINGS_PATH, documents.settings)
+    await gateway_backend.write_file("bare", PI_MODELS_PATH, json.dumps(models).encode())
+    await gateway_backend.bootstrap("bare", TOKEN, documents.environment)
+    run_end = await ask(gateway_backend, "bare", "[[reply: never answered]]")
     assert run_end["messages"][-1]["stopReason"] == "error"
-    assert keyed_model_server.keys and set(keyed_model_server.keys) == {VARIABLE}
+    assert "401" in run_end["messages"][-1]["errorMessage"]
+    assert keyed_model_server.keys == []
 
 
-@pytest.mark.django_db(transaction=True)
 def test_an_environment_sync_gives_an_older_sprite_todays_documents(
-    alice: User, keyed_model_server: ScriptedModelServer, data_dir: Path, settings: Any
+    alice: User,
+    keyed_model_server: ScriptedModelServer,
+    data_dir: Path,
+    settings: Any,
+    gateway: LiveStack,
 ) -> None:
-    """A Sprite made before the upgrade (a bare-name key, no cache-warming setting, no
-    provider) gets pi's documents rewritten when its environment is synced (saving a key, a
-    secret or a provider does that), and its custom provider works again."""
+    """A Sprite made before the gateway (its own key variable in models.json, no
+    cache-warming setting) gets pi's documents rewritten and the gateway token handed when
+    its environment is synced (saving a key, a secret or a provider does that), and its
+    custom provider works again, through the gateway."""
     settings.DATA_DIR = data_dir
     # The owner adds the provider (what the settings page does) before the project row
     # exists, so no sync task is queued for it: a live stack's worker would otherwise run
@@ -145,18 +194,23 @@ def test_an_environment_sync_gives_an_older_sprite_todays_documents(
         owner=alice, name="Older", status=Status.RUNNING, sprite_name="older"
     )
     backend = configured_backend()
-    old_models = {"providers": {PROVIDER: {"apiKey": VARIABLE, "models": []}}}
+    old_models = {"providers": {PROVIDER: {"apiKey": "$STARTER_PROVIDER_KEY_X", "models": []}}}
+    # The bridge token first: the backend asks the control plane for the Sprite's loopback
+    # ports (the gateway's) when it starts the bridge.
+    Project.objects.filter(pk=project.pk).update(bridge_token=TOKEN)
     run_sync(backend.create("older"))
     run_sync(backend.write_file("older", PI_MODELS_PATH, json.dumps(old_models).encode()))
     run_sync(backend.write_file("older", PI_SETTINGS_PATH, b"{}"))
-    run_sync(backend.bootstrap("older", TOKEN, {}))
-    Project.objects.filter(pk=project.pk).update(bridge_token=TOKEN)
+    run_sync(backend.bootstrap("older", TOKEN, {OLD_VARIABLE: OLD_KEY}))
     try:
+        assert OLD_KEY in exec_output(backend, "older", "printenv")  # the control
         steps.sync_environment(project.pk)
 
         models = json.loads(run_sync(backend.read_file("older", PI_MODELS_PATH)))
         pi_settings = json.loads(run_sync(backend.read_file("older", PI_SETTINGS_PATH)))
         assert models["providers"][PROVIDER]["apiKey"] == f"${VARIABLE}"
+        synced = exec_output(backend, "older", "printenv")
+        assert OLD_KEY not in synced and KEY not in synced  # the old key is gone
         assert pi_settings["cacheWarming"] == "off"
         assert pi_settings["defaultModel"] == "gw-model"
         run_end = run_sync(ask(backend, "older", "[[reply: synced]]"))  # type: ignore[arg-type]
