@@ -26,6 +26,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from accounts import api as accounts_api
 from accounts.api_auth import FULL_ACCESS, ScopeDenied
 from accounts.user_settings import SettingsError
+from gateway import api as gateway_api
 from projects.api import agent as api_agent
 from projects.api import branches as api_branches
 from projects.api import events as api_events
@@ -73,6 +74,7 @@ api.add_router("/projects", api_services.router)
 api.add_router("/settings", accounts_api.router)
 api.add_router("/projects", api_limits.router)
 api.add_router("/settings", api_limits.user_router)
+api.add_router("/usage", gateway_api.router)
 
 
 def error_response(

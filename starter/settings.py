@@ -237,6 +237,8 @@ STATICFILES_DIRS = [
     # Its languages as ES modules: imported, never evaluated from a string (see render.js).
     ("vendor/highlight-es", _NODE_MODULES / "highlight.js" / "es"),
     ("vendor/highlight-styles", _NODE_MODULES / "highlight.js" / "styles"),
+    # The settings page's usage charts.
+    ("vendor/uplot", _NODE_MODULES / "uplot" / "dist"),
 ]
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG

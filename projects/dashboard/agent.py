@@ -16,6 +16,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.http import AuthenticatedHttpRequest
+from gateway import usage
 from projects.bridge import agent
 from projects.dashboard.http import BadRequest, json_error, payload, text_field
 from projects.errors import ProjectError
@@ -99,7 +100,13 @@ def agent_abort(request: HttpRequest, public_id: str) -> JsonResponse:
 @errors_as_json
 def agent_sessions(request: HttpRequest, public_id: str) -> JsonResponse:
     project = get_project_for_user(request.user, public_id)
-    return JsonResponse(agent.list_sessions(project))
+    listed = agent.list_sessions(project)
+    # Each session's model use, from the ledger (the picker shows its cost).
+    totals = usage.sessions_totals(project.owner_id, project.public_id)
+    for session in listed["sessions"]:
+        found = totals.get(str(session.get("id") or ""))
+        session["usage"] = found.as_json() if found is not None else None
+    return JsonResponse(listed)
 
 
 @login_required

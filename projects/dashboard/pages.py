@@ -18,7 +18,7 @@ from bridge_agent.protocol import (
     MAX_IMAGES_TOTAL_BYTES,
     THINKING_LEVELS,
 )
-from gateway import budgets
+from gateway import budgets, usage
 from projects import actions
 from projects.dashboard.forms import ProjectForm, SecretForm
 from projects.errors import ProjectError, status_of
@@ -45,7 +45,11 @@ def home(request: AuthenticatedHttpRequest) -> HttpResponse:
                     request, f"Project “{project.name}” created. Its Sprite is starting."
                 )
                 return redirect("projects:detail", public_id=project.public_id)
-    projects = Project.objects.for_user(user).listed()
+    projects = list(Project.objects.for_user(user).listed())
+    # Today's and this month's model usage of each (the ledger's sums, one query).
+    periods = usage.projects_periods(user.pk, [project.public_id for project in projects])
+    for project in projects:
+        project.usage = periods[project.public_id]  # type: ignore[attr-defined]
     template = (
         "projects/_project_list.html"
         if request.headers.get("HX-Target") == "project-list"
@@ -71,8 +75,10 @@ def render_workspace(
 ) -> HttpResponse:
     """The workspace page for a project; the general agent uses it too (general_agent_views)."""
     user = request.user
+    project_usage = usage.project_periods(user.pk, project.public_id)
     context: dict[str, object] = {
         "project": project,
+        "project_usage": project_usage,
         "secrets": project.secrets.exclude(name__startswith="STARTER_"),
         "workspace_config": {
             "publicId": project.public_id,
@@ -85,6 +91,11 @@ def render_workspace(
             "providers": [provider.as_json() for provider in providers_for(user)],
             "thinkingLevels": list(THINKING_LEVELS),
             "urls": _workspace_urls(project),
+            # Where the top bar and the chat meters start (static/js/workspace/usage-meter.js).
+            "usage": {
+                "today": project_usage.today.as_json(),
+                "month": project_usage.month.as_json(),
+            },
             "generalAgent": project.kind == Kind.GENERAL_AGENT,
             # The composer checks images as the server will (chat/attachments.js).
             "images": {
@@ -124,6 +135,7 @@ def _workspace_urls(project: Project) -> dict[str, str]:
         "logs",
         "checkpoints",
         "checkpoint_restore",
+        "usage",
         "lifecycle",
         "manage",
         "limits",

@@ -9,6 +9,7 @@ from projects.dashboard import limits as limit_views
 from projects.dashboard import pages as views
 from projects.dashboard import panels as workspace_panels
 from projects.dashboard import services as service_views
+from projects.dashboard import usage as usage_views
 
 app_name = "projects"
 
@@ -34,6 +35,7 @@ urlpatterns = [
     path(
         "p/<str:public_id>/agent/commands/", workspace_views.agent_commands, name="agent_commands"
     ),
+    path("p/<str:public_id>/usage/", usage_views.usage_snapshot, name="usage"),
     path("p/<str:public_id>/agent/state/", workspace_views.agent_state, name="agent_state"),
     path("p/<str:public_id>/agent/config/", workspace_views.agent_config, name="agent_config"),
     path(

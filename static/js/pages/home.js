@@ -44,6 +44,8 @@ if (list && configNode) {
   const socket = new LiveSocket(config.urls.socket, {
     onMessage: (message) => {
       if (message.kind === "lifecycle" && message.payload) { showLifecycle(message.payload); }
+      // A model call was metered: the cards' "today · this month" come from the server.
+      if (message.kind === "gateway" && message.payload && message.payload.kind === "usage") { refreshList(); }
     },
     onState: (state) => {
       setPolling(state !== "open");

@@ -24,7 +24,7 @@ const RING_SIZE = 5000;
  * @property {(event: any) => void} reset the bridge's log no longer matches our cursor
  * @property {() => void} restored a checkpoint was restored: the files changed under the chats
  * @property {(payload: any) => void} lifecycle the project's status or progress (not a bridge event)
- * @property {(payload: any) => void} gateway the model gateway's update (not a bridge event)
+ * @property {(payload: any) => void} gateway the model gateway's news: usage totals or a budget's state (not a bridge event)
  * @property {() => void} budget the gateway refused a call: the budget bar reads its numbers again
  * @property {(state: string) => void} connection the relay's or the socket's state
  */

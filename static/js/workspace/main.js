@@ -21,6 +21,7 @@ import { createKinds } from "./panels/kinds.js";
 import { Panels } from "./panels/layout.js";
 import { createPreviews } from "./panels/preview.js";
 import { createSidebar } from "./sidebar.js";
+import { createUsageMeter } from "./usage-meter.js";
 
 const configNode = document.getElementById("workspace-config");
 if (configNode) { start(JSON.parse(configNode.textContent || "{}")); }
@@ -50,6 +51,7 @@ function start(config) {
   });
   const picker = createModelPicker({ providers: config.providers, api });
   const openCheckpoints = createCheckpoints(urls.checkpoints);
+  const usageMeter = createUsageMeter({ url: urls.usage, initial: config.usage || {}, views: () => workspace.views });
   const events = createEvents({
     socketUrl: urls.websocket,
     readState: () => api.get("agent_state"),
@@ -80,7 +82,10 @@ function start(config) {
       // each kept session has a restore marker: reload what shows them.
       restored: () => { sessions.reloadAll(); sidebar.refresh(); announceBranchesChanged(); },
       lifecycle: (payload) => { lifecycle.apply(payload); },
-      gateway: (payload) => { if (payload.kind === "budget") { budget.refresh(); } },
+      gateway: (payload) => {
+        if (payload.kind === "usage") { usageMeter.apply(payload); }
+        if (payload.kind === "budget") { budget.refresh(); }
+      },
       budget: () => { budget.refresh(); },
       connection: (state) => { lifecycle.showConnection(state); },
     },
@@ -111,6 +116,7 @@ function start(config) {
     panelSessionChanged(view, sessionId) {
       if (view.onBound) { view.onBound(sessionId); }
       budget.applyTo(view);
+      usageMeter.bind(view, sessionId);
       if (!workspace.focusedChat || workspace.focusedChat === view) { focusChat(view); }
     },
     /** @param {string} sessionId the messages a session's panel shows */

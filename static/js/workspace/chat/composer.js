@@ -12,7 +12,7 @@ var MAX_SESSION_NAME_CHARS = 120;
 
 /**
  * How a session is named in the picker: its name (or id tail), when, how long.
- * @param {{id?: string, name?: string, last_activity?: string, created?: string, message_count?: number}} summary
+ * @param {{id?: string, name?: string, last_activity?: string, created?: string, message_count?: number, usage?: {cost_label: string} | null}} summary
  */
 export function sessionLabel(summary) {
   var tail = String(summary.id || "").slice(-6);
@@ -23,6 +23,8 @@ export function sessionLabel(summary) {
     if (!isNaN(date.getTime())) { label += " · " + date.toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" }); }
   }
   if (summary.message_count) { label += " · " + summary.message_count + " msgs"; }
+  // The session's model cost, from the gateway's ledger (projects/dashboard/agent.py).
+  if (summary.usage) { label += " · " + summary.usage.cost_label; }
   return label;
 }
 
