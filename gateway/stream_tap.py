@@ -1,8 +1,8 @@
 """Reading usage off an answer as it passes through, without holding it back.
 
 The proxy hands each chunk to the client first and to a ``UsageTap`` after; the tap never
-raises and keeps little: for a Server-Sent Events stream only the event being assembled
-(its data lines, bounded), and only events that can carry usage are decoded as JSON; for a
+raises and keeps little: for a Server-Sent Events stream only the incomplete event at the end
+(bounded), and only events that can carry usage are decoded as JSON; for a
 plain body (JSON, or Google's JSON array) at most ``MAX_BODY_BYTES``, decoded at the end.
 A body encoded despite ``accept-encoding: identity`` (gzip, deflate) is decoded on the side.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import zlib
 from typing import Any
 
@@ -27,6 +28,8 @@ MAX_EVENT_BYTES = 16 * 1024 * 1024
 # Every usage report of the four shapes has this in its data ("usage", "usageMetadata"):
 # other events are not decoded at all.
 USAGE_MARK = b"sage"
+# Where one SSE event ends (a blank line; CRLF or LF).
+EVENT_END = re.compile(rb"\r?\n\r?\n")
 
 
 class UsageTap:
@@ -38,9 +41,7 @@ class UsageTap:
         self._sse = "text/event-stream" in content_type.lower()
         self._body = bytearray()
         self._body_overflow = False
-        self._pending = b""  # an incomplete line
-        self._data: list[bytes] = []  # data lines of the event being assembled
-        self._data_size = 0
+        self._pending = b""  # the incomplete event at the end of what came so far
         self._decoder: Any = None
         encoding = content_encoding.strip().lower()
         if encoding in {"gzip", "x-gzip"}:
@@ -82,47 +83,29 @@ class UsageTap:
     # -- Server-Sent Events ----------------------------------------------------------------
 
     def _feed_sse(self, chunk: bytes) -> None:
+        """Complete events are looked at only when they carry the usage mark (one search in C
+        per chunk for all the others); the incomplete tail waits for the next chunk."""
         buffer = self._pending + chunk if self._pending else chunk
-        start = 0
-        while True:
-            end = buffer.find(b"\n", start)
-            if end < 0:
-                break
-            self._line(buffer[start:end])
-            start = end + 1
-        self._pending = buffer[start:]
-        if len(self._pending) > MAX_EVENT_BYTES:
-            self._pending = b""
-            self._drop_event()
-
-    def _line(self, line: bytes) -> None:
-        if line.endswith(b"\r"):
-            line = line[:-1]
-        if not line:
-            self._dispatch()
-        elif line.startswith(b"data:"):
-            value = line[5:]
-            if value.startswith(b" "):
-                value = value[1:]
-            self._data_size += len(value) + 1
-            if self._data_size > MAX_EVENT_BYTES:
-                self._drop_event()
-                self._data_size = MAX_EVENT_BYTES + 1  # the rest of this event is skipped too
-            else:
-                self._data.append(value)
-
-    def _drop_event(self) -> None:
-        self._data = []
-
-    def _dispatch(self) -> None:
-        data, size = self._data, self._data_size
-        self._data, self._data_size = [], 0
-        if not data or size > MAX_EVENT_BYTES:
+        cut = max(buffer.rfind(b"\n\n"), buffer.rfind(b"\n\r\n"))
+        if cut < 0:
+            self._pending = buffer if len(buffer) <= MAX_EVENT_BYTES else b""
             return
-        payload = data[0] if len(data) == 1 else b"\n".join(data)
-        if USAGE_MARK not in payload:
+        complete, self._pending = buffer[:cut], buffer[cut:].lstrip(b"\r\n")
+        if USAGE_MARK not in complete:
             return
-        self._read(payload)
+        for block in EVENT_END.split(complete):
+            if USAGE_MARK in block and len(block) <= MAX_EVENT_BYTES:
+                self._event(block)
+
+    def _event(self, block: bytes) -> None:
+        data = [
+            line[6:] if line.startswith(b"data: ") else line[5:]
+            for line in block.replace(b"\r\n", b"\n").split(b"\n")
+            if line.startswith(b"data:")
+        ]
+        payload = b"\n".join(data)
+        if USAGE_MARK in payload:
+            self._read(payload)
 
     def _read(self, payload: bytes) -> None:
         try:

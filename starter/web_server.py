@@ -13,6 +13,8 @@ changes that matter when the relay fans events out to hundreds of websockets
   spent per frame when profiled. When nothing is queued on the connection, ``write_through``
   hands the frame to the socket at once and queues only what the socket did not take, so
   order is kept and back-pressure still goes through Twisted's buffer.
+* **write-through HTTP responses**, the same way: a streamed answer through the model
+  gateway is one small write per chunk (bench/gateway_bench.py).
 * autobahn formats the arguments of its per-frame debug log line before the logger drops
   it (four ``click.style`` calls per frame with debug logging off); those helpers hand their
   argument through unformatted in autobahn's websocket modules.
@@ -20,12 +22,15 @@ changes that matter when the relay fans events out to hundreds of websockets
 With ``STARTER_WEB_PROCESSES`` above 1 it runs that many such processes on one socket
 (starter/web_processes.py).
 
-Nagle needs nothing here: autobahn sets TCP_NODELAY on every websocket connection.
+Nagle needs nothing here: autobahn sets TCP_NODELAY on every websocket connection, Twisted's
+HTTPChannel on every HTTP one. Daphne's access log shows ``key`` query values redacted
+(Google's ``?key=`` carries a gateway token).
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 from typing import Any
 
@@ -93,6 +98,51 @@ def tune_websockets() -> None:
     WebSocketProtocol._starter_write_through = True
 
 
+def tune_http() -> None:
+    """Idempotent; plain HTTP responses go out write-through too (a streamed answer through
+    the model gateway is one small write per chunk: bench/gateway_bench.py)."""
+    from twisted.web import http
+
+    if getattr(http.HTTPChannel, "_starter_write_through", False):
+        return
+
+    def write(self: Any, data: bytes) -> None:
+        write_through(self.transport, data)
+
+    def write_sequence(self: Any, iovec: list[bytes]) -> None:
+        write_through(self.transport, b"".join(iovec))
+
+    http.HTTPChannel.write = write  # type: ignore[method-assign]
+    http.HTTPChannel.writeSequence = write_sequence  # type: ignore[method-assign]
+    http.HTTPChannel._starter_write_through = True  # type: ignore[attr-defined]
+
+
+# A query parameter whose value is a credential: the access log shows it redacted (the
+# gateway takes Google's ``?key=`` as a gateway token, gateway/proxy.py).
+SECRET_QUERY_PARAMETERS = re.compile(r"([?&]key=)[^&\s]*", re.I)
+
+
+def redacted_path(path: str) -> str:
+    return SECRET_QUERY_PARAMETERS.sub(r"\1[redacted]", path)
+
+
+def redact_access_log() -> None:
+    """Idempotent; daphne's access log lines show a request's path with secrets redacted."""
+    from daphne.access import AccessLogGenerator
+
+    if getattr(AccessLogGenerator, "_starter_redacted", False):
+        return
+    original = AccessLogGenerator.__call__
+
+    def log(self: Any, protocol: str, action: str, details: dict[str, Any]) -> None:
+        if isinstance(details.get("path"), str):
+            details = {**details, "path": redacted_path(details["path"])}
+        original(self, protocol, action, details)
+
+    AccessLogGenerator.__call__ = log
+    AccessLogGenerator._starter_redacted = True
+
+
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     count = configured_count()
@@ -109,6 +159,8 @@ def serve(args: list[str]) -> None:
     from daphne.cli import CommandLineInterface
 
     tune_websockets()
+    tune_http()
+    redact_access_log()
 
     CommandLineInterface().run(args)
 

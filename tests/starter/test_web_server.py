@@ -83,6 +83,17 @@ def test_runs_on_uvloop_with_write_through(server: str) -> None:
     assert facts["write_through"] is True
 
 
+def test_streamed_http_chunks_arrive_whole_and_in_order_write_through(server: str) -> None:
+    """HTTP responses are write-through too (the model gateway streams one write per chunk):
+    a body read slowly at first, so the socket fills, still arrives whole and in order."""
+    url = server.replace("ws://", "http://") + "chunks?frames=3000&size=700"
+    with httpx.stream("GET", url, timeout=30) as response:
+        assert response.headers["x-write-through"] == "true"
+        time.sleep(0.5)
+        lines = b"".join(response.iter_raw()).decode().splitlines()
+    assert lines == [frame(number, 700) for number in range(3000)]
+
+
 def test_large_frames_behind_a_full_socket_arrive_whole_and_in_order(server: str) -> None:
     # Just under daphne's 1 MiB frame limit.
     receive_all(server, frames=24, size=1_000_003, pause=1.0)
