@@ -41,8 +41,28 @@ async def send_refusal(send: Send, refusal: Refusal) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+def stream_error(api: str, refusal: Refusal) -> bytes:
+    """A last Server-Sent Event saying the answer was cut, in the shape the client's SDK
+    turns into an error (Anthropic's ``error`` event; an ``error`` object for the others),
+    for when the provider broke off after the answer had begun."""
+    error = {"type": GATEWAY_ERROR_TYPE, "code": refusal.code, "message": refusal_message(refusal)}
+    if api == "anthropic-messages":
+        payload = {"type": "error", "error": {**error, "type": "api_error"}}
+        return b"event: error\ndata: " + json.dumps(payload).encode() + b"\n\n"
+    return b"data: " + json.dumps({"error": error}).encode() + b"\n\n"
+
+
 def bad_request(message: str, status: int = 400) -> Refusal:
     return Refusal(status, "bad_request", message)
+
+
+def upstream_broke_off(provider: str) -> Refusal:
+    return Refusal(
+        502,
+        "upstream_unreachable",
+        f"the provider {provider} broke off its answer; try again.",
+        {"provider": provider},
+    )
 
 
 def upstream_unreachable(provider: str) -> Refusal:

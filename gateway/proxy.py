@@ -42,7 +42,13 @@ from bridge_agent.protocol import (
 )
 from gateway import admission, tokens
 from gateway.calls import CallContext, Refusal, Upstream, Usage
-from gateway.errors import bad_request, send_refusal, upstream_unreachable
+from gateway.errors import (
+    bad_request,
+    send_refusal,
+    stream_error,
+    upstream_broke_off,
+    upstream_unreachable,
+)
 from gateway.metering import arecord_call
 from gateway.stream_tap import UsageTap
 from gateway.upstreams import key_header, upstream_for
@@ -336,13 +342,13 @@ class GatewayApp:
         if isinstance(context, Refusal):
             await send_refusal(send, context)
             return
-        refusal = await admission.admit(context, document)
-        if refusal is not None:
-            await send_refusal(send, refusal)
-            return
         url = upstream_url(context.upstream, target)
         if url is None:
             await send_refusal(send, bad_request("that path is not one a provider's API has."))
+            return
+        refusal = await admission.admit(context, document)
+        if refusal is not None:
+            await send_refusal(send, refusal)
             return
         await self._forward(scope, receive, send, context, url, body, model, started)
 
@@ -381,20 +387,31 @@ class GatewayApp:
             response.headers.get("content-encoding", ""),
         )
         ended = False
-        broken: BaseException | None = None
 
         async def relay() -> None:
-            nonlocal ended, broken
+            nonlocal ended
             try:
                 async for chunk in response.aiter_raw():
                     if chunk:
                         await send({"type": "http.response.body", "body": chunk, "more_body": True})
                         tap.feed(chunk)
             except httpx.HTTPError as error:
-                broken = error  # the provider broke off mid-answer
-                return
+                # The provider broke off mid-answer. An exception now would leave daphne with
+                # a response it cannot end; a stream ends with an error event its SDK raises
+                # instead, so the cut answer is never taken for a whole one.
+                logger.warning(
+                    "gateway: %s broke off an answer for project %s (%s)",
+                    context.provider,
+                    context.project_public_id,
+                    type(error).__name__,
+                )
+                if tap.streaming:
+                    refusal = upstream_broke_off(context.provider)
+                    body = stream_error(context.upstream.api, refusal)
+                    await send({"type": "http.response.body", "body": body, "more_body": True})
+            else:
+                ended = True
             await send({"type": "http.response.body", "body": b"", "more_body": False})
-            ended = True
 
         try:
             await send(
@@ -412,10 +429,6 @@ class GatewayApp:
                 context, tap.finish(), model, started, response.status_code, complete=ended
             )
         self._settle()
-        if broken is not None:
-            # Ending the body cleanly would pass a cut answer off as whole: drop the
-            # connection instead, as the provider did.
-            raise ConnectionAbortedError("the provider broke off the answer") from broken
 
     def _settle(self) -> None:
         """Once per process, after the first call (pi's model table read, the ORM and the

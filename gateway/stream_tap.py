@@ -50,6 +50,11 @@ class UsageTap:
             self._decoder = zlib.decompressobj()
         self._readable = encoding in {"", "identity", "gzip", "x-gzip", "deflate"}
 
+    @property
+    def streaming(self) -> bool:
+        """Whether the answer is a Server-Sent Events stream."""
+        return self._sse
+
     def feed(self, chunk: bytes) -> None:
         if not self._readable or not chunk:
             return

@@ -5,7 +5,7 @@ do, with canned usage numbers the tests check in the ledger:
 
 - ``POST …/v1/messages``: Anthropic messages, as SSE when the body says ``"stream": true``
   (``message_start`` with input and cache numbers, deltas, ``message_delta`` with the
-  output), else the JSON message;
+  output), else the JSON message; with ``"break_off": true`` a stream that stops mid-way;
 - ``POST …/models/<model>:streamGenerateContent?alt=sse``: Google's SSE chunks with a
   cumulative ``usageMetadata``; without ``alt=sse`` the JSON array Google streams;
   ``…:generateContent``: one JSON object;
@@ -140,7 +140,9 @@ class _Handler(BaseHTTPRequestHandler):
         path, _, query = self.path.partition("?")
         model = str(body.get("model") or "canned-model") if isinstance(body, dict) else ""
         if path.endswith("/v1/messages"):
-            if body.get("stream"):
+            if body.get("break_off"):
+                self._broken_stream(anthropic_events(model)[:4])
+            elif body.get("stream"):
                 self._sse([(e["type"], e) for e in anthropic_events(model)])
             else:
                 message = anthropic_events(model)[0]["message"]
@@ -173,6 +175,19 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("content-length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def _broken_stream(self, events: list[dict[str, Any]]) -> None:
+        """A chunked SSE answer that stops mid-way: the connection closes without the last
+        chunk (a provider that fell over)."""
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+        for event in events:
+            data = f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.wfile.flush()
+        self.close_connection = True
 
     def _sse(self, events: list[tuple[str | None, dict[str, Any]]]) -> None:
         self.send_response(200)

@@ -399,6 +399,34 @@ def test_an_abort_mid_stream_closes_the_upstream_and_records_an_incomplete_call(
     assert row.total_tokens == 0  # the usage comes at the end, which never came
 
 
+def test_a_provider_breaking_off_ends_the_stream_with_an_error_event(
+    gateway_stack: LiveStack, tenant: Tenant
+) -> None:
+    """The caller's SDK raises on the error event: a cut answer is never taken for whole."""
+    response = httpx.post(
+        url(gateway_stack, "anthropic", "/v1/messages"),
+        json={"model": "claude-sonnet-4-5", "stream": True, "break_off": True},
+        headers={"x-api-key": tenant.token},
+        timeout=10,
+    )
+    assert response.status_code == 200
+    text = response.text
+    assert '"text": "Hi"' in text  # what the provider sent before it fell over
+    last = text.strip().split("\n\n")[-1]
+    assert last.startswith("event: error\ndata: ")
+    error = json.loads(last.split("data: ", 1)[1])["error"]
+    assert error["code"] == "upstream_unreachable"
+    assert parse_gateway_marker(error["message"]) is not None
+    row = ledger_row(tenant)
+    assert not row.complete
+    assert (row.input_tokens, row.cache_read_tokens) == (
+        ANTHROPIC_USAGE["input"],
+        ANTHROPIC_USAGE["cache_read"],
+    )
+    assert gateway_stack.log_dir is not None
+    assert "Traceback" not in (gateway_stack.log_dir / "web.log").read_text(errors="replace")
+
+
 def test_an_unreachable_provider_is_a_502_from_the_gateway(
     gateway_stack: LiveStack, tenant: Tenant
 ) -> None:
