@@ -84,8 +84,8 @@ def update_settings(request: HttpRequest, payload: DefaultsPatchIn) -> SettingsO
     summary="Set a provider's API key",
 )
 def set_api_key(request: HttpRequest, provider: str, payload: ApiKeyIn) -> SettingsOut:
-    """The key never enters a Sprite: the model gateway adds it to each call, so every
-    project's next model call uses it. Write-only."""
+    """The key never enters a Sprite: the model gateway adds it to each call, so it
+    applies to every project's next model call. Write-only."""
     user = principal_of(request).user
     _known_provider(provider)
     user_settings.set_api_key(user, provider, payload.key)

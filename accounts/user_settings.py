@@ -19,8 +19,8 @@ from bridge_agent.protocol import THINKING_LEVELS
 # models.json, rewritten in running projects at once (projects.lifecycle.steps.sync_environment)
 # and read by an agent when its current run ends.
 KEYS_APPLY_WHEN = (
-    "Every project's next model call uses it; an agent that is working sees a provider"
-    " added or removed when its current run ends."
+    "The change applies to every project's next model call; an agent at work sees a"
+    " provider added or removed when its current run ends."
 )
 
 

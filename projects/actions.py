@@ -183,8 +183,9 @@ def sync_environment_on_commit(project: Project) -> None:
 
 @receiver(user_secrets_changed)
 def resync_user_sprites(sender: object, user: Any, **kwargs: object) -> None:
-    """Provider keys travel as the bridge's environment: re-apply it on live Sprites. Nothing
-    is restarted for it, so a project in the middle of a run is not disturbed.
+    """A key or a custom provider changed: live Sprites get pi's models.json rewritten and
+    their environment re-applied (the providers' fingerprint in it; never a key, which the
+    gateway adds to each call). Nothing is restarted for it, so a run is not disturbed.
 
     Connected when the app is ready (``ProjectsConfig.ready`` imports this module)."""
     live = Project.objects.for_user(user).filter(status__in=[Status.RUNNING, Status.SLEEPING])

@@ -223,7 +223,7 @@ def destroy(project_id: int) -> Project | None:
 
 
 def sync_environment(project_id: int) -> Project | None:
-    """Re-apply secrets, provider keys, custom providers and model defaults without
+    """Re-apply secrets, the gateway token, custom providers and model defaults without
     interrupting anything: the running bridge gets the new set (new commands have it at
     once, pi when its current run ends), a sleeping Sprite when it wakes."""
     project = _load(project_id)

@@ -2,7 +2,8 @@
 
 The bridge runs as the Sprite service ``starter-bridge`` on port 8080, so the Sprite's
 URL (private: ``url_settings.auth = "sprite"``) routes to it. Its token, the project's
-secrets and the provider API keys live only in that service's environment.
+secrets and its gateway token live only in that service's environment (provider keys never
+enter a Sprite: pi reaches the model gateway's public URL with that token).
 
 A service's definition cannot change without a restart (a PUT stops and starts it), so new
 secrets go to the running bridge over its API (``set_environment``; its keeper keeps them for

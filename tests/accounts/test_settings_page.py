@@ -112,7 +112,7 @@ def test_prices_are_saved_listed_and_unknown_when_unset(alice_client: Client, al
     prices = {"price_input": "0.15", "price_output": "0.6", "price_cache_read": "0.015"}
     response = alice_client.post("/settings/providers/", {**PROVIDER, **prices}, follow=True)
     page = response.content.decode()
-    assert "next model call uses it" in page
+    assert "applies to every project&#x27;s next model call" in page
     provider = CustomProvider.objects.get(user=alice)
     assert str(provider.price_input) == "0.150000" and provider.price_cache_write is None
     listed = "Per million tokens: input $0.15, output $0.6, cache read $0.015, cache write $0."

@@ -184,10 +184,15 @@ def test_the_agent_works_through_the_gateway_and_no_key_enters_the_sprite(
     assert "hi-from-the-sprite" in served
     assert CUSTOM_KEY not in served and OPENAI_KEY not in served
 
+    # From inside, the gateway's port answers and the dashboard's does not.
+    curl = "curl -sS -m 5 -o /dev/null -w '%{http_code}' "
+    assert exec_stdout(project, curl + live_stack.gateway_url + "/p/none/x").strip() == "401"
+    assert exec_stdout(project, curl + live_stack.url + "/accounts/login/").strip() != "200"
+
     # Rotating: the old token is refused at once; the Sprite gets the new one and works on.
     requests_before = len(keyed_model_server.requests)
     tokens.rotate(project)
-    gateway = f"{live_stack.url}/gateway/p/fake/chat/completions"
+    gateway = f"{live_stack.gateway_url}/p/fake/chat/completions"
     body = {"model": "fake-model", "messages": [{"role": "user", "content": "hi"}]}
     refused = httpx.post(gateway, json=body, headers={"Authorization": f"Bearer {token}"})
     assert refused.status_code == 401, refused.text

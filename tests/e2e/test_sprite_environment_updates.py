@@ -182,7 +182,7 @@ def test_saving_a_provider_key_does_not_interrupt_a_busy_project(
         "/settings/api-keys/", {"provider": "openai", "key": OPENAI_KEY}, follow=True
     )
     assert response.status_code == 200
-    assert "next model call uses it" in response.content.decode()
+    assert "applies to every project&#x27;s next model call" in response.content.decode()
     # The key stays on the platform: the Sprites learn that pi may use OpenAI through the
     # gateway (models.json, and its fingerprint in the environment), never the key.
     for project in projects:

@@ -111,6 +111,22 @@ def test_a_bridge_started_before_the_gateway_loses_its_keys_at_the_first_sync() 
     )
 
 
+def test_the_fly_bridge_is_defined_and_updated_with_the_gateway_variables(
+    alice_project: Project,
+) -> None:
+    """A fly Sprite's bridge runs as a Sprite service whose environment is the control
+    plane's set, filtered by the bridge's own rule: the gateway's variables must pass it (the
+    public gateway URL, token auth only)."""
+    from sprites.backends.environment_update import update_body
+    from sprites.backends.fly import FlyBackend
+
+    environment = sprite_environment(alice_project)
+    service = FlyBackend._service_environment("bridge-token", environment)
+    handed = update_body(environment)["variables"]
+    for name in (GATEWAY_TOKEN_VARIABLE, GATEWAY_URL_VARIABLE, GATEWAY_MODELS_VARIABLE):
+        assert service[name] == environment[name] == handed[name]
+
+
 def test_adding_a_provider_changes_the_models_fingerprint_a_key_does_not(alice: User) -> None:
     """The fingerprint is how a running pi learns to re-read models.json (restarted when its
     run ends); a key changing needs nothing: the gateway reads it at each call."""

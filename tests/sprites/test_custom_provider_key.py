@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -51,7 +52,7 @@ pytestmark = pytest.mark.django_db(transaction=True)  # the live stack reads the
 def gateway(live_stack: LiveStack, settings: Any) -> LiveStack:
     """Sprites are told the live stack's gateway (this process's settings build their
     documents and environment)."""
-    settings.STARTER_GATEWAY_URL = live_stack.url + "/gateway"
+    settings.STARTER_GATEWAY_URL = live_stack.gateway_url
     return live_stack
 
 
@@ -60,7 +61,7 @@ async def gateway_backend(data_dir: Path, gateway: LiveStack) -> AsyncIterator[L
     """A local backend whose Sprites may reach the gateway's loopback port, as the
     control plane's own backend gives every Sprite (``sprite.environment.loopback_ports``)."""
     ports = [*port_list(os.environ.get("STARTER_SPRITE_LOOPBACK_PORTS", ""))]
-    ports.append(int(gateway.url.rsplit(":", 1)[1]))
+    ports.append(int(urlsplit(gateway.gateway_url).port or 0))
     backend = LocalBackend(
         data_dir, start_timeout=20.0, bridge_arguments=["--no-prewarm"], loopback_ports=ports
     )
@@ -136,7 +137,7 @@ async def test_the_gateway_token_reaches_the_gateway_and_the_key_the_model(
 ) -> None:
     models = json.loads(documents.models)
     assert models["providers"][PROVIDER]["apiKey"] == f"${VARIABLE}"
-    assert models["providers"][PROVIDER]["baseUrl"] == f"{gateway.url}/gateway/p/{PROVIDER}"
+    assert models["providers"][PROVIDER]["baseUrl"] == f"{gateway.gateway_url}/p/{PROVIDER}"
     assert KEY.encode() not in documents.models + documents.settings  # no secret in a file
     assert KEY not in json.dumps(documents.environment)  # nor in the Sprite's environment
     assert documents.environment[VARIABLE].startswith(GATEWAY_TOKEN_PREFIX)

@@ -48,6 +48,8 @@ class LiveStack:
     environment: dict[str, str]
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     log_dir: Path | None = None
+    # Where the stack's Sprites reach the model gateway (its own process and port).
+    gateway_url: str = ""
 
     def wait_serving(self) -> None:
         """Returns once the web process serves its login page; stops the stack if it never
@@ -55,14 +57,21 @@ class LiveStack:
         # Generous: on a loaded 2-CPU machine (suites side by side) daphne took over 30 s to
         # serve.
         deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.url + "/accounts/login/", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"daphne did not start; see {self.log_dir}/web.log")
+        checks = [(self.url + "/accounts/login/", "web")]
+        if self.gateway_url:
+            # The gateway answers a call without a token with its own 401.
+            checks.append((self.gateway_url + "/p/none/x", "gateway"))
+        for url, name in checks:
+            while time.monotonic() < deadline:
+                try:
+                    answer = httpx.get(url, timeout=2)
+                    if answer.status_code == 200 or (name == "gateway" and answer.status_code):
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.2)
+            else:
+                self.stop()
+                raise RuntimeError(f"daphne did not start; see {self.log_dir}/{name}.log")
 
     def stop(self) -> None:
         for process in self.processes:
@@ -116,16 +125,30 @@ def launch_live_stack(
     data_dir.mkdir(parents=True, exist_ok=True)
     log_dir = data_dir / "logs"
     log_dir.mkdir(exist_ok=True)
-    port = free_port()
+    port, gateway_port = free_port(), free_port()
+    # The model gateway on a port of its own, as the Procfile runs it: local Sprites are
+    # given that port only, never the dashboard's (gateway/asgi.py).
+    gateway_url = f"http://127.0.0.1:{gateway_port}/gateway"
     environment = stack_environment(
-        database_name, data_dir, {"STARTER_SITE_URL": f"http://127.0.0.1:{port}", **(extra or {})}
+        database_name,
+        data_dir,
+        {
+            "STARTER_SITE_URL": f"http://127.0.0.1:{port}",
+            "STARTER_GATEWAY_URL": gateway_url,
+            **(extra or {}),
+        },
     )
     stack = LiveStack(
-        url=f"http://127.0.0.1:{port}", data_dir=data_dir, environment=environment, log_dir=log_dir
+        url=f"http://127.0.0.1:{port}",
+        data_dir=data_dir,
+        environment=environment,
+        log_dir=log_dir,
+        gateway_url=environment["STARTER_GATEWAY_URL"],
     )
     bin_dir = Path(sys.executable).parent
     commands = {
         "web": web_command(port),
+        "gateway": web_command(gateway_port, "gateway.asgi:application"),
     }
     if with_worker:
         commands["worker"] = [
