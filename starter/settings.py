@@ -345,7 +345,17 @@ def _url_map(name: str) -> dict[str, str]:
 # <this>/p/<provider>), and, for built-in providers, where they really are when not where
 # pi's model table says: {"anthropic": "http://proxy.corp:8080"} replaces the scheme, host
 # and port (and prepends any path) of every base URL of that provider.
-STARTER_GATEWAY_URL = env_str("STARTER_GATEWAY_URL", SITE_URL + "/gateway").rstrip("/")
+# A site on loopback (development, one machine) has local Sprites, which reach only the ports
+# they are given: the gateway's own process (Procfile ``gateway``, gateway/asgi.py) on
+# STARTER_GATEWAY_PORT, so they never reach the dashboard's port. A public site serves the
+# gateway under its own URL too (starter/asgi.py).
+STARTER_GATEWAY_PORT = env_int("STARTER_GATEWAY_PORT", 8001)
+STARTER_GATEWAY_URL = env_str(
+    "STARTER_GATEWAY_URL",
+    f"http://127.0.0.1:{STARTER_GATEWAY_PORT}/gateway"
+    if _SITE_HOST in _LOOPBACK_HOSTS
+    else SITE_URL + "/gateway",
+).rstrip("/")
 STARTER_GATEWAY_UPSTREAMS = _url_map("STARTER_GATEWAY_UPSTREAMS")
 # Host-only cookies (no Domain attribute): the dashboard's never reach another host.
 SESSION_COOKIE_DOMAIN = None
