@@ -20,12 +20,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Literal
 
+from django.db import transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from gateway import limits
 from gateway.calls import CallContext, Refusal
-from gateway.models import ZERO, GatewayPolicy, UsageRecord
+from gateway.models import ZERO, GatewayPolicy, ProjectLimits, UsageRecord, UserLimits
 from projects.broadcast import broadcast_gateway
 from projects.errors import ProjectError
 from projects.models import Project
@@ -236,3 +237,25 @@ def user_budget_document(user_id: int) -> dict[str, object]:
         "unpriced": unpriced,
         "month": f"{since:%Y-%m}",
     }
+
+
+def set_user_budget(user_id: int, value: object) -> Decimal | None:
+    """Set (or clear, with None/"") a person's own monthly budget; refuses above the cap."""
+    amount = limits.clean_budget(value)
+    cap = GatewayPolicy.current().max_user_monthly_budget
+    if amount is not None and cap is not None and amount > cap:
+        raise ProjectError(
+            f"The platform allows at most ${cap:,.2f} a month; choose that or less.",
+            "budget_above_cap",
+        )
+    UserLimits.objects.update_or_create(user_id=user_id, defaults={"monthly_budget": amount})
+    transaction.on_commit(lambda: announce_for_user(user_id))
+    return amount
+
+
+def set_project_budget(project: Project, value: object) -> Decimal | None:
+    amount = limits.clean_budget(value)
+    ProjectLimits.objects.update_or_create(project=project, defaults={"monthly_budget": amount})
+    # Open workspaces re-read the state: a raised budget unlocks their composers at once.
+    transaction.on_commit(lambda: announce(project))
+    return amount

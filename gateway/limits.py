@@ -1,4 +1,5 @@
-"""Reading and changing budgets and loop guard settings: every entry point calls these.
+"""Reading budgets and reading and changing loop guard settings: every entry point calls
+these (a budget is changed through ``gateway.budgets``, which tells open workspaces).
 
 A person sets their own monthly budget (never above the operator's cap, ``GatewayPolicy``);
 a project's owner sets the project's budget and its guard. Bad values raise a
@@ -9,9 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from types import ModuleType
-
-from django.db import transaction
 
 from gateway.models import GatewayPolicy, ProjectLimits, UserLimits
 from projects.errors import ProjectError
@@ -93,35 +91,6 @@ def clean_budget(value: object) -> Decimal | None:
     if amount > MAX_BUDGET:
         raise ProjectError(f"A budget can be at most ${MAX_BUDGET:,.0f} a month.")
     return amount.quantize(CENTS)
-
-
-def set_user_budget(user_id: int, value: object) -> Decimal | None:
-    """Set (or clear, with None/"") a person's own monthly budget; refuses above the cap."""
-    amount = clean_budget(value)
-    cap = GatewayPolicy.current().max_user_monthly_budget
-    if amount is not None and cap is not None and amount > cap:
-        raise ProjectError(
-            f"The platform allows at most ${cap:,.2f} a month; choose that or less.",
-            "budget_above_cap",
-        )
-    UserLimits.objects.update_or_create(user_id=user_id, defaults={"monthly_budget": amount})
-    transaction.on_commit(lambda: _budgets().announce_for_user(user_id))
-    return amount
-
-
-def set_project_budget(project: Project, value: object) -> Decimal | None:
-    amount = clean_budget(value)
-    ProjectLimits.objects.update_or_create(project=project, defaults={"monthly_budget": amount})
-    # Open workspaces re-read the state: a raised budget unlocks their composers at once.
-    transaction.on_commit(lambda: _budgets().announce(project))
-    return amount
-
-
-def _budgets() -> ModuleType:
-    # gateway.budgets reads these settings, so it is imported when needed, not at the top.
-    from gateway import budgets
-
-    return budgets
 
 
 def _bounded(value: object, bounds: Bounds, what: str) -> int:

@@ -2,7 +2,8 @@
 
 One active token per project, minted on first use and kept (the Sprite's environment is
 rebuilt at every bridge start, so the value is stored encrypted); revoking it cuts the
-Sprite off at once, and the next environment sync hands the Sprite a new one. Destroying
+Sprite off at once, and the next environment sync hands the Sprite a new one
+(``projects.actions.rotate_gateway_token``). Destroying
 the project deletes its tokens.
 """
 
@@ -38,21 +39,6 @@ def token_for(project: Project) -> str:
 def revoke(project: Project) -> int:
     """Revoke every active token of the project; the number revoked."""
     return GatewayToken.objects.active().filter(project=project).update(revoked_at=timezone.now())
-
-
-@transaction.atomic
-def rotate(project: Project) -> None:
-    """Cut the project's Sprite off now and give it a fresh token.
-
-    The old token is refused from its next call on; the new one reaches the running bridge
-    with the next environment sync, queued here (a sleeping Sprite gets it when it wakes,
-    every bridge start reads it afresh). Nothing is restarted; a call in flight ends."""
-    # Imported here: the lifecycle builds Sprite environments with ``token_for``.
-    from projects.actions import sync_environment_on_commit
-
-    revoke(project)
-    token_for(project)
-    sync_environment_on_commit(project)
 
 
 def resolve(token: str) -> GatewayToken | None:

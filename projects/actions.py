@@ -19,6 +19,7 @@ from django.dispatch import receiver
 
 from accounts.models import User
 from accounts.signals import user_secrets_changed
+from gateway import tokens as gateway_tokens
 from projects import tasks
 from projects.errors import ProjectError
 from projects.lifecycle.status import transition
@@ -179,6 +180,18 @@ def sync_environment_on_commit(project: Project) -> None:
     """Hand the project's bridge its fresh environment once the transaction commits (no
     restart: see ``lifecycle.steps.sync_environment``)."""
     tasks.sync_project_environment.delay_on_commit(project.pk)
+
+
+@transaction.atomic
+def rotate_gateway_token(project: Project) -> None:
+    """Cut the project's Sprite off now and give it a fresh gateway token.
+
+    The old token is refused from its next call on; the new one reaches the running bridge
+    with the environment sync queued here (a sleeping Sprite gets it when it wakes: every
+    bridge start reads it afresh). Nothing is restarted; a call in flight ends."""
+    gateway_tokens.revoke(project)
+    gateway_tokens.token_for(project)
+    sync_environment_on_commit(project)
 
 
 @receiver(user_secrets_changed)

@@ -7,7 +7,6 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from gateway import tokens as gateway_tokens
 from projects import actions
 from projects.errors import ProjectError
 from projects.models import Project, ProjectSecret
@@ -128,7 +127,7 @@ class ProjectAdmin(admin.ModelAdmin):
     @admin.action(description="Rotate the gateway token (cut off model access, hand a new one)")
     def rotate_gateway_token(self, request: HttpRequest, queryset: QuerySet[Project]) -> None:
         for project in queryset:
-            gateway_tokens.rotate(project)
+            actions.rotate_gateway_token(project)
         self.message_user(
             request,
             f"Gateway token rotated for {queryset.count()} project(s): the old ones are refused.",

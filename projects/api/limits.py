@@ -116,7 +116,7 @@ def update_limits(request: HttpRequest, project_id: str, payload: LimitsIn) -> d
     """Raising a reached budget lets the agent go on at once (no restart)."""
     project = project_for_principal(request, project_id)
     if "monthly_budget" in payload.model_fields_set:
-        limits.set_project_budget(project, payload.monthly_budget)
+        budgets.set_project_budget(project, payload.monthly_budget)
     if payload.guard is not None:
         limits.set_guard(project, **payload.guard.model_dump())
     return budgets.limits_document(project)
@@ -167,5 +167,5 @@ def get_user_budget(request: HttpRequest) -> dict[str, Any]:
 def set_user_budget(request: HttpRequest, payload: UserBudgetIn) -> dict[str, Any]:
     """Above the platform's cap is a 400 (`budget_above_cap`)."""
     user_id = principal_of(request).user.pk
-    limits.set_user_budget(user_id, payload.monthly_budget)
+    budgets.set_user_budget(user_id, payload.monthly_budget)
     return budgets.user_budget_document(user_id)

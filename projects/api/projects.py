@@ -12,7 +12,6 @@ from ninja import Query, Router
 from ninja.responses import Status as Reply
 
 from accounts.api_auth import GENERAL_AGENT_ACCESS, principal_of
-from gateway import tokens as gateway_tokens
 from projects import actions
 from projects.api.schemas import (
     CheckpointIn,
@@ -147,7 +146,7 @@ def rotate_gateway_token(request: HttpRequest, project_id: str) -> Reply[None]:
     with it is refused (401), and hands the Sprite a new one without a restart. Use it when
     you think the token leaked. The token itself is never shown."""
     project = project_for_principal(request, project_id)
-    gateway_tokens.rotate(project)
+    actions.rotate_gateway_token(project)
     return Reply(204, None)
 
 

@@ -50,7 +50,7 @@ def project_limits_update(request: HttpRequest, public_id: str) -> HttpResponse:
     try:
         data = payload(request)
         if "monthly_budget" in data:
-            limits.set_project_budget(project, data["monthly_budget"])
+            budgets.set_project_budget(project, data["monthly_budget"])
         guard = data.get("guard")
         if guard is not None:
             if not isinstance(guard, dict):
@@ -68,7 +68,7 @@ def project_limits_update(request: HttpRequest, public_id: str) -> HttpResponse:
 
 
 def _apply_form(project: Project, form: QueryDict) -> None:
-    limits.set_project_budget(project, form.get("monthly_budget", ""))
+    budgets.set_project_budget(project, form.get("monthly_budget", ""))
     limits.set_guard(
         project,
         enabled=form.get("guard_enabled") == "on",
@@ -94,14 +94,14 @@ def user_budget_update(request: AuthenticatedHttpRequest) -> HttpResponse:
     user_id = request.user.pk
     if request.content_type != "application/json":
         try:
-            limits.set_user_budget(user_id, request.POST.get("monthly_budget", ""))
+            budgets.set_user_budget(user_id, request.POST.get("monthly_budget", ""))
         except ProjectError as error:
             messages.error(request, error.message)
         else:
             messages.success(request, "Monthly budget saved.")
         return redirect(reverse("accounts:settings") + "#budget")
     try:
-        limits.set_user_budget(user_id, payload(request).get("monthly_budget"))
+        budgets.set_user_budget(user_id, payload(request).get("monthly_budget"))
     except (ProjectError, BadRequest) as error:
         return json_error(error)
     return JsonResponse(budgets.user_budget_document(user_id))

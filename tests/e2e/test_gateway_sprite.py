@@ -28,6 +28,7 @@ from accounts import user_settings
 from accounts.models import User
 from bridge_agent.protocol import GATEWAY_TOKEN_VARIABLE
 from gateway import tokens
+from projects import actions
 from projects.actions import create_project, perform
 from projects.bridge.client import call_bridge, endpoint_for
 from projects.models import Project, Status
@@ -191,7 +192,7 @@ def test_the_agent_works_through_the_gateway_and_no_key_enters_the_sprite(
 
     # Rotating: the old token is refused at once; the Sprite gets the new one and works on.
     requests_before = len(keyed_model_server.requests)
-    tokens.rotate(project)
+    actions.rotate_gateway_token(project)
     gateway = f"{live_stack.gateway_url}/p/fake/chat/completions"
     body = {"model": "fake-model", "messages": [{"role": "user", "content": "hi"}]}
     refused = httpx.post(gateway, json=body, headers={"Authorization": f"Bearer {token}"})

@@ -49,7 +49,7 @@ def spend(project: Project, cost: Decimal | None, when: datetime | None = None) 
 def test_with_calls_of_x_and_a_budget_of_two_and_a_half_x_exactly_two_go_out(
     alice_project: Project,
 ) -> None:
-    limits.set_project_budget(alice_project, X * Decimal("2.5"))
+    budgets.set_project_budget(alice_project, X * Decimal("2.5"))
     context = context_of(alice_project)
     sent = 0
     for _ in range(5):
@@ -74,7 +74,7 @@ def test_with_calls_of_x_and_a_budget_of_two_and_a_half_x_exactly_two_go_out(
 def test_the_first_call_has_no_estimate_and_spent_at_the_limit_refuses(
     alice_project: Project,
 ) -> None:
-    limits.set_project_budget(alice_project, "1")
+    budgets.set_project_budget(alice_project, "1")
     assert admission.admit_now(context_of(alice_project), None) is None
     spend(alice_project, Decimal("1"))
     refusal = admission.admit_now(context_of(alice_project), None)
@@ -82,7 +82,7 @@ def test_the_first_call_has_no_estimate_and_spent_at_the_limit_refuses(
 
 
 def test_calls_without_a_price_count_nothing_and_are_reported(alice_project: Project) -> None:
-    limits.set_project_budget(alice_project, "1")
+    budgets.set_project_budget(alice_project, "1")
     for _ in range(3):
         spend(alice_project, None)
     [state] = budgets.states_of(alice_project)
@@ -92,7 +92,7 @@ def test_calls_without_a_price_count_nothing_and_are_reported(alice_project: Pro
 
 
 def test_last_months_rows_do_not_count(alice_project: Project) -> None:
-    limits.set_project_budget(alice_project, "1")
+    budgets.set_project_budget(alice_project, "1")
     start = budgets.month_start()
     spend(alice_project, Decimal("5"), start - timedelta(seconds=1))
     spend(alice_project, Decimal("0.10"), start)
@@ -107,7 +107,7 @@ def test_the_users_budget_counts_every_project_and_destroyed_ones(
     alice: User, alice_project: Project
 ) -> None:
     other = Project.objects.create(owner=alice, name="other")
-    limits.set_user_budget(alice.pk, "1")
+    budgets.set_user_budget(alice.pk, "1")
     spend(other, Decimal("0.60"))
     other.delete()  # the rows stay (project set to NULL)
     spend(alice_project, Decimal("0.30"))
@@ -125,44 +125,44 @@ def test_policy_default_applies_and_the_cap_bounds_everything(alice: User) -> No
     policy.default_user_monthly_budget = Decimal("20")
     policy.save()
     assert limits.user_budget(alice.pk) == Decimal("20")
-    limits.set_user_budget(alice.pk, "5")
+    budgets.set_user_budget(alice.pk, "5")
     assert limits.user_budget(alice.pk) == Decimal("5")
     policy.max_user_monthly_budget = Decimal("3")
     policy.save()
     # Set before the cap came: the cap still bounds it.
     assert limits.user_budget(alice.pk) == Decimal("3")
     with pytest.raises(ProjectError) as refused:
-        limits.set_user_budget(alice.pk, "4")
+        budgets.set_user_budget(alice.pk, "4")
     assert status_of(refused.value) == 400
     assert "at most $3.00" in refused.value.message
-    limits.set_user_budget(alice.pk, None)
+    budgets.set_user_budget(alice.pk, None)
     assert limits.user_budget(alice.pk) == Decimal("3")  # default 20, capped
 
 
 @pytest.mark.parametrize("bad", ["0", "-1", "abc", "NaN", "Infinity", "99999999", [], True])
 def test_bad_budgets_are_a_clear_400(alice_project: Project, bad: object) -> None:
     with pytest.raises(ProjectError) as refused:
-        limits.set_project_budget(alice_project, bad)
+        budgets.set_project_budget(alice_project, bad)
     assert status_of(refused.value) == 400
 
 
 def test_a_reached_budget_refuses_prompts_with_402_until_it_is_raised(
     alice_project: Project,
 ) -> None:
-    limits.set_project_budget(alice_project, "0.05")
+    budgets.set_project_budget(alice_project, "0.05")
     spend(alice_project, X)
     with pytest.raises(ProjectError) as refused:
         agent.send(alice_project, None, "hello", "prompt")
     assert status_of(refused.value) == 402
     assert "out of budget" in refused.value.message
-    limits.set_project_budget(alice_project, "1")
+    budgets.set_project_budget(alice_project, "1")
     budgets.ensure_can_prompt(alice_project)  # no error: it may go on
 
 
 def test_rest_prompt_gets_402_and_raising_through_the_api_lets_it_go(
     alice: User, alice_project: Project, alice_client: Client
 ) -> None:
-    limits.set_project_budget(alice_project, "0.05")
+    budgets.set_project_budget(alice_project, "0.05")
     spend(alice_project, X)
     base = f"/api/v1/projects/{alice_project.public_id}"
     answer = alice_client.post(f"{base}/prompt", {"message": "hi"}, content_type="application/json")
@@ -226,7 +226,7 @@ def test_api_settings_refuse_bad_input_and_other_peoples_projects(
 def test_crossing_80_percent_tells_the_viewers_with_the_ledgers_numbers(
     alice_project: Project,
 ) -> None:
-    limits.set_project_budget(alice_project, "1")
+    budgets.set_project_budget(alice_project, "1")
     layer = get_channel_layer()
     channel = async_to_sync(layer.new_channel)()
     async_to_sync(layer.group_add)(project_group(alice_project.public_id), channel)

@@ -26,6 +26,7 @@ from bridge_agent.protocol import (
 )
 from gateway import tokens
 from gateway.models import GatewayToken
+from projects import actions
 from projects.actions import destroy_project
 from projects.errors import ProjectError
 from projects.general_agent import ensure_general_agent
@@ -164,7 +165,7 @@ def test_rotating_revokes_the_token_and_queues_the_new_environment(
 ) -> None:
     old = tokens.token_for(alice_project)
     with django_capture_on_commit_callbacks() as callbacks:
-        tokens.rotate(alice_project)
+        actions.rotate_gateway_token(alice_project)
     assert tokens.resolve(old) is None
     new = tokens.token_for(alice_project)
     assert new != old and tokens.resolve(new) is not None
