@@ -12,7 +12,7 @@ import hashlib
 import inspect
 import json
 import re
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -131,6 +131,10 @@ class FileEntry:
     is_dir: bool
     size: int
     modified_at: datetime | None = None
+    # A symbolic link is listed as itself (lstat), never followed: ``is_dir`` is False and
+    # ``link_target`` is what the link says (untrusted text from the Sprite).
+    is_link: bool = False
+    link_target: str = ""
 
 
 @dataclass(frozen=True)
@@ -306,6 +310,54 @@ class SpriteServiceHost(Protocol):
     async def service_logs(self, name: str, service: str, lines: int = 200) -> list[str]:
         """The last ``lines`` lines of its output (stdout and stderr), oldest first."""
         ...
+
+
+@runtime_checkable
+class SpriteFileStreams(Protocol):
+    """A Sprite's files as a person works on them (issue 17: the files panel, its viewers
+    and the REST API): big files streamed, never loaded whole in the web process.
+
+    Paths are relative to the home and confined to it exactly like ``read_file`` (a link or
+    ``..`` that leaves the home fails); a symbolic link is never followed for reading,
+    writing, renaming, deleting or archiving: it is reported (``stat_file``), stored as a link
+    (archives) or refused with ``SpriteError(path_problem="refused")``."""
+
+    async def stat_file(self, name: str, path: str) -> FileEntry:
+        """The entry itself (lstat); ``SpriteError(path_problem="not_found")`` if missing."""
+        ...
+
+    async def read_file_range(self, name: str, path: str, offset: int, length: int) -> bytes:
+        """At most ``length`` bytes from ``offset`` (fewer at the end of the file)."""
+        ...
+
+    def stream_file(self, name: str, path: str) -> AsyncIterator[bytes]:
+        """The whole file, in chunks of at most 1 MiB, read as they are sent."""
+        ...
+
+    def stream_archive(self, name: str, path: str = ".") -> AsyncIterator[bytes]:
+        """A ``.zip`` of the folder, made as it is sent (flat memory), links stored as
+        links and never followed."""
+        ...
+
+    async def write_file_stream(
+        self, name: str, path: str, chunks: AsyncIterator[bytes], max_bytes: int
+    ) -> FileEntry:
+        """Create or replace a file from ``chunks`` (written to a temporary name, then moved
+        over the old one); more than ``max_bytes`` fails and leaves no file behind."""
+        ...
+
+    async def rename_file(self, name: str, source: str, destination: str) -> None:
+        """Move a file or folder; refuses to replace an existing ``destination``."""
+        ...
+
+    async def delete_file(self, name: str, path: str) -> None:
+        """Remove a file, a link (not what it points to) or a folder with all it holds."""
+        ...
+
+
+def file_streams(backend: SpriteBackend) -> SpriteFileStreams | None:
+    """``backend`` as a ``SpriteFileStreams`` when it has them, else None."""
+    return backend if isinstance(backend, SpriteFileStreams) else None
 
 
 def service_host(backend: SpriteBackend) -> SpriteServiceHost | None:
