@@ -1,19 +1,24 @@
 """The ledger: one row per model call, written by the gateway from the provider's own report.
 
 ``record_call`` is the only writer of ``UsageRecord``. After the row is in, the project's
-viewers get a ````gateway.update`` (``publish_usage``) with the fresh totals, so a live meter
+viewers get a ``gateway.update`` (``publish_usage``) with the fresh totals, so a live meter
 shows sums of the ledger and never adds deltas twice.
 """
 
 from __future__ import annotations
 
-from asgiref.sync import sync_to_async
-from django.db import transaction
+import logging
 
+from asgiref.sync import sync_to_async
+from django.db import IntegrityError, connection, transaction
+
+from accounts.models import User
 from gateway import budgets, usage_live
 from gateway.calls import CallContext, Usage
 from gateway.models import UsageRecord
 from gateway.pricing import cost_of, prices_for
+
+logger = logging.getLogger(__name__)
 
 
 def record_call(
@@ -24,11 +29,11 @@ def record_call(
     duration_ms: int,
     status_code: int,
     complete: bool,
-) -> UsageRecord:
+) -> UsageRecord | None:
+    """Write the call's row (``None`` only when its user no longer exists)."""
     model_name = usage.model or model
-    record = UsageRecord.objects.create(
+    fields = dict(
         user_id=context.user_id,
-        project_id=context.project_id,
         project_public_id=context.project_public_id,
         project_name=context.project_name,
         session_id=context.session_id[:200],
@@ -43,6 +48,20 @@ def record_call(
         status_code=status_code,
         complete=complete,
     )
+    try:
+        with transaction.atomic():
+            record = UsageRecord.objects.create(project_id=context.project_id, **fields)
+            # Foreign keys are checked at commit (deferred); checked here, a missing project
+            # fails this savepoint only, even inside a caller's transaction.
+            connection.check_constraints(table_names=[UsageRecord._meta.db_table])
+    except IntegrityError:
+        # The project's row was deleted while its call was in flight (an operator's delete;
+        # destroying keeps the row). The call still happened: the row keeps the project's
+        # id and name. A deleted person takes their ledger with them (CASCADE).
+        if not User.objects.filter(pk=context.user_id).exists():
+            logger.info("gateway: call of deleted user %s not recorded", context.user_id)
+            return None
+        record = UsageRecord.objects.create(project_id=None, **fields)
     transaction.on_commit(lambda: publish_usage(record))
     return record
 
@@ -55,7 +74,7 @@ async def arecord_call(
     duration_ms: int,
     status_code: int,
     complete: bool,
-) -> UsageRecord:
+) -> UsageRecord | None:
     return await sync_to_async(record_call, thread_sensitive=False)(
         context,
         usage,

@@ -44,10 +44,19 @@ def test_replay_only_at_the_end_of_the_log_is_empty_but_says_where_the_log_is(
                     "x-starter-last-event-id"
                 ]
             )
-            response = client.get(
-                "/starter/events", params={"after": str(last), "replay_only": "1"}
-            )
-        assert _events(response.text) == []
+            # The bridge writes events of its own (its first inspect scan's
+            # ``inspect_changed``) whenever they happen: a round that saw one asks again from
+            # its end, until a round finds the log's end where the last one left it.
+            for _ in range(5):
+                response = client.get(
+                    "/starter/events", params={"after": str(last), "replay_only": "1"}
+                )
+                events = _events(response.text)
+                if not events:
+                    break
+                assert all(int(str(event["id"])) > last for event in events)
+                last = int(response.headers["x-starter-last-event-id"])
+        assert events == []
         assert response.headers["x-starter-last-event-id"] == str(last)
 
 

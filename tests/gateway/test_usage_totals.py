@@ -182,3 +182,34 @@ def test_a_renamed_project_is_grouped_under_its_newest_name(
         [date(2026, 3, 1), date(2026, 3, 2), date(2026, 3, 3)],
     )
     assert [totals.calls for totals in by_day[alice_project.public_id]] == [1, 1, 0]
+
+
+def test_a_call_whose_project_row_was_deleted_meanwhile_is_still_recorded(
+    alice: User, alice_project: Project
+) -> None:
+    """An operator deleting a project's row while its call streams must not lose the call
+    (nor log a traceback in the gateway): the row keeps the project's id and name."""
+    from gateway.calls import CallContext, Upstream, Usage
+    from gateway.metering import record_call
+    from gateway.models import UsageRecord
+
+    context = CallContext(
+        project_id=alice_project.pk,
+        project_public_id=alice_project.public_id,
+        project_name=alice_project.name,
+        user_id=alice.pk,
+        provider="metered",
+        session_id="",
+        upstream=Upstream(provider="metered", api="openai-completions", base_url="", key=""),
+    )
+    Project.objects.filter(pk=alice_project.pk).delete()
+    record = record_call(
+        context, Usage(10, 2), model="m", duration_ms=5, status_code=200, complete=True
+    )
+    assert record is not None and record.project_id is None
+    assert UsageRecord.objects.get(pk=record.pk).project_public_id == alice_project.public_id
+    User.objects.filter(pk=alice.pk).delete()
+    assert (
+        record_call(context, Usage(1, 1), model="m", duration_ms=1, status_code=200, complete=True)
+        is None
+    )

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("projects", "accounts", "sprites", "bridge_agent", "starter")
+PACKAGES = ("projects", "accounts", "sprites", "bridge_agent", "starter", "gateway")
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 
 

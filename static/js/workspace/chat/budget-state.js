@@ -94,7 +94,7 @@ export function createBudgetState({ read, urls, views, raiseProjectBudget }) {
         link.href = urls.manage || "#";
         link.addEventListener("click", (event) => { event.preventDefault(); raiseProjectBudget(); });
       } else {
-        link.href = urls.settings_budget || "/settings/";
+        link.href = urls.settings_budget || "#";
       }
       line.appendChild(link);
       if (budget.unpriced > 0) {

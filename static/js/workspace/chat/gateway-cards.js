@@ -89,7 +89,7 @@ function budgetCard(view, details) {
     "The agent's next model call would have gone over it, so the gateway refused it."));
   const urls = view.workspace.config.urls || {};
   const link = el("a", "gateway-card-link", project ? "Raise the project's budget" : "Raise your monthly budget");
-  link.href = project ? (urls.manage || "#") : (urls.settings_budget || "/settings/");
+  link.href = project ? (urls.manage || "#") : (urls.settings_budget || "#");
   if (project) {
     link.addEventListener("click", (event) => {
       event.preventDefault();
