@@ -7,21 +7,28 @@ API's, from `projects.errors`) so the panel says what went wrong instead of stay
 from __future__ import annotations
 
 import json
+import posixpath
 from typing import NamedTuple
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
+from django.urls import NoReverseMatch, reverse
+from django.utils.http import content_disposition_header, urlencode
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from bridge_agent import protocol
 from projects.bridge import agent, services
+from projects.dashboard import spreadsheets, sqlite_browser, viewers
 from projects.dashboard.http import BadRequest, fragment_error, payload, text_field
-from projects.dashboard.viewers import FileForViewer, csv_table
+from projects.dashboard.viewers import csv_table
 from projects.errors import ProjectError
 from projects.lookup import get_project_for_user
-from projects.sprite import checkpoints, files
+from projects.models import Project
+from projects.preview.raw_files import file_link
+from projects.sprite import checkpoints, files, workspace_files
 
 PanelErrors = (ProjectError, BadRequest)
 
@@ -69,30 +76,66 @@ def inspect_sidebar(request: HttpRequest, public_id: str) -> HttpResponse:
 @login_required
 @require_GET
 def file_view(request: HttpRequest, public_id: str) -> HttpResponse:
+    """A file in the viewer of its kind (``viewers``); a sheet (``?sheet=``) or a table and
+    page (``?table=&page=``) of a spreadsheet or database."""
     project = get_project_for_user(request.user, public_id)
     try:
-        file = FileForViewer.of(files.read_for_person(project, request.GET.get("path", "")))
-        table = csv_table(file) if file.kind == "csv" else None
+        file = viewers.open_file(project, request.GET.get("path", ""))
+        page = _page_number(request.GET.get("page", "0"))
     except PanelErrors as error:
         return fragment_error(request, error)
-    return render(
-        request,
-        "projects/workspace/_file_view.html",
-        {"project": project, "file": file, "table": table},
-    )
+    context: dict[str, object] = {
+        "project": project,
+        "file": file,
+        "download_url": download_url(project, file.path),
+    }
+    try:
+        if file.kind == "csv":
+            context["table"] = csv_table(file)
+        elif file.kind == "xlsx" and not file.too_large:
+            context["sheet"] = spreadsheets.read_sheet(file.data, request.GET.get("sheet"))
+        elif file.kind == "sqlite" and not file.too_large:
+            context["database"] = sqlite_browser.browse(file.data, request.GET.get("table"), page)
+        elif file.kind == "html":
+            context["frame_url"] = file_link(
+                request.user, project, file.path, request.build_absolute_uri("/")
+            )
+    except ProjectError as error:
+        # The file is still there to download; say why it is not shown.
+        context["problem"] = error.message
+    return render(request, "projects/workspace/_file_view.html", context)
+
+
+def _page_number(text: str) -> int:
+    if not text.isdigit() or len(text) > 6:
+        raise BadRequest("A page is a number from 0.")
+    return int(text)
+
+
+def download_url(project: Project, path: str) -> str:
+    """The files panel's download of the whole file when it is there, else ``file_raw``'s."""
+    try:
+        base = reverse("projects:file_download", args=[project.public_id])
+    except NoReverseMatch:
+        base = reverse("projects:file_raw", args=[project.public_id]) + "?download=1&"
+        return base + urlencode({"path": path})
+    return base + "?" + urlencode({"path": path})
 
 
 @login_required
 @require_GET
 @xframe_options_sameorigin  # the PDF viewer embeds it in the workspace
-def file_raw(request: HttpRequest, public_id: str) -> HttpResponse:
-    """Images and PDFs for <img>/<iframe>; other kinds are rendered by `file_view`."""
+def file_raw(request: HttpRequest, public_id: str) -> HttpResponseBase:
+    """Images and PDFs for <img>/<iframe>; other kinds are rendered by `file_view`. With
+    ``?download=1``, any file, streamed whole as an attachment."""
     project = get_project_for_user(request.user, public_id)
+    if request.GET.get("download"):
+        return _download(request, project)
     try:
-        file = FileForViewer.of(files.read_for_person(project, request.GET.get("path", "")))
+        file = viewers.open_file(project, request.GET.get("path", ""))
     except PanelErrors as error:
         return fragment_error(request, error)
-    if file.kind not in {"image", "pdf"}:
+    if file.kind not in {"image", "pdf"} or file.too_large:
         return fragment_error(
             request, ProjectError("Only images and PDFs are served raw; open it in a viewer.")
         )
@@ -102,6 +145,27 @@ def file_raw(request: HttpRequest, public_id: str) -> HttpResponse:
     response["Content-Security-Policy"] = (
         RAW_IMAGE_POLICY if file.kind == "image" else RAW_PDF_POLICY
     )
+    return response
+
+
+def _download(request: HttpRequest, project: Project) -> HttpResponseBase:
+    try:
+        path = files.clean_path(request.GET.get("path", "").strip(), absolute_ok=True)
+        entry = workspace_files.stat(project, path)
+        if entry.is_dir or entry.is_link:
+            raise ProjectError(f"{path} is not a file.")
+    except PanelErrors as error:
+        return fragment_error(request, error)
+    response = StreamingHttpResponse(
+        workspace_files.stream_file(project, path), content_type="application/octet-stream"
+    )
+    response["Content-Length"] = str(entry.size)
+    response["Content-Disposition"] = (
+        content_disposition_header(as_attachment=True, filename=posixpath.basename(path))
+        or "attachment"
+    )
+    response["Cache-Control"] = "private, no-store"
+    response["Content-Security-Policy"] = "sandbox; default-src 'none'"
     return response
 
 
