@@ -32,6 +32,8 @@ MAX_TEXT_BYTES = 1024 * 1024
 # Files a viewer needs whole (images, PDFs, spreadsheets, databases); larger ones are
 # described and downloaded.
 MAX_WHOLE_BYTES = 32 * 1024 * 1024
+# Larger code is shown uncoloured.
+MAX_HIGHLIGHT_BYTES = 256 * 1024
 # Texts whose end matters more than their beginning.
 TAIL_SUFFIXES = {".log", ".out", ".err"}
 WHOLE_KINDS = {"image", "pdf", "xlsx", "sqlite"}
@@ -145,6 +147,15 @@ class FileForViewer:
     @property
     def language(self) -> str:
         return CODE_LANGUAGES.get(self.suffix, "")
+
+    @property
+    def code_class(self) -> str:
+        """highlight.js's class for the text: its language when known and the text is small
+        enough to colour quickly, else ``nohighlight`` (guessing the language of a big log
+        would hold the page for seconds)."""
+        if self.language and len(self.data) <= MAX_HIGHLIGHT_BYTES:
+            return f"language-{self.language}"
+        return "nohighlight"
 
     @property
     def text(self) -> str:
