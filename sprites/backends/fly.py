@@ -58,6 +58,7 @@ from sprites.backends.fly_bootstrap import (
     install_python_script,
 )
 from sprites.backends.fly_errors import translated
+from sprites.backends.fly_file_streams import FlyFileStreamMethods
 from sprites.backends.fly_services import FlyServiceMethods
 from sprites.backends.home_paths import confined_remote_path
 from sprites.backends.local import PROJECT_ROOT
@@ -70,7 +71,7 @@ _CHECKPOINT_ID = re.compile(r"\b(v\d+)\b")
 _TIMED_OUT_CODES = (124, 137)
 
 
-class FlyBackend(FlyServiceMethods):
+class FlyBackend(FlyServiceMethods, FlyFileStreamMethods):
     kind = "fly"
 
     def __init__(
