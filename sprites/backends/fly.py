@@ -36,7 +36,6 @@ from sprites.backends.base import (
     EnvironmentSource,
     EnvironmentUpdate,
     ExecResult,
-    FileEntry,
     ProgressCallback,
     SpriteError,
     SpriteInfo,
@@ -408,25 +407,6 @@ class FlyBackend(FlyServiceMethods, FlyFileStreamMethods):
         async with self._sprite(name) as sprite:
             with translated(f"write {path!r} in Sprite {name!r}"):
                 await (sprite.filesystem(self.home) / relative).write_bytes(data)
-
-    async def list_files(self, name: str, path: str = ".") -> list[FileEntry]:
-        relative = self._relative(path)
-        async with self._sprite(name) as sprite:
-            directory = sprite.filesystem(self.home) / relative
-            with translated(f"list {path!r} in Sprite {name!r}"):
-                entries = []
-                async for child in directory.iterdir():
-                    info = await child.stat()
-                    entries.append(
-                        FileEntry(
-                            name=info.name,
-                            path=posixpath.normpath(posixpath.join(relative, info.name)),
-                            is_dir=info.is_dir,
-                            size=info.size,
-                            modified_at=info.mod_time,
-                        )
-                    )
-        return sorted(entries, key=lambda entry: entry.name)
 
     # -- checkpoints ----------------------------------------------------------------
 

@@ -11,7 +11,9 @@ appended in the Sprite to a temporary file that is moved over the target at the 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
+import posixpath
 import secrets
 import zlib
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
@@ -100,6 +102,20 @@ class FlyFileStreamMethods:
     async def stat_file(self, name: str, path: str) -> FileEntry:
         relative = self._relative(path)
         return self._entry(await self._json(name, ["stat", relative]), relative)
+
+    async def list_files(self, name: str, path: str = ".") -> list[FileEntry]:
+        """Listed in the Sprite with lstat: the files API does not tell a link from what it
+        points to."""
+        relative = self._relative(path)
+        answer = await self._json(name, ["list", relative])
+        if not isinstance(answer, list):
+            raise SpriteError(f"Sprite {name!r} gave an unreadable listing.")
+        entries = []
+        for item in answer:
+            entry = self._entry(item, "")
+            child = posixpath.normpath(posixpath.join(relative, entry.name))
+            entries.append(dataclasses.replace(entry, path=child))
+        return entries
 
     async def read_file_range(self, name: str, path: str, offset: int, length: int) -> bytes:
         if offset < 0 or length < 0:

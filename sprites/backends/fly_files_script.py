@@ -86,6 +86,15 @@ def op_stat(path: str) -> None:
     print(json.dumps(describe(check(path))))
 
 
+def op_list(path: str) -> None:
+    folder = check(path, last_may_be_link=False)
+    entries = []
+    for name in sorted(os.listdir(folder)):
+        with contextlib.suppress(FileNotFoundError):  # removed while listing
+            entries.append(describe(os.path.join(folder, name)))
+    print(json.dumps(entries))
+
+
 def op_read(path: str, offset: str, length: str) -> None:
     descriptor = open_regular(path)
     try:
@@ -268,6 +277,7 @@ def op_delete(path: str) -> None:
 
 OPERATIONS: dict[str, Callable[..., None]] = {
     "stat": op_stat,
+    "list": op_list,
     "read": op_read,
     "archive": op_archive,
     "read-archive": op_read_archive,

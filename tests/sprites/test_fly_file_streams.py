@@ -47,6 +47,10 @@ async def test_stat_ranges_streams_and_links(fly_backend: FlyBackend, home: Path
     assert await fly_backend.read_file_range("fly-files", "src/data.bin", 7, 50) == data[7:57]
     chunks = [chunk async for chunk in fly_backend.stream_file("fly-files", "src/data.bin")]
     assert b"".join(chunks) == data and max(map(len, chunks)) <= 1024 * 1024
+    listed = {entry.name: entry for entry in await fly_backend.list_files("fly-files")}
+    assert (listed["passwd"].is_link, listed["passwd"].link_target) == (True, "/etc/passwd")
+    assert (listed["src"].is_dir, listed["src"].path) == (True, "src")
+    assert [e.path for e in await fly_backend.list_files("fly-files", "src")] == ["src/data.bin"]
     link = await fly_backend.stat_file("fly-files", "passwd")
     assert (link.is_link, link.link_target, link.is_dir) == (True, "/etc/passwd", False)
     for attempt in (
