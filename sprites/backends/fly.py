@@ -516,7 +516,10 @@ class _FlyHomeFiles:
             entries = await self._backend.list_files(self._name, path)
         except SpriteError:
             return []
-        return [Listed(entry.name, entry.size, not entry.is_dir) for entry in entries]
+        return [
+            Listed(entry.name, entry.size, not entry.is_dir and not entry.is_link)
+            for entry in entries
+        ]
 
     async def read(self, path: str, limit: int) -> bytes | None:
         # The API reads whole files: the caller has checked the size in a listing first.
