@@ -7,15 +7,13 @@ API's, from `projects.errors`) so the panel says what went wrong instead of stay
 from __future__ import annotations
 
 import json
-import posixpath
 from typing import NamedTuple
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from django.http.response import HttpResponseBase
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.urls import NoReverseMatch, reverse
-from django.utils.http import content_disposition_header, urlencode
+from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -28,7 +26,7 @@ from projects.errors import ProjectError
 from projects.lookup import get_project_for_user
 from projects.models import Project
 from projects.preview.raw_files import file_link
-from projects.sprite import checkpoints, files, workspace_files
+from projects.sprite import checkpoints, files
 
 PanelErrors = (ProjectError, BadRequest)
 
@@ -113,24 +111,20 @@ def _page_number(text: str) -> int:
 
 
 def download_url(project: Project, path: str) -> str:
-    """The files panel's download of the whole file when it is there, else ``file_raw``'s."""
-    try:
-        base = reverse("projects:file_download", args=[project.public_id])
-    except NoReverseMatch:
-        base = reverse("projects:file_raw", args=[project.public_id]) + "?download=1&"
-        return base + urlencode({"path": path})
-    return base + "?" + urlencode({"path": path})
+    """The files panel's streamed download of the whole file (``files.download``)."""
+    return (
+        reverse("projects:files_download", args=[project.public_id])
+        + "?"
+        + urlencode({"path": path})
+    )
 
 
 @login_required
 @require_GET
 @xframe_options_sameorigin  # the PDF viewer embeds it in the workspace
-def file_raw(request: HttpRequest, public_id: str) -> HttpResponseBase:
-    """Images and PDFs for <img>/<iframe>; other kinds are rendered by `file_view`. With
-    ``?download=1``, any file, streamed whole as an attachment."""
+def file_raw(request: HttpRequest, public_id: str) -> HttpResponse:
+    """Images and PDFs for <img>/<iframe>; other kinds are rendered by `file_view`."""
     project = get_project_for_user(request.user, public_id)
-    if request.GET.get("download"):
-        return _download(request, project)
     try:
         file = viewers.open_file(project, request.GET.get("path", ""))
     except PanelErrors as error:
@@ -145,27 +139,6 @@ def file_raw(request: HttpRequest, public_id: str) -> HttpResponseBase:
     response["Content-Security-Policy"] = (
         RAW_IMAGE_POLICY if file.kind == "image" else RAW_PDF_POLICY
     )
-    return response
-
-
-def _download(request: HttpRequest, project: Project) -> HttpResponseBase:
-    try:
-        path = files.clean_path(request.GET.get("path", "").strip(), absolute_ok=True)
-        entry = workspace_files.stat(project, path)
-        if entry.is_dir or entry.is_link:
-            raise ProjectError(f"{path} is not a file.")
-    except PanelErrors as error:
-        return fragment_error(request, error)
-    response = StreamingHttpResponse(
-        workspace_files.stream_file(project, path), content_type="application/octet-stream"
-    )
-    response["Content-Length"] = str(entry.size)
-    response["Content-Disposition"] = (
-        content_disposition_header(as_attachment=True, filename=posixpath.basename(path))
-        or "attachment"
-    )
-    response["Cache-Control"] = "private, no-store"
-    response["Content-Security-Policy"] = "sandbox; default-src 'none'"
     return response
 
 
