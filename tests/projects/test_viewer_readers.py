@@ -217,3 +217,14 @@ def test_an_entity_bomb_in_a_sheet_is_not_expanded() -> None:
     else:
         assert all(len(cell) <= spreadsheets.MAX_CELL_CHARACTERS + 1 for cell in sheet.rows[0])
     assert time.monotonic() - started < 2.0
+
+
+def test_a_malformed_schema_is_a_clear_error(tmp_path: Path) -> None:
+    data = database_bytes(
+        tmp_path,
+        "create table t (x);"
+        "pragma writable_schema = on;"
+        "update sqlite_master set sql = 'create table t (x' where name = 't';",
+    )
+    with pytest.raises(ProjectError, match="cannot be read here"):
+        sqlite_browser.browse(data)
