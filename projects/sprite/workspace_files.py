@@ -113,6 +113,12 @@ async def _translated(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
             yield chunk
     except SpriteError as error:
         raise from_sprite_error(error) from error
+    finally:
+        # A reader that goes away closes this stream: close the backend's at once too
+        # (an archive's worker stops), rather than whenever it is collected.
+        close = getattr(chunks, "aclose", None)
+        if close is not None:
+            await close()
 
 
 def stream_file(project: Project, path: str) -> AsyncIterator[bytes]:

@@ -108,9 +108,10 @@ def test_the_home_and_a_folder_download_as_zips(
 
 
 def test_uploads_are_streamed_and_limited(
-    alice_api: TokenClient, alice_project: Project, home: Path, monkeypatch: Any
+    alice_api: TokenClient, alice_project: Project, home: Path, monkeypatch: Any, settings: Any
 ) -> None:
-    data = os.urandom(2 * 1024 * 1024)
+    # Larger than the request limit (DATA_UPLOAD_MAX_MEMORY_SIZE): the body is read in chunks.
+    data = os.urandom(settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1024 * 1024)
     response = alice_api.put(
         url(alice_project, "upload") + "?path=in/up.bin",
         data,

@@ -212,6 +212,9 @@ async def test_a_symlink_race_never_escapes(sprites: LocalBackend, data_dir: Pat
                 if b"control-plane" in await _collect(sprites.stream_archive("owner", "d")):
                     leaked += 1
             with contextlib.suppress(SpriteError):
+                # Moving the control plane's key into the home would be an escape too.
+                await sprites.rename_file("owner", "d/secret_key", f"stolen-{attempt}")
+            with contextlib.suppress(SpriteError):
                 # Only the control plane's folder has victim-N: deleting it would be an escape.
                 await sprites.delete_file("owner", f"d/victim-{attempt}")
     finally:
@@ -220,3 +223,4 @@ async def test_a_symlink_race_never_escapes(sprites: LocalBackend, data_dir: Pat
     assert (leaked, len(list(data_dir.glob("planted-*")))) == (0, 0)
     assert (data_dir / "secret_key").read_text() == "control-plane-secret-key"
     assert len(list(data_dir.glob("victim-*"))) == 200
+    assert all(b"control" not in path.read_bytes() for path in home.glob("stolen-*"))

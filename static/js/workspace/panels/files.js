@@ -16,6 +16,8 @@ import { toast } from "../../lib/toast.js";
  * @typedef {Record<string, string>} Urls
  */
 
+const EDITABLE_BYTES = 2 * 1024 * 1024;
+
 /** @param {number} size */
 function humanSize(size) {
   if (size < 1024) { return size + " B"; }
@@ -198,10 +200,11 @@ export function mountFiles(body, props, workspace) {
     const meta = el("span", "files-meta muted small", entry.is_dir || entry.is_link ? "" : humanSize(entry.size));
     const actions = el("span", "files-actions");
     if (!entry.is_dir && !entry.is_link) {
-      actions.append(
-        action("Edit", "Edit " + entry.name, () => { workspace.openPanel("editor", { path: entry.path, name: entry.name }); }),
-        download("Download", "Download " + entry.name, withQuery(urls.files_download, { path: entry.path })),
-      );
+      // The editor takes text files up to 2 MB (projects/dashboard/files.py MAX_EDIT_BYTES).
+      if (entry.size <= EDITABLE_BYTES) {
+        actions.append(action("Edit", "Edit " + entry.name, () => { workspace.openPanel("editor", { path: entry.path, name: entry.name }); }));
+      }
+      actions.append(download("Download", "Download " + entry.name, withQuery(urls.files_download, { path: entry.path })));
     }
     if (entry.is_dir && !entry.is_link) {
       actions.append(download("Zip", "Download " + entry.name + " as a zip", withQuery(urls.files_archive, { path: entry.path })));
