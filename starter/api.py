@@ -30,6 +30,7 @@ from gateway import api as gateway_api
 from projects.api import agent as api_agent
 from projects.api import branches as api_branches
 from projects.api import events as api_events
+from projects.api import files as api_files
 from projects.api import limits as api_limits
 from projects.api import projects as projects_api
 from projects.api import services as api_services
@@ -70,6 +71,7 @@ api.add_router("/projects", api_agent.router)
 api.add_router("/projects", api_branches.router)
 api.add_router("/projects", api_events.router)
 api.add_router("/projects", api_sprite.router)
+api.add_router("/projects", api_files.router)
 api.add_router("/projects", api_services.router)
 api.add_router("/settings", accounts_api.router)
 api.add_router("/projects", api_limits.router)

@@ -110,6 +110,19 @@ def render_workspace(
     return render(request, "projects/workspace.html", context)
 
 
+FILES_OPERATIONS = (
+    "tree",
+    "stat",
+    "text",
+    "save",
+    "rename",
+    "delete",
+    "download",
+    "archive",
+    "upload",
+)
+
+
 def _workspace_urls(project: Project) -> dict[str, str]:
     names = [
         "agent_history",
@@ -141,6 +154,7 @@ def _workspace_urls(project: Project) -> dict[str, str]:
         "limits",
         "guard_continue",
         "guard_stop",
+        *(f"files_{name}" for name in FILES_OPERATIONS),
     ]
     urls = {name: reverse(f"projects:{name}", args=[project.public_id]) for name in names}
     # The trace URL takes the session id; the page fills it in.

@@ -12,15 +12,20 @@ from typing import NamedTuple
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from bridge_agent import protocol
 from projects.bridge import agent, services
+from projects.dashboard import spreadsheets, sqlite_browser, viewers
 from projects.dashboard.http import BadRequest, fragment_error, payload, text_field
-from projects.dashboard.viewers import FileForViewer, csv_table
+from projects.dashboard.viewers import csv_table
 from projects.errors import ProjectError
 from projects.lookup import get_project_for_user
+from projects.models import Project
+from projects.preview.raw_files import file_link
 from projects.sprite import checkpoints, files
 
 PanelErrors = (ProjectError, BadRequest)
@@ -69,16 +74,48 @@ def inspect_sidebar(request: HttpRequest, public_id: str) -> HttpResponse:
 @login_required
 @require_GET
 def file_view(request: HttpRequest, public_id: str) -> HttpResponse:
+    """A file in the viewer of its kind (``viewers``); a sheet (``?sheet=``) or a table and
+    page (``?table=&page=``) of a spreadsheet or database."""
     project = get_project_for_user(request.user, public_id)
     try:
-        file = FileForViewer.of(files.read_for_person(project, request.GET.get("path", "")))
-        table = csv_table(file) if file.kind == "csv" else None
+        file = viewers.open_file(project, request.GET.get("path", ""))
+        page = _page_number(request.GET.get("page", "0"))
     except PanelErrors as error:
         return fragment_error(request, error)
-    return render(
-        request,
-        "projects/workspace/_file_view.html",
-        {"project": project, "file": file, "table": table},
+    context: dict[str, object] = {
+        "project": project,
+        "file": file,
+        "download_url": download_url(project, file.path),
+    }
+    try:
+        if file.kind == "csv":
+            context["table"] = csv_table(file)
+        elif file.kind == "xlsx" and not file.too_large:
+            context["sheet"] = spreadsheets.read_sheet(file.data, request.GET.get("sheet"))
+        elif file.kind == "sqlite" and not file.too_large:
+            context["database"] = sqlite_browser.browse(file.data, request.GET.get("table"), page)
+        elif file.kind == "html":
+            context["frame_url"] = file_link(
+                request.user, project, file.path, request.build_absolute_uri("/")
+            )
+    except ProjectError as error:
+        # The file is still there to download; say why it is not shown.
+        context["problem"] = error.message
+    return render(request, "projects/workspace/_file_view.html", context)
+
+
+def _page_number(text: str) -> int:
+    if not text.isdigit() or len(text) > 6:
+        raise BadRequest("A page is a number from 0.")
+    return int(text)
+
+
+def download_url(project: Project, path: str) -> str:
+    """The files panel's streamed download of the whole file (``files.download``)."""
+    return (
+        reverse("projects:files_download", args=[project.public_id])
+        + "?"
+        + urlencode({"path": path})
     )
 
 
@@ -89,10 +126,10 @@ def file_raw(request: HttpRequest, public_id: str) -> HttpResponse:
     """Images and PDFs for <img>/<iframe>; other kinds are rendered by `file_view`."""
     project = get_project_for_user(request.user, public_id)
     try:
-        file = FileForViewer.of(files.read_for_person(project, request.GET.get("path", "")))
+        file = viewers.open_file(project, request.GET.get("path", ""))
     except PanelErrors as error:
         return fragment_error(request, error)
-    if file.kind not in {"image", "pdf"}:
+    if file.kind not in {"image", "pdf"} or file.too_large:
         return fragment_error(
             request, ProjectError("Only images and PDFs are served raw; open it in a viewer.")
         )

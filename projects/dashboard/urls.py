@@ -4,6 +4,7 @@ from django.urls import path
 
 from projects.dashboard import agent as workspace_views
 from projects.dashboard import branches as branch_views
+from projects.dashboard import files as file_views
 from projects.dashboard import general_agent as general_agent_views
 from projects.dashboard import limits as limit_views
 from projects.dashboard import pages as views
@@ -76,6 +77,21 @@ urlpatterns = [
     path("p/<str:public_id>/files/view/", workspace_panels.file_view, name="file_view"),
     path("p/<str:public_id>/files/raw/", workspace_panels.file_raw, name="file_raw"),
     path("p/<str:public_id>/logs/", workspace_panels.log_tail, name="logs"),
+    # The Files panel (JSON; downloads and uploads streamed).
+    *[
+        path(f"p/<str:public_id>/workspace-files/{name}/", view, name=f"files_{name}")
+        for name, view in (
+            ("tree", file_views.tree),
+            ("stat", file_views.stat),
+            ("text", file_views.text),
+            ("save", file_views.save),
+            ("rename", file_views.rename),
+            ("delete", file_views.delete),
+            ("download", file_views.download),
+            ("archive", file_views.archive),
+            ("upload", file_views.upload),
+        )
+    ],
     # A project's supervised services (before the action pattern, which would match "runs").
     path(
         "p/<str:public_id>/services/<str:name>/runs/",

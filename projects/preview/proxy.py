@@ -45,7 +45,7 @@ from bridge_agent.concurrency import until_first_done
 from bridge_agent.protocol import API_PREFIX, APP_PORT_HEADER
 from projects.actions import wake_on_visit
 from projects.bridge.client import endpoint_for
-from projects.errors import BridgeError, status_of
+from projects.errors import BridgeError, ProjectError, status_of
 from projects.lifecycle.activity import touch_project_id
 from projects.lookup import find_project_for_user
 from projects.models import Project, Status
@@ -60,6 +60,13 @@ from projects.preview.links import (
     preview_target_from_host,
     read_preview_cookie,
     read_preview_link,
+)
+from projects.preview.raw_files import (
+    FILE_PATH_PREFIX,
+    FileLinkDenied,
+    html_file_headers,
+    read_file_link,
+    read_html,
 )
 from sprites.backends import BridgeEndpoint
 
@@ -205,6 +212,14 @@ def _owned_project(user_id: int, public_id: str) -> Project:
     return project
 
 
+def _html_file(user_id: int, public_id: str, path: str) -> bytes:
+    project = _owned_project(user_id, public_id)
+    try:
+        return read_html(project, path)
+    except ProjectError as error:
+        raise PreviewError(status_of(error), "The file cannot be shown", error.message) from None
+
+
 def _is_bridge_api(path: str) -> bool:
     normalized = "/" + "/".join(part for part in path.split("/") if part and part != ".")
     return normalized == API_PREFIX.rstrip("/") or (normalized + "/").startswith(API_PREFIX)
@@ -286,6 +301,9 @@ class PreviewProxy:
         try:
             if scope["type"] == "http" and scope["path"] in {LINK_PATH, LINK_SCRIPT_PATH}:
                 await self._open_link(scope, receive, send, host, target)
+                return
+            if scope["type"] == "http" and scope["path"].startswith(FILE_PATH_PREFIX):
+                await self._serve_file(scope, send, target)
                 return
             if scope["type"] == "websocket" and not _is_same_origin(scope, host):
                 raise PreviewError(403, "Refused", "A page of another origin opened this.")
@@ -394,6 +412,25 @@ class PreviewProxy:
             if not message.get("more_body", False):
                 break
         return body
+
+    @staticmethod
+    async def _serve_file(scope: Scope, send: Send, target: PreviewTarget) -> None:
+        """An HTML file of the Sprite as a sandboxed page (``raw_files``), for its viewer."""
+        if target.port is not None or scope["method"] not in {"GET", "HEAD"}:
+            raise PreviewError(404, "Not found", "This path belongs to the platform.")
+        try:
+            user_id, path = read_file_link(scope["path"][len(FILE_PATH_PREFIX) :], target.public_id)
+        except FileLinkDenied as error:
+            raise PreviewError(403, "Refused", str(error)) from None
+        body = await database_sync_to_async(_html_file, thread_sensitive=False)(
+            user_id, target.public_id, path
+        )
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": html_file_headers(len(body))}
+        )
+        await send(
+            {"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body}
+        )
 
     @staticmethod
     async def _send_static(send: Send, content_type: bytes, body: bytes) -> None:

@@ -323,7 +323,7 @@ class SpriteFileStreams(Protocol):
     (archives) or refused with ``SpriteError(path_problem="refused")``."""
 
     async def stat_file(self, name: str, path: str) -> FileEntry:
-        """The entry itself (lstat); ``SpriteError(path_problem="not_found")`` if missing."""
+        """The entry itself (lstat); ``SpriteError(path_problem="missing")`` if missing."""
         ...
 
     async def read_file_range(self, name: str, path: str, offset: int, length: int) -> bytes:

@@ -47,6 +47,7 @@ class Entry:
     size: int
     modified_at: datetime
     is_symlink: bool = False
+    link_target: str = ""
 
 
 def openat2(directory: int, path: str, flags: int, mode: int = 0) -> int:
@@ -163,6 +164,10 @@ class Home:
                         info = os.stat(name, dir_fd=directory, follow_symlinks=False)
                     except FileNotFoundError:
                         continue  # removed while listing
+                    target = ""
+                    if stat.S_ISLNK(info.st_mode):
+                        with contextlib.suppress(OSError):
+                            target = os.fsdecode(os.readlink(name, dir_fd=directory))
                     entries.append(
                         Entry(
                             name=name,
@@ -170,6 +175,7 @@ class Home:
                             size=info.st_size,
                             modified_at=datetime.fromtimestamp(info.st_mtime, UTC),
                             is_symlink=stat.S_ISLNK(info.st_mode),
+                            link_target=target,
                         )
                     )
                 return entries

@@ -36,7 +36,6 @@ from sprites.backends.base import (
     EnvironmentSource,
     EnvironmentUpdate,
     ExecResult,
-    FileEntry,
     ProgressCallback,
     SpriteError,
     SpriteInfo,
@@ -58,6 +57,7 @@ from sprites.backends.fly_bootstrap import (
     install_python_script,
 )
 from sprites.backends.fly_errors import translated
+from sprites.backends.fly_file_streams import FlyFileStreamMethods
 from sprites.backends.fly_services import FlyServiceMethods
 from sprites.backends.home_paths import confined_remote_path
 from sprites.backends.local import PROJECT_ROOT
@@ -70,7 +70,7 @@ _CHECKPOINT_ID = re.compile(r"\b(v\d+)\b")
 _TIMED_OUT_CODES = (124, 137)
 
 
-class FlyBackend(FlyServiceMethods):
+class FlyBackend(FlyServiceMethods, FlyFileStreamMethods):
     kind = "fly"
 
     def __init__(
@@ -408,25 +408,6 @@ class FlyBackend(FlyServiceMethods):
             with translated(f"write {path!r} in Sprite {name!r}"):
                 await (sprite.filesystem(self.home) / relative).write_bytes(data)
 
-    async def list_files(self, name: str, path: str = ".") -> list[FileEntry]:
-        relative = self._relative(path)
-        async with self._sprite(name) as sprite:
-            directory = sprite.filesystem(self.home) / relative
-            with translated(f"list {path!r} in Sprite {name!r}"):
-                entries = []
-                async for child in directory.iterdir():
-                    info = await child.stat()
-                    entries.append(
-                        FileEntry(
-                            name=info.name,
-                            path=posixpath.normpath(posixpath.join(relative, info.name)),
-                            is_dir=info.is_dir,
-                            size=info.size,
-                            modified_at=info.mod_time,
-                        )
-                    )
-        return sorted(entries, key=lambda entry: entry.name)
-
     # -- checkpoints ----------------------------------------------------------------
 
     async def create_checkpoint(self, name: str, comment: str = "") -> Checkpoint:
@@ -535,7 +516,10 @@ class _FlyHomeFiles:
             entries = await self._backend.list_files(self._name, path)
         except SpriteError:
             return []
-        return [Listed(entry.name, entry.size, not entry.is_dir) for entry in entries]
+        return [
+            Listed(entry.name, entry.size, not entry.is_dir and not entry.is_link)
+            for entry in entries
+        ]
 
     async def read(self, path: str, limit: int) -> bytes | None:
         # The API reads whole files: the caller has checked the size in a listing first.

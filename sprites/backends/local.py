@@ -63,6 +63,7 @@ from sprites.backends.beneath import Home
 from sprites.backends.environment_update import bridge_variables, hand_over
 from sprites.backends.home_paths import check_path_shape
 from sprites.backends.local_checkpoints import CheckpointStore, copy_tree
+from sprites.backends.local_file_streams import LocalFileStreamMethods
 from sprites.backends.restore_keeping import Listed, RestoreMarker, put_back, snapshot
 from sprites.backends.sandbox import Isolation, SandboxSpec
 from sprites.backends.sprite_uids import UidRegistry
@@ -72,7 +73,7 @@ logger = logging.getLogger(__name__)
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
-class LocalBackend:
+class LocalBackend(LocalFileStreamMethods):
     kind = "local"
 
     def __init__(
@@ -621,6 +622,8 @@ class LocalBackend:
                 is_dir=entry.is_dir,
                 size=entry.size,
                 modified_at=entry.modified_at,
+                is_link=entry.is_symlink,
+                link_target=entry.link_target,
             )
             for entry in entries
         ]

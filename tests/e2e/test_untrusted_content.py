@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Browser, Page, Request, expect
 
 from accounts.models import User
 from projects.models import Project
+from projects.preview.links import preview_host
 from projects.sprite.backend import backend_for
 from sprites.backends import run_sync
 from tests.e2e.helpers import use_scripted_model
@@ -165,13 +167,23 @@ def test_agent_html_and_svg_never_run_on_the_dashboard_origin(
     page = watched.page
     open_workspace(page, stack, project)
 
-    # HTML is shown as its (highlighted) source, never as markup.
-    write_into_sprite(project, "site/index.html", HTML_PAYLOAD)
-    open_asset(page, "site/index.html")
+    # Markup in a code file is shown as its (highlighted) source, never as markup.
+    write_into_sprite(project, "site/index.xml", HTML_PAYLOAD)
+    open_asset(page, "site/index.xml")
     code = page.locator(".panel-asset .code-view code")
     expect(code).to_contain_text("<script>window.__pwned=3</script>", timeout=30_000)
     # highlight.js loaded without eval and coloured it (the CSP allows no 'unsafe-eval').
     expect(code.locator(".hljs-tag").first).to_be_visible(timeout=15_000)
+    expect(page.locator(".panel-asset script")).to_have_count(0)
+    assert watched.pwned() is None
+
+    # An HTML page runs only in a sandboxed frame of the preview origin (issue 17; its
+    # abuse cases are in test_workspace_viewers.py), never on the dashboard's.
+    write_into_sprite(project, "site/index.html", HTML_PAYLOAD)
+    open_asset(page, "site/index.html")
+    frame = page.locator(".panel-asset iframe.viewer-html")
+    expect(frame).to_have_attribute("sandbox", "allow-scripts", timeout=30_000)
+    assert urlsplit(frame.get_attribute("src") or "").hostname == preview_host(project.public_id)
     expect(page.locator(".panel-asset script")).to_have_count(0)
     assert watched.pwned() is None
 

@@ -6,6 +6,7 @@ import { el } from "../../lib/dom.js";
 import { fragment, withQuery } from "../../lib/http.js";
 import { enhance } from "../../lib/render.js";
 import { ChatView } from "../chat/view.js";
+import { mountEditor, mountFiles } from "./files.js";
 import { mountLogs } from "./logs.js";
 
 /**
@@ -110,6 +111,14 @@ export function createKinds(workspace, previews) {
         return {};
       },
     },
+    files: {
+      title: () => "Files",
+      mount: (body, props) => mountFiles(body, props, { urls, openPanel: /** @type {any} */ (workspace).openPanel }),
+    },
+    editor: {
+      title: (props) => "Edit · " + (props.name || props.path || ""),
+      mount: (body, props) => mountEditor(body, props, { urls }),
+    },
     manage: {
       title: () => "Project settings",
       mount: (body) => mountFragment(body, urls.manage),
@@ -133,7 +142,7 @@ function mountLauncher(body, control) {
   const grid = el("div", "launcher-grid");
   /** @type {Array<[string, string, object]>} */
   const choices = [["New chat", "chat", { fresh: true }], ["Current chat", "chat", {}],
-    ["App preview", "preview", {}], ["Project settings", "manage", {}]];
+    ["App preview", "preview", {}], ["Files", "files", {}], ["Project settings", "manage", {}]];
   choices.forEach(([label, kind, props]) => {
     const button = el("button", "launcher-item", label);
     button.type = "button";
