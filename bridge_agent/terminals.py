@@ -142,9 +142,18 @@ def _set_size(fd: int, cols: int, rows: int) -> None:
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
 
-def _take_controlling_terminal() -> None:
-    # Runs in the child after setsid (start_new_session): stdin is the PTY's other end.
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+def _new_session_on(tty_name: str) -> Callable[[], None]:
+    """What the child runs before exec: a new session whose controlling terminal is the PTY.
+
+    Not ``start_new_session``: uvloop runs preexec_fn before its setsid and before the
+    PTY becomes the child's stdin, so the session is made here and the terminal opened by
+    name (a session leader that opens a terminal without O_NOCTTY gets it as its own)."""
+
+    def run() -> None:
+        os.setsid()
+        os.close(os.open(tty_name, os.O_RDWR))
+
+    return run
 
 
 class Terminal:
@@ -183,8 +192,7 @@ class Terminal:
                 stdin=slave,
                 stdout=slave,
                 stderr=slave,
-                start_new_session=True,
-                preexec_fn=_take_controlling_terminal,  # noqa: PLW1509 (only an ioctl)
+                preexec_fn=_new_session_on(os.ttyname(slave)),  # noqa: PLW1509 (setsid, open)
             )
         except BaseException:
             os.close(master)
