@@ -96,10 +96,10 @@ async def terminal_socket(websocket: WebSocket) -> None:
     try:
         if recent:
             await websocket.send_bytes(recent)
-        results = await until_first_done(_output(websocket, terminal, reader), _input(websocket, terminal))
-        code, reason = next(
-            (result for result in results if isinstance(result, tuple)), (1000, "")
+        results = await until_first_done(
+            _output(websocket, terminal, reader), _input(websocket, terminal)
         )
+        code, reason = next((result for result in results if isinstance(result, tuple)), (1000, ""))
     finally:
         terminal.detach(reader)
     with contextlib.suppress(Exception):

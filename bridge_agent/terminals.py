@@ -70,7 +70,10 @@ def valid_terminal_id(value: object) -> bool:
 
 def checked_size(cols: object, rows: object) -> tuple[int, int]:
     """``(cols, rows)`` as integers in range; ``ValueError`` saying why not."""
-    for name, value, limit in (("cols", cols, MAX_TERMINAL_COLS), ("rows", rows, MAX_TERMINAL_ROWS)):
+    for name, value, limit in (
+        ("cols", cols, MAX_TERMINAL_COLS),
+        ("rows", rows, MAX_TERMINAL_ROWS),
+    ):
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError(f"'{name}' must be an integer")
         if not MIN_TERMINAL_SIZE <= value <= limit:
@@ -173,6 +176,7 @@ class Terminal:
         self._pending_input = bytearray()
         self._writing = False
         self._on_exit: Callable[[Terminal], None] | None = None
+        self._reaper: asyncio.Task[None] | None = None
 
     async def start(
         self,
@@ -192,7 +196,7 @@ class Terminal:
                 stdin=slave,
                 stdout=slave,
                 stderr=slave,
-                preexec_fn=_new_session_on(os.ttyname(slave)),  # noqa: PLW1509 (setsid, open)
+                preexec_fn=_new_session_on(os.ttyname(slave)),
             )
         except BaseException:
             os.close(master)
@@ -238,7 +242,7 @@ class Terminal:
         if self._writing:
             loop.remove_writer(self._master)
             self._writing = False
-        loop.create_task(self._reap())
+        self._reaper = loop.create_task(self._reap())
 
     async def _reap(self) -> None:
         process = self.process

@@ -154,6 +154,11 @@ def _workspace_urls(project: Project) -> dict[str, str]:
         "projects:service_log_stream", args=[project.public_id, "NAME"]
     )
     urls["websocket"] = f"/ws/projects/{project.public_id}/"
+    urls["terminals"] = reverse("projects:terminals", args=[project.public_id])
+    urls["terminal_close"] = reverse(
+        "projects:terminal_close", args=[project.public_id, "TERMINAL"]
+    )
+    urls["terminal_socket"] = f"/ws/projects/{project.public_id}/terminals/TERMINAL/"
     # Lifecycle actions take the action's name, tool cards link to the project they touched.
     urls["action"] = reverse("projects:action", args=[project.public_id, "ACTION"])
     urls["project"] = reverse("projects:detail", args=["PUBLIC_ID"])

@@ -5,8 +5,10 @@ from __future__ import annotations
 from django.urls import path
 
 from projects.relay.consumers import HomeConsumer, ProjectEventsConsumer
+from projects.relay.terminal import TerminalRelay
 
 websocket_urlpatterns = [
     path("ws/projects/<str:public_id>/", ProjectEventsConsumer.as_asgi()),
+    path("ws/projects/<str:public_id>/terminals/<str:terminal_id>/", TerminalRelay()),
     path("ws/home/", HomeConsumer.as_asgi()),
 ]
