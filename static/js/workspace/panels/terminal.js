@@ -132,6 +132,21 @@ export function mountTerminal(body, props, control, urls) {
   /** @type {ReturnType<typeof setTimeout> | null} */
   let retryTimer = null;
   const encoder = new TextEncoder();
+  // What was typed while the socket was (re)connecting: sent once it opens, bounded.
+  /** @type {string[]} */
+  let pending = [];
+  let pendingChars = 0;
+
+  /** @param {string} data */
+  function sendInput(data) {
+    if (!socket || socket.readyState !== WebSocket.OPEN) {
+      if (pendingChars + data.length <= INPUT_CHUNK_CHARS) { pending.push(data); pendingChars += data.length; }
+      return;
+    }
+    for (let start = 0; start < data.length; start += INPUT_CHUNK_CHARS) {
+      socket.send(encoder.encode(data.slice(start, start + INPUT_CHUNK_CHARS)));
+    }
+  }
 
   /** @param {string} text @param {boolean} [offerNew] */
   function say(text, offerNew) {
@@ -182,6 +197,10 @@ export function mountTerminal(body, props, control, urls) {
       failures = 0;
       say("");
       sendResize();
+      const typed = pending.join("");
+      pending = [];
+      pendingChars = 0;
+      if (typed) { sendInput(typed); }
     });
     ws.addEventListener("message", (event) => {
       if (typeof event.data === "string") {
@@ -230,12 +249,7 @@ export function mountTerminal(body, props, control, urls) {
     term.open(screen);
     if (term.textarea) { term.textarea.setAttribute("aria-label", "Terminal input"); }
     refit();
-    term.onData((/** @type {string} */ data) => {
-      if (!socket || socket.readyState !== WebSocket.OPEN) { return; }
-      for (let start = 0; start < data.length; start += INPUT_CHUNK_CHARS) {
-        socket.send(encoder.encode(data.slice(start, start + INPUT_CHUNK_CHARS)));
-      }
-    });
+    term.onData(sendInput);
     term.onResize(sendResize);
     resizeObserver = new ResizeObserver(refit);
     resizeObserver.observe(screen);
