@@ -278,11 +278,12 @@ APP_PORT_HEADER: Final = "x-starter-app-port"
 # ``DELETE`` of one ends its shell. A terminal:
 #   {"id", "created_at": ISO-8601, "cols": int, "rows": int, "pid": int}
 # Its socket (``TERMINAL_SOCKET_PATH``) first sends the recent output (at most
-# TERMINAL_BUFFER_BYTES) as one binary frame, then the live output as binary frames. Text
-# frames are JSON control messages: from the client {"type": "input", "data": str} or
-# {"type": "resize", "cols": int, "rows": int} (a binary frame from the client is input
-# too); from the bridge {"type": "exit", "code": int | None} when the shell ended (the
-# socket then closes with 1000). An unknown id closes with TERMINAL_CLOSE_NOT_FOUND.
+# TERMINAL_BUFFER_BYTES) as one binary frame, then {"type": "live"}, then the live output as
+# binary frames. Text frames are JSON control messages: from the client {"type": "input",
+# "data": str} or {"type": "resize", "cols": int, "rows": int} (a binary frame from the
+# client is input too); from the bridge {"type": "live"} (what follows is new output: the
+# control plane counts only that as activity) and {"type": "exit", "code": int | None} when
+# the shell ended (the socket then closes with 1000). An unknown id closes with TERMINAL_CLOSE_NOT_FOUND.
 TERMINALS_PATH: Final = "/starter/terminals"
 TERMINAL_PATH: Final = "/starter/terminals/{terminal_id}"
 TERMINAL_SOCKET_PATH: Final = "/starter/terminals/{terminal_id}/ws"
@@ -296,6 +297,8 @@ MIN_TERMINAL_SIZE: Final = 1
 MAX_TERMINAL_COLS: Final = 1000
 MAX_TERMINAL_ROWS: Final = 500
 TERMINAL_CLOSE_NOT_FOUND: Final = 4404
+# Sent as it is, so the control plane can compare it whole.
+TERMINAL_LIVE_FRAME: Final = '{"type": "live"}'
 # A reader that fell this far behind the shell's output is dropped (closed with 4408); it
 # reattaches and gets the recent output again.
 TERMINAL_CLOSE_TOO_SLOW: Final = 4408

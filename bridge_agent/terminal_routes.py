@@ -96,6 +96,7 @@ async def terminal_socket(websocket: WebSocket) -> None:
     try:
         if recent:
             await websocket.send_bytes(recent)
+        await websocket.send_text(protocol.TERMINAL_LIVE_FRAME)
         results = await until_first_done(
             _output(websocket, terminal, reader), _input(websocket, terminal)
         )

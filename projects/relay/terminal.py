@@ -161,13 +161,17 @@ async def _browser_to_bridge(
 async def _bridge_to_browser(
     upstream: ClientConnection, send: Send, activity: ActivityClock
 ) -> tuple[int, str]:
+    # The replay of recent output comes before the bridge's "live" frame: not activity.
+    live = False
     with contextlib.suppress(ConnectionClosed):
         async for frame in upstream:
             if isinstance(frame, str):
+                live = live or frame == protocol.TERMINAL_LIVE_FRAME
                 await send({"type": "websocket.send", "text": frame})
             else:
                 await send({"type": "websocket.send", "bytes": frame})
-            await activity.tick()
+                if live:
+                    await activity.tick()
     code = upstream.close_code
     if code in NO_CLOSE_FRAME:
         return CLOSE_BRIDGE_UNREACHABLE, "The project's machine went away."

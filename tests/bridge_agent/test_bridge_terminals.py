@@ -96,6 +96,7 @@ def test_reattach_replays_recent_output_to_the_same_shell(bridge: BridgeProcess)
         with open_socket(bridge, terminal_id) as socket:
             first = socket.recv(timeout=5)
             assert isinstance(first, bytes) and b"marker-2" in first
+            assert socket.recv(timeout=5) == protocol.TERMINAL_LIVE_FRAME
             type_line(socket, "echo value=$KEPT")
             read_until(socket, b"value=still-42")
         with bridge.client() as client:
