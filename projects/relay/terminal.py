@@ -8,8 +8,9 @@ terminal socket with the bridge token (``protocol.TERMINAL_SOCKET_PATH``).
 Close codes: 4401 nobody logged in; 4404 no such project for this person, or no such
 terminal (a malformed id, or a shell that ended); 4409 the project is not running (a
 terminal never wakes a Sprite by being opened: the panel creates a terminal first, which
-does); 1009 an input frame too large; 4502 the bridge cannot be reached. The bridge's own
-close code (1000 after ``{"type": "exit"}``, 4408 for a reader too far behind) is passed on.
+does); 4413 an input frame too large; 4502 the bridge cannot be reached. The bridge's own
+close code (1000 after ``{"type": "exit"}``, 4408 for a reader too far behind, 4400 for a
+malformed control frame) is passed on; its 1009 becomes 4413.
 
 Idle sleep: an open terminal is *not* presence (an idle shell must not keep a project awake
 forever). Input typed and output printed count as activity instead, recorded at most once
@@ -47,7 +48,8 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = protocol.TERMINAL_CLOSE_NOT_FOUND
 CLOSE_NOT_RUNNING = 4409
 CLOSE_BRIDGE_UNREACHABLE = 4502
-CLOSE_TOO_BIG = 1009
+# daphne sends only 1000 and 3000-4999 (application codes): 4413 is "message too big".
+CLOSE_TOO_BIG = 4413
 # A frame from the browser: input (a paste) or a JSON control message with its quoting.
 MAX_CLIENT_FRAME_BYTES = protocol.MAX_TERMINAL_INPUT_BYTES * 2
 ACTIVITY_TOUCH_SECONDS = 30.0
@@ -172,7 +174,14 @@ async def _bridge_to_browser(
                 await send({"type": "websocket.send", "bytes": frame})
                 if live:
                     await activity.tick()
-    code = upstream.close_code
+    return browser_close(upstream.close_code), upstream.close_reason or ""
+
+
+def browser_close(code: int | None) -> int:
+    """The code to close the browser's socket with, for the bridge's close ``code``."""
     if code in NO_CLOSE_FRAME:
-        return CLOSE_BRIDGE_UNREACHABLE, "The project's machine went away."
-    return int(code or 1000), upstream.close_reason or ""
+        return CLOSE_BRIDGE_UNREACHABLE
+    assert code is not None
+    if code == 1000 or 3000 <= code <= 4999:
+        return code
+    return CLOSE_TOO_BIG if code == 1009 else CLOSE_BRIDGE_UNREACHABLE

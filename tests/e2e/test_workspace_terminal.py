@@ -12,10 +12,13 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlparse
 
+import httpx
 import pytest
 from django.utils import timezone
 from playwright.sync_api import Browser, Locator, Page, expect
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from accounts.models import User
@@ -24,6 +27,7 @@ from projects.bridge.client import call_bridge
 from projects.bridge.terminals import list_terminals
 from projects.lifecycle.presence import has_viewers
 from projects.models import Project
+from projects.preview.links import preview_host
 from projects.secrets import set_project_secret
 from tests.e2e.helpers import use_scripted_model, wait_for
 from tests.e2e.test_accessibility import audit, page_for
@@ -196,6 +200,7 @@ def test_terminal_shell_secrets_top_resize_reload_outsider_and_sandbox(
 
     # Idle sleep: with no page open, an open terminal socket is not presence, and only
     # typing (and the output it brings) counts as activity.
+    session = next(c["value"] for c in page.context.cookies() if c["name"] == "sessionid")
     page.context.close()
     wait_for(lambda: not in_thread(has_viewers, project.public_id), timeout=10)
     long_ago = timezone.now() - datetime.timedelta(hours=1)
@@ -213,3 +218,40 @@ def test_terminal_shell_secrets_top_resize_reload_outsider_and_sandbox(
         ws.send(json.dumps({"type": "input", "data": "echo typed\r"}))
         wait_for(lambda: in_thread(last_activity) > long_ago, timeout=10, message="activity")
 
+    # Abuse of the socket: a huge input frame ends that socket (the shell lives on); an id
+    # that is not a terminal's is a 4404 before any bridge is asked.
+    token_header = {"Authorization": f"Bearer {owner_token}"}
+    with connect(socket_url, additional_headers=token_header, max_size=None) as ws:
+        ws.send(b"x" * (1024 * 1024))
+        with pytest.raises(ConnectionClosed):
+            while True:
+                ws.recv(timeout=10)
+        assert ws.close_code == 4413
+    for bad in ("..", "ABCDEF0123456789", "0123456789abcdef"):
+        bad_url = socket_url.replace(listed["id"], bad)
+        with connect(bad_url, additional_headers=token_header) as ws:
+            with pytest.raises(ConnectionClosed):
+                ws.recv(timeout=10)
+            assert ws.close_code == 4404, bad
+    # Neither the bridge's terminal path nor the relay's is reachable from a preview host,
+    # and a page of the preview origin cannot use the owner's session on the relay.
+    handshake = {
+        "Connection": "Upgrade",
+        "Upgrade": "websocket",
+        "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+    }
+    port = stack.url.rsplit(":", 1)[1]
+    preview = f"{preview_host(project.public_id)}:{port}"
+    for path in (
+        f"/starter/terminals/{listed['id']}/ws",
+        f"/ws/projects/{project.public_id}/terminals/{listed['id']}/",
+    ):
+        answer = httpx.get(stack.url + path, headers={**handshake, "Host": preview, **token_header})
+        assert answer.status_code != 101, path
+    answer = httpx.get(
+        urlparse(socket_url)._replace(scheme="http").geturl(),
+        headers={**handshake, "Origin": f"http://{preview}", "Cookie": f"sessionid={session}"},
+    )
+    assert answer.status_code == 403
+    assert listed["id"] in [item["id"] for item in in_thread(list_terminals, project)]
