@@ -283,7 +283,8 @@ APP_PORT_HEADER: Final = "x-starter-app-port"
 # "data": str} or {"type": "resize", "cols": int, "rows": int} (a binary frame from the
 # client is input too); from the bridge {"type": "live"} (what follows is new output: the
 # control plane counts only that as activity) and {"type": "exit", "code": int | None} when
-# the shell ended (the socket then closes with 1000). An unknown id closes with TERMINAL_CLOSE_NOT_FOUND.
+# the shell ended (the socket then closes with 1000). An unknown id closes with
+# TERMINAL_CLOSE_NOT_FOUND.
 TERMINALS_PATH: Final = "/starter/terminals"
 TERMINAL_PATH: Final = "/starter/terminals/{terminal_id}"
 TERMINAL_SOCKET_PATH: Final = "/starter/terminals/{terminal_id}/ws"

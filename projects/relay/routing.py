@@ -9,6 +9,10 @@ from projects.relay.terminal import TerminalRelay
 
 websocket_urlpatterns = [
     path("ws/projects/<str:public_id>/", ProjectEventsConsumer.as_asgi()),
-    path("ws/projects/<str:public_id>/terminals/<str:terminal_id>/", TerminalRelay()),
+    # A plain ASGI app (Channels routes any); Django's stubs only know views.
+    path(
+        "ws/projects/<str:public_id>/terminals/<str:terminal_id>/",
+        TerminalRelay(),  # type: ignore[arg-type]
+    ),
     path("ws/home/", HomeConsumer.as_asgi()),
 ]
