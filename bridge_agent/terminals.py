@@ -52,6 +52,8 @@ DEFAULT_COLS = 80
 DEFAULT_ROWS = 24
 # How long a shell gets after SIGHUP before its group is killed.
 HANGUP_GRACE_SECONDS = 1.0
+# After the shell exits, how long its last output may take to arrive before the end.
+EXIT_DRAIN_SECONDS = 0.2
 _ID = re.compile(TERMINAL_ID_PATTERN)
 
 
@@ -177,6 +179,7 @@ class Terminal:
         self._writing = False
         self._on_exit: Callable[[Terminal], None] | None = None
         self._reaper: asyncio.Task[None] | None = None
+        self._watcher: asyncio.Task[None] | None = None
 
     async def start(
         self,
@@ -206,7 +209,9 @@ class Terminal:
         os.set_blocking(master, False)
         self._master = master
         self._on_exit = on_exit
-        asyncio.get_running_loop().add_reader(master, self._readable)
+        loop = asyncio.get_running_loop()
+        loop.add_reader(master, self._readable)
+        self._watcher = loop.create_task(self._watch_exit())
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -220,6 +225,8 @@ class Terminal:
     # -- output --------------------------------------------------------------------------------
 
     def _readable(self) -> None:
+        if self._master < 0 or self._reaper is not None:
+            return
         try:
             data = os.read(self._master, READ_CHUNK)
         except BlockingIOError:
@@ -236,7 +243,20 @@ class Terminal:
             if reader.dropped:
                 self.readers.discard(reader)
 
+    async def _watch_exit(self) -> None:
+        """The shell ended while something it left in the background still holds the PTY
+        (so no end of file comes): the terminal ends with its shell all the same."""
+        assert self.process is not None
+        await self.process.wait()
+        await asyncio.sleep(EXIT_DRAIN_SECONDS)  # its last output is read first
+        if self._master >= 0 and self._reaper is None:
+            self._readable()  # anything still buffered
+            if self._reaper is None:
+                self._closed()
+
     def _closed(self) -> None:
+        if self._reaper is not None:
+            return
         loop = asyncio.get_running_loop()
         loop.remove_reader(self._master)
         if self._writing:

@@ -128,6 +128,20 @@ def test_an_exited_shell_says_so_and_is_forgotten(bridge: BridgeProcess) -> None
         assert socket.close_code == protocol.TERMINAL_CLOSE_NOT_FOUND
 
 
+def test_a_shell_that_exits_ends_even_with_a_job_holding_the_pty(bridge: BridgeProcess) -> None:
+    terminal_id = create(bridge)
+    with open_socket(bridge, terminal_id) as socket:
+        type_line(socket, "sleep 60 & exit 5")
+        frames = []
+        with pytest.raises(ConnectionClosed):
+            while True:
+                frames.append(socket.recv(timeout=10))
+        assert json.loads(frames[-1]) == {"type": "exit", "code": 5}
+    with bridge.client() as client:
+        listed = client.get(protocol.TERMINALS_PATH).json()["terminals"]
+    assert terminal_id not in [terminal["id"] for terminal in listed]
+
+
 def test_at_most_eight_terminals(bridge: BridgeProcess) -> None:
     ids = [create(bridge) for _ in range(protocol.MAX_TERMINALS)]
     try:
