@@ -53,7 +53,7 @@ SECRET = "terminal-secret-9c41d"
 # The panel's theme foreground and xterm's own ANSI red: both come from the <style> rules
 # xterm writes, which the strict CSP would drop but for the panel's CSSOM copy of them.
 DEFAULT_FOREGROUND = "rgb(229, 231, 235)"
-XTERM_RED = "rgb(205, 49, 49)"
+XTERM_RED = "rgb(204, 0, 0)"
 
 
 @pytest.fixture
