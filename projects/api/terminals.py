@@ -43,8 +43,9 @@ class TerminalCreatedOut(Schema):
     terminal: TerminalOut
     websocket: str = Field(
         description="Where to open its socket: binary frames are output; send input as "
-        'binary frames or {"type": "input", "data": "..."}, and '
-        '{"type": "resize", "cols": N, "rows": N}.'
+        'binary frames or {"type": "input", "data": "..."}, '
+        '{"type": "resize", "cols": N, "rows": N}, and {"type": "ack", "bytes": N} with '
+        "the total output bytes taken so far (at most 1 MiB is sent ahead of the last ack)."
     )
 
 

@@ -12,6 +12,13 @@ does); 4413 an input frame too large; 4502 the bridge cannot be reached. The bri
 close code (1000 after ``{"type": "exit"}``, 4408 for a reader too far behind, 4400 for a
 malformed control frame) is passed on; its 1009 becomes 4413.
 
+Flow control: daphne queues whatever is sent to a browser without limit, so the relay sends
+at most ``FLOW_WINDOW_BYTES`` of output the browser has not acknowledged. The browser sends
+``{"type": "ack", "bytes": N}`` (N: all output bytes it has taken so far); the relay answers
+it and never passes it to the bridge. Past the window the relay stops reading the bridge,
+whose own bounded reader then drops this socket (4408) if the shell keeps printing: memory
+stays bounded end to end, and the browser reattaches with the recent output.
+
 Idle sleep: an open terminal is *not* presence (an idle shell must not keep a project awake
 forever). Input typed and output printed count as activity instead, recorded at most once
 per ``ACTIVITY_TOUCH_SECONDS``.
@@ -19,7 +26,9 @@ per ``ACTIVITY_TOUCH_SECONDS``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import logging
 import time
 from typing import Any
@@ -44,6 +53,7 @@ logger = logging.getLogger(__name__)
 Receive = Any
 Send = Any
 
+CLOSE_BAD_MESSAGE = 4400
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = protocol.TERMINAL_CLOSE_NOT_FOUND
 CLOSE_NOT_RUNNING = 4409
@@ -53,6 +63,9 @@ CLOSE_TOO_BIG = 4413
 # A frame from the browser: input (a paste) or a JSON control message with its quoting.
 MAX_CLIENT_FRAME_BYTES = protocol.MAX_TERMINAL_INPUT_BYTES * 2
 ACTIVITY_TOUCH_SECONDS = 30.0
+FLOW_WINDOW_BYTES = 1024 * 1024
+# A text frame this short may be an ack; longer ones are input and resize frames for the bridge.
+MAX_ACK_FRAME_CHARS = 100
 # Output frames from the bridge are at most its read size; anything far larger is refused.
 MAX_UPSTREAM_FRAME_BYTES = protocol.TERMINAL_BUFFER_BYTES + 65536
 
@@ -71,6 +84,50 @@ class ActivityClock:
             return
         self._last = now
         await database_sync_to_async(touch_project_id, thread_sensitive=False)(self.project_id)
+
+
+class FlowWindow:
+    """Output sent to the browser and not yet acknowledged, at most ``limit`` bytes."""
+
+    def __init__(self, limit: int = FLOW_WINDOW_BYTES) -> None:
+        self.limit = limit
+        self.sent = 0
+        self.acked = 0
+        self._room = asyncio.Event()
+        self._room.set()
+
+    async def wait_for_room(self) -> None:
+        await self._room.wait()
+
+    def add_sent(self, size: int) -> None:
+        self.sent += size
+        if self.sent - self.acked >= self.limit:
+            self._room.clear()
+
+    def ack(self, total: object) -> bool:
+        """Takes the browser's running total; False for one that cannot be (not a number,
+        going back, or more than was sent)."""
+        if isinstance(total, bool) or not isinstance(total, int):
+            return False
+        if not self.acked <= total <= self.sent:
+            return False
+        self.acked = total
+        if self.sent - self.acked < self.limit:
+            self._room.set()
+        return True
+
+
+def ack_total(text: str) -> object | None:
+    """The ``bytes`` of an ack frame, or None when ``text`` is not an ack."""
+    if len(text) > MAX_ACK_FRAME_CHARS or '"ack"' not in text:
+        return None
+    try:
+        message = json.loads(text)
+    except ValueError:
+        return None
+    if isinstance(message, dict) and message.get("type") == "ack":
+        return message.get("bytes")
+    return None
 
 
 class TerminalRelay:
@@ -114,10 +171,11 @@ class TerminalRelay:
             await _close(send, CLOSE_BRIDGE_UNREACHABLE, "The project's machine is not answering.")
             return
         activity = ActivityClock(project.pk)
+        window = FlowWindow()
         try:
             results = await until_first_done(
-                _browser_to_bridge(receive, upstream, activity),
-                _bridge_to_browser(upstream, send, activity),
+                _browser_to_bridge(receive, upstream, activity, window),
+                _bridge_to_browser(upstream, send, activity, window),
             )
         finally:
             with contextlib.suppress(Exception):
@@ -133,7 +191,7 @@ async def _close(send: Send, code: int, reason: str = "") -> None:
 
 
 async def _browser_to_bridge(
-    receive: Receive, upstream: ClientConnection, activity: ActivityClock
+    receive: Receive, upstream: ClientConnection, activity: ActivityClock, window: FlowWindow
 ) -> tuple[int, str] | None:
     """Copies the browser's frames to the bridge; returns a close for the browser, or None
     when the browser left."""
@@ -150,6 +208,10 @@ async def _browser_to_bridge(
         size = len(text.encode(errors="surrogatepass")) if text is not None else len(data or b"")
         if size > MAX_CLIENT_FRAME_BYTES:
             return CLOSE_TOO_BIG, "Input frame too large."
+        if text is not None and (total := ack_total(text)) is not None:
+            if not window.ack(total):
+                return CLOSE_BAD_MESSAGE, "An ack counts the output bytes taken so far."
+            continue
         try:
             # Awaiting the bridge's socket bounds what waits here: a browser typing faster
             # than the bridge takes it is slowed down, never buffered without limit.
@@ -161,7 +223,7 @@ async def _browser_to_bridge(
 
 
 async def _bridge_to_browser(
-    upstream: ClientConnection, send: Send, activity: ActivityClock
+    upstream: ClientConnection, send: Send, activity: ActivityClock, window: FlowWindow
 ) -> tuple[int, str]:
     # The replay of recent output comes before the bridge's "live" frame: not activity.
     live = False
@@ -171,7 +233,9 @@ async def _bridge_to_browser(
                 live = live or frame == protocol.TERMINAL_LIVE_FRAME
                 await send({"type": "websocket.send", "text": frame})
             else:
+                await window.wait_for_room()
                 await send({"type": "websocket.send", "bytes": frame})
+                window.add_sent(len(frame))
                 if live:
                     await activity.tick()
     return browser_close(upstream.close_code), upstream.close_reason or ""

@@ -19,7 +19,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Browser, Locator, Page, expect
 from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import connect
+from websockets.sync.client import ClientConnection, connect
 
 from accounts.models import User
 from accounts.tokens import create_api_token
@@ -28,6 +28,7 @@ from projects.bridge.terminals import list_terminals
 from projects.lifecycle.presence import has_viewers
 from projects.models import Project
 from projects.preview.links import preview_host
+from projects.relay.terminal import FLOW_WINDOW_BYTES
 from projects.secrets import set_project_secret
 from tests.e2e.helpers import use_scripted_model, wait_for
 from tests.e2e.test_accessibility import audit, page_for
@@ -94,6 +95,20 @@ def reported_size(page: Page, terminal: Locator, marker: str) -> tuple[int, int]
     found = pattern.search(screen_text(terminal))
     assert found is not None
     return int(found.group(1)), int(found.group(2))
+
+
+def bytes_within(ws: ClientConnection, seconds: float) -> int:
+    """Output bytes that arrive within ``seconds``."""
+    received = 0
+    deadline = time.monotonic() + seconds
+    while (remaining := deadline - time.monotonic()) > 0:
+        try:
+            message = ws.recv(timeout=remaining)
+        except TimeoutError:
+            break
+        if isinstance(message, bytes):
+            received += len(message)
+    return received
 
 
 def test_terminal_shell_secrets_top_resize_reload_outsider_and_sandbox(
@@ -201,6 +216,9 @@ def test_terminal_shell_secrets_top_resize_reload_outsider_and_sandbox(
     type_line(audited, second, r"printf '\e[32mgreen%s\e[0m\n' -light; ls --color=always /")
     expect(second.locator(".xterm-rows")).to_contain_text("green-light", timeout=30_000)
     assert audit(audited, "terminal panel") == []
+    # Three times the flow window of output reaches the page: the panel acknowledges it.
+    type_line(audited, second, "head -c 3000000 /dev/zero | tr '\\0' y; echo; echo flood-$((2*4))")
+    expect(second.locator(".xterm-rows")).to_contain_text("flood-8", timeout=30_000)
     audited.context.close()
 
     # Idle sleep: with no page open, an open terminal socket is not presence, and only
@@ -223,9 +241,29 @@ def test_terminal_shell_secrets_top_resize_reload_outsider_and_sandbox(
         ws.send(json.dumps({"type": "input", "data": "echo typed\r"}))
         wait_for(lambda: in_thread(last_activity) > long_ago, timeout=10, message="activity")
 
+    # Flow control: a client that acknowledges nothing gets at most the window (daphne would
+    # queue the rest for it without limit); an ack lets more through.
+    token_header = {"Authorization": f"Bearer {owner_token}"}
+    with connect(socket_url, additional_headers=token_header, max_size=None) as ws:
+        flood = "head -c 6000000 /dev/zero | tr '\\0' y; echo\r"
+        ws.send(json.dumps({"type": "input", "data": flood}))
+        received = bytes_within(ws, seconds=3)
+        assert FLOW_WINDOW_BYTES <= received <= FLOW_WINDOW_BYTES + 400 * 1024, received
+        assert bytes_within(ws, seconds=1) == 0  # stalled, not buffered
+        ws.send(json.dumps({"type": "ack", "bytes": received}))
+        try:
+            assert bytes_within(ws, seconds=3) > 0
+        except ConnectionClosed:
+            assert ws.close_code == 4408  # or the bridge dropped a reader that fell behind
+    with connect(socket_url, additional_headers=token_header) as ws:
+        ws.send(json.dumps({"type": "ack", "bytes": 10**12}))
+        with pytest.raises(ConnectionClosed):
+            while True:
+                ws.recv(timeout=10)
+        assert ws.close_code == 4400
+
     # Abuse of the socket: a huge input frame ends that socket (the shell lives on); an id
     # that is not a terminal's is a 4404 before any bridge is asked.
-    token_header = {"Authorization": f"Bearer {owner_token}"}
     with connect(socket_url, additional_headers=token_header, max_size=None) as ws:
         ws.send(b"x" * (1024 * 1024))
         with pytest.raises(ConnectionClosed):

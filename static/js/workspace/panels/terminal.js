@@ -15,6 +15,8 @@ import { HttpError, request } from "../../lib/http.js";
 // Keystrokes and pastes go out in frames the bridge takes (at most 64 KiB of UTF-8 each).
 const INPUT_CHUNK_CHARS = 16384;
 const RECONNECT_DELAYS_MS = [500, 1000, 2000, 5000];
+// How often the panel tells the relay how much output it has drawn (flow control).
+const ACK_EVERY_BYTES = 64 * 1024;
 // Close codes of the terminal socket (projects/relay/terminal.py).
 const CLOSE_UNAUTHENTICATED = 4401;
 const CLOSE_NOT_FOUND = 4404;
@@ -191,6 +193,9 @@ export function mountTerminal(body, props, control, urls) {
     ws.binaryType = "arraybuffer";
     socket = ws;
     let exited = false;
+    // Output bytes drawn, and the total last acknowledged (each socket counts from zero).
+    let taken = 0;
+    let acked = 0;
     ws.addEventListener("open", () => {
       // The socket starts with the shell's recent output: draw it on a clean screen.
       term.reset();
@@ -213,7 +218,15 @@ export function mountTerminal(body, props, control, urls) {
         }
         return;
       }
-      term.write(new Uint8Array(event.data));
+      const chunk = new Uint8Array(event.data);
+      // Acknowledged once xterm has drawn it: the relay sends at most 1 MiB ahead of that.
+      term.write(chunk, () => {
+        taken += chunk.length;
+        if (taken - acked >= ACK_EVERY_BYTES && ws.readyState === WebSocket.OPEN) {
+          acked = taken;
+          ws.send(JSON.stringify({ type: "ack", bytes: taken }));
+        }
+      });
     });
     ws.addEventListener("close", (event) => {
       if (socket !== ws || destroyed) { return; }
