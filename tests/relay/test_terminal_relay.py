@@ -4,6 +4,7 @@ Sprite is tests/e2e/test_workspace_terminal.py."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -20,7 +21,9 @@ from projects.relay.terminal import (
     CLOSE_NOT_RUNNING,
     CLOSE_TOO_BIG,
     CLOSE_UNAUTHENTICATED,
+    FlowWindow,
     TerminalRelay,
+    ack_total,
     browser_close,
 )
 
@@ -95,3 +98,20 @@ def test_dashboard_terminal_views_refuse_outsiders_and_bad_sizes(
         assert answer.json()["error"] == "invalid_field"
     # A malformed terminal id is a 404 before the bridge is asked.
     assert alice_client.post(f"{base}..%2F/close/").status_code == 404
+
+
+async def test_the_flow_window_stops_at_its_limit_and_takes_only_sane_acks() -> None:
+    window = FlowWindow(limit=100)
+    window.add_sent(60)
+    await asyncio.wait_for(window.wait_for_room(), 1)
+    window.add_sent(60)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(window.wait_for_room(), 0.1)
+    assert not window.ack(121)  # more than was sent
+    assert not window.ack(True)
+    assert window.ack(30)
+    await asyncio.wait_for(window.wait_for_room(), 1)
+    assert not window.ack(10)  # going back
+    assert ack_total('{"type": "ack", "bytes": 5}') == 5
+    assert ack_total('{"type": "input", "data": "ack"}') is None
+    assert ack_total('{"type": "ack", "bytes": 5' + " " * 200 + "}") is None
