@@ -26,6 +26,7 @@ from bridge_agent.protocol import THINKING_LEVELS
 from bridge_agent.runtime import BridgeRuntime
 from bridge_agent.services.routes import routes as service_routes
 from bridge_agent.sse import EventStreamResponse
+from bridge_agent.terminal_routes import routes as terminal_routes
 
 
 def runtime_of(request: Request) -> BridgeRuntime:
@@ -280,4 +281,5 @@ routes = [
     Route(protocol.ENVIRONMENT_PATH, environment_update, methods=["POST"]),
     *branches.routes,
     *service_routes,
+    *terminal_routes,
 ]

@@ -270,6 +270,51 @@ CHECKPOINT_RESTORE_NOTE: Final = ".starter/checkpoint-restored.json"
 APP_PORT_HEADER: Final = "x-starter-app-port"
 
 
+# -- terminals (bridge_agent/terminals.py, issue 17) -------------------------------------------
+#
+# Interactive shells in a PTY, inside the Sprite's sandbox, with the same environment as an
+# exec (the project's newest secrets). ``POST`` creates one (body: optional ``cols``,
+# ``rows``) → ``{"terminal": Terminal}``; ``GET`` lists them → ``{"terminals": [...]}``;
+# ``DELETE`` of one ends its shell. A terminal:
+#   {"id", "created_at": ISO-8601, "cols": int, "rows": int, "pid": int}
+# Its socket (``TERMINAL_SOCKET_PATH``) first sends the recent output (at most
+# TERMINAL_BUFFER_BYTES) as one binary frame, then {"type": "live"}, then the live output as
+# binary frames. Text frames are JSON control messages: from the client {"type": "input",
+# "data": str} or {"type": "resize", "cols": int, "rows": int} (a binary frame from the
+# client is input too); from the bridge {"type": "live"} (what follows is new output: the
+# control plane counts only that as activity) and {"type": "exit", "code": int | None} when
+# the shell ended (the socket then closes with 1000). An unknown id closes with
+# TERMINAL_CLOSE_NOT_FOUND.
+TERMINALS_PATH: Final = "/starter/terminals"
+TERMINAL_PATH: Final = "/starter/terminals/{terminal_id}"
+TERMINAL_SOCKET_PATH: Final = "/starter/terminals/{terminal_id}/ws"
+TERMINAL_ID_PATTERN: Final = r"^[0-9a-f]{16}$"
+MAX_TERMINALS: Final = 8
+TERMINAL_BUFFER_BYTES: Final = 256 * 1024
+# One input frame (keystrokes or a paste) is at most this much; a larger one closes the
+# socket with 1009 (message too big).
+MAX_TERMINAL_INPUT_BYTES: Final = 64 * 1024
+MIN_TERMINAL_SIZE: Final = 1
+MAX_TERMINAL_COLS: Final = 1000
+MAX_TERMINAL_ROWS: Final = 500
+TERMINAL_CLOSE_NOT_FOUND: Final = 4404
+# Sent as it is, so the control plane can compare it whole.
+TERMINAL_LIVE_FRAME: Final = '{"type": "live"}'
+# A reader that fell this far behind the shell's output is dropped (closed with 4408); it
+# reattaches and gets the recent output again.
+TERMINAL_CLOSE_TOO_SLOW: Final = 4408
+
+
+def terminal_path(terminal_id: str) -> str:
+    """The path of one terminal; ``terminal_id`` must match ``TERMINAL_ID_PATTERN``."""
+    return TERMINAL_PATH.format(terminal_id=terminal_id)
+
+
+def terminal_socket_path(terminal_id: str) -> str:
+    """The socket path of one terminal; ``terminal_id`` must match ``TERMINAL_ID_PATTERN``."""
+    return TERMINAL_SOCKET_PATH.format(terminal_id=terminal_id)
+
+
 # -- the model gateway (gateway/, issue 16) ----------------------------------------------------
 #
 # pi in a Sprite holds no provider key: every provider the owner has a key for (built-in and

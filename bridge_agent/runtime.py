@@ -16,11 +16,12 @@ from bridge_agent.event_log import EventLog
 from bridge_agent.inspect_db import TABLES, InspectWatcher, ensure_inspect_db, read_inspect_db
 from bridge_agent.protocol import EVENT_ENVIRONMENT_CHANGED, EVENT_INSPECT_CHANGED
 from bridge_agent.restore_note import announce_restore
-from bridge_agent.services.paths import socket_path
+from bridge_agent.services.paths import socket_path, with_service_command
 from bridge_agent.services.sprite_runner import runner_for
 from bridge_agent.services.supervisor import ServiceSupervisor
 from bridge_agent.services.unix_socket import ServiceSocket
 from bridge_agent.sessions import SessionManager
+from bridge_agent.terminals import TerminalManager
 
 logger = logging.getLogger("bridge_agent")
 
@@ -49,6 +50,10 @@ class BridgeRuntime:
             config, self.environment, self.log, long_running_runner=runner_for(config.env)
         )
         self.service_socket = ServiceSocket(socket_path(config), self.services, self.shutting_down)
+        # The workspace's shells: the environment an exec gets, read when each one starts.
+        self.terminals = TerminalManager(
+            config.home, lambda: with_service_command(config, self.environment.for_child())
+        )
 
     async def start(self) -> None:
         self.config.home.mkdir(parents=True, exist_ok=True)
@@ -66,6 +71,7 @@ class BridgeRuntime:
 
     async def close(self) -> None:
         self.shutting_down.set()
+        await self.terminals.close()
         await self.environment_restarts.close()
         await self.service_socket.close()
         await self.services.close()

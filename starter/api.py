@@ -35,6 +35,7 @@ from projects.api import limits as api_limits
 from projects.api import projects as projects_api
 from projects.api import services as api_services
 from projects.api import sprite as api_sprite
+from projects.api import terminals as api_terminals
 from projects.api.rate_limit import RateLimited
 from projects.errors import BridgeError, ProjectError, status_of
 from starter.api_parser import NotUnicode, UnicodeParser
@@ -73,6 +74,7 @@ api.add_router("/projects", api_events.router)
 api.add_router("/projects", api_sprite.router)
 api.add_router("/projects", api_files.router)
 api.add_router("/projects", api_services.router)
+api.add_router("/projects", api_terminals.router)
 api.add_router("/settings", accounts_api.router)
 api.add_router("/projects", api_limits.router)
 api.add_router("/settings", api_limits.user_router)

@@ -239,6 +239,10 @@ STATICFILES_DIRS = [
     ("vendor/highlight-styles", _NODE_MODULES / "highlight.js" / "styles"),
     # The settings page's usage charts.
     ("vendor/uplot", _NODE_MODULES / "uplot" / "dist"),
+    # The workspace's terminal panel (ES modules and the stylesheet).
+    ("vendor/xterm", _NODE_MODULES / "@xterm" / "xterm" / "lib"),
+    ("vendor/xterm-css", _NODE_MODULES / "@xterm" / "xterm" / "css"),
+    ("vendor/xterm-fit", _NODE_MODULES / "@xterm" / "addon-fit" / "lib"),
 ]
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG

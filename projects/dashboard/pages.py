@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -168,6 +169,15 @@ def _workspace_urls(project: Project) -> dict[str, str]:
         "projects:service_log_stream", args=[project.public_id, "NAME"]
     )
     urls["websocket"] = f"/ws/projects/{project.public_id}/"
+    urls["terminals"] = reverse("projects:terminals", args=[project.public_id])
+    urls["terminal_close"] = reverse(
+        "projects:terminal_close", args=[project.public_id, "TERMINAL"]
+    )
+    urls["terminal_socket"] = f"/ws/projects/{project.public_id}/terminals/TERMINAL/"
+    # The terminal panel loads xterm.js (vendored from npm) only when one is opened.
+    urls["xterm"] = static("vendor/xterm/xterm.mjs")
+    urls["xterm_fit"] = static("vendor/xterm-fit/addon-fit.mjs")
+    urls["xterm_css"] = static("vendor/xterm-css/xterm.css")
     # Lifecycle actions take the action's name, tool cards link to the project they touched.
     urls["action"] = reverse("projects:action", args=[project.public_id, "ACTION"])
     urls["project"] = reverse("projects:detail", args=["PUBLIC_ID"])

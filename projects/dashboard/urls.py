@@ -10,6 +10,7 @@ from projects.dashboard import limits as limit_views
 from projects.dashboard import pages as views
 from projects.dashboard import panels as workspace_panels
 from projects.dashboard import services as service_views
+from projects.dashboard import terminals as terminal_views
 from projects.dashboard import usage as usage_views
 
 app_name = "projects"
@@ -92,6 +93,13 @@ urlpatterns = [
             ("upload", file_views.upload),
         )
     ],
+    # The workspace's terminals (the bytes go through the terminal socket).
+    path("p/<str:public_id>/terminals/", terminal_views.terminal_list, name="terminals"),
+    path(
+        "p/<str:public_id>/terminals/<str:terminal_id>/close/",
+        terminal_views.terminal_close,
+        name="terminal_close",
+    ),
     # A project's supervised services (before the action pattern, which would match "runs").
     path(
         "p/<str:public_id>/services/<str:name>/runs/",

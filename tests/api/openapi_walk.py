@@ -18,6 +18,7 @@ PARAMETER_VALUES = {
     "provider": "openai",
     "path": "notes.txt",
     "action": "restart",
+    "terminal_id": "0123456789abcdef",
 }
 
 

@@ -193,6 +193,7 @@ function start(config) {
       { group, label: "New chat", hint: "Opens beside the current panel", run: () => openPanel("chat", { fresh: true }) },
       { group, label: "App preview", run: () => openPanel("preview", {}) },
       { group, label: "Files", hint: "The home: upload, edit, download", run: () => openPanel("files", {}) },
+      { group, label: "New terminal", hint: "A shell in the project's machine", run: () => openPanel("terminal", {}) },
       { group, label: "Checkpoints", run: openCheckpoints },
       { group, label: "Project settings, secrets and lifecycle", run: () => openPanel("manage", {}) },
     ];

@@ -8,6 +8,7 @@ import { enhance } from "../../lib/render.js";
 import { ChatView } from "../chat/view.js";
 import { mountEditor, mountFiles } from "./files.js";
 import { mountLogs } from "./logs.js";
+import { mountTerminal } from "./terminal.js";
 
 /**
  * What a mounted panel returns; `destroy` runs when the panel closes or changes kind.
@@ -80,6 +81,10 @@ export function createKinds(workspace, previews) {
       title: (props) => "Logs · " + (props.service || props.name || props.path || ""),
       mount: (body, props) => mountLogs(body, props, urls),
     },
+    terminal: {
+      title: (props) => (props.terminalId ? "Terminal · " + String(props.terminalId).slice(0, 6) : "Terminal"),
+      mount: (body, props, control) => mountTerminal(body, props, control, urls),
+    },
     runs: {
       title: (props) => "Runs · " + (props.service || ""),
       mount(body, props) {
@@ -142,7 +147,8 @@ function mountLauncher(body, control) {
   const grid = el("div", "launcher-grid");
   /** @type {Array<[string, string, object]>} */
   const choices = [["New chat", "chat", { fresh: true }], ["Current chat", "chat", {}],
-    ["App preview", "preview", {}], ["Files", "files", {}], ["Project settings", "manage", {}]];
+    ["App preview", "preview", {}], ["Files", "files", {}], ["New terminal", "terminal", {}],
+    ["Project settings", "manage", {}]];
   choices.forEach(([label, kind, props]) => {
     const button = el("button", "launcher-item", label);
     button.type = "button";
