@@ -24,7 +24,7 @@ from playwright.sync_api import Browser, Page, expect
 from accounts.models import CustomProvider, User
 from accounts.tokens import create_api_token
 from bridge_agent.protocol import gateway_marker
-from gateway import limits
+from gateway import budgets, limits
 from projects.models import Project
 from tests.e2e.helpers import wait_for
 from tests.e2e.test_workspace_chat import (
@@ -83,7 +83,7 @@ def test_a_small_budget_refuses_the_call_that_would_cross_it_until_it_is_raised(
 ) -> None:
     owner, project = owner_and_project
     # Two calls of $0.15 fit; the third would make $0.45 > $0.40.
-    limits.set_project_budget(project, "0.40")
+    budgets.set_project_budget(project, "0.40")
     page = logged_in_page(browser, stack, owner)
     open_workspace(page, stack, project)
     chat = page.locator(".panel-chat").first

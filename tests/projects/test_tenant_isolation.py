@@ -18,6 +18,7 @@ OTHER_PARAMETERS = {
     "session_id": "abc",
     "asset_id": "1",
     "token_id": "1",
+    "terminal_id": "0123456789abcdef",
 }
 
 
@@ -48,13 +49,13 @@ def test_outsider_gets_404_for_every_project_url(
     kwargs = {name: OTHER_PARAMETERS[name] for name in parameters if name != "public_id"}
     url = reverse(url_name, kwargs={"public_id": alice_project.public_id, **kwargs})
     answered = 0
-    for method in ("get", "post"):
+    for method in ("get", "post", "put"):
         response = getattr(bob_client, method)(url)
         assert response.status_code in (404, 405), (method, url, response.status_code)
         if response.status_code == 404:
             answered += 1
             assert alice_project.name not in response.content.decode()
-    assert answered, f"{url} refused both methods: it was never really checked"
+    assert answered, f"{url} refused every method: it was never really checked"
 
 
 def test_owner_sees_the_project_page(alice_client: Client, alice_project: Project) -> None:
