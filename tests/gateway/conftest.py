@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,6 +100,27 @@ def make_tenant(email: str, model_server: ScriptedModelServer | None = None) -> 
     return Tenant(owner, project, token_for(project))
 
 
+def wait_for_the_database_to_settle(timeout: float = 10.0) -> None:
+    """Until no other connection to the test database is busy.
+
+    The gateway writes a call's ledger row after the answer has gone out, so a test can end
+    while the web process still writes; flushing the database then can deadlock with that
+    write (TRUNCATE against the foreign-key check)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid() AND state NOT IN ('idle')"
+                " AND backend_type = 'client backend'"
+            )
+            (busy,) = cursor.fetchone() or (0,)
+        if not busy:
+            return
+        time.sleep(0.05)
+
+
 @pytest.fixture
-def tenant(transactional_db: None, scripted_model_server: ScriptedModelServer) -> Tenant:
-    return make_tenant("gateway-owner@example.com", scripted_model_server)
+def tenant(transactional_db: None, scripted_model_server: ScriptedModelServer) -> Iterator[Tenant]:
+    yield make_tenant("gateway-owner@example.com", scripted_model_server)
+    wait_for_the_database_to_settle()
