@@ -107,7 +107,10 @@ def wait_for_the_database_to_settle(timeout: float = 10.0) -> None:
     while the web process still writes; flushing the database then can deadlock with that
     write (TRUNCATE against the foreign-key check)."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    quiet = 0
+    # The write may not have begun when the test ends: the database must stay quiet for a
+    # few looks in a row, not just one.
+    while time.monotonic() < deadline and quiet < 6:
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
@@ -115,8 +118,7 @@ def wait_for_the_database_to_settle(timeout: float = 10.0) -> None:
                 " AND backend_type = 'client backend'"
             )
             (busy,) = cursor.fetchone() or (0,)
-        if not busy:
-            return
+        quiet = 0 if busy else quiet + 1
         time.sleep(0.05)
 
 
