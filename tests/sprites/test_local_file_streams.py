@@ -19,6 +19,8 @@ from sprites.backends import SpriteError, sandbox
 from sprites.backends.beneath_streams import SKIPPED_NOTE
 from sprites.backends.local import LocalBackend
 
+# Skipped only on a machine without the strict sandbox (bubblewrap, passt, nftables, root),
+# as the other sandbox tests are; never in CI, where a missing sandbox fails them instead.
 pytestmark = pytest.mark.skipif(
     sandbox.isolation_problem("strict") is not None and os.environ.get("CI") != "true",
     reason=f"strict isolation unavailable here: {sandbox.isolation_problem('strict')}",
