@@ -58,6 +58,19 @@ def _pin_links_to_site(request: HttpRequest | None, context: dict[str, Any]) -> 
     return pinned
 
 
+# Where organisations/pages.py keeps an invitation's secret while its invitee signs up.
+PENDING_INVITATION_SESSION_KEY = "pending_invitation"
+
+
+def _pending_invitation_url(request: HttpRequest | None) -> str | None:
+    """Someone who opened an invitation link, then signed up or logged in, goes back to it
+    (the URL carries no secret: the session keeps it)."""
+    session = getattr(request, "session", None)
+    if session is None or not session.get(PENDING_INVITATION_SESSION_KEY):
+        return None
+    return reverse("organisations:invitation_pending")
+
+
 class StarterAccountAdapter(DefaultAccountAdapter):
     def get_reset_password_from_key_url(self, key: str) -> str:
         path = reverse("account_reset_password_from_key", kwargs={"uidb36": "UID", "key": "KEY"})
@@ -67,6 +80,18 @@ class StarterAccountAdapter(DefaultAccountAdapter):
         self, request: HttpRequest | None, emailconfirmation: EmailConfirmation
     ) -> str:
         return site_url(reverse("account_confirm_email", args=[emailconfirmation.key]))
+
+    def get_login_redirect_url(self, request: HttpRequest) -> str:
+        return _pending_invitation_url(request) or super().get_login_redirect_url(request)
+
+    def get_signup_redirect_url(self, request: HttpRequest) -> str:
+        # Kept by allauth with the pending login, and followed once the address is verified.
+        return _pending_invitation_url(request) or super().get_signup_redirect_url(request)
+
+    def get_email_verification_redirect_url(self, email_address: Any) -> str:
+        return _pending_invitation_url(self.request) or super().get_email_verification_redirect_url(
+            email_address
+        )
 
     def send_mail(self, template_prefix: str, email: str, context: dict[str, Any]) -> None:
         request = allauth_context.request

@@ -42,15 +42,8 @@ admin.site.login_form = RateLimitedAdminAuthenticationForm
 class UserSettingsInline(admin.StackedInline):
     model = UserSettings
     can_delete = False
-    # Secret columns are excluded outright; only whether and when they were set is shown.
-    fields = (
-        "default_provider",
-        "default_model",
-        "default_thinking_level",
-        "api_keys_set_at",
-        "sprites_token_set_at",
-    )
-    readonly_fields = ("api_keys_set_at", "sprites_token_set_at")
+    # Provider keys and the Sprites token are the organisation's (not shown here).
+    fields = ("default_provider", "default_model", "default_thinking_level")
 
 
 @admin.register(User)

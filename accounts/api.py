@@ -1,58 +1,65 @@
-"""The user-settings API: model defaults, provider API keys (write-only), custom providers.
+"""The user-settings API: model defaults (personal), and aliases kept for existing clients.
 
-Operations call the same functions as the settings page (`accounts.user_settings`).
+Provider keys and custom providers belong to an organisation since teams came
+(``/api/v1/organisations/{org_id}/keys…``, ``…/custom-providers…``); the ``/settings``
+paths below act on the caller's **personal organisation**, so clients written before keep
+working. Operations call the same functions as the settings page.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from decimal import Decimal
-
 from django.http import Http404, HttpRequest
-from django.utils.dateparse import parse_datetime
 from ninja import Router
 from ninja.responses import Status as Reply
 
 from accounts import user_settings
 from accounts.api_auth import principal_of
-from accounts.models import CustomProvider, User
-from accounts.providers import PROVIDER_LABELS, provider_choices
+from accounts.models import User
 from accounts.schemas import (
     ApiKeyIn,
     CustomProviderIn,
     CustomProviderOut,
     DefaultsPatchIn,
-    ProviderKeyOut,
     SettingsOut,
 )
+from organisations import provider_settings
+from organisations.access import NO_SUCH_ORGANISATION
+from organisations.api import (
+    custom_provider_out,
+    known_provider,
+    provider_keys_out,
+    remove_api_key_of,
+    remove_custom_provider_of,
+    save_custom_provider_from,
+)
+from organisations.models import Organisation
+from organisations.personal import personal_organisation_of
 from starter.api_errors import BASE_ERRORS, responses
 
 router = Router(tags=["settings"])
 
 
+def _personal(request: HttpRequest) -> Organisation:
+    """The caller's personal organisation (what the aliases act on); a token limited to
+    another organisation finds nothing here."""
+    principal = principal_of(request)
+    organisation = personal_organisation_of(principal.user)
+    if principal.organisation_id is not None and principal.organisation_id != organisation.pk:
+        raise Http404(NO_SUCH_ORGANISATION)
+    return organisation
+
+
 def _settings_out(user: User) -> SettingsOut:
+    """The defaults, and the personal organisation's key state (for older clients)."""
     current = user_settings.settings_for(user)
-    set_at: dict[str, str] = dict(current.api_keys_set_at)
-    providers = [
-        ProviderKeyOut(
-            provider=name,
-            label=label,
-            has_key=name in set_at,
-            set_at=_when(set_at.get(name)),
-        )
-        for name, label in provider_choices()
-    ]
+    organisation = personal_organisation_of(user)
     return SettingsOut(
         default_provider=current.default_provider,
         default_model=current.default_model,
         default_thinking_level=current.default_thinking_level,  # type: ignore[arg-type]
-        providers=providers,
-        sprites_token_set_at=current.sprites_token_set_at,
+        providers=provider_keys_out(organisation),
+        sprites_token_set_at=organisation.sprites_token_set_at,
     )
-
-
-def _when(value: str | None) -> datetime | None:
-    return parse_datetime(value) if value else None
 
 
 @router.get("", response=responses({200: SettingsOut}, *BASE_ERRORS), summary="Your settings")
@@ -78,109 +85,73 @@ def update_settings(request: HttpRequest, payload: DefaultsPatchIn) -> SettingsO
     return _settings_out(user)
 
 
+# -- aliases on the personal organisation (kept for clients written before teams) ---------
+
+
 @router.put(
     "/api-keys/{provider}",
     response=responses({200: SettingsOut}, *BASE_ERRORS, 400, 404),
-    summary="Set a provider's API key",
+    summary="Set a provider's API key (your personal organisation)",
 )
 def set_api_key(request: HttpRequest, provider: str, payload: ApiKeyIn) -> SettingsOut:
-    """The key never enters a Sprite: the model gateway adds it to each call, so it
-    applies to every project's next model call. Write-only."""
+    """An alias of `PUT /organisations/{org_id}/keys/{provider}` for the caller's personal
+    organisation. The key never enters a Sprite: the model gateway adds it to each call.
+    Write-only."""
+    organisation = _personal(request)
     user = principal_of(request).user
-    _known_provider(provider)
-    user_settings.set_api_key(user, provider, payload.key)
+    known_provider(provider)
+    provider_settings.set_api_key(organisation, user, provider, payload.key)
     return _settings_out(user)
 
 
 @router.delete(
     "/api-keys/{provider}",
     response=responses({204: None}, *BASE_ERRORS, 404),
-    summary="Remove a provider's API key",
+    summary="Remove a provider's API key (your personal organisation)",
 )
 def remove_api_key(request: HttpRequest, provider: str) -> Reply[None]:
-    user = principal_of(request).user
-    _known_provider(provider)
-    if provider not in user_settings.settings_for(user).api_keys_set_at:
-        raise Http404(f"No key is set for {provider!r}.")
-    user_settings.remove_api_key(user, provider)
+    """An alias of `DELETE /organisations/{org_id}/keys/{provider}` for the caller's
+    personal organisation."""
+    remove_api_key_of(_personal(request), principal_of(request).user, provider)
     return Reply(204, None)
-
-
-def _known_provider(provider: str) -> None:
-    if provider not in PROVIDER_LABELS:
-        raise Http404(
-            f"Unknown provider {provider[:64]!r}; one of: {', '.join(sorted(PROVIDER_LABELS))}."
-        )
-
-
-# -- custom providers ---------------------------------------------------------------------
-
-
-def _price(value: Decimal | None) -> float | None:
-    return None if value is None else float(value)
-
-
-def _custom_provider_out(provider: CustomProvider) -> CustomProviderOut:
-    return CustomProviderOut(
-        name=provider.name,
-        api=provider.api,  # type: ignore[arg-type]
-        base_url=provider.base_url,
-        model_ids=list(provider.model_ids),
-        has_key=bool(provider.api_key),
-        price_input=_price(provider.price_input),
-        price_output=_price(provider.price_output),
-        price_cache_read=_price(provider.price_cache_read),
-        price_cache_write=_price(provider.price_cache_write),
-    )
 
 
 @router.get(
     "/custom-providers",
     response=responses({200: list[CustomProviderOut]}, *BASE_ERRORS),
-    summary="Your custom providers",
+    summary="Custom providers (your personal organisation)",
 )
 def list_custom_providers(request: HttpRequest) -> list[CustomProviderOut]:
-    user = principal_of(request).user
-    return [_custom_provider_out(p) for p in CustomProvider.objects.filter(user=user)]
+    """An alias of `GET /organisations/{org_id}/custom-providers` for the caller's
+    personal organisation."""
+    organisation = _personal(request)
+    return [custom_provider_out(p) for p in provider_settings.custom_providers_of(organisation)]
 
 
 @router.put(
     "/custom-providers/{name}",
     response=responses({200: CustomProviderOut}, *BASE_ERRORS, 400),
-    summary="Add or replace a custom provider",
+    summary="Add or replace a custom provider (your personal organisation)",
 )
 def save_custom_provider(
     request: HttpRequest, name: str, payload: CustomProviderIn
 ) -> CustomProviderOut:
-    """An OpenAI- or Anthropic-compatible endpoint every project's agent can use, through
-    the platform's model gateway (its key never enters a project). Prices are US dollars
-    per million tokens, non-negative; without input and output prices usage shows "price
-    unknown", never a cost of zero."""
-    provider = user_settings.save_custom_provider(
-        principal_of(request).user,
-        name,
-        payload.api,
-        payload.base_url,
-        list(payload.model_ids),
-        payload.api_key,
-        user_settings.ProviderPrices(
-            payload.price_input,
-            payload.price_output,
-            payload.price_cache_read,
-            payload.price_cache_write,
-        ),
-    )
-    return _custom_provider_out(provider)
+    """An alias of `PUT /organisations/{org_id}/custom-providers/{name}` for the caller's
+    personal organisation. An OpenAI- or Anthropic-compatible endpoint every project can
+    use, through the platform's model gateway (its key never enters a project). Prices are
+    US dollars per million tokens, non-negative; without input and output prices usage
+    shows "price unknown", never a cost of zero."""
+    organisation = _personal(request)
+    provider = save_custom_provider_from(organisation, principal_of(request).user, name, payload)
+    return custom_provider_out(provider)
 
 
 @router.delete(
     "/custom-providers/{name}",
     response=responses({204: None}, *BASE_ERRORS, 404),
-    summary="Remove a custom provider",
+    summary="Remove a custom provider (your personal organisation)",
 )
 def remove_custom_provider(request: HttpRequest, name: str) -> Reply[None]:
-    user = principal_of(request).user
-    if not CustomProvider.objects.filter(user=user, name=name).exists():
-        raise Http404(f"There is no custom provider named {name[:64]!r}.")
-    user_settings.remove_custom_provider(user, name)
+    """An alias of `DELETE /organisations/{org_id}/custom-providers/{name}`."""
+    remove_custom_provider_of(_personal(request), principal_of(request).user, name)
     return Reply(204, None)

@@ -27,6 +27,11 @@ class ApiPrincipal:
     token: ApiToken | None  # None: the browser session
 
     @property
+    def organisation_id(self) -> int | None:
+        """The one organisation this caller may act in, or None for all of its user's."""
+        return self.token.organisation_id if self.token is not None else None
+
+    @property
     def scope(self) -> str:
         return self.token.scope if self.token is not None else ApiToken.SCOPE_FULL
 

@@ -14,12 +14,15 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 
-from accounts.models import CustomProvider, User
+from accounts.models import CustomProvider
 from accounts.providers import PROVIDER_ENV_VARS, PROVIDER_LABELS
-from accounts.user_settings import settings_for
+
+if TYPE_CHECKING:  # organisations/ builds on accounts/: the type only
+    from organisations.models import Organisation
 
 logger = logging.getLogger(__name__)
 
@@ -127,10 +130,11 @@ def _model_option(m: dict[str, object]) -> ModelOption:
     )
 
 
-def providers_for(user: User) -> list[ProviderModels]:
-    """The person's custom providers, then every built-in provider (those with a key first)."""
+def providers_for(organisation: Organisation) -> list[ProviderModels]:
+    """The organisation's custom providers, then every built-in provider (those with a key
+    first)."""
     registry = pi_registry()
-    keys = set(settings_for(user).api_keys_set_at)
+    keys = set(organisation.api_keys_set_at)
     listed = [
         ProviderModels(
             name=provider.name,
@@ -139,7 +143,7 @@ def providers_for(user: User) -> list[ProviderModels]:
             has_key=True,
             custom=True,
         )
-        for provider in CustomProvider.objects.filter(user=user)
+        for provider in CustomProvider.objects.filter(organisation_id=organisation.pk)
     ]
     built_in = [
         ProviderModels(

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any, ClassVar
 
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
-from django.utils import timezone
 
 from accounts.fields import EncryptedTextField
 from bridge_agent.protocol import THINKING_LEVELS
@@ -60,12 +58,7 @@ class UserSettings(models.Model):
     default_thinking_level = models.CharField(
         max_length=16, default="off", choices=[(level, level) for level in THINKING_LEVELS]
     )
-    # JSON map provider -> key, encrypted as one blob; `api_keys_set_at` (not secret) says
-    # which providers have a key and since when, so pages never need to decrypt.
-    api_keys = EncryptedTextField(blank=True, default="")
-    api_keys_set_at = models.JSONField(default=dict, blank=True)
-    sprites_token = EncryptedTextField(blank=True, default="")
-    sprites_token_set_at = models.DateTimeField(null=True, blank=True)
+    # Provider keys and the Sprites token belong to an organisation (organisations.models).
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -74,25 +67,6 @@ class UserSettings(models.Model):
 
     def __str__(self) -> str:
         return f"settings of {self.user}"
-
-    def api_key_map(self) -> dict[str, str]:
-        return dict(json.loads(self.api_keys)) if self.api_keys else {}
-
-    def set_api_key(self, provider: str, key: str) -> None:
-        keys = self.api_key_map()
-        keys[provider] = key
-        self.api_keys = json.dumps(keys)
-        set_at = dict(self.api_keys_set_at)
-        set_at[provider] = timezone.now().isoformat()
-        self.api_keys_set_at = set_at
-
-    def remove_api_key(self, provider: str) -> None:
-        keys = self.api_key_map()
-        keys.pop(provider, None)
-        self.api_keys = json.dumps(keys) if keys else ""
-        set_at = dict(self.api_keys_set_at)
-        set_at.pop(provider, None)
-        self.api_keys_set_at = set_at
 
 
 TOKEN_PREFIX = "st_"  # noqa: S105  (a public marker, not a secret)
@@ -121,6 +95,15 @@ class ApiToken(models.Model):
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
     name = models.CharField(max_length=100)
     scope = models.CharField(max_length=32, choices=SCOPES, default=SCOPE_FULL)
+    # A token acts for its user in every organisation the user belongs to, or only in this
+    # one. (A string reference: organisations/ builds on accounts/, not the other way.)
+    organisation = models.ForeignKey(
+        "organisations.Organisation",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
     prefix = models.CharField(max_length=16, db_index=True)
     token_hash = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -141,10 +124,11 @@ class ApiToken(models.Model):
 
 
 class CustomProvider(models.Model):
-    """A user's own model endpoint (Ollama, vLLM, LiteLLM, a company gateway…).
+    """An organisation's own model endpoint (Ollama, vLLM, LiteLLM, a company gateway…).
 
-    It reaches every Sprite of the user as an entry of pi's models.json pointing at the model
-    gateway (gateway.pi_config); the key stays in the control plane, added by the gateway.
+    It reaches every Sprite of the organisation's projects as an entry of pi's models.json
+    pointing at the model gateway (gateway.pi_config); the key stays in the control plane,
+    added by the gateway.
     """
 
     API_OPENAI = "openai-completions"
@@ -154,7 +138,14 @@ class CustomProvider(models.Model):
         (API_ANTHROPIC, "Anthropic-compatible (messages)"),
     ]
 
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="custom_providers")
+    # (A string reference: organisations/ builds on accounts/, not the other way.)
+    organisation = models.ForeignKey(
+        "organisations.Organisation", on_delete=models.CASCADE, related_name="custom_providers"
+    )
+    # Who added it (kept for the record; the provider is the organisation's).
+    user = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="custom_providers"
+    )
     name = models.CharField(max_length=40)
     api = models.CharField(max_length=32, choices=APIS, default=API_OPENAI)
     base_url = models.URLField(max_length=500)
@@ -172,7 +163,9 @@ class CustomProvider(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.UniqueConstraint(fields=["user", "name"], name="custom_provider_unique_name")
+            models.UniqueConstraint(
+                fields=["organisation", "name"], name="custom_provider_unique_org_name"
+            )
         ]
 
     def __str__(self) -> str:

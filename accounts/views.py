@@ -1,4 +1,6 @@
-"""The settings page: model defaults, write-only secrets, custom providers, API tokens."""
+"""The settings page: personal settings (model defaults, API tokens), then the current
+organisation's settings (provider keys, Sprites token, custom providers, budget), shown and
+changed by its admins and owners only (organisations.provider_settings checks the role)."""
 
 from __future__ import annotations
 
@@ -23,9 +25,14 @@ from accounts.forms import (
 )
 from accounts.http import AuthenticatedHttpRequest
 from accounts.model_catalog import providers_for
-from accounts.models import ApiToken, CustomProvider, User
+from accounts.models import ApiToken, User
 from accounts.providers import PROVIDER_LABELS
 from accounts.tokens import create_api_token, revoke_api_token
+from organisations import provider_settings
+from organisations.access import role_of
+from organisations.current import current_organisation
+from organisations.models import Organisation
+from organisations.roles import ARTICLE, Ability, allows, needed_role
 
 
 def _form_errors_to_messages(request: HttpRequest, form: Form) -> None:
@@ -34,9 +41,23 @@ def _form_errors_to_messages(request: HttpRequest, form: Form) -> None:
             messages.error(request, str(error))
 
 
-def _context(user: User, **forms: Any) -> dict[str, Any]:
+def _context(request: AuthenticatedHttpRequest, **forms: Any) -> dict[str, Any]:
+    user = request.user
     current = user_settings.settings_for(user)
+    organisation = current_organisation(request)
+    role = role_of(user, organisation.pk)
+    can_manage = allows(role, Ability.MANAGE)
     context: dict[str, Any] = {
+        "organisation": organisation,
+        "organisation_role": role or "",
+        "can_manage_organisation": can_manage,
+        # What a member sees instead of the organisation's settings: the role needed, and
+        # nothing of the settings themselves (not even which providers have a key).
+        "manage_note": (
+            f"The settings of {organisation.name} (provider keys, Sprites token, custom "
+            f"providers, budget) are for its {needed_role(Ability.MANAGE).value}s and owners; "
+            f"you are {ARTICLE.get(role or '', 'not a member')} there."
+        ),
         "user_settings": current,
         "defaults_form": DefaultsForm(
             initial={
@@ -50,15 +71,19 @@ def _context(user: User, **forms: Any) -> dict[str, Any]:
         "api_token_form": ApiTokenForm(),
         "api_keys": sorted(
             (PROVIDER_LABELS.get(provider, provider), provider, set_at)
-            for provider, set_at in current.api_keys_set_at.items()
-        ),
+            for provider, set_at in organisation.api_keys_set_at.items()
+        )
+        if can_manage
+        else [],
         "provider_labels": PROVIDER_LABELS,
         "api_tokens": ApiToken.objects.for_user(user),
-        "model_catalog": providers_for(user),
+        "model_catalog": providers_for(organisation),
         "custom_providers": [
             (provider, user_settings.price_summary(provider))
-            for provider in CustomProvider.objects.filter(user=user)
-        ],
+            for provider in provider_settings.custom_providers_of(organisation)
+        ]
+        if can_manage
+        else [],
         "custom_provider_form": CustomProviderForm(),
     }
     context.update(forms)
@@ -67,11 +92,11 @@ def _context(user: User, **forms: Any) -> dict[str, Any]:
 
 @login_required
 def settings_page(request: AuthenticatedHttpRequest) -> HttpResponse:
-    return render(request, "accounts/settings.html", _context(request.user))
+    return render(request, "accounts/settings.html", _context(request))
 
 
-def _invalid(request: AuthenticatedHttpRequest, user: User, **forms: Any) -> HttpResponse:
-    return render(request, "accounts/settings.html", _context(user, **forms), status=422)
+def _invalid(request: AuthenticatedHttpRequest, **forms: Any) -> HttpResponse:
+    return render(request, "accounts/settings.html", _context(request, **forms), status=422)
 
 
 def _submit(
@@ -89,15 +114,23 @@ def _submit(
     user = request.user
     if not form.is_valid():
         _form_errors_to_messages(request, form)
-        return _invalid(request, user, **{form_name: form})
+        return _invalid(request, **{form_name: form})
     try:
         message = save(user, form.cleaned_data)
     except user_settings.SettingsError as error:
         messages.error(request, str(error))
-        return _invalid(request, user, **{form_name: form})
+        return _invalid(request, **{form_name: form})
     if message:
         messages.success(request, message)
     return redirect("accounts:settings")
+
+
+def _managed_organisation(request: AuthenticatedHttpRequest) -> Organisation:
+    """The current organisation, when the person may change its settings (else a 403 page
+    naming the role needed, before any form is read)."""
+    organisation = current_organisation(request)
+    provider_settings.require_manager(organisation, request.user)
+    return organisation
 
 
 @login_required
@@ -118,8 +151,10 @@ def save_defaults(request: AuthenticatedHttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def save_api_key(request: AuthenticatedHttpRequest) -> HttpResponse:
+    organisation = _managed_organisation(request)
+
     def save(user: User, data: dict[str, Any]) -> str:
-        user_settings.set_api_key(user, data["provider"], data["key"])
+        provider_settings.set_api_key(organisation, user, data["provider"], data["key"])
         return f"{PROVIDER_LABELS[data['provider']]} key saved. {user_settings.KEYS_APPLY_WHEN}"
 
     return _submit(request, ApiKeyForm(request.POST), "api_key_form", save)
@@ -128,8 +163,9 @@ def save_api_key(request: AuthenticatedHttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def remove_api_key(request: AuthenticatedHttpRequest, provider: str) -> HttpResponse:
+    organisation = _managed_organisation(request)
     try:
-        user_settings.remove_api_key(request.user, provider)
+        provider_settings.remove_api_key(organisation, request.user, provider)
     except user_settings.SettingsError as error:
         messages.error(request, str(error))
     else:
@@ -140,13 +176,14 @@ def remove_api_key(request: AuthenticatedHttpRequest, provider: str) -> HttpResp
 @login_required
 @require_POST
 def save_sprites_token(request: AuthenticatedHttpRequest) -> HttpResponse:
+    organisation = _managed_organisation(request)
     if request.POST.get("clear"):
-        user_settings.clear_sprites_token(request.user)
+        provider_settings.clear_sprites_token(organisation, request.user)
         messages.success(request, "Sprites token removed; the platform's token is used.")
         return redirect("accounts:settings")
 
     def save(user: User, data: dict[str, Any]) -> str:
-        user_settings.set_sprites_token(user, data["token"])
+        provider_settings.set_sprites_token(organisation, user, data["token"])
         return "Sprites token saved."
 
     return _submit(request, SpritesTokenForm(request.POST), "sprites_token_form", save)
@@ -165,9 +202,9 @@ def create_token(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = ApiTokenForm(request.POST)
     if not form.is_valid():
         _form_errors_to_messages(request, form)
-        return _invalid(request, user, api_token_form=form)
+        return _invalid(request, api_token_form=form)
     _, raw = create_api_token(user, form.cleaned_data["name"])
-    return render(request, "accounts/settings.html", _context(user, new_token=raw))
+    return render(request, "accounts/settings.html", _context(request, new_token=raw))
 
 
 @login_required
@@ -185,9 +222,11 @@ def revoke_token(request: AuthenticatedHttpRequest, token_id: int) -> HttpRespon
 @require_POST
 def save_custom_provider(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = CustomProviderForm(request.POST)
+    organisation = _managed_organisation(request)
 
     def save(user: User, data: dict[str, Any]) -> str:
-        provider = user_settings.save_custom_provider(
+        provider = provider_settings.save_custom_provider(
+            organisation,
             user,
             data["name"],
             data["api"],
@@ -209,8 +248,9 @@ def save_custom_provider(request: AuthenticatedHttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def remove_custom_provider(request: AuthenticatedHttpRequest, name: str) -> HttpResponse:
+    organisation = _managed_organisation(request)
     try:
-        user_settings.remove_custom_provider(request.user, name)
+        provider_settings.remove_custom_provider(organisation, request.user, name)
     except user_settings.SettingsError as error:
         messages.error(request, str(error))
     else:

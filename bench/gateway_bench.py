@@ -317,10 +317,12 @@ def tenant(upstream_url: str) -> tuple[str, str]:
     """(gateway token, project public id) of a bench user whose provider is the upstream."""
     from accounts.models import CustomProvider, User
     from gateway.tokens import token_for
+    from organisations.personal import personal_organisation_of
     from projects.models import Project, Status
 
     owner = User.objects.create_user("gateway-bench@example.com", "bench-password-1")
     CustomProvider.objects.create(
+        organisation=personal_organisation_of(owner),
         user=owner,
         name="bench",
         base_url=upstream_url,

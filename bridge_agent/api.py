@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from starlette.requests import Request
@@ -27,6 +28,8 @@ from bridge_agent.runtime import BridgeRuntime
 from bridge_agent.services.routes import routes as service_routes
 from bridge_agent.sse import EventStreamResponse
 from bridge_agent.terminal_routes import routes as terminal_routes
+
+SESSION_ID = re.compile(protocol.SESSION_ID_PATTERN)
 
 
 def runtime_of(request: Request) -> BridgeRuntime:
@@ -206,6 +209,18 @@ async def sessions_rename(request: Request) -> Response:
     return JSONResponse({"ok": True, "session_id": live.session_id, "name": live.name})
 
 
+async def sessions_delete(request: Request) -> Response:
+    """Archive a session: 400 a malformed id, 404 an unknown one, 409 one running a prompt."""
+    session_id = request.path_params["session_id"]
+    if not SESSION_ID.match(session_id):
+        raise ApiError(400, "invalid_field", "That is not a session id; see /starter/sessions.")
+    return JSONResponse({"ok": True, **await runtime_of(request).sessions.delete(session_id)})
+
+
+async def sessions_archived(request: Request) -> Response:
+    return JSONResponse({"archived": runtime_of(request).sessions.archived()})
+
+
 async def sessions_switch(request: Request) -> Response:
     body = await json_object(request)
     session_id = session_id_from(request, body)
@@ -274,6 +289,7 @@ routes = [
     Route(protocol.SESSIONS_RENAME_PATH, sessions_rename, methods=["POST"]),
     Route(protocol.QUEUE_CLEAR_PATH, queue_clear, methods=["POST"]),
     Route(protocol.SESSION_TRACE_PATH, session_trace, methods=["GET"]),
+    Route(protocol.SESSIONS_ARCHIVED_PATH, sessions_archived, methods=["GET"]),
     Route(protocol.MESSAGES_PATH, messages, methods=["GET"]),
     Route(protocol.INSPECT_PATH, inspect, methods=["GET"]),
     Route(protocol.COMMANDS_PATH, commands, methods=["GET"]),
@@ -282,4 +298,7 @@ routes = [
     *branches.routes,
     *service_routes,
     *terminal_routes,
+    # Last: its ``{session_id}`` would otherwise take the fixed names above (a POST to
+    # /starter/sessions/new is not a DELETE, but the router must see that route first).
+    Route(protocol.SESSION_PATH, sessions_delete, methods=["DELETE"]),
 ]

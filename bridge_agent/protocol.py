@@ -52,11 +52,23 @@ SESSION_TREE_PATH: Final = "/starter/sessions/tree"
 SESSION_EDIT_PATH: Final = "/starter/sessions/edit"
 SESSION_BRANCH_PATH: Final = "/starter/sessions/branch"
 SESSION_CLONE_PATH: Final = "/starter/sessions/clone"
+# DELETE: archive a session (bridge_agent/session_archive.py): its file moves, never copied
+# over another, to ARCHIVED_SESSIONS_FOLDER (next to pi's session folder) under a timestamped
+# name; 409 while it runs a prompt. GET SESSIONS_ARCHIVED_PATH lists the archived files.
+SESSION_PATH: Final = "/starter/sessions/{session_id}"
+SESSIONS_ARCHIVED_PATH: Final = "/starter/sessions/archived"
+# ``~/.pi/archived-sessions``: pi never reads it, so an archived session stays out of lists.
+ARCHIVED_SESSIONS_FOLDER: Final = "archived-sessions"
 
 
 def session_trace_path(session_id: str) -> str:
     """The trace path of one session; ``session_id`` must match ``SESSION_ID_PATTERN``."""
     return SESSION_TRACE_PATH.format(session_id=session_id)
+
+
+def session_path(session_id: str) -> str:
+    """One session's path (DELETE archives it); ``session_id`` matches ``SESSION_ID_PATTERN``."""
+    return SESSION_PATH.format(session_id=session_id)
 
 
 # -- headers -------------------------------------------------------------------------------------
@@ -73,6 +85,9 @@ LAST_EVENT_ID_HEADER: Final = "x-starter-last-event-id"
 EVENT_ERROR: Final = "error"
 EVENT_SESSION_STARTED: Final = "session_started"
 EVENT_SESSION_ENDED: Final = "session_ended"
+# A session was archived (deleted from the lists). Payload: {"archived_as": the archive
+# file's name or null (a session pi never wrote), "current": the current session now}.
+EVENT_SESSION_DELETED: Final = "session_deleted"
 EVENT_INSPECT_CHANGED: Final = "inspect_changed"
 # Payload: {"port": int, "previous": int, "source": "extension" | "config", "detail": {...}}
 # (the extension's detail is {"line", "tool"}: the dev-server line it saw, and the tool).

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -92,6 +93,15 @@ class SessionFiles:
 
 
 def _read_summary(path: Path, mtime: float) -> SessionSummary | None:
+    try:
+        with path.open("rb") as handle:
+            return summary_from_lines(path, handle, mtime)
+    except OSError:
+        return None
+
+
+def summary_from_lines(path: Path, handle: Iterable[bytes], mtime: float) -> SessionSummary | None:
+    """The summary of a session file read from ``handle`` (its lines); raises ``OSError``."""
     session_id: str | None = None
     created: str | None = None
     name: str | None = None
@@ -100,32 +110,28 @@ def _read_summary(path: Path, mtime: float) -> SessionSummary | None:
     chat_messages: set[str] = set()
     last_entry: str | None = None
     last_timestamp: str | None = None
-    try:
-        with path.open("rb") as handle:
-            for raw in handle:
-                try:
-                    entry = json.loads(raw)
-                except ValueError:
-                    continue
-                if not isinstance(entry, dict):
-                    continue
-                entry_type = entry.get("type")
-                if entry_type == "session" and session_id is None:
-                    session_id = str(entry.get("id"))
-                    created = entry.get("timestamp")
-                elif entry_type == "message" and not is_system_message(entry.get("message")):
-                    chat_messages.add(str(entry.get("id")))
-                elif entry_type == "session_info" and entry.get("name"):
-                    name = str(entry["name"])
-                if entry_type != "session" and isinstance(entry.get("id"), str):
-                    parent = entry.get("parentId")
-                    parents[entry["id"]] = parent if isinstance(parent, str) else None
-                    last_entry = entry["id"]
-                timestamp = entry.get("timestamp")
-                if isinstance(timestamp, str):
-                    last_timestamp = timestamp
-    except OSError:
-        return None
+    for raw in handle:
+        try:
+            entry = json.loads(raw)
+        except ValueError:
+            continue
+        if not isinstance(entry, dict):
+            continue
+        entry_type = entry.get("type")
+        if entry_type == "session" and session_id is None:
+            session_id = str(entry.get("id"))
+            created = entry.get("timestamp")
+        elif entry_type == "message" and not is_system_message(entry.get("message")):
+            chat_messages.add(str(entry.get("id")))
+        elif entry_type == "session_info" and entry.get("name"):
+            name = str(entry["name"])
+        if entry_type != "session" and isinstance(entry.get("id"), str):
+            parent = entry.get("parentId")
+            parents[entry["id"]] = parent if isinstance(parent, str) else None
+            last_entry = entry["id"]
+        timestamp = entry.get("timestamp")
+        if isinstance(timestamp, str):
+            last_timestamp = timestamp
     if session_id is None:
         return None
     message_count = 0

@@ -38,6 +38,7 @@ from bridge_agent.pi_process import (
 from bridge_agent.pi_settings import save_defaults
 from bridge_agent.runs import end_open_run, end_open_runs
 from bridge_agent.services.paths import with_service_command
+from bridge_agent.session_archive import archive_session_file, list_archived
 from bridge_agent.session_files import SessionFiles
 from bridge_agent.session_names import clean_session_name
 from bridge_agent.slash_commands import (
@@ -226,6 +227,53 @@ class SessionManager:
         await self._command(live, {"type": "set_session_name", "name": name})
         live.name = name
         return live
+
+    async def delete(self, session_id: str) -> dict[str, Any]:
+        """Archive a session (``session_archive``): its pi stops, its file moves to the
+        archive folder, and it leaves every list. A session running a prompt is refused
+        (409); the current session hands over to the most recent other one (or, with none
+        left, to a new one the next command starts). Answers ``{"session_id",
+        "archived_as", "current"}`` and writes ``session_deleted`` for other readers."""
+        # The start lock keeps a command from resuming the session while its file moves.
+        async with self._start_locks.setdefault(session_id, asyncio.Lock()):
+            live = self._alive(session_id)
+            if live is not None:
+                await live.wait_settling()
+                if live.busy:
+                    raise SessionBusy(
+                        f"Session {session_id} is running a prompt; stop it or wait for it to "
+                        "finish before deleting it."
+                    )
+            summary = self.files.find(session_id)
+            if summary is None and live is None:
+                raise UnknownSession(
+                    f"There is no session {session_id!r}; see /starter/sessions for the list."
+                )
+            if live is not None:
+                # Stopped first: pi appends to its file, and would write it again after a move.
+                await self._stop(live, "deleted")
+            archived: str | None = None
+            if summary is not None:
+                archived = await asyncio.to_thread(
+                    archive_session_file,
+                    self.config.home,
+                    self.config.session_dir,
+                    summary.path,
+                )
+            if self.current_id == session_id or self.current_id is None:
+                recent = self.files.most_recent()
+                self.current_id = recent.id if recent else None
+        self._start_locks.pop(session_id, None)
+        self.log.append(
+            protocol.EVENT_SESSION_DELETED,
+            {"archived_as": archived, "current": self.current_id},
+            session_id,
+        )
+        return {"session_id": session_id, "archived_as": archived, "current": self.current_id}
+
+    def archived(self) -> list[dict[str, Any]]:
+        """The archived sessions (read-only; their names are whatever the Sprite wrote)."""
+        return list_archived(self.config.home, self.config.session_dir)
 
     async def abort(self, session_id: str | None) -> LiveSession:
         live = await self.session(session_id)

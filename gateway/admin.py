@@ -13,7 +13,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from gateway import usage
-from gateway.models import GatewayPolicy, GatewayToken, ProjectLimits, UsageRecord, UserLimits
+from gateway.models import (
+    GatewayPolicy,
+    GatewayToken,
+    OrganisationLimits,
+    ProjectLimits,
+    UsageRecord,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -104,11 +110,11 @@ class ProjectLimitsAdmin(admin.ModelAdmin):
     readonly_fields = ("updated_at",)
 
 
-@admin.register(UserLimits)
-class UserLimitsAdmin(admin.ModelAdmin):
-    list_display = ("user", "monthly_budget", "updated_at")
-    search_fields = ("user__email",)
-    raw_id_fields = ("user",)
+@admin.register(OrganisationLimits)
+class OrganisationLimitsAdmin(admin.ModelAdmin):
+    list_display = ("organisation", "monthly_budget", "updated_at")
+    search_fields = ("organisation__name", "organisation__public_id")
+    raw_id_fields = ("organisation",)
     readonly_fields = ("updated_at",)
 
 

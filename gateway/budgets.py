@@ -1,6 +1,7 @@
-"""Monthly budgets (calendar month, UTC): per person and per project, from the ledger only.
+"""Monthly budgets (calendar month, UTC): per organisation and per project, from the ledger
+only.
 
-Spend is the sum of ``UsageRecord.cost`` this month: a person's over all their rows (a
+Spend is the sum of ``UsageRecord.cost`` this month: an organisation's over all its rows (a
 destroyed project's rows too), a project's by its public id. Calls without a known price
 count nothing and are reported apart ("N calls without a price are not counted").
 
@@ -26,16 +27,18 @@ from django.utils import timezone
 
 from gateway import limits
 from gateway.calls import CallContext, Refusal
-from gateway.models import ZERO, GatewayPolicy, ProjectLimits, UsageRecord, UserLimits
+from gateway.models import ZERO, GatewayPolicy, OrganisationLimits, ProjectLimits, UsageRecord
+from organisations import audit
+from organisations.models import AuditAction, Organisation
 from projects.broadcast import broadcast_gateway
 from projects.errors import ProjectError
 from projects.models import Project
 
 logger = logging.getLogger(__name__)
 
-Scope = Literal["project", "user"]
+Scope = Literal["project", "organisation"]
 WARNING_FRACTION = Decimal("0.8")
-# A person has at most 50 projects; this only bounds the work of one change.
+# This only bounds the work of one change (an organisation may have many projects).
 MAX_ANNOUNCED = 100
 
 
@@ -99,9 +102,9 @@ def estimate_for(project_public_id: str) -> Decimal:
 
 
 def budget_states(
-    project_id: int, project_public_id: str, user_id: int, now: datetime | None = None
+    project_id: int, project_public_id: str, organisation_id: int, now: datetime | None = None
 ) -> list[BudgetState]:
-    """The project's and its owner's budgets (only those that are set)."""
+    """The project's and its organisation's budgets (only those that are set)."""
     since = month_start(now)
     month = f"{since:%Y-%m}"
     estimate = estimate_for(project_public_id)
@@ -110,15 +113,17 @@ def budget_states(
     if project_limit is not None:
         spent, unpriced = _spend(Q(project_public_id=project_public_id), since)
         states.append(BudgetState("project", project_limit, spent, estimate, unpriced, month))
-    user_limit = limits.user_budget(user_id)
-    if user_limit is not None:
-        spent, unpriced = _spend(Q(user_id=user_id), since)
-        states.append(BudgetState("user", user_limit, spent, estimate, unpriced, month))
+    organisation_limit = limits.organisation_budget(organisation_id)
+    if organisation_limit is not None:
+        spent, unpriced = _spend(Q(organisation_id=organisation_id), since)
+        states.append(
+            BudgetState("organisation", organisation_limit, spent, estimate, unpriced, month)
+        )
     return states
 
 
 def states_of(project: Project) -> list[BudgetState]:
-    return budget_states(project.pk, project.public_id, project.owner_id)
+    return budget_states(project.pk, project.public_id, project.organisation_id)
 
 
 def first_reached(states: list[BudgetState]) -> BudgetState | None:
@@ -126,7 +131,7 @@ def first_reached(states: list[BudgetState]) -> BudgetState | None:
 
 
 def describe(state: BudgetState) -> str:
-    whose = "this project's" if state.scope == "project" else "your"
+    whose = "this project's" if state.scope == "project" else "the organisation's"
     return (
         f"Starter gateway: out of budget: {whose} monthly budget of ${state.limit:,.2f} is "
         f"reached (${state.spent:,.2f} spent in {state.month}). Raise the budget to go on."
@@ -135,7 +140,7 @@ def describe(state: BudgetState) -> str:
 
 def refusal_for(context: CallContext) -> Refusal | None:
     """The gateway's 402 when this call would cross a budget (None: it may go)."""
-    states = budget_states(context.project_id, context.project_public_id, context.user_id)
+    states = budget_states(context.project_id, context.project_public_id, context.organisation_id)
     state = first_reached(states)
     if state is None:
         return None
@@ -175,9 +180,9 @@ def announce(project: Project) -> None:
     broadcast_gateway(project.public_id, project.owner_id, payload_of(states_of(project)))
 
 
-def announce_for_user(user_id: int) -> None:
-    """After a person's own budget changed: every one of their projects' viewers."""
-    for project in Project.objects.filter(owner_id=user_id)[:MAX_ANNOUNCED]:
+def announce_for_organisation(organisation_id: int) -> None:
+    """After an organisation's budget changed: every one of its projects' viewers."""
+    for project in Project.objects.filter(organisation_id=organisation_id)[:MAX_ANNOUNCED]:
         announce(project)
 
 
@@ -221,15 +226,18 @@ def limits_document(project: Project) -> dict[str, object]:
     }
 
 
-def user_budget_document(user_id: int) -> dict[str, object]:
-    """A person's own budget, the one that applies, and the operator's cap."""
+def organisation_budget_document(organisation: Organisation) -> dict[str, object]:
+    """An organisation's own budget, the one that applies, and the operator's cap. (The
+    caller checked the reader may manage the organisation.)"""
     policy = GatewayPolicy.current()
-    own = limits.own_user_budget(user_id)
-    applied = limits.user_budget(user_id, policy)
+    own = limits.own_organisation_budget(organisation.pk)
+    applied = limits.organisation_budget(organisation.pk, policy)
     cap = policy.max_user_monthly_budget
     since = month_start()
-    spent, unpriced = _spend(Q(user_id=user_id), since)
+    spent, unpriced = _spend(Q(organisation_id=organisation.pk), since)
     return {
+        "organisation": organisation.public_id,
+        "organisation_name": organisation.name,
         "monthly_budget": None if own is None else f"{own:.2f}",
         "applied_budget": None if applied is None else f"{applied:.2f}",
         "max_budget": None if cap is None else f"{cap:.2f}",
@@ -239,8 +247,16 @@ def user_budget_document(user_id: int) -> dict[str, object]:
     }
 
 
-def set_user_budget(user_id: int, value: object) -> Decimal | None:
-    """Set (or clear, with None/"") a person's own monthly budget; refuses above the cap."""
+def _amount_text(amount: Decimal | None) -> str | None:
+    return None if amount is None else f"{amount:.2f}"
+
+
+@transaction.atomic
+def set_organisation_budget(
+    organisation: Organisation, actor: object | None, value: object
+) -> Decimal | None:
+    """Set (or clear, with None/"") an organisation's monthly budget; refuses above the cap.
+    The caller checked ``actor`` may manage the organisation; the change is audited."""
     amount = limits.clean_budget(value)
     cap = GatewayPolicy.current().max_user_monthly_budget
     if amount is not None and cap is not None and amount > cap:
@@ -248,8 +264,21 @@ def set_user_budget(user_id: int, value: object) -> Decimal | None:
             f"The platform allows at most ${cap:,.2f} a month; choose that or less.",
             "budget_above_cap",
         )
-    UserLimits.objects.update_or_create(user_id=user_id, defaults={"monthly_budget": amount})
-    transaction.on_commit(lambda: announce_for_user(user_id))
+    old = limits.own_organisation_budget(organisation.pk)
+    OrganisationLimits.objects.update_or_create(
+        organisation=organisation, defaults={"monthly_budget": amount}
+    )
+    if old != amount:
+        audit.record(
+            organisation.pk,
+            actor,
+            AuditAction.BUDGET_CHANGED,
+            "monthly budget",
+            old=_amount_text(old),
+            new=_amount_text(amount),
+        )
+    organisation_id = organisation.pk
+    transaction.on_commit(lambda: announce_for_organisation(organisation_id))
     return amount
 
 

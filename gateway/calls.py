@@ -35,7 +35,10 @@ class CallContext:
     project_id: int
     project_public_id: str
     project_name: str
-    user_id: int
+    user_id: int  # who created the project
+    organisation_id: int  # whose keys, budget and ledger the call is
+    organisation_public_id: str
+    organisation_name: str
     provider: str
     session_id: str  # from pi's ``x-starter-session`` header; "" when not sent
     upstream: Upstream

@@ -1,7 +1,7 @@
 """Reading budgets and reading and changing loop guard settings: every entry point calls
 these (a budget is changed through ``gateway.budgets``, which tells open workspaces).
 
-A person sets their own monthly budget (never above the operator's cap, ``GatewayPolicy``);
+An organisation's admins set its monthly budget (never above the operator's cap, ``GatewayPolicy``);
 a project's owner sets the project's budget and its guard. Bad values raise a
 ``ProjectError`` ("invalid", 400) with a sentence a person can act on.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from gateway.models import GatewayPolicy, ProjectLimits, UserLimits
+from gateway.models import GatewayPolicy, OrganisationLimits, ProjectLimits
 from projects.errors import ProjectError
 from projects.models import Project
 
@@ -53,17 +53,19 @@ def guard_settings(project_id: int) -> GuardSettings:
     )
 
 
-def own_user_budget(user_id: int) -> Decimal | None:
-    """What the person set themselves (None: they did not)."""
-    row = UserLimits.objects.filter(user_id=user_id).first()
+def own_organisation_budget(organisation_id: int) -> Decimal | None:
+    """What the organisation's admins set (None: they did not)."""
+    row = OrganisationLimits.objects.filter(organisation_id=organisation_id).first()
     return row.monthly_budget if row is not None else None
 
 
-def user_budget(user_id: int, policy: GatewayPolicy | None = None) -> Decimal | None:
-    """The budget that applies to a person: theirs or the operator's default, never above
-    the operator's cap (None: no limit at all)."""
+def organisation_budget(
+    organisation_id: int, policy: GatewayPolicy | None = None
+) -> Decimal | None:
+    """The budget that applies to an organisation: its own or the operator's default, never
+    above the operator's cap (None: no limit at all)."""
     policy = policy or GatewayPolicy.current()
-    chosen = own_user_budget(user_id)
+    chosen = own_organisation_budget(organisation_id)
     if chosen is None:
         chosen = policy.default_user_monthly_budget
     cap = policy.max_user_monthly_budget

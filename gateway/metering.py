@@ -17,6 +17,7 @@ from gateway import budgets, usage_live
 from gateway.calls import CallContext, Usage
 from gateway.models import UsageRecord
 from gateway.pricing import cost_of, prices_for
+from organisations.models import Organisation
 
 logger = logging.getLogger(__name__)
 
@@ -29,11 +30,13 @@ def record_call(
     duration_ms: int,
     status_code: int,
     complete: bool,
-) -> UsageRecord | None:
-    """Write the call's row (``None`` only when its user no longer exists)."""
+) -> UsageRecord:
+    """Write the call's row."""
     model_name = usage.model or model
     fields = dict(
         user_id=context.user_id,
+        organisation_public_id=context.organisation_public_id,
+        organisation_name=context.organisation_name[:100],
         project_public_id=context.project_public_id,
         project_name=context.project_name,
         session_id=context.session_id[:200],
@@ -43,25 +46,33 @@ def record_call(
         output_tokens=usage.output,
         cache_read_tokens=usage.cache_read,
         cache_write_tokens=usage.cache_write,
-        cost=cost_of(usage, prices_for(context.user_id, context.provider, model_name)),
+        cost=cost_of(usage, prices_for(context.organisation_id, context.provider, model_name)),
         duration_ms=max(0, duration_ms),
         status_code=status_code,
         complete=complete,
     )
     try:
         with transaction.atomic():
-            record = UsageRecord.objects.create(project_id=context.project_id, **fields)
+            record = UsageRecord.objects.create(
+                project_id=context.project_id, organisation_id=context.organisation_id, **fields
+            )
             # Foreign keys are checked at commit (deferred); checked here, a missing project
             # fails this savepoint only, even inside a caller's transaction.
             connection.check_constraints(table_names=[UsageRecord._meta.db_table])
     except IntegrityError:
-        # The project's row was deleted while its call was in flight (an operator's delete;
-        # destroying keeps the row). The call still happened: the row keeps the project's
-        # id and name. A deleted person takes their ledger with them (CASCADE).
+        # The project's (or its organisation's) row was deleted while its call was in flight
+        # (an operator's delete; destroying keeps the row), or its person's account. The
+        # call still happened and the organisation pays for it: the row keeps the project's
+        # and the organisation's ids and names, and no person if theirs is gone.
         if not User.objects.filter(pk=context.user_id).exists():
-            logger.info("gateway: call of deleted user %s not recorded", context.user_id)
-            return None
-        record = UsageRecord.objects.create(project_id=None, **fields)
+            fields["user_id"] = None
+        record = UsageRecord.objects.create(
+            project_id=None,
+            organisation_id=Organisation.objects.filter(pk=context.organisation_id)
+            .values_list("pk", flat=True)
+            .first(),
+            **fields,
+        )
     transaction.on_commit(lambda: publish_usage(record))
     return record
 
@@ -74,7 +85,7 @@ async def arecord_call(
     duration_ms: int,
     status_code: int,
     complete: bool,
-) -> UsageRecord | None:
+) -> UsageRecord:
     return await sync_to_async(record_call, thread_sensitive=False)(
         context,
         usage,

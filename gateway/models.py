@@ -9,6 +9,7 @@ from django.db import models
 from django.utils import timezone
 
 from accounts.fields import EncryptedTextField
+from organisations.models import Organisation
 from projects.models import Project
 
 
@@ -45,16 +46,32 @@ class UsageRecord(models.Model):
     """One model call, as the provider reported it: the ledger totals are sums of these.
 
     Written by the gateway only (nothing from inside a Sprite is read), so it cannot be
-    faked by the tenant. The project's id and name are copied so the row outlives the
-    project. ``cost`` is ``None`` when the model has no known price ("price unknown"),
-    never 0.
+    faked by the tenant. The project's and the organisation's ids and names are copied so the
+    row outlives them. The organisation is the one that pays (its keys, its budget); the user
+    is whoever created the project (who "spent" it), empty once their account is deleted.
+    ``cost`` is ``None`` when the model has no known price ("price unknown"), never 0.
     """
 
     id = models.BigAutoField(primary_key=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # Kept when the person's account is deleted: the organisation's spend (its budget) is
+    # the sum of these rows and must not fall because someone left.
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="usage_records"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="usage_records",
     )
+    organisation = models.ForeignKey(
+        Organisation,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="usage_records",
+    )
+    organisation_public_id = models.CharField(max_length=32, blank=True, default="")
+    organisation_name = models.CharField(max_length=100, blank=True, default="")
     project = models.ForeignKey(
         Project, on_delete=models.SET_NULL, null=True, blank=True, related_name="usage_records"
     )
@@ -79,6 +96,7 @@ class UsageRecord(models.Model):
         indexes = [
             models.Index(fields=["user", "created_at"], name="usage_user_time"),
             models.Index(fields=["project_public_id", "created_at"], name="usage_project_time"),
+            models.Index(fields=["organisation", "created_at"], name="usage_org_time"),
         ]
 
     def __str__(self) -> str:
@@ -108,22 +126,27 @@ class ProjectLimits(models.Model):
         return f"limits of {self.project_id}"
 
 
-class UserLimits(models.Model):
-    """A person's own monthly budget over all their projects (``None``: the platform's)."""
+class OrganisationLimits(models.Model):
+    """An organisation's monthly budget over all its projects (``None``: the platform's).
+    Set by its admins and owners."""
 
-    user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="gateway_limits"
+    organisation = models.OneToOneField(
+        Organisation, on_delete=models.CASCADE, related_name="gateway_limits"
     )
     monthly_budget = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    class Meta:
+        verbose_name_plural = "organisation limits"
+
     def __str__(self) -> str:
-        return f"limits of user {self.user_id}"
+        return f"limits of organisation {self.organisation_id}"
 
 
 class GatewayPolicy(models.Model):
-    """The operator's rules (one row, edited in the admin): the monthly budget of a person
-    who set none, and the most anyone may set. Empty means no default / no cap."""
+    """The operator's rules (one row, edited in the admin): the monthly budget of an
+    organisation that set none, and the most any organisation may set. Empty means no
+    default / no cap. (The field names say "user" from before organisations.)"""
 
     default_user_monthly_budget = models.DecimalField(
         max_digits=14, decimal_places=4, null=True, blank=True

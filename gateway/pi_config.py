@@ -23,10 +23,10 @@ from decimal import Decimal
 
 from django.conf import settings
 
-from accounts.models import CustomProvider, User
+from accounts.models import CustomProvider
 from accounts.providers import PROVIDER_ENV_VARS
-from accounts.user_settings import settings_for
 from bridge_agent.protocol import GATEWAY_PROVIDER_PREFIX, GATEWAY_TOKEN_VARIABLE
+from organisations.models import Organisation
 
 # Built-in providers the gateway cannot route: no fixed base URL in pi's model table.
 UNROUTED_BUILTIN_PROVIDERS = frozenset({"azure"})
@@ -43,9 +43,10 @@ def provider_base_url(provider: str) -> str:
     return f"{gateway_url()}{GATEWAY_PROVIDER_PREFIX}{provider}"
 
 
-def routed_builtin_providers(user: User) -> list[str]:
-    """The built-in providers the owner has a key for, that go through the gateway."""
-    keys = settings_for(user).api_key_map()
+def routed_builtin_providers(organisation: Organisation) -> list[str]:
+    """The built-in providers the organisation has a key for, that go through the gateway.
+    (Which providers have a key is read from ``api_keys_set_at``: nothing is decrypted.)"""
+    keys = organisation.api_keys_set_at
     return [
         name
         for name in PROVIDER_ENV_VARS
@@ -100,19 +101,20 @@ def _custom_entry(provider: CustomProvider) -> dict[str, object]:
     return entry
 
 
-def pi_models_document(user: User) -> dict[str, object]:
-    """pi's models.json for a Sprite of ``user``: every provider through the gateway."""
+def pi_models_document(organisation: Organisation) -> dict[str, object]:
+    """pi's models.json for a Sprite of ``organisation``: every provider through the
+    gateway."""
     providers: dict[str, object] = {
         name: {"baseUrl": provider_base_url(name), "apiKey": GATEWAY_API_KEY}
-        for name in routed_builtin_providers(user)
+        for name in routed_builtin_providers(organisation)
     }
-    for provider in CustomProvider.objects.filter(user=user).order_by("name"):
+    for provider in CustomProvider.objects.filter(organisation=organisation).order_by("name"):
         providers[provider.name] = _custom_entry(provider)
     return {"providers": providers}
 
 
-def pi_models_bytes(user: User) -> bytes:
-    return json.dumps(pi_models_document(user), indent=2).encode()
+def pi_models_bytes(organisation: Organisation) -> bytes:
+    return json.dumps(pi_models_document(organisation), indent=2).encode()
 
 
 def models_digest(document: bytes) -> str:

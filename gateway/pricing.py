@@ -30,7 +30,7 @@ def builtin_prices(provider: str, model: str) -> Prices | None:
 
 
 def custom_prices(provider: CustomProvider) -> Prices | None:
-    """A custom provider's prices, when the user entered at least input and output."""
+    """A custom provider's prices, when its organisation entered at least input and output."""
     if provider.price_input is None or provider.price_output is None:
         return None
     return Prices(
@@ -41,8 +41,8 @@ def custom_prices(provider: CustomProvider) -> Prices | None:
     )
 
 
-def prices_for(user_id: int, provider: str, model: str) -> Prices | None:
-    custom = CustomProvider.objects.filter(user_id=user_id, name=provider).first()
+def prices_for(organisation_id: int, provider: str, model: str) -> Prices | None:
+    custom = CustomProvider.objects.filter(organisation_id=organisation_id, name=provider).first()
     if custom is not None:
         return custom_prices(custom)
     return builtin_prices(provider, model)

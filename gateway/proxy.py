@@ -217,9 +217,12 @@ def call_context(token: str, provider: str, model: str, session_id: str) -> Call
     """Who calls (from the token) and where their call really goes; runs in a thread."""
     row = tokens.resolve(token)
     project = row.project if row is not None else None
-    if project is None or project.status in GONE or not project.owner.is_active:
+    # The project is live and its organisation still exists (the project's row goes with
+    # it); the creator's account no longer matters: the organisation pays.
+    organisation = project.organisation if project is not None else None
+    if project is None or project.status in GONE or organisation is None:
         return Refusal(401, "token_invalid", "this gateway token is not valid (revoked?).")
-    upstream = upstream_for(project.owner, provider, model)
+    upstream = upstream_for(organisation, provider, model)
     if isinstance(upstream, Refusal):
         return upstream
     return CallContext(
@@ -227,6 +230,9 @@ def call_context(token: str, provider: str, model: str, session_id: str) -> Call
         project_public_id=project.public_id,
         project_name=project.name,
         user_id=project.owner_id,
+        organisation_id=organisation.pk,
+        organisation_public_id=organisation.public_id,
+        organisation_name=organisation.name,
         provider=provider,
         session_id=session_id,
         upstream=upstream,

@@ -39,8 +39,15 @@ class UsageQuery(Schema):
     model: str | None = Field(None, min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")
     date_from: IsoDay | None = Field(None, alias="from", description="First day, YYYY-MM-DD.")
     date_to: IsoDay | None = Field(None, alias="to", description="Last day, YYYY-MM-DD.")
-    group_by: Literal["day", "project", "model", "session"] | None = Field(
-        None, description="Also sum the calls by day, project, model or session."
+    organisation: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9]{1,32}$",
+        description="An organisation's id: only its calls (else every organisation of yours).",
+    )
+    group_by: Literal["day", "project", "model", "session", "person"] | None = Field(
+        None,
+        description="Also sum the calls by day, project, model, session or person (`person`: "
+        "admins and owners of the `organisation` given only).",
     )
 
     @model_validator(mode="after")
@@ -81,5 +88,5 @@ class UsageGroupOut(Schema):
 
 class UsageOut(Schema):
     totals: TotalsOut
-    group_by: Literal["day", "project", "model", "session"] | None
+    group_by: Literal["day", "project", "model", "session", "person"] | None
     groups: list[UsageGroupOut] = Field(description="Empty unless group_by is given.")

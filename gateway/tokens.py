@@ -42,7 +42,8 @@ def revoke(project: Project) -> int:
 
 
 def resolve(token: str) -> GatewayToken | None:
-    """The active token row (with its project and owner) for a presented value, or None.
+    """The active token row (with its project, owner and organisation) for a presented
+    value, or None.
 
     A project being destroyed is cut off at once, before its Sprite is gone and its tokens
     are deleted (``lifecycle.steps.destroy``)."""
@@ -50,7 +51,7 @@ def resolve(token: str) -> GatewayToken | None:
         return None
     return (
         GatewayToken.objects.active()
-        .select_related("project", "project__owner")
+        .select_related("project", "project__owner", "project__organisation")
         .filter(token_hash=digest(token))
         .exclude(project__status__in=[Status.DESTROYING, Status.DESTROYED])
         .first()

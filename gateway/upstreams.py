@@ -22,10 +22,10 @@ from urllib.parse import urlsplit
 from django.conf import settings
 
 from accounts.model_catalog import pi_registry
-from accounts.models import CustomProvider, User
+from accounts.models import CustomProvider
 from accounts.providers import PROVIDER_ENV_VARS, PROVIDER_LABELS
-from accounts.user_settings import settings_for
 from gateway.calls import Refusal, Upstream
+from organisations.models import Organisation
 
 # The header each API shape takes its key in; every other shape: Authorization: Bearer.
 KEY_HEADERS: dict[str, str] = {
@@ -60,9 +60,10 @@ def builtin_base(provider: str, model: str) -> tuple[str, str] | None:
     return common[0][0] if common else None
 
 
-def upstream_for(owner: User, provider: str, model: str) -> Upstream | Refusal:
-    """Where ``owner``'s calls to ``provider`` (for ``model``, "" when unknown) really go."""
-    custom = CustomProvider.objects.filter(user=owner, name=provider).first()
+def upstream_for(organisation: Organisation, provider: str, model: str) -> Upstream | Refusal:
+    """Where ``organisation``'s calls to ``provider`` (for ``model``, "" when unknown) really
+    go, with the organisation's key."""
+    custom = CustomProvider.objects.filter(organisation=organisation, name=provider).first()
     if custom is not None:
         return Upstream(
             provider=provider,
@@ -75,7 +76,7 @@ def upstream_for(owner: User, provider: str, model: str) -> Upstream | Refusal:
         return Refusal(
             404,
             "provider_unknown",
-            "there is no provider of this name for this project's owner.",
+            "there is no provider of this name in this project's organisation.",
             {"provider": provider[:64]},
         )
     base = builtin_base(provider, model)
@@ -87,12 +88,12 @@ def upstream_for(owner: User, provider: str, model: str) -> Upstream | Refusal:
             f"{label} has no fixed address; add it as a custom provider on the settings page.",
             {"provider": provider},
         )
-    key = settings_for(owner).api_key_map().get(provider, "")
+    key = organisation.api_key_map().get(provider, "")
     if not key:
         return Refusal(
             403,
             "provider_key_missing",
-            f"the project's owner has no key for {PROVIDER_LABELS.get(provider, provider)}.",
+            f"the project's organisation has no key for {PROVIDER_LABELS.get(provider, provider)}.",
             {"provider": provider},
         )
     base_url, api = base

@@ -24,6 +24,8 @@ from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from gateway.models import UsageRecord
+from organisations.models import Membership
+from organisations.roles import Ability, allows
 
 ZERO = Decimal("0")
 
@@ -242,8 +244,32 @@ class Group:
     project: str = ""  # the project's public id (for project and session groups)
 
 
+def rows_visible_to(
+    user: object, organisation_ids: list[int] | None = None
+) -> QuerySet[UsageRecord]:
+    """The ledger rows ``user`` may read, in their organisations (or only ``organisation_ids``,
+    which the caller checked are theirs): all of an organisation's rows for its admins and
+    owners (destroyed projects' too); for members and viewers, the rows of the projects they
+    can see and their own."""
+    memberships = Membership.objects.filter(user_id=getattr(user, "pk", None) or 0)
+    if organisation_ids is not None:
+        memberships = memberships.filter(organisation_id__in=organisation_ids)
+    managed: list[int] = []
+    used: list[int] = []
+    for organisation_id, role in memberships.values_list("organisation_id", "role"):
+        (managed if allows(role, Ability.MANAGE) else used).append(organisation_id)
+    visible = Q(organisation_id__in=managed) | Q(
+        organisation_id__in=used, project__organisation_id__in=used
+    )
+    own = Q(organisation_id__in=used, user_id=getattr(user, "pk", None) or 0)
+    return UsageRecord.objects.filter(visible | own)
+
+
 def filtered_rows(user_id: int, usage_filter: UsageFilter) -> QuerySet[UsageRecord]:
-    rows = rows_of(user_id)
+    return filter_rows(rows_of(user_id), usage_filter)
+
+
+def filter_rows(rows: QuerySet[UsageRecord], usage_filter: UsageFilter) -> QuerySet[UsageRecord]:
     if usage_filter.project:
         rows = rows.filter(project_public_id=usage_filter.project)
     if usage_filter.session:
@@ -320,9 +346,16 @@ def _group(group_by: GroupBy, values: Mapping[str, object], names: Mapping[str, 
 
 def daily(user_id: int, days: int = 30, now: datetime | None = None) -> list[tuple[date, Totals]]:
     """The person's totals for each of the last ``days`` days (today included), zeros too."""
+    return daily_of(rows_of(user_id), days, now)
+
+
+def daily_of(
+    base: QuerySet[UsageRecord], days: int = 30, now: datetime | None = None
+) -> list[tuple[date, Totals]]:
+    """``base``'s totals for each of the last ``days`` days (today included), zeros too."""
     today = start_of_day(now).date()
     first = today - timedelta(days=days - 1)
-    rows = filtered_rows(user_id, UsageFilter(date_from=first, date_to=today))
+    rows = filter_rows(base, UsageFilter(date_from=first, date_to=today))
     found = {group.key: group.totals for group in grouped(rows, "day")}
     return [
         (day, found.get(day.isoformat(), Totals()))
@@ -334,7 +367,7 @@ def grouped_by_user(rows: QuerySet[UsageRecord]) -> list[Group]:
     """``rows`` summed by person, costliest first (for operators: the admin's summary)."""
     by_user = rows.order_by().values("user_id", "user__email").annotate(**_aggregates())
     groups = [
-        Group(key=str(values["user_id"]), label=str(values["user__email"] or values["user_id"]),
+        Group(key=str(values["user_id"]), label=str(values["user__email"] or "A deleted account"),
               totals=_totals_from(values))
         for values in by_user
     ]  # fmt: skip

@@ -62,6 +62,7 @@ def call_json(record: UsageRecord) -> CallJson:
 
 def usage_payload(record: UsageRecord) -> dict[str, object]:
     """The ``{"kind": "usage", …}`` payload after ``record``: fresh sums of the ledger."""
+    assert record.user_id is not None, "a row of a deleted account is not published"
     return snapshot(record.user_id, record.project_public_id, record.session_id, record)
 
 
@@ -93,4 +94,6 @@ def snapshot(
 
 def publish(record: UsageRecord) -> None:
     """Send the session's and the project's totals after ``record`` was written."""
+    if record.user_id is None:
+        return  # its person's account is gone: nobody's meters show it
     broadcast_gateway(record.project_public_id, record.user_id, usage_payload(record))

@@ -9,7 +9,7 @@ pressing a button twice, or from two places at once, starts the work once.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from collections.abc import Callable
 
 from celery import Task
 from django.core.cache import cache
@@ -18,8 +18,13 @@ from django.db import transaction
 from django.dispatch import receiver
 
 from accounts.models import User
-from accounts.signals import user_secrets_changed
 from gateway import tokens as gateway_tokens
+from organisations import audit
+from organisations.access import require, role_of
+from organisations.models import AuditAction, Organisation
+from organisations.personal import personal_organisation_of
+from organisations.roles import Ability
+from organisations.signals import organisation_secrets_changed
 from projects import tasks
 from projects.errors import ProjectError
 from projects.lifecycle.status import transition
@@ -59,14 +64,30 @@ def clean_description(description: str) -> str:
     return description
 
 
-def create_project(owner: User, name: str, description: str = "") -> Project:
-    """Create a project and start provisioning its Sprite once the row is committed."""
+def create_project(
+    owner: User, name: str, description: str = "", organisation: Organisation | None = None
+) -> Project:
+    """Create a project in `organisation` (default: the creator's personal one; the creator
+    needs a role that may use projects there) and start provisioning its Sprite once the row
+    is committed."""
     name = clean_name(name)
     description = clean_description(description)
-    if Project.objects.for_user(owner).listed().count() >= MAX_PROJECTS_PER_USER:
-        raise ProjectError(f"You can have at most {MAX_PROJECTS_PER_USER} projects.", "limit")
+    if organisation is None:
+        organisation = personal_organisation_of(owner)
+    require(role_of(owner, organisation.pk), Ability.USE, organisation.name)
+    # The quota is the organisation's: members share its projects (and its Sprites).
+    if (
+        Project.objects.in_organisation(organisation.pk).visible().listed().count()
+        >= MAX_PROJECTS_PER_USER
+    ):
+        raise ProjectError(
+            f"An organisation can have at most {MAX_PROJECTS_PER_USER} projects.", "limit"
+        )
     with transaction.atomic():
-        project = Project.objects.create(owner=owner, name=name, description=description)
+        project = Project.objects.create(
+            owner=owner, organisation=organisation, name=name, description=description
+        )
+        audit.record(organisation.pk, owner, AuditAction.PROJECT_CREATED, name)
         tasks.provision_project.delay_on_commit(project.pk)
     return project
 
@@ -81,7 +102,9 @@ def rename_project(project: Project, name: str, description: str | None = None) 
     return project
 
 
-def destroy_project(project: Project, task_id: str | None = None) -> bool:
+def destroy_project(
+    project: Project, task_id: str | None = None, actor: object | None = None
+) -> bool:
     """Mark the project for destruction and destroy its Sprite in the background.
 
     Returns False when it was already being destroyed (calling twice is harmless).
@@ -90,6 +113,7 @@ def destroy_project(project: Project, task_id: str | None = None) -> bool:
     with transaction.atomic():
         moved = transition(project, Status.DESTROYING, message="")
         if moved:
+            audit.record(project.organisation_id, actor, AuditAction.PROJECT_DELETED, project.name)
             tasks.destroy_project_sprite.apply_async_on_commit((project.pk,), task_id=task_id)
     return moved
 
@@ -146,14 +170,14 @@ def retry(project: Project) -> str:
     return _enqueue_on_commit(tasks.provision_project, project)
 
 
-def destroy(project: Project) -> str:
+def destroy(project: Project, actor: object | None = None) -> str:
     task_id = str(uuid.uuid4())
-    if not destroy_project(project, task_id=task_id):
+    if not destroy_project(project, task_id=task_id, actor=actor):
         raise ProjectError("The project is already being destroyed.", "conflict")
     return task_id
 
 
-ACTIONS = {
+ACTIONS: dict[str, Callable[[Project], str]] = {
     "wake": wake,
     "sleep": sleep,
     "rebootstrap": rebootstrap,
@@ -162,12 +186,15 @@ ACTIONS = {
 }
 
 
-def perform(project: Project, action: str) -> str:
-    """Do `action` and return the id of the Celery task that carries it out."""
+def perform(project: Project, action: str, actor: object | None = None) -> str:
+    """Do `action` and return the id of the Celery task that carries it out (`actor`, who
+    asked, goes into the audit log of a destruction)."""
     handler = ACTIONS.get(action)
     if handler is None:
         raise ProjectError(f"Unknown action {action!r}.", "not_found")
     with transaction.atomic():
+        if action == "destroy":
+            return destroy(project, actor)
         return handler(project)
 
 
@@ -194,13 +221,16 @@ def rotate_gateway_token(project: Project) -> None:
     sync_environment_on_commit(project)
 
 
-@receiver(user_secrets_changed)
-def resync_user_sprites(sender: object, user: Any, **kwargs: object) -> None:
-    """A key or a custom provider changed: live Sprites get pi's models.json rewritten and
+@receiver(organisation_secrets_changed)
+def resync_organisation_sprites(sender: object, organisation_id: int, **kwargs: object) -> None:
+    """An organisation's key, custom provider or Sprites token changed: its live Sprites
+    (every project of the organisation) get pi's models.json rewritten and
     their environment re-applied (the providers' fingerprint in it; never a key, which the
     gateway adds to each call). Nothing is restarted for it, so a run is not disturbed.
 
     Connected when the app is ready (``ProjectsConfig.ready`` imports this module)."""
-    live = Project.objects.for_user(user).filter(status__in=[Status.RUNNING, Status.SLEEPING])
+    live = Project.objects.filter(
+        organisation_id=organisation_id, status__in=[Status.RUNNING, Status.SLEEPING]
+    )
     for project_id in live.values_list("pk", flat=True):
         tasks.sync_project_environment.delay(project_id)

@@ -29,7 +29,7 @@ def _run_action(
     done, refused = 0, []
     for project in queryset:
         try:
-            actions.perform(project, action)
+            actions.perform(project, action, actor=request.user)
             done += 1
         except ProjectError as error:
             refused.append(f"{project.name}: {error.message}")

@@ -2,10 +2,12 @@
 
 Everything a browser sees live that is not a bridge event goes through a channel group:
 ``project.<public_id>`` (a project's viewers: the relay's feed in each web process) and
-``user.<id>`` (the person's home screen). Two message types travel there, and their shapes
-are declared here: ``lifecycle.update`` (``LifecycleUpdate``, published by the lifecycle
-steps) and ``relay.state`` (``RelayStateMessage``, published by the relay's upstream
-holder). projects/relay/ turns them into websocket frames.
+``user.<id>`` (the person's home screen: every member of the project's organisation gets
+its projects' updates, whatever their role). The message types that travel there are declared
+here: ``lifecycle.update`` (``LifecycleUpdate``, published by the lifecycle steps),
+``relay.state`` (``RelayStateMessage``, published by the relay's upstream holder),
+``gateway.update`` and ``prompt.author`` (who sent a prompt, so open pages name them at
+once). projects/relay/ turns them into websocket frames.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Literal, TypedDict
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
+from organisations.models import Membership
 from projects.models import Project
 
 logger = logging.getLogger(__name__)
@@ -69,15 +72,28 @@ class GatewayUpdate(TypedDict):
     payload: dict[str, object]
 
 
+def member_ids_of_project(public_id: str) -> list[int]:
+    """The ids of the members of the project's organisation (one query): whose home screens
+    show the project."""
+    return list(
+        Membership.objects.filter(organisation__projects__public_id=public_id).values_list(
+            "user_id", flat=True
+        )
+    )
+
+
 def broadcast_gateway(public_id: str, owner_id: int, payload: dict[str, object]) -> None:
-    """Send a gateway update to the project's viewers and to its owner's home screen."""
+    """Send a gateway update to the project's viewers and to the home screen of every
+    member of its organisation. `owner_id` (the project's creator, or the caller) is no
+    longer who hears it: kept so the gateway's callers stay as they are."""
     layer = get_channel_layer()
     if layer is None:
         return
     message: GatewayUpdate = {"type": "gateway.update", "payload": payload}
     try:
         async_to_sync(layer.group_send)(project_group(public_id), message)
-        async_to_sync(layer.group_send)(user_group(owner_id), message)
+        for member_id in member_ids_of_project(public_id):
+            async_to_sync(layer.group_send)(user_group(member_id), message)
     except Exception:  # a missing viewer must never fail the call's bookkeeping
         logger.warning("could not broadcast a gateway update of %s", public_id, exc_info=True)
 
@@ -95,13 +111,42 @@ def lifecycle_payload(project: Project) -> LifecyclePayload:
 
 
 def broadcast_lifecycle(project: Project) -> None:
-    """Tell the project's viewers, and its owner's home screen, where the project is."""
+    """Tell the project's viewers, and the home screens of its organisation's members,
+    where the project is."""
     layer = get_channel_layer()
     if layer is None:
         return
     message: LifecycleUpdate = {"type": "lifecycle.update", "payload": lifecycle_payload(project)}
     try:
         async_to_sync(layer.group_send)(project_group(project.public_id), message)
-        async_to_sync(layer.group_send)(user_group(project.owner_id), message)
+        for member_id in member_ids_of_project(project.public_id):
+            async_to_sync(layer.group_send)(user_group(member_id), message)
     except Exception:  # a missing viewer must never fail the lifecycle work itself
         logger.warning("could not broadcast lifecycle of %s", project.public_id, exc_info=True)
+
+
+class PromptAuthorMessage(TypedDict):
+    """Who sent a prompt the control plane accepted (projects/prompt_authors.py), for the
+    pages that show its session: they put the name on the live message with that text.
+    The relay sends it on as ``{"kind": "author", "session_id", "text", "author"}``."""
+
+    type: Literal["prompt.author"]
+    session_id: str
+    text: str
+    author: str
+
+
+def broadcast_prompt_author(public_id: str, session_id: str, text: str, author: str) -> None:
+    layer = get_channel_layer()
+    if layer is None or not author:
+        return
+    message: PromptAuthorMessage = {
+        "type": "prompt.author",
+        "session_id": session_id,
+        "text": text,
+        "author": author,
+    }
+    try:
+        async_to_sync(layer.group_send)(project_group(public_id), message)
+    except Exception:  # the name shows on the next load of the history anyway
+        logger.warning("could not broadcast a prompt's author in %s", public_id, exc_info=True)

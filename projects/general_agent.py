@@ -15,16 +15,31 @@ from django.db import transaction
 
 from accounts.models import ApiToken, User
 from accounts.tokens import create_api_token, revoke_api_token
+from organisations.access import role_of
+from organisations.personal import personal_organisation_of
 from projects import actions
-from projects.models import Kind, Project, ProjectSecret, Status
+from projects.models import Kind, Project, ProjectQuerySet, ProjectSecret, Status
 
 TOKEN_SECRET_NAME = "STARTER_API_TOKEN"  # noqa: S105 (a variable name)
 TOKEN_NAME = "General agent"  # noqa: S105 (a label)
 AGENT_NAME = "General agent"
 
 
+def _own_agents(user: User) -> ProjectQuerySet:
+    """The general agent stays personal: the user's own, in their personal organisation,
+    never another member's (even where they share an organisation)."""
+    return Project.objects.filter(
+        kind=Kind.GENERAL_AGENT, owner=user, organisation__personal_of=user
+    )
+
+
 def find_general_agent(user: User) -> Project | None:
-    return Project.objects.for_user(user).filter(kind=Kind.GENERAL_AGENT).first()
+    agent = _own_agents(user).exclude(status=Status.DESTROYED).select_related("organisation")
+    found = agent.first()
+    if found is not None:
+        # The workspace tells the page the caller's role, as for any project.
+        found.member_role = role_of(user, found.organisation_id)  # type: ignore[attr-defined]
+    return found
 
 
 def _issue_token(project: Project) -> None:
@@ -43,16 +58,12 @@ def _issue_token(project: Project) -> None:
 @transaction.atomic
 def ensure_general_agent(user: User) -> Project:
     """The user's general agent, created (and its Sprite provisioned) on first use."""
-    project = (
-        Project.objects.select_for_update()
-        .filter(owner=user, kind=Kind.GENERAL_AGENT)
-        .exclude(status=Status.DESTROYED)
-        .first()
-    )
+    project = _own_agents(user).select_for_update().exclude(status=Status.DESTROYED).first()
     if project is not None:
         return project
     project = Project.objects.create(
         owner=user,
+        organisation=personal_organisation_of(user),
         kind=Kind.GENERAL_AGENT,
         name=AGENT_NAME,
         description="Works across all of your projects.",

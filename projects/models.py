@@ -4,14 +4,17 @@ are in ``projects.secrets``)."""
 from __future__ import annotations
 
 import unicodedata
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.deletion import Collector
 from django.utils import timezone
 
 from accounts.fields import EncryptedTextField
+from organisations.models import Organisation
+from organisations.personal import personal_organisation_of
 from projects.public_ids import new_public_id
 
 
@@ -23,6 +26,22 @@ class Status(models.TextChoices):
     DESTROYING = "destroying", "Destroying"
     DESTROYED = "destroyed", "Destroyed"
     ERROR = "error", "Error"
+
+
+def protect_projects_not_destroyed(
+    collector: Collector, field: models.Field[Any, Any], sub_objs: Any, using: str
+) -> None:
+    """Deleting a person: refused while they created projects that are not destroyed (the
+    admin names them). A cascade would take a team's shared projects with the leaver and
+    leave their Sprites running with nobody to destroy them. Destroyed ones (no Sprite
+    left) go with the person; their usage rows stay (gateway.models.UsageRecord)."""
+    live = [project for project in sub_objs if project.status != Status.DESTROYED]
+    if live:
+        raise models.ProtectedError(
+            "Destroy the person's projects first: deleting them would leave their Sprites running.",
+            set(live),
+        )
+    models.CASCADE(collector, field, sub_objs, using)
 
 
 class Kind(models.TextChoices):
@@ -58,10 +77,17 @@ def validate_project_name(name: str) -> None:
 
 class ProjectQuerySet(models.QuerySet["Project"]):
     def for_user(self, user: object) -> ProjectQuerySet:
-        """Every lookup made for a person goes through here: it only sees what it owns."""
-        if not getattr(user, "is_authenticated", False):
+        """Every lookup made for a person goes through here: it only sees the projects of
+        the organisations it belongs to (any role; what the role allows is checked by
+        ``projects.lookup``)."""
+        if not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", True):
             return self.none()
-        return self.filter(owner_id=getattr(user, "pk", None)).exclude(status=Status.DESTROYED)
+        return self.filter(
+            organisation__memberships__user_id=getattr(user, "pk", None) or 0
+        ).exclude(status=Status.DESTROYED)
+
+    def in_organisation(self, organisation_id: int) -> ProjectQuerySet:
+        return self.filter(organisation_id=organisation_id)
 
     def visible(self) -> ProjectQuerySet:
         return self.exclude(status=Status.DESTROYED)
@@ -77,8 +103,14 @@ class Project(models.Model):
     id = models.BigAutoField(primary_key=True)
     public_id = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
     name = models.CharField(max_length=100, validators=[validate_project_name])
+    # The tenant: who may see and use the project is decided by membership of it.
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="projects"
+    )
+    # Who created the project (it acts for them where a person is needed, e.g. the general
+    # agent's token); access never depends on it.
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="projects"
+        settings.AUTH_USER_MODEL, on_delete=protect_projects_not_destroyed, related_name="projects"
     )
     description = models.TextField(blank=True, default="")
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.PROJECT)
@@ -106,6 +138,13 @@ class Project(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.public_id})"
 
+    def save(self, *args: object, **kwargs: object) -> None:
+        # A project made without an organisation (older code paths, the admin, tests)
+        # belongs to its creator's personal organisation.
+        if self.organisation_id is None and self.owner_id is not None:
+            self.organisation = personal_organisation_of(self.owner)
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+
     @property
     def is_busy(self) -> bool:
         return self.status in {Status.CREATING, Status.BOOTSTRAPPING, Status.DESTROYING}
@@ -128,3 +167,27 @@ class ProjectSecret(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class PromptAuthor(models.Model):
+    """Who sent a prompt (issue 19): kept by the control plane when it accepts the prompt,
+    so the transcript can say who said what; pi's log in the Sprite knows no people, and
+    anything the Sprite says about authors could be forged. Matched to the session's user
+    messages by the SHA-256 of the text, in order."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="prompt_authors")
+    session_id = models.CharField(max_length=100)
+    text_digest = models.CharField(max_length=64)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        indexes = [
+            models.Index(fields=["project", "session_id", "text_digest"], name="prompt_author_find")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in {self.session_id}"

@@ -11,6 +11,8 @@ import re
 
 from django.db import IntegrityError, transaction
 
+from organisations import audit
+from organisations.models import AuditAction
 from projects import tasks
 from projects.errors import ProjectError
 from projects.models import Project, ProjectSecret
@@ -50,8 +52,11 @@ def clean_secret_name(name: str) -> str:
     return name
 
 
-def set_project_secret(project: Project, name: str, value: str) -> ProjectSecret:
-    """Add or replace a secret; the running Sprite gets it without a restart."""
+def set_project_secret(
+    project: Project, name: str, value: str, actor: object | None = None
+) -> ProjectSecret:
+    """Add or replace a secret; the running Sprite gets it without a restart. The
+    organisation's audit log records the secret's name (never its value) and ``actor``."""
     name = clean_secret_name(name)
     if value == "":
         raise ProjectError("A secret needs a value.")
@@ -61,18 +66,36 @@ def set_project_secret(project: Project, name: str, value: str) -> ProjectSecret
         raise ProjectError("A secret value cannot contain NUL characters.")
     with transaction.atomic():
         try:
-            secret, _ = ProjectSecret.objects.update_or_create(
-                project=project, name=name, defaults={"value": value}
-            )
+            with transaction.atomic():
+                secret, created = ProjectSecret.objects.update_or_create(
+                    project=project, name=name, defaults={"value": value}
+                )
         except IntegrityError as exc:  # two writers racing on a new name
             raise ProjectError("That secret was changed at the same moment; try again.") from exc
+        audit.record(
+            project.organisation_id,
+            actor,
+            AuditAction.SECRET_SET,
+            name,
+            project=project.public_id,
+            project_name=project.name,
+            created=created,
+        )
         tasks.sync_project_environment.delay_on_commit(project.pk)
     return secret
 
 
-def remove_project_secret(project: Project, name: str) -> None:
+def remove_project_secret(project: Project, name: str, actor: object | None = None) -> None:
     with transaction.atomic():
         deleted, _ = ProjectSecret.objects.filter(project=project, name=name).delete()
         if not deleted:
             raise ProjectError(f"There is no secret named {name}.", "not_found")
+        audit.record(
+            project.organisation_id,
+            actor,
+            AuditAction.SECRET_REMOVED,
+            name,
+            project=project.public_id,
+            project_name=project.name,
+        )
         tasks.sync_project_environment.delay_on_commit(project.pk)

@@ -27,6 +27,9 @@ from accounts import api as accounts_api
 from accounts.api_auth import FULL_ACCESS, ScopeDenied
 from accounts.user_settings import SettingsError
 from gateway import api as gateway_api
+from organisations import api as organisations_api
+from organisations import members_api as organisations_members_api
+from organisations.errors import OrganisationError, RoleRequired
 from projects.api import agent as api_agent
 from projects.api import branches as api_branches
 from projects.api import events as api_events
@@ -79,6 +82,9 @@ api.add_router("/settings", accounts_api.router)
 api.add_router("/projects", api_limits.router)
 api.add_router("/settings", api_limits.user_router)
 api.add_router("/usage", gateway_api.router)
+api.add_router("/organisations", organisations_api.router)
+# Organisations (issue 19): organisations, members, invitations, the audit log.
+api.add_router("/organisations", organisations_members_api.router)
 
 
 def error_response(
@@ -153,6 +159,20 @@ def _scope_denied(request: HttpRequest, error: ScopeDenied) -> HttpResponse:
     return error_response(request, 403, "insufficient_scope", error.message)
 
 
+def _role_required(request: HttpRequest, error: RoleRequired) -> HttpResponse:
+    return error_response(
+        request, 403, "role_required", error.message, {"needed_role": error.needed.value}
+    )
+
+
+ORGANISATION_ERROR_CODES = {403: "forbidden", 404: "not_found", 409: "conflict", 410: "gone"}
+
+
+def _organisation_error(request: HttpRequest, error: OrganisationError) -> HttpResponse:
+    code = ORGANISATION_ERROR_CODES.get(error.status, "invalid")
+    return error_response(request, error.status, code, error.message)
+
+
 def _rate_limited(request: HttpRequest, error: RateLimited) -> HttpResponse:
     response = error_response(request, 429, "rate_limited", error.message)
     response["Retry-After"] = str(math.ceil(error.retry_after))
@@ -182,6 +202,8 @@ HANDLERS: list[tuple[type[Exception], Callable[[HttpRequest, Any], HttpResponse]
     (AuthenticationError, _unauthenticated),
     (HttpError, _http_error),
     (ScopeDenied, _scope_denied),
+    (RoleRequired, _role_required),
+    (OrganisationError, _organisation_error),
     (RateLimited, _rate_limited),
     (RequestDataTooBig, _too_large),
     (Exception, _unexpected),

@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "channels",
     "ninja",  # the API docs page and its Swagger UI files, served locally (no CDN)
     "accounts",
+    "organisations",
     "sprites",
     "projects",
     "gateway",
@@ -99,6 +100,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "organisations.context.organisations",
             ],
         },
     },
@@ -172,6 +174,10 @@ CHANNEL_LAYERS = {
             ],
             "capacity": 2000,
             "expiry": 30,
+            # Groups and channels under the instance's prefix, as the cache and Celery's
+            # keys are: two instances (or two test workers) sharing one Redis must never
+            # receive each other's project events.
+            "prefix": f"{STARTER_REDIS_PREFIX}:asgi",
         },
     }
 }

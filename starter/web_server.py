@@ -120,9 +120,12 @@ def tune_http() -> None:
 # A query parameter whose value is a credential: the access log shows it redacted (the
 # gateway takes Google's ``?key=`` as a gateway token, gateway/proxy.py).
 SECRET_QUERY_PARAMETERS = re.compile(r"([?&]key=)[^&\s]*", re.I)
+# An invitation link carries its single-use secret in the path (organisations/invitations.py).
+SECRET_PATHS = re.compile(r"^(/invitations/)(?!accept/)[^/?\s]+")
 
 
 def redacted_path(path: str) -> str:
+    path = SECRET_PATHS.sub(r"\1[redacted]", path)
     return SECRET_QUERY_PARAMETERS.sub(r"\1[redacted]", path)
 
 

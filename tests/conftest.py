@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from channels.layers import channel_layers
 from django.conf import settings
 from django.db import connection
 from django.test import Client
@@ -87,6 +88,9 @@ def isolated_task_queue() -> Iterator[str]:
     settings.STARTER_REDIS_PREFIX = f"test{RUN_ID}"
     # Django's cache lives in Redis too (allauth's rate limits): same per-run prefix.
     settings.CACHES["default"]["KEY_PREFIX"] = f"test{RUN_ID}"
+    # And the channel layer's groups: parallel workers stream the same project ids.
+    settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"test{RUN_ID}:asgi"
+    channel_layers.backends.clear()
     app.conf.task_default_queue = queue
     yield queue
 
@@ -193,3 +197,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "browser" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.flaky(reruns=2, reruns_delay=2))
+        _name_the_operation(item)
+
+
+def _name_the_operation(item: pytest.Item) -> None:
+    """schemathesis names its items by API operation but gives them all the test's node id
+    (schemathesis 4.32 on pytest 9). pytest-xdist's per-file scheduling keys work by node id,
+    so it ran one operation of the 98 and reported one pass; the operation joins the id."""
+    label = getattr(item, "operation_label", None)
+    if label and item._id.params is None:  # pytest 9's structured id; nothing public sets it
+        item._id = item._id.with_params(label)
+
+
+def pytest_xdist_node_collection_finished(node: object, ids: list[str]) -> None:
+    """A worker's collection with a node id twice would lose tests silently (above)."""
+    repeated = sorted({nodeid for nodeid in ids if ids.count(nodeid) > 1})
+    if repeated:
+        raise pytest.UsageError(
+            f"{len(repeated)} test ids are collected more than once and parallel workers would "
+            f"run only one of each: {repeated[:5]}"
+        )

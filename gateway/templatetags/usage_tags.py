@@ -16,10 +16,17 @@ CHART_DAYS = 30
 
 
 @register.inclusion_tag("gateway/_usage_section.html")
-def usage_section(user: Any) -> dict[str, object]:
-    days = usage.daily(user.pk, CHART_DAYS)
+def usage_section(user: Any, organisation: Any = None) -> dict[str, object]:
+    """The person's own calls, or (with ``organisation``) the calls of that organisation
+    ``user`` may read: all of them for its admins and owners, else those of the projects
+    they can see and their own (``gateway.usage.rows_visible_to``)."""
+    if organisation is None:
+        base = usage.rows_of(user.pk)
+    else:
+        base = usage.rows_visible_to(user, [organisation.pk])
+    days = usage.daily_of(base, CHART_DAYS)
     first, last = days[0][0], days[-1][0]
-    rows = usage.filtered_rows(user.pk, usage.UsageFilter(date_from=first, date_to=last))
+    rows = usage.filter_rows(base, usage.UsageFilter(date_from=first, date_to=last))
     projects = usage.grouped(rows, "project")
     per_day = usage.daily_by_project(rows, [day for day, _ in days])
     chart = {
@@ -36,7 +43,8 @@ def usage_section(user: Any) -> dict[str, object]:
         ],
     }
     return {
-        "periods": usage.user_periods(user.pk),
+        "periods": usage.periods_of(base),
+        "organisation": organisation,
         "last_30": usage.totals_of(rows),
         "days": [(day, totals) for day, totals in reversed(days) if totals.calls],
         "projects": projects,

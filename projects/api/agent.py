@@ -1,5 +1,5 @@
-"""The agent API: prompt, steer, follow up, abort, state, config, sessions, commands, messages,
-history, trace, inspect.
+"""The agent API: prompt, steer, follow up, abort, state, config, sessions (and deleting them),
+commands, messages, history, trace, inspect.
 
 Each operation finds the caller's project, counts it against the `agent` rate limit, and
 calls one function of `projects.bridge.agent` (the dashboard calls the same ones), so both
@@ -14,14 +14,18 @@ from ninja.responses import Status as Reply
 
 from accounts.api_auth import principal_of
 from bridge_agent.protocol import SESSION_ID_PATTERN
+from organisations.roles import Ability
 from projects.api.rate_limit import check_rate_limit
 from projects.api.schemas import (
     AbortIn,
     AcceptedOut,
     AgentDocument,
+    ArchivedSessionOut,
+    ArchivedSessionsOut,
     CommandsOut,
     CompactIn,
     ConfigIn,
+    DeletedSessionOut,
     HistoryOut,
     NewSessionIn,
     PromptIn,
@@ -46,17 +50,23 @@ SENT = responses({202: SentOut}, *SPRITE_ERRORS, 402, 415)
 DOCUMENT = responses({200: AgentDocument}, *SPRITE_ERRORS)
 
 
-def agent_project(request: HttpRequest, project_id: str) -> Project:
-    """The caller's project (404 if not theirs), after counting one `agent` request."""
-    project = project_for_principal(request, project_id)
+def agent_project(
+    request: HttpRequest, project_id: str, ability: Ability = Ability.VIEW
+) -> Project:
+    """The caller's project if its role allows `ability` (404 if not in one of its
+    organisations, 403 for a weak role), after counting one `agent` request."""
+    project = project_for_principal(request, project_id, ability)
     check_rate_limit("agent", principal_of(request).rate_limit_key)
     return project
 
 
 def _send(request: HttpRequest, project_id: str, payload: PromptIn, mode: str) -> SentOut:
-    project = agent_project(request, project_id)
+    project = agent_project(request, project_id, Ability.USE)
     images = [image.model_dump() for image in payload.images] if payload.images else None
-    sent = agent.send(project, payload.session_id, payload.message, mode, images)
+    sent = agent.send(
+        project, payload.session_id, payload.message, mode, images,
+        author=principal_of(request).user,
+    )  # fmt: skip
     return SentOut(ok=True, **sent)
 
 
@@ -88,7 +98,7 @@ def follow_up(request: HttpRequest, project_id: str, payload: PromptIn) -> Reply
     summary="Abort the agent's run",
 )
 def abort(request: HttpRequest, project_id: str, payload: AbortIn) -> AcceptedOut:
-    project = agent_project(request, project_id)
+    project = agent_project(request, project_id, Ability.USE)
     return AcceptedOut(ok=True, session_id=agent.abort(project, payload.session_id))
 
 
@@ -100,7 +110,7 @@ def abort(request: HttpRequest, project_id: str, payload: AbortIn) -> AcceptedOu
 def clear_queue(request: HttpRequest, project_id: str, payload: QueueIn) -> QueueOut:
     """Removes every message still waiting in the session's queue and answers their texts:
     they will not be sent."""
-    project = agent_project(request, project_id)
+    project = agent_project(request, project_id, Ability.USE)
     return QueueOut(**agent.clear_queue(project, payload.session_id))
 
 
@@ -114,7 +124,7 @@ def state(request: HttpRequest, project_id: str, query: Query[SessionQuery]) -> 
 
 @router.post("/{project_id}/config", response=DOCUMENT, summary="Change model, thinking, app port")
 def config(request: HttpRequest, project_id: str, payload: ConfigIn) -> AgentDocument:
-    project = agent_project(request, project_id)
+    project = agent_project(request, project_id, Ability.USE)
     return agent.configure(
         project, payload.session_id, payload.model, payload.thinking_level, payload.app_port
     )
@@ -135,7 +145,7 @@ def new_session(
 ) -> Reply[AcceptedOut]:
     """The new session becomes the current one; `name` (optional) names it."""
     name = payload.name if payload is not None else None
-    session_id = agent.new_session(agent_project(request, project_id), name)
+    session_id = agent.new_session(agent_project(request, project_id, Ability.USE), name)
     return Reply(201, AcceptedOut(ok=True, session_id=session_id))
 
 
@@ -145,9 +155,22 @@ def new_session(
     summary="Rename a chat session",
 )
 def rename_session(request: HttpRequest, project_id: str, payload: RenameIn) -> SessionNameOut:
-    project = agent_project(request, project_id)
+    project = agent_project(request, project_id, Ability.USE)
     renamed = agent.rename_session(project, payload.session_id, payload.name)
     return SessionNameOut(ok=True, **renamed)
+
+
+@router.get(
+    "/{project_id}/sessions/archived",
+    response=responses({200: ArchivedSessionsOut}, *SPRITE_ERRORS),
+    summary="List archived (deleted) chat sessions",
+)
+def archived_sessions(request: HttpRequest, project_id: str) -> ArchivedSessionsOut:
+    """Read-only: the traces of deleted sessions, kept in the Sprite's
+    `~/.pi/archived-sessions`, newest first. Names come from the Sprite: treat them as text."""
+    project = agent_project(request, project_id)
+    listed = agent.archived_sessions(project)
+    return ArchivedSessionsOut(archived=[ArchivedSessionOut(**entry) for entry in listed])
 
 
 @router.post(
@@ -156,14 +179,14 @@ def rename_session(request: HttpRequest, project_id: str, payload: RenameIn) -> 
     summary="Make another session the current one",
 )
 def switch_session(request: HttpRequest, project_id: str, payload: SwitchIn) -> AcceptedOut:
-    project = agent_project(request, project_id)
+    project = agent_project(request, project_id, Ability.USE)
     return AcceptedOut(ok=True, session_id=agent.switch_session(project, payload.session_id))
 
 
 @router.post("/{project_id}/sessions/compact", response=DOCUMENT, summary="Compact a session")
 def compact_session(request: HttpRequest, project_id: str, payload: CompactIn) -> AgentDocument:
     """Replaces older messages with a summary written by the model (can take minutes)."""
-    project = agent_project(request, project_id)
+    project = agent_project(request, project_id, Ability.USE)
     return agent.compact(project, payload.session_id, payload.instructions)
 
 
@@ -229,3 +252,23 @@ def trace(
 )
 def inspect(request: HttpRequest, project_id: str) -> AgentDocument:
     return agent.inspect(agent_project(request, project_id))
+
+
+# Last: Django matches paths in order, and `{session_id}` would take the fixed
+# `sessions/new|rename|switch|compact|archived` paths for itself (and answer them 405).
+@router.delete(
+    "/{project_id}/sessions/{session_id}",
+    response=responses({200: DeletedSessionOut}, *SPRITE_ERRORS),
+    summary="Delete (archive) a chat session",
+)
+def delete_session(
+    request: HttpRequest,
+    project_id: str,
+    session_id: str = Path(..., pattern=SESSION_ID_PATTERN),
+) -> DeletedSessionOut:
+    """The session leaves every list; its trace moves to the Sprite's
+    `~/.pi/archived-sessions` (see `GET .../sessions/archived`), never lost. 409 while the
+    session runs a prompt: abort it or wait. Deleting the current session makes the most
+    recent other one current. Open pages get a `session_deleted` event."""
+    project = agent_project(request, project_id, Ability.USE)
+    return DeletedSessionOut(ok=True, **agent.delete_session(project, session_id))

@@ -12,6 +12,7 @@ from ninja import Path, Router
 from ninja.responses import Status as Reply
 
 from bridge_agent.protocol import SESSION_ID_PATTERN
+from organisations.roles import Ability
 from projects.api.agent import agent_project
 from projects.api.schemas import AcceptedOut, BranchIn, EditIn, TreeOut
 from projects.bridge import branches
@@ -43,7 +44,7 @@ def edit(
     """Sends `message` in place of the message `entry_id`: a new branch starts beside the
     old one (still in the tree) and the run starts; follow it on `GET /events`. A session
     that is working answers 409; an unknown `entry_id` 404."""
-    project = agent_project(request, project_id)
+    project = agent_project(request, project_id, Ability.USE)
     images = [image.model_dump() for image in payload.images] if payload.images else None
     sent_to = branches.edit_message(project, session_id, payload.entry_id, payload.message, images)
     return Reply(202, AcceptedOut(ok=True, session_id=sent_to))
@@ -55,7 +56,7 @@ def switch(
 ) -> TreeOut:
     """Shows the branch through `entry_id` (down to its newest answer); the next prompt
     continues it. Answers the tree; `GET /messages` now lists that branch."""
-    project = agent_project(request, project_id)
+    project = agent_project(request, project_id, Ability.USE)
     return TreeOut(**branches.switch_branch(project, session_id, payload.entry_id))
 
 
@@ -69,5 +70,5 @@ def clone(
 ) -> Reply[AcceptedOut]:
     """A new session holding the branch on screen; it becomes the current session. The
     original is kept as it is."""
-    project = agent_project(request, project_id)
+    project = agent_project(request, project_id, Ability.USE)
     return Reply(201, AcceptedOut(ok=True, session_id=branches.clone_session(project, session_id)))

@@ -16,6 +16,7 @@ from django.http import HttpRequest, StreamingHttpResponse
 from ninja import Query, Router, Schema
 from pydantic import Field
 
+from organisations.roles import Ability
 from projects.api.schemas import Input
 from projects.lookup import project_for_principal
 from projects.models import Project
@@ -176,7 +177,7 @@ async def archive(
 
 
 def _project(request: HttpRequest, project_id: str) -> Project:
-    return project_for_principal(request, project_id)
+    return project_for_principal(request, project_id, Ability.USE)
 
 
 @router.put(
@@ -211,7 +212,7 @@ async def upload(
 def save(request: HttpRequest, project_id: str, payload: WorkspaceSaveIn) -> WorkspaceEntryOut:
     """409 `conflict` when the file changed (or appeared, or was deleted) since it was
     opened: reload it, or save again with its current `modified_at` to overwrite."""
-    project = project_for_principal(request, project_id)
+    project = project_for_principal(request, project_id, Ability.USE)
     entry = workspace_files.save_text(
         project,
         payload.path,
@@ -228,7 +229,7 @@ def save(request: HttpRequest, project_id: str, payload: WorkspaceSaveIn) -> Wor
 )
 def rename(request: HttpRequest, project_id: str, payload: WorkspaceRenameIn) -> tuple[int, None]:
     """Never replaces an existing `destination` (400 saying so)."""
-    project = project_for_principal(request, project_id)
+    project = project_for_principal(request, project_id, Ability.USE)
     workspace_files.rename(project, payload.source, payload.destination)
     return 204, None
 
@@ -240,6 +241,6 @@ def rename(request: HttpRequest, project_id: str, payload: WorkspaceRenameIn) ->
 )
 def delete(request: HttpRequest, project_id: str, payload: WorkspaceDeleteIn) -> tuple[int, None]:
     """A link is removed itself, never what it points to."""
-    project = project_for_principal(request, project_id)
+    project = project_for_principal(request, project_id, Ability.USE)
     workspace_files.delete(project, payload.path)
     return 204, None

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
 from ninja import Router, Schema
 from ninja.responses import Status as Reply
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from accounts.api_auth import principal_of
 from gateway import budgets, limits, run_control
+from organisations.access import NO_SUCH_ORGANISATION
+from organisations.models import Organisation
+from organisations.personal import personal_organisation_of
+from organisations.roles import Ability
 from projects.api.agent import agent_project
 from projects.api.schemas import SessionId
 from projects.lookup import project_for_principal
@@ -72,7 +76,8 @@ class UserBudgetIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     monthly_budget: Budget = Field(
-        description="Your own dollars a month over all projects; null for the platform's "
+        description="Your personal organisation's dollars a month over all its projects; null "
+        "for the platform's "
         "default. Never above the platform's cap (`max_budget`)."
     )
 
@@ -114,7 +119,7 @@ def get_limits(request: HttpRequest, project_id: str) -> dict[str, Any]:
 )
 def update_limits(request: HttpRequest, project_id: str, payload: LimitsIn) -> dict[str, Any]:
     """Raising a reached budget lets the agent go on at once (no restart)."""
-    project = project_for_principal(request, project_id)
+    project = project_for_principal(request, project_id, Ability.USE)
     if "monthly_budget" in payload.model_fields_set:
         budgets.set_project_budget(project, payload.monthly_budget)
     if payload.guard is not None:
@@ -133,7 +138,7 @@ def guard_continue(
     """Relaxes the guard (limits doubled) for the run it starts by sending "Continue.".
     409 when the session is not paused (already continued or stopped); 402 when a budget
     is reached."""
-    project = agent_project(request, project_id)
+    project = agent_project(request, project_id, Ability.USE)
     done = run_control.continue_run(project, payload.session_id)
     return Reply(202, RunControlOut(ok=True, **done))
 
@@ -146,26 +151,41 @@ def guard_continue(
 def guard_stop(request: HttpRequest, project_id: str, payload: SessionIn) -> RunControlOut:
     """Aborts whatever the session runs and forgets the pause (`was_paused` says if
     there was one)."""
-    project = agent_project(request, project_id)
+    project = agent_project(request, project_id, Ability.USE)
     return RunControlOut(ok=True, **run_control.stop_run(project, payload.session_id))
+
+
+def _personal_organisation(request: HttpRequest) -> Organisation:
+    """What the `/settings/budget` alias acts on: the caller's personal organisation (a
+    token limited to another organisation finds nothing)."""
+    principal = principal_of(request)
+    organisation = personal_organisation_of(principal.user)
+    if principal.organisation_id is not None and principal.organisation_id != organisation.pk:
+        raise Http404(NO_SUCH_ORGANISATION)
+    return organisation
 
 
 @user_router.get(
     "/budget",
-    response=responses({200: UserBudgetOut}, *BASE_ERRORS),
-    summary="Your monthly budget",
+    response=responses({200: UserBudgetOut}, *BASE_ERRORS, 404),
+    summary="Your personal organisation's monthly budget",
 )
 def get_user_budget(request: HttpRequest) -> dict[str, Any]:
-    return budgets.user_budget_document(principal_of(request).user.pk)
+    """An alias of `GET /organisations/{organisation_id}/budget` for the caller's personal
+    organisation (budgets belong to organisations)."""
+    return budgets.organisation_budget_document(_personal_organisation(request))
 
 
 @user_router.put(
     "/budget",
-    response=responses({200: UserBudgetOut}, *BASE_ERRORS, 400),
-    summary="Set your monthly budget",
+    response=responses({200: UserBudgetOut}, *BASE_ERRORS, 400, 404),
+    summary="Set your personal organisation's monthly budget",
 )
 def set_user_budget(request: HttpRequest, payload: UserBudgetIn) -> dict[str, Any]:
-    """Above the platform's cap is a 400 (`budget_above_cap`)."""
-    user_id = principal_of(request).user.pk
-    budgets.set_user_budget(user_id, payload.monthly_budget)
-    return budgets.user_budget_document(user_id)
+    """An alias of `PUT /organisations/{organisation_id}/budget` for the caller's personal
+    organisation. Above the platform's cap is a 400 (`budget_above_cap`)."""
+    organisation = _personal_organisation(request)
+    budgets.set_organisation_budget(
+        organisation, principal_of(request).user, payload.monthly_budget
+    )
+    return budgets.organisation_budget_document(organisation)

@@ -12,6 +12,7 @@ from ninja import Query, Router
 from ninja.responses import Status as Reply
 
 from accounts.api_auth import GENERAL_AGENT_ACCESS, principal_of
+from organisations.roles import Ability
 from projects import actions
 from projects.api.schemas import (
     CheckpointIn,
@@ -26,7 +27,7 @@ from projects.api.schemas import (
     SecretIn,
     SecretOut,
 )
-from projects.lookup import project_for_principal
+from projects.lookup import check_delete, organisation_for_principal, project_for_principal
 from projects.models import Project, ProjectSecret, Status
 from projects.secrets import remove_project_secret, set_project_secret
 from projects.sprite import checkpoints
@@ -37,14 +38,20 @@ router = Router(tags=["projects"])
 
 @router.get(
     "",
-    response=responses({200: ProjectPage}, *BASE_ERRORS),
+    response=responses({200: ProjectPage}, *BASE_ERRORS, 404),
     auth=GENERAL_AGENT_ACCESS,
-    summary="List your projects",
+    summary="List your organisations' projects",
 )
 def list_projects(request: HttpRequest, filters: Query[ProjectFilters]) -> ProjectPage:
     """Newest first; `limit` and `offset` page through, `count` is the total."""
     limit, offset = filters.limit, filters.offset
-    projects = Project.objects.for_user(principal_of(request).user).listed()
+    projects = (
+        Project.objects.for_user(principal_of(request).user).listed().select_related("organisation")
+    )
+    # One organisation's (named, or the token's limit), else all of the caller's.
+    organisation = organisation_for_principal(request, filters.organisation)
+    if organisation is not None:
+        projects = projects.in_organisation(organisation.pk)
     if filters.status is not None:
         projects = projects.filter(status=filters.status)
     page = [ProjectOut.of(project) for project in projects[offset : offset + limit]]
@@ -53,13 +60,16 @@ def list_projects(request: HttpRequest, filters: Query[ProjectFilters]) -> Proje
 
 @router.post(
     "",
-    response=responses({201: ProjectOut}, *BASE_ERRORS, 400, 409),
+    response=responses({201: ProjectOut}, *BASE_ERRORS, 400, 404, 409),
     auth=GENERAL_AGENT_ACCESS,
     summary="Create a project",
 )
 def create(request: HttpRequest, payload: ProjectIn) -> Reply[ProjectOut]:
     """Creates the project and starts provisioning its Sprite (status `creating`)."""
-    project = actions.create_project(principal_of(request).user, payload.name, payload.description)
+    organisation = organisation_for_principal(request, payload.organisation, Ability.USE)
+    project = actions.create_project(
+        principal_of(request).user, payload.name, payload.description, organisation
+    )
     return Reply(201, ProjectOut.of(project))
 
 
@@ -79,7 +89,7 @@ def get(request: HttpRequest, project_id: str) -> ProjectOut:
     summary="Rename a project or change its description",
 )
 def update(request: HttpRequest, project_id: str, payload: ProjectPatchIn) -> ProjectOut:
-    project = project_for_principal(request, project_id)
+    project = project_for_principal(request, project_id, Ability.USE)
     project = actions.rename_project(
         project, payload.name if payload.name is not None else project.name, payload.description
     )
@@ -87,8 +97,10 @@ def update(request: HttpRequest, project_id: str, payload: ProjectPatchIn) -> Pr
 
 
 def _lifecycle(request: HttpRequest, project_id: str, action: str) -> Reply[LifecycleOut]:
-    project = project_for_principal(request, project_id)
-    task_id = actions.perform(project, action)
+    project = project_for_principal(request, project_id, Ability.USE)
+    if action == "destroy":
+        check_delete(project, principal_of(request).user)
+    task_id = actions.perform(project, action, actor=principal_of(request).user)
     project.refresh_from_db()
     return Reply(202, LifecycleOut(status=Status(project.status), task_id=task_id))
 
@@ -145,7 +157,7 @@ def rotate_gateway_token(request: HttpRequest, project_id: str) -> Reply[None]:
     own (never a provider key). Rotating revokes that token at once, so the next model call
     with it is refused (401), and hands the Sprite a new one without a restart. Use it when
     you think the token leaked. The token itself is never shown."""
-    project = project_for_principal(request, project_id)
+    project = project_for_principal(request, project_id, Ability.USE)
     actions.rotate_gateway_token(project)
     return Reply(204, None)
 
@@ -164,7 +176,8 @@ def _secret_out(secret: ProjectSecret) -> SecretOut:
     summary="List secret names (values are write-only)",
 )
 def list_secrets(request: HttpRequest, project_id: str) -> list[SecretOut]:
-    project = project_for_principal(request, project_id)
+    # Secrets are for those who use the project (USE), even their names.
+    project = project_for_principal(request, project_id, Ability.USE)
     return [_secret_out(secret) for secret in project.secrets.all()]
 
 
@@ -177,8 +190,8 @@ def list_secrets(request: HttpRequest, project_id: str) -> list[SecretOut]:
 def set_secret(request: HttpRequest, project_id: str, name: str, payload: SecretIn) -> SecretOut:
     """A running Sprite gets the new value without a restart: new commands at once, the
     agent when its current run ends."""
-    project = project_for_principal(request, project_id)
-    return _secret_out(set_project_secret(project, name, payload.value))
+    project = project_for_principal(request, project_id, Ability.USE)
+    return _secret_out(set_project_secret(project, name, payload.value, principal_of(request).user))
 
 
 @router.delete(
@@ -188,7 +201,9 @@ def set_secret(request: HttpRequest, project_id: str, name: str, payload: Secret
     summary="Remove a secret",
 )
 def delete_secret(request: HttpRequest, project_id: str, name: str) -> Reply[None]:
-    remove_project_secret(project_for_principal(request, project_id), name)
+    remove_project_secret(
+        project_for_principal(request, project_id, Ability.USE), name, principal_of(request).user
+    )
     return Reply(204, None)
 
 
@@ -218,7 +233,7 @@ def list_checkpoints(request: HttpRequest, project_id: str) -> list[CheckpointOu
 def create_checkpoint(
     request: HttpRequest, project_id: str, payload: CheckpointIn
 ) -> Reply[CheckpointOut]:
-    project = project_for_principal(request, project_id)
+    project = project_for_principal(request, project_id, Ability.USE)
     item = checkpoints.create_checkpoint(project, payload.comment)
     return Reply(201, CheckpointOut(id=item.id, comment=item.comment, created_at=item.created_at))
 
@@ -232,7 +247,7 @@ def create_checkpoint(
 def restore_checkpoint(request: HttpRequest, project_id: str, checkpoint_id: str) -> RestoredOut:
     """Stops the bridge, puts the checkpoint's files in place and starts it again; event
     streams then get a `reset` event (the event log came back with the files)."""
-    project = project_for_principal(request, project_id)
+    project = project_for_principal(request, project_id, Ability.USE)
     checkpoints.restore_checkpoint(project, checkpoint_id)
     project.refresh_from_db()
     return RestoredOut(restored=checkpoint_id, status=Status(project.status))

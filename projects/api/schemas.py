@@ -64,8 +64,13 @@ class ProgressOut(Schema):
     total: int
 
 
+# An organisation's public id (16 hex digits, organisations.models), as its API gives it.
+OrganisationId = Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]
+
+
 class ProjectOut(Schema):
     id: str
+    organisation: str = Field(description="The id of the organisation the project is in.")
     name: str
     description: str
     status: Status
@@ -79,6 +84,7 @@ class ProjectOut(Schema):
     def of(project: Project) -> ProjectOut:
         return ProjectOut(
             id=project.public_id,
+            organisation=project.organisation.public_id,
             name=project.name,
             description=project.description,
             status=Status(project.status),
@@ -96,6 +102,9 @@ class ProjectOut(Schema):
 
 class ProjectFilters(Schema):
     status: Status | None = Field(None, description="Only projects in this status.")
+    organisation: OrganisationId | None = Field(
+        None, description="Only this organisation's projects (default: all of yours)."
+    )
     limit: int = Field(50, ge=1, le=100)
     offset: int = Field(0, ge=0, le=1_000_000)
 
@@ -110,6 +119,12 @@ class ProjectPage(Schema):
 class ProjectIn(Input):
     name: ProjectName = Field(max_length=100, examples=["Sales dashboard"])
     description: PlainText = Field("", max_length=2000)
+    organisation: OrganisationId | None = Field(
+        None,
+        description="The organisation to create it in (the member role or higher is "
+        "needed); default: the token's organisation if it is limited to one, else your "
+        "personal organisation.",
+    )
 
 
 class ProjectPatchIn(Input):
@@ -312,6 +327,32 @@ class SessionNameOut(Schema):
     ok: bool
     session_id: str
     name: str = Field(description="The name as stored: one line of plain text.")
+
+
+class DeletedSessionOut(Schema):
+    ok: bool
+    session_id: str
+    archived_as: str | None = Field(
+        description="The trace's file name in the Sprite's ~/.pi/archived-sessions (null for "
+        "a session that never got a file: it had no message)."
+    )
+    current: str | None = Field(
+        description="The current session now (null: the next prompt starts a new one)."
+    )
+
+
+class ArchivedSessionOut(Schema):
+    file: str = Field(description="The file's name in ~/.pi/archived-sessions.")
+    id: str
+    name: str | None
+    created: str | None
+    archived_at: str | None
+    message_count: int
+    size: int = Field(description="The trace's size in bytes.")
+
+
+class ArchivedSessionsOut(Schema):
+    archived: list[ArchivedSessionOut]
 
 
 class HistoryOut(Schema):

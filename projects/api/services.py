@@ -8,6 +8,7 @@ from django.http import HttpRequest
 from ninja import Field as NinjaField
 from ninja import Query, Router, Schema
 
+from organisations.roles import Ability
 from projects.api.agent import agent_project
 from projects.api.schemas import (
     ServiceActionOut,
@@ -79,7 +80,7 @@ def service_action(
 ) -> ServiceActionOut:
     """`action` is `start`, `stop`, `restart`, or `run` (a cron job, now). An unknown
     service or action is a 404."""
-    project = agent_project(request, project_id)
+    project = agent_project(request, project_id, Ability.USE)
     service = services.service_action(project, name, action)
     return ServiceActionOut(
         ok=True, service=ServiceOut.model_validate(service) if service else None

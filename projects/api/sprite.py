@@ -10,6 +10,7 @@ from django.http import HttpRequest
 from ninja import Query, Router, Schema
 
 from accounts.api_auth import GENERAL_AGENT_ACCESS, principal_of
+from organisations.roles import Ability
 from projects.api.rate_limit import check_rate_limit
 from projects.api.schemas import (
     DirectoryOut,
@@ -40,7 +41,7 @@ def exec_command(request: HttpRequest, project_id: str, payload: ExecIn) -> Exec
     """Runs in the project's home with its secrets as environment variables. A non-zero
     exit code is still a 200: look at `exit_code`. stdout and stderr are cut to 1 MiB each
     (`truncated`); a command still running at `timeout` seconds is killed (`timed_out`)."""
-    project = project_for_principal(request, project_id)
+    project = project_for_principal(request, project_id, Ability.USE)
     check_rate_limit("exec", principal_of(request).rate_limit_key)
     outcome = sprite_exec.run_command(project, payload.command, payload.timeout)
     return ExecOut(
@@ -123,7 +124,7 @@ def _encode(data: bytes, wanted: Encoding | None) -> tuple[Encoding, str]:
 )
 def write_file(request: HttpRequest, project_id: str, payload: FileWriteIn) -> FileWrittenOut:
     """Creates or replaces the file and any missing parent directories."""
-    project = project_for_principal(request, project_id)
+    project = project_for_principal(request, project_id, Ability.USE)
     if payload.encoding == "base64":
         try:
             data = base64.b64decode(payload.content, validate=True)

@@ -10,6 +10,7 @@ from ninja import Field, Router, Schema
 
 from bridge_agent import protocol
 from bridge_agent.terminals import DEFAULT_COLS, DEFAULT_ROWS
+from organisations.roles import Ability
 from projects.api.agent import agent_project
 from projects.bridge import terminals
 from starter.api_errors import SPRITE_ERRORS, responses
@@ -79,7 +80,7 @@ def create_terminal(
 ) -> tuple[int, TerminalCreatedOut]:
     """A login shell in the Sprite's sandbox with the project's secrets in its environment
     (wakes a sleeping Sprite). At most 8 at once: a 409 `too_many_terminals` past that."""
-    project = agent_project(request, project_id)
+    project = agent_project(request, project_id, Ability.USE)
     terminal = terminals.create_terminal(project, payload.cols, payload.rows)
     return 201, TerminalCreatedOut(
         terminal=TerminalOut.model_validate(terminal),
@@ -94,6 +95,6 @@ def create_terminal(
 )
 def close_terminal(request: HttpRequest, project_id: str, terminal_id: str) -> TerminalClosedOut:
     """Ends the terminal's shell (SIGHUP, then SIGKILL)."""
-    project = agent_project(request, project_id)
+    project = agent_project(request, project_id, Ability.USE)
     terminals.close_terminal(project, terminal_id)
     return TerminalClosedOut(ok=True)

@@ -32,7 +32,9 @@ from bridge_agent.protocol import (
 )
 from bridge_agent.session_names import clean_session_name
 from gateway import budgets
+from projects import prompt_authors
 from projects.bridge.client import call_bridge
+from projects.broadcast import broadcast_prompt_author
 from projects.errors import ProjectError
 from projects.models import Project
 
@@ -115,9 +117,11 @@ def send(
     text: str,
     mode: str,
     images: object = None,
+    author: object | None = None,
 ) -> Sent:
     """`send_message`, answering `{"session_id", "disposition"}`: what pi did with it
-    (`started` a run, `queued` it behind the running one, or `handled` it without a run)."""
+    (`started` a run, `queued` it behind the running one, or `handled` it without a run).
+    `author` (the person who sent it) is recorded for the transcript (prompt_authors)."""
     if mode not in SEND_BEHAVIOURS:
         raise ProjectError("Choose how to send the message: prompt, steer or follow_up.")
     route = SEND_BEHAVIOURS[cast(SendBehaviour, mode)]
@@ -131,8 +135,15 @@ def send(
         body["session_id"] = session_id
     answer = call_bridge(project, "POST", route.path, json_body=body).body or {}
     disposition = answer.get("disposition")
+    sent_to = str(answer.get("session_id") or session_id or "")
+    if author is not None:
+        prompt_authors.record(project, sent_to, body["message"], author)
+        if sent_to:
+            broadcast_prompt_author(
+                project.public_id, sent_to, body["message"], str(getattr(author, "email", ""))
+            )
     return Sent(
-        session_id=str(answer.get("session_id") or session_id or ""),
+        session_id=sent_to,
         # The bridge is in the Sprite: only pi's three words pass.
         disposition=cast(
             PromptDisposition, disposition if disposition in PROMPT_DISPOSITIONS else "started"
@@ -200,7 +211,11 @@ def messages(project: Project, session_id: str | None) -> dict[str, Any]:
     params = _session_params(session_id)
     answer = dict(call_bridge(project, "GET", protocol.MESSAGES_PATH, params=params).body or {})
     if isinstance(answer.get("messages"), list):
-        answer["messages"] = [_with_safe_images(message) for message in answer["messages"]]
+        listed = [_with_safe_images(message) for message in answer["messages"]]
+        sent_to = answer.get("session_id") or session_id
+        answer["messages"] = prompt_authors.attribute(
+            project, sent_to if isinstance(sent_to, str) else None, listed
+        )
     return answer
 
 
@@ -332,6 +347,55 @@ def rename_session(project: Project, session_id: str | None, name: str) -> dict[
         "session_id": str(answer.get("session_id") or session_id or ""),
         "name": clean_session_name(answer.get("name")) or body["name"],
     }
+
+
+def delete_session(project: Project, session_id: object) -> dict[str, Any]:
+    """Archive a session: it leaves every list, and its trace moves to the Sprite's archive
+    folder (`protocol.ARCHIVED_SESSIONS_FOLDER`), never lost. A session running a prompt is
+    the bridge's 409; the current one hands over to the most recent other session.
+    Answers `{"session_id", "archived_as", "current"}`."""
+    clean = clean_session_id(session_id)
+    if clean is None:
+        raise ProjectError("Choose the session to delete.")
+    answer = call_bridge(project, "DELETE", protocol.session_path(clean)).body or {}
+    archived_as, current = answer.get("archived_as"), answer.get("current")
+    return {
+        "session_id": clean,
+        # File names and ids come from the Sprite: only plain strings of them pass.
+        "archived_as": archived_as if isinstance(archived_as, str) else None,
+        "current": current if isinstance(current, str) and SESSION_ID.match(current) else None,
+    }
+
+
+def archived_sessions(project: Project) -> list[dict[str, Any]]:
+    """The archived sessions, newest first (read-only): `{"file", "id", "name", "created",
+    "archived_at", "message_count", "size"}`, reduced to what each field may hold."""
+    body = call_bridge(project, "GET", protocol.SESSIONS_ARCHIVED_PATH).body or {}
+    listed = body.get("archived")
+    archived: list[dict[str, Any]] = []
+    for entry in listed if isinstance(listed, list) else []:
+        if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
+            continue
+        archived.append(
+            {
+                "file": _one_line(entry["file"]),
+                "id": str(entry.get("id") or ""),
+                "name": clean_session_name(entry.get("name")) or None,
+                "created": _text_or_none(entry.get("created")),
+                "archived_at": _text_or_none(entry.get("archived_at")),
+                "message_count": _count(entry.get("message_count")),
+                "size": _count(entry.get("size")),
+            }
+        )
+    return archived
+
+
+def _text_or_none(value: Any) -> str | None:
+    return _one_line(value) if isinstance(value, str) else None
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
 def switch_session(project: Project, session_id: str | None) -> str:

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.http import AuthenticatedHttpRequest
 from gateway import usage
+from organisations.roles import Ability
 from projects.bridge import agent
 from projects.dashboard.http import BadRequest, json_error, payload, text_field
 from projects.errors import ProjectError
@@ -53,7 +54,7 @@ def agent_history(request: HttpRequest, public_id: str) -> JsonResponse:
 @require_POST
 @errors_as_json
 def agent_send(request: HttpRequest, public_id: str) -> JsonResponse:
-    project = get_project_for_user(request.user, public_id)
+    project = get_project_for_user(request.user, public_id, Ability.USE)
     data = payload(request)
     session_id = agent.clean_session_id(data.get("session_id"))
     sent = agent.send(
@@ -62,6 +63,7 @@ def agent_send(request: HttpRequest, public_id: str) -> JsonResponse:
         text_field(data, "message"),
         text_field(data, "mode", "prompt"),
         data.get("images"),  # checked by the domain, as for the API
+        author=request.user,
     )
     return JsonResponse({"ok": True, **sent}, status=202)
 
@@ -71,7 +73,7 @@ def agent_send(request: HttpRequest, public_id: str) -> JsonResponse:
 @errors_as_json
 def agent_queue_clear(request: HttpRequest, public_id: str) -> JsonResponse:
     """Take back the queued messages; the page puts their texts back in the composer."""
-    project = get_project_for_user(request.user, public_id)
+    project = get_project_for_user(request.user, public_id, Ability.USE)
     session_id = agent.clean_session_id(payload(request).get("session_id"))
     return JsonResponse({"ok": True, **agent.clear_queue(project, session_id)})
 
@@ -90,7 +92,7 @@ def agent_commands(request: HttpRequest, public_id: str) -> JsonResponse:
 @require_POST
 @errors_as_json
 def agent_abort(request: HttpRequest, public_id: str) -> JsonResponse:
-    project = get_project_for_user(request.user, public_id)
+    project = get_project_for_user(request.user, public_id, Ability.USE)
     agent.abort(project, agent.clean_session_id(payload(request).get("session_id")))
     return JsonResponse({"ok": True})
 
@@ -113,7 +115,7 @@ def agent_sessions(request: HttpRequest, public_id: str) -> JsonResponse:
 @require_POST
 @errors_as_json
 def agent_session_new(request: HttpRequest, public_id: str) -> JsonResponse:
-    project = get_project_for_user(request.user, public_id)
+    project = get_project_for_user(request.user, public_id, Ability.USE)
     name = text_field(payload(request), "name") or None
     return JsonResponse({"ok": True, "session_id": agent.new_session(project, name)}, status=201)
 
@@ -122,7 +124,7 @@ def agent_session_new(request: HttpRequest, public_id: str) -> JsonResponse:
 @require_POST
 @errors_as_json
 def agent_session_rename(request: HttpRequest, public_id: str) -> JsonResponse:
-    project = get_project_for_user(request.user, public_id)
+    project = get_project_for_user(request.user, public_id, Ability.USE)
     data = payload(request)
     session_id = agent.clean_session_id(data.get("session_id"))
     renamed = agent.rename_session(project, session_id, text_field(data, "name"))
@@ -132,8 +134,26 @@ def agent_session_rename(request: HttpRequest, public_id: str) -> JsonResponse:
 @login_required
 @require_POST
 @errors_as_json
-def agent_session_switch(request: HttpRequest, public_id: str) -> JsonResponse:
+def agent_session_delete(request: HttpRequest, public_id: str) -> JsonResponse:
+    """Archive a session (the picker's Delete, after the person confirmed)."""
+    project = get_project_for_user(request.user, public_id, Ability.USE)
+    deleted = agent.delete_session(project, payload(request).get("session_id"))
+    return JsonResponse({"ok": True, **deleted})
+
+
+@login_required
+@require_GET
+@errors_as_json
+def agent_sessions_archived(request: HttpRequest, public_id: str) -> JsonResponse:
     project = get_project_for_user(request.user, public_id)
+    return JsonResponse({"archived": agent.archived_sessions(project)})
+
+
+@login_required
+@require_POST
+@errors_as_json
+def agent_session_switch(request: HttpRequest, public_id: str) -> JsonResponse:
+    project = get_project_for_user(request.user, public_id, Ability.USE)
     session_id = agent.clean_session_id(payload(request).get("session_id"))
     return JsonResponse({"ok": True, "session_id": agent.switch_session(project, session_id)})
 
@@ -142,7 +162,7 @@ def agent_session_switch(request: HttpRequest, public_id: str) -> JsonResponse:
 @require_POST
 @errors_as_json
 def agent_compact(request: HttpRequest, public_id: str) -> JsonResponse:
-    project = get_project_for_user(request.user, public_id)
+    project = get_project_for_user(request.user, public_id, Ability.USE)
     session_id = agent.clean_session_id(payload(request).get("session_id"))
     return JsonResponse(agent.compact(project, session_id))
 
@@ -160,7 +180,7 @@ def agent_state(request: HttpRequest, public_id: str) -> JsonResponse:
 @require_POST
 @errors_as_json
 def agent_config(request: HttpRequest, public_id: str) -> JsonResponse:
-    project = get_project_for_user(request.user, public_id)
+    project = get_project_for_user(request.user, public_id, Ability.USE)
     data = payload(request)
     answer = agent.configure(
         project,
@@ -179,10 +199,12 @@ def secret_provide(request: HttpRequest, public_id: str) -> JsonResponse:
     It is never echoed, logged or sent to the agent; the chat then tells the agent the
     NAME is set (the Sprite restarts its bridge with the new environment).
     """
-    project = get_project_for_user(request.user, public_id)
+    project = get_project_for_user(request.user, public_id, Ability.USE)
     try:
         data = payload(request)
-        secret = set_project_secret(project, text_field(data, "name"), text_field(data, "value"))
+        secret = set_project_secret(
+            project, text_field(data, "name"), text_field(data, "value"), request.user
+        )
     except (ProjectError, BadRequest) as error:
         return json_error(error)
     return JsonResponse({"ok": True, "name": secret.name})

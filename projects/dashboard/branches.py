@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
+from organisations.roles import Ability
 from projects.bridge import branches
 from projects.dashboard.agent import AgentErrors, errors_as_json
 from projects.dashboard.http import fragment_error, payload, text_field
@@ -32,7 +33,7 @@ def agent_tree(request: HttpRequest, public_id: str) -> JsonResponse:
 @require_POST
 @errors_as_json
 def agent_edit(request: HttpRequest, public_id: str) -> JsonResponse:
-    project = get_project_for_user(request.user, public_id)
+    project = get_project_for_user(request.user, public_id, Ability.USE)
     data = payload(request)
     sent_to = branches.edit_message(
         project,
@@ -48,7 +49,7 @@ def agent_edit(request: HttpRequest, public_id: str) -> JsonResponse:
 @require_POST
 @errors_as_json
 def agent_clone(request: HttpRequest, public_id: str) -> JsonResponse:
-    project = get_project_for_user(request.user, public_id)
+    project = get_project_for_user(request.user, public_id, Ability.USE)
     clone_id = branches.clone_session(project, text_field(payload(request), "session_id"))
     return JsonResponse({"ok": True, "session_id": clone_id}, status=201)
 
@@ -67,7 +68,7 @@ def session_branches(request: HttpRequest, public_id: str, session_id: str) -> H
 @login_required
 @require_POST
 def session_branch_switch(request: HttpRequest, public_id: str, session_id: str) -> HttpResponse:
-    project = get_project_for_user(request.user, public_id)
+    project = get_project_for_user(request.user, public_id, Ability.USE)
     try:
         entry_id = text_field(payload(request), "entry_id")
         tree = branches.switch_branch(project, session_id, entry_id)

@@ -18,6 +18,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from organisations.roles import Ability
 from projects.dashboard.agent import errors_as_json
 from projects.dashboard.http import BadRequest, json_error, payload, text_field
 from projects.errors import ProjectError
@@ -113,7 +114,7 @@ def _expected(value: object) -> datetime | None:
 def save(request: HttpRequest, public_id: str) -> JsonResponse:
     """Saves unless the file changed since it was opened (409 ``conflict``); to overwrite,
     the editor sends the file's current modification time (``overwrite``)."""
-    project = get_project_for_user(request.user, public_id)
+    project = get_project_for_user(request.user, public_id, Ability.USE)
     data = payload(request)
     path = text_field(data, "path")
     content = text_field(data, "content")
@@ -138,7 +139,7 @@ def save(request: HttpRequest, public_id: str) -> JsonResponse:
 @require_POST
 @errors_as_json
 def rename(request: HttpRequest, public_id: str) -> JsonResponse:
-    project = get_project_for_user(request.user, public_id)
+    project = get_project_for_user(request.user, public_id, Ability.USE)
     data = payload(request)
     workspace_files.rename(project, text_field(data, "source"), text_field(data, "destination"))
     return JsonResponse({"ok": True})
@@ -148,7 +149,7 @@ def rename(request: HttpRequest, public_id: str) -> JsonResponse:
 @require_POST
 @errors_as_json
 def delete(request: HttpRequest, public_id: str) -> JsonResponse:
-    project = get_project_for_user(request.user, public_id)
+    project = get_project_for_user(request.user, public_id, Ability.USE)
     workspace_files.delete(project, text_field(payload(request), "path"))
     return JsonResponse({"ok": True})
 
@@ -156,8 +157,8 @@ def delete(request: HttpRequest, public_id: str) -> JsonResponse:
 # -- streams ----------------------------------------------------------------------------
 
 
-def _project(request: HttpRequest, public_id: str) -> Project:
-    return get_project_for_user(request.user, public_id)
+def _project(request: HttpRequest, public_id: str, ability: Ability = Ability.VIEW) -> Project:
+    return get_project_for_user(request.user, public_id, ability)
 
 
 def _download(request: HttpRequest, public_id: str) -> StreamingHttpResponse:
@@ -198,7 +199,7 @@ async def archive(request: HttpRequest, public_id: str) -> HttpResponseBase:
 async def upload(request: HttpRequest, public_id: str) -> HttpResponse:
     """The raw body is the file (``?path=``), read in chunks as it is written."""
     try:
-        project = await sync_to_async(_project)(request, public_id)
+        project = await sync_to_async(_project)(request, public_id, Ability.USE)
         check_upload_length(request, workspace_files.MAX_UPLOAD_BYTES)
         entry = await workspace_files.upload(
             project, request.GET.get("path", ""), request_chunks(request)

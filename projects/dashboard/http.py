@@ -12,12 +12,15 @@ import json
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
+from organisations.errors import RoleRequired
 from projects.errors import ProjectError, status_of
 from starter.api_parser import find_lone_surrogate
+
+FORBIDDEN = "You may not do this."
 
 
 class BadRequest(ValueError):
@@ -60,19 +63,28 @@ def text_field(data: dict[str, Any], name: str, default: str = "") -> str:
 def code_of(error: Exception) -> str:
     if isinstance(error, ProjectError):
         return error.code
+    if isinstance(error, PermissionDenied):
+        return "role_required" if isinstance(error, RoleRequired) else "forbidden"
     return "bad_request"
 
 
 def message_of(error: Exception) -> str:
-    if isinstance(error, ProjectError):
+    if isinstance(error, ProjectError | RoleRequired):
         return error.message
+    if isinstance(error, PermissionDenied):
+        return str(error) or FORBIDDEN
     return str(error)
 
 
+def answer_status(error: Exception) -> int:
+    return 403 if isinstance(error, PermissionDenied) else status_of(error)
+
+
 def json_error(error: Exception) -> JsonResponse:
-    return JsonResponse(
-        {"error": code_of(error), "message": message_of(error)}, status=status_of(error)
-    )
+    body: dict[str, object] = {"error": code_of(error), "message": message_of(error)}
+    if isinstance(error, RoleRequired):
+        body["needed_role"] = error.needed.value
+    return JsonResponse(body, status=answer_status(error))
 
 
 def fragment_error(request: HttpRequest, error: Exception) -> HttpResponse:
@@ -80,5 +92,29 @@ def fragment_error(request: HttpRequest, error: Exception) -> HttpResponse:
         request,
         "projects/workspace/_error.html",
         {"message": message_of(error)},
-        status=status_of(error),
+        status=answer_status(error),
     )
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Django's 404 handler (``handler404``): the lookups' "No such project." as JSON for
+    ``fetch`` callers and on the 404 page, so a person (or program) reads why. Only a
+    message given as text is shown (the URL resolver's own 404 carries the patterns
+    tried: never shown)."""
+    message = exception.args[0] if exception.args and isinstance(exception.args[0], str) else ""
+    message = message or "There is nothing here."
+    if "application/json" in request.headers.get("Accept", ""):
+        return JsonResponse({"error": "not_found", "message": message}, status=404)
+    return render(request, "404.html", {"message": message}, status=404)
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Django's 403 handler (``handler403``): a refused role check (``RoleRequired``,
+    raised by the project lookups) answers as the caller expects, with the message that
+    names the role needed: JSON for ``fetch`` (``Accept: application/json``), the error
+    fragment for htmx panels, else the 403 page."""
+    if "application/json" in request.headers.get("Accept", ""):
+        return json_error(exception)
+    if request.headers.get("HX-Request"):
+        return fragment_error(request, exception)
+    return render(request, "403.html", {"message": message_of(exception)}, status=403)

@@ -17,6 +17,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.http import AuthenticatedHttpRequest
 from gateway import budgets, limits, run_control
+from organisations.current import current_organisation
+from organisations.provider_settings import require_manager
+from organisations.roles import Ability
 from projects.dashboard.agent import errors_as_json
 from projects.dashboard.http import BadRequest, json_error, payload
 from projects.errors import ProjectError
@@ -38,7 +41,7 @@ def project_limits(request: HttpRequest, public_id: str) -> JsonResponse:
 def project_limits_update(request: HttpRequest, public_id: str) -> HttpResponse:
     """Change the project's budget and/or its guard: JSON (``monthly_budget``, ``guard``)
     from a script, or the settings panel's form (which comes back to the workspace)."""
-    project = get_project_for_user(request.user, public_id)
+    project = get_project_for_user(request.user, public_id, Ability.USE)
     if request.content_type != "application/json":
         try:
             _apply_form(project, request.POST)
@@ -81,37 +84,46 @@ def _apply_form(project: Project, form: QueryDict) -> None:
 @login_required
 @require_GET
 def user_budget_panel(request: AuthenticatedHttpRequest) -> HttpResponse:
-    """The settings page's "Monthly budget" section (served here: accounts/ knows nothing
-    of the gateway)."""
-    document = budgets.user_budget_document(request.user.pk)
+    """The settings page's "Monthly budget" section: the current organisation's budget, for
+    its admins and owners (a 403 naming the role for others). Served here: accounts/
+    knows nothing of the gateway."""
+    organisation = current_organisation(request)
+    require_manager(organisation, request.user)
+    document = budgets.organisation_budget_document(organisation)
     return render(request, "projects/_user_budget.html", {"budget": document})
 
 
 @login_required
 @require_POST
 def user_budget_update(request: AuthenticatedHttpRequest) -> HttpResponse:
-    """A person's own monthly budget: JSON, or the settings page's form."""
-    user_id = request.user.pk
+    """The current organisation's monthly budget (admins and owners): JSON, or the settings
+    page's form."""
+    organisation = current_organisation(request)
+    require_manager(organisation, request.user)
     if request.content_type != "application/json":
         try:
-            budgets.set_user_budget(user_id, request.POST.get("monthly_budget", ""))
+            budgets.set_organisation_budget(
+                organisation, request.user, request.POST.get("monthly_budget", "")
+            )
         except ProjectError as error:
             messages.error(request, error.message)
         else:
             messages.success(request, "Monthly budget saved.")
         return redirect(reverse("accounts:settings") + "#budget")
     try:
-        budgets.set_user_budget(user_id, payload(request).get("monthly_budget"))
+        budgets.set_organisation_budget(
+            organisation, request.user, payload(request).get("monthly_budget")
+        )
     except (ProjectError, BadRequest) as error:
         return json_error(error)
-    return JsonResponse(budgets.user_budget_document(user_id))
+    return JsonResponse(budgets.organisation_budget_document(organisation))
 
 
 @login_required
 @require_POST
 @errors_as_json
 def guard_continue(request: HttpRequest, public_id: str) -> JsonResponse:
-    project = get_project_for_user(request.user, public_id)
+    project = get_project_for_user(request.user, public_id, Ability.USE)
     done = run_control.continue_run(project, payload(request).get("session_id"))
     return JsonResponse({"ok": True, **done}, status=202)
 
@@ -120,6 +132,6 @@ def guard_continue(request: HttpRequest, public_id: str) -> JsonResponse:
 @require_POST
 @errors_as_json
 def guard_stop(request: HttpRequest, public_id: str) -> JsonResponse:
-    project = get_project_for_user(request.user, public_id)
+    project = get_project_for_user(request.user, public_id, Ability.USE)
     done = run_control.stop_run(project, payload(request).get("session_id"))
     return JsonResponse({"ok": True, **done})

@@ -8,7 +8,7 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from accounts.http import AuthenticatedHttpRequest
 from accounts.model_catalog import providers_for
@@ -20,10 +20,14 @@ from bridge_agent.protocol import (
     THINKING_LEVELS,
 )
 from gateway import budgets, usage
+from organisations.actions import organisations_of
+from organisations.current import current_organisation
+from organisations.errors import RoleRequired
+from organisations.roles import Ability, allows
 from projects import actions
 from projects.dashboard.forms import ProjectForm, SecretForm
 from projects.errors import ProjectError, status_of
-from projects.lookup import get_project_for_user
+from projects.lookup import can_delete, check_delete, get_project_for_user, project_to_delete
 from projects.models import Kind, Project
 from projects.secrets import APPLIES_WHEN, remove_project_secret, set_project_secret
 
@@ -32,21 +36,26 @@ from projects.secrets import APPLIES_WHEN, remove_project_secret, set_project_se
 @require_http_methods(["GET", "POST"])
 def home(request: AuthenticatedHttpRequest) -> HttpResponse:
     user = request.user
+    # The home lists, and "New project" creates in, the organisation chosen in the top bar.
+    organisation = current_organisation(request)
     form = ProjectForm(request.POST or None)
     if request.method == "POST":
         if form.is_valid():
             try:
                 project = actions.create_project(
-                    user, form.cleaned_data["name"], form.cleaned_data["description"]
+                    user,
+                    form.cleaned_data["name"],
+                    form.cleaned_data["description"],
+                    organisation=organisation,
                 )
-            except ProjectError as error:
+            except (ProjectError, RoleRequired) as error:
                 form.add_error(None, error.message)
             else:
                 messages.success(
                     request, f"Project “{project.name}” created. Its Sprite is starting."
                 )
                 return redirect("projects:detail", public_id=project.public_id)
-    projects = list(Project.objects.for_user(user).listed())
+    projects = list(Project.objects.for_user(user).listed().filter(organisation=organisation))
     # Today's and this month's model usage of each (the ledger's sums, one query).
     periods = usage.projects_periods(user.pk, [project.public_id for project in projects])
     for project in projects:
@@ -59,11 +68,17 @@ def home(request: AuthenticatedHttpRequest) -> HttpResponse:
     status = 422 if request.method == "POST" else 200
     # The page's script takes its URLs from here (static/js/pages/home.js).
     home_config = {"urls": {"socket": "/ws/home/", "list": reverse("projects:home")}}
-    context = {"projects": projects, "form": form, "home_config": home_config}
+    context = {
+        "projects": projects,
+        "form": form,
+        "home_config": home_config,
+        "organisation": organisation,
+    }
     return render(request, template, context, status=status)
 
 
 @login_required
+@require_safe
 def detail(request: AuthenticatedHttpRequest, public_id: str) -> HttpResponse:
     """The project workspace. Everything from the agent is fetched by the page's script,
     so rendering it never waits on the project's machine."""
@@ -77,8 +92,15 @@ def render_workspace(
     """The workspace page for a project; the general agent uses it too (general_agent_views)."""
     user = request.user
     project_usage = usage.project_periods(user.pk, project.public_id)
+    # The caller's role decides what the page offers (the server refuses the rest anyway):
+    # a viewer watches, with the composer, terminal input and file changes turned off.
+    role = getattr(project, "member_role", None) or ""
+    can_use = allows(role, Ability.USE)
     context: dict[str, object] = {
         "project": project,
+        "member_role": role,
+        "read_only": not can_use,
+        "viewer_note": viewer_note(project),
         "project_usage": project_usage,
         "secrets": project.secrets.exclude(name__startswith="STARTER_"),
         "workspace_config": {
@@ -89,7 +111,7 @@ def render_workspace(
             "secretNames": [
                 secret.name for secret in project.secrets.exclude(name__startswith="STARTER_")
             ],
-            "providers": [provider.as_json() for provider in providers_for(user)],
+            "providers": [provider.as_json() for provider in providers_for(project.organisation)],
             "thinkingLevels": list(THINKING_LEVELS),
             "urls": _workspace_urls(project),
             # Where the top bar and the chat meters start (static/js/workspace/usage-meter.js).
@@ -98,6 +120,21 @@ def render_workspace(
                 "month": project_usage.month.as_json(),
             },
             "generalAgent": project.kind == Kind.GENERAL_AGENT,
+            # A viewer watches: the composer is disabled (the server refuses anyway).
+            "readOnly": not can_use,
+            # The caller's role in the project's organisation and what it allows
+            # (static/js/workspace/read-only.js turns the page read-only for a viewer).
+            "role": role,
+            "organisation": {
+                "publicId": project.organisation.public_id,
+                "name": project.organisation.name,
+            },
+            "can": {
+                "use": can_use,
+                "manage": allows(role, Ability.MANAGE),
+                "delete": can_delete(project, user),
+            },
+            "viewerNote": "" if can_use else viewer_note(project),
             # The composer checks images as the server will (chat/attachments.js).
             "images": {
                 "types": list(IMAGE_MIME_TYPES),
@@ -109,6 +146,10 @@ def render_workspace(
     }
     context.update(extra or {})
     return render(request, "projects/workspace.html", context)
+
+
+def viewer_note(project: Project) -> str:
+    return f"You are a viewer in {project.organisation.name}: you can watch but not prompt."
 
 
 FILES_OPERATIONS = (
@@ -136,6 +177,8 @@ def _workspace_urls(project: Project) -> dict[str, str]:
         "agent_session_new",
         "agent_session_switch",
         "agent_session_rename",
+        "agent_session_delete",
+        "agent_sessions_archived",
         "agent_queue_clear",
         "agent_compact",
         "agent_tree",
@@ -187,6 +230,7 @@ def _workspace_urls(project: Project) -> dict[str, str]:
 
 
 @login_required
+@require_safe
 def manage_panel(request: AuthenticatedHttpRequest, public_id: str) -> HttpResponse:
     """The project's settings panel: lifecycle, secrets, rename and delete."""
     project = get_project_for_user(request.user, public_id)
@@ -213,7 +257,9 @@ def secrets_overview(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 @login_required
 def palette_items(request: AuthenticatedHttpRequest) -> JsonResponse:
-    """What the command palette offers on every page: the person's projects and actions."""
+    """What the command palette offers on every page: the current organisation's projects
+    and actions, and the person's other organisations to switch to."""
+    current = current_organisation(request)
     projects = [
         {
             "public_id": project.public_id,
@@ -224,18 +270,29 @@ def palette_items(request: AuthenticatedHttpRequest) -> JsonResponse:
             "wake_url": reverse("projects:action", args=[project.public_id, "wake"]),
             "sleep_url": reverse("projects:action", args=[project.public_id, "sleep"]),
         }
-        for project in Project.objects.for_user(request.user).listed()
+        for project in Project.objects.for_user(request.user).listed().filter(organisation=current)
     ]
-    return JsonResponse({"projects": projects})
+    organisations = [
+        {
+            "name": organisation.name,
+            "role": role,
+            "current": organisation.pk == current.pk,
+            "switch_url": reverse("organisations:switch", args=[organisation.public_id]),
+        }
+        for organisation, role in organisations_of(request.user)
+    ]
+    return JsonResponse({"projects": projects, "organisations": organisations})
 
 
 @login_required
+@require_safe
 def status_badge(request: AuthenticatedHttpRequest, public_id: str) -> HttpResponse:
     project = get_project_for_user(request.user, public_id)
     return render(request, "projects/_status.html", {"project": project})
 
 
 @login_required
+@require_safe
 def lifecycle_panel(request: AuthenticatedHttpRequest, public_id: str) -> HttpResponse:
     """The Sprite card alone: htmx refreshes it while the project is busy."""
     project = get_project_for_user(request.user, public_id)
@@ -245,7 +302,7 @@ def lifecycle_panel(request: AuthenticatedHttpRequest, public_id: str) -> HttpRe
 @login_required
 @require_http_methods(["GET", "POST"])
 def rename(request: AuthenticatedHttpRequest, public_id: str) -> HttpResponse:
-    project = get_project_for_user(request.user, public_id)
+    project = get_project_for_user(request.user, public_id, Ability.USE)
     form = ProjectForm(
         request.POST or None, initial={"name": project.name, "description": project.description}
     )
@@ -262,12 +319,12 @@ def rename(request: AuthenticatedHttpRequest, public_id: str) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def delete(request: AuthenticatedHttpRequest, public_id: str) -> HttpResponse:
-    project = get_project_for_user(request.user, public_id)
+    project = project_to_delete(request.user, public_id)
     if request.method == "POST":
         if request.POST.get("confirm_name", "").strip() != project.name:
             messages.error(request, "Type the project's name exactly to confirm the deletion.")
             return render(request, "projects/delete.html", {"project": project}, status=422)
-        actions.destroy_project(project)
+        actions.destroy_project(project, actor=request.user)
         messages.success(request, f"Project “{project.name}” is being deleted.")
         return redirect("projects:home")
     return render(request, "projects/delete.html", {"project": project})
@@ -278,10 +335,12 @@ def delete(request: AuthenticatedHttpRequest, public_id: str) -> HttpResponse:
 def lifecycle_action(
     request: AuthenticatedHttpRequest, public_id: str, action: str
 ) -> HttpResponse:
-    project = get_project_for_user(request.user, public_id)
+    project = get_project_for_user(request.user, public_id, Ability.USE)
+    if action == "destroy":
+        check_delete(project, request.user)
     wants_json = "application/json" in request.headers.get("Accept", "")
     try:
-        actions.perform(project, action)
+        actions.perform(project, action, actor=request.user)
     except ProjectError as error:
         if wants_json:  # the command palette and the workspace call this with fetch
             return JsonResponse(
@@ -298,11 +357,13 @@ def lifecycle_action(
 @login_required
 @require_POST
 def secret_set(request: AuthenticatedHttpRequest, public_id: str) -> HttpResponse:
-    project = get_project_for_user(request.user, public_id)
+    project = get_project_for_user(request.user, public_id, Ability.USE)
     form = SecretForm(request.POST)
     if form.is_valid():
         try:
-            set_project_secret(project, form.cleaned_data["name"], form.cleaned_data["value"])
+            set_project_secret(
+                project, form.cleaned_data["name"], form.cleaned_data["value"], request.user
+            )
         except ProjectError as error:
             messages.error(request, error.message)
         else:
@@ -319,9 +380,9 @@ def secret_set(request: AuthenticatedHttpRequest, public_id: str) -> HttpRespons
 @login_required
 @require_POST
 def secret_remove(request: AuthenticatedHttpRequest, public_id: str, name: str) -> HttpResponse:
-    project = get_project_for_user(request.user, public_id)
+    project = get_project_for_user(request.user, public_id, Ability.USE)
     try:
-        remove_project_secret(project, name)
+        remove_project_secret(project, name, request.user)
     except ProjectError as error:
         messages.error(request, error.message)
     else:

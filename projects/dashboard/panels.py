@@ -18,12 +18,13 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from bridge_agent import protocol
+from organisations.roles import Ability
 from projects.bridge import agent, services
 from projects.dashboard import spreadsheets, sqlite_browser, viewers
 from projects.dashboard.http import BadRequest, fragment_error, payload, text_field
 from projects.dashboard.viewers import csv_table
 from projects.errors import ProjectError
-from projects.lookup import get_project_for_user
+from projects.lookup import ability_of, get_project_for_user
 from projects.models import Project
 from projects.preview.raw_files import file_link
 from projects.sprite import checkpoints, files
@@ -217,7 +218,7 @@ def restore_marker(line: str) -> dict[str, str] | None:
 @require_http_methods(["GET", "POST"])
 def checkpoint_list(request: HttpRequest, public_id: str) -> HttpResponse:
     """GET lists; POST creates one (with an optional comment) and lists again."""
-    project = get_project_for_user(request.user, public_id)
+    project = get_project_for_user(request.user, public_id, ability_of(request))
     notice = ""
     try:
         if request.method == "POST":
@@ -238,7 +239,7 @@ def checkpoint_list(request: HttpRequest, public_id: str) -> HttpResponse:
 @login_required
 @require_POST
 def checkpoint_restore(request: HttpRequest, public_id: str) -> HttpResponse:
-    project = get_project_for_user(request.user, public_id)
+    project = get_project_for_user(request.user, public_id, Ability.USE)
     try:
         checkpoint_id = text_field(payload(request), "checkpoint_id").strip()
         if not checkpoint_id:

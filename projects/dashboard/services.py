@@ -20,6 +20,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.http import AuthenticatedHttpRequest
+from organisations.roles import Ability
 from projects.bridge import services
 from projects.dashboard.http import fragment_error, json_error
 from projects.errors import ProjectError, status_of
@@ -36,7 +37,7 @@ RECONNECT_MILLISECONDS = 3000
 def service_action(
     request: AuthenticatedHttpRequest, public_id: str, name: str, action: str
 ) -> JsonResponse:
-    project = get_project_for_user(request.user, public_id)
+    project = get_project_for_user(request.user, public_id, Ability.USE)
     try:
         service = services.service_action(project, name, action)
     except ProjectError as error:

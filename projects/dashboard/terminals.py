@@ -11,16 +11,17 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.http import AuthenticatedHttpRequest
 from bridge_agent.terminals import DEFAULT_COLS, DEFAULT_ROWS
+from organisations.roles import Ability
 from projects.bridge import terminals
 from projects.dashboard.http import json_error, payload
 from projects.errors import ProjectError
-from projects.lookup import get_project_for_user
+from projects.lookup import ability_of, get_project_for_user
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def terminal_list(request: AuthenticatedHttpRequest, public_id: str) -> JsonResponse:
-    project = get_project_for_user(request.user, public_id)
+    project = get_project_for_user(request.user, public_id, ability_of(request))
     try:
         if request.method == "GET":
             return JsonResponse({"terminals": terminals.list_terminals(project)})
@@ -40,7 +41,7 @@ def terminal_list(request: AuthenticatedHttpRequest, public_id: str) -> JsonResp
 def terminal_close(
     request: AuthenticatedHttpRequest, public_id: str, terminal_id: str
 ) -> JsonResponse:
-    project = get_project_for_user(request.user, public_id)
+    project = get_project_for_user(request.user, public_id, Ability.USE)
     try:
         terminals.close_terminal(project, terminal_id)
     except ProjectError as error:

@@ -59,6 +59,16 @@ urlpatterns = [
         name="agent_session_rename",
     ),
     path(
+        "p/<str:public_id>/agent/sessions/delete/",
+        workspace_views.agent_session_delete,
+        name="agent_session_delete",
+    ),
+    path(
+        "p/<str:public_id>/agent/sessions/archived/",
+        workspace_views.agent_sessions_archived,
+        name="agent_sessions_archived",
+    ),
+    path(
         "p/<str:public_id>/agent/queue/clear/",
         workspace_views.agent_queue_clear,
         name="agent_queue_clear",

@@ -26,6 +26,8 @@ from django.conf import settings
 from django.core import signing
 from django.http import Http404
 
+from organisations.access import role_of
+from organisations.roles import Ability, allows
 from projects.models import Project
 from projects.public_ids import looks_like_public_id
 
@@ -108,12 +110,14 @@ def preview_link(
     user: Any, project: Project, dashboard_url: str | None = None, port: int | None = None
 ) -> str:
     """A link that opens ``project``'s preview (of ``port``, or the default app port) for
-    ``user`` (its owner) for a short while.
+    ``user`` (a member of its organisation) for a short while.
 
     ``dashboard_url`` is the dashboard's URL as the browser sees it (for example
     ``request.build_absolute_uri("/")``); without it ``STARTER_SITE_URL`` gives the port.
     """
-    if not getattr(user, "is_authenticated", False) or project.owner_id != user.pk:
+    # Any member of the project's organisation may look (VIEW); the proxy checks the
+    # membership again when the link is opened, so a removed member's link stops working.
+    if not allows(role_of(user, project.organisation_id), Ability.VIEW):
         raise Http404("No such project.")
     token = signing.dumps(_claims(user.pk, project.public_id, port), salt=_LINK_SALT, compress=True)
     origin = preview_origin(project.public_id, dashboard_url, port)

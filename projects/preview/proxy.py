@@ -72,7 +72,10 @@ from sprites.backends import BridgeEndpoint
 
 logger = logging.getLogger(__name__)
 
-ENDPOINT_CACHE_SECONDS = 5.0
+# A (person, project) -> bridge answer is reused this long, so a page's burst of asset
+# requests costs one lookup; short, because the lookup is also the membership check: a member
+# removed from the organisation loses the preview within this time.
+ENDPOINT_CACHE_SECONDS = 1.0
 # Preview traffic keeps a project awake; one write per project per interval is enough for
 # an idle timeout counted in minutes.
 ACTIVITY_INTERVAL = 30.0
@@ -204,7 +207,8 @@ def _is_secure_context(scope: Scope, host: str) -> bool:
 
 
 def _owned_project(user_id: int, public_id: str) -> Project:
-    """The project, through the one scoped lookup, for the active user the link names."""
+    """The project, through the one scoped lookup, for the active user the link names: any
+    member of its organisation (a viewer too: previews and files are for watching)."""
     user = User.objects.filter(pk=user_id, is_active=True).first()
     project = find_project_for_user(user, public_id)
     if project is None:

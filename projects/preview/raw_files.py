@@ -24,6 +24,8 @@ from typing import Any
 from django.core import signing
 from django.http import Http404
 
+from organisations.access import role_of
+from organisations.roles import Ability, allows
 from projects.models import Project
 from projects.preview.links import LINK_PATH, preview_origin
 from projects.sprite import workspace_files
@@ -46,7 +48,9 @@ class FileLinkDenied(Exception):
 
 def file_link(user: Any, project: Project, path: str, dashboard_url: str | None = None) -> str:
     """The URL on the preview origin that shows ``path`` (already cleaned) as a page."""
-    if not getattr(user, "is_authenticated", False) or project.owner_id != user.pk:
+    # Any member of the project's organisation may look (VIEW); the proxy checks the
+    # membership again when the link is opened, so a removed member's link stops working.
+    if not allows(role_of(user, project.organisation_id), Ability.VIEW):
         raise Http404("No such project.")
     token = signing.dumps(
         {"u": user.pk, "p": project.public_id, "f": path}, salt=_FILE_SALT, compress=True

@@ -4,6 +4,9 @@
 
 * close 4401: nobody is logged in (no session from the dashboard's origin, no valid token);
   close 4404: no such project for this person; close 4400: a malformed message.
+* Any member of the project's organisation may watch (a viewer too): the only message a
+  client sends is the subscribe below, which acts on nothing. A message that acts on the
+  project would need the member role (``Ability.USE``), checked on its arrival.
 * The client's first message is ``{"type": "subscribe", "after": N}``: N is the last event
   id it has (``null``: live only; ``0``: everything the bridge keeps).
 * The server sends every event with an id above N, exactly once and in order, then live
@@ -39,7 +42,9 @@ from projects.errors import BridgeError
 from projects.lifecycle.presence import viewer_present
 from projects.lookup import find_project_for_user
 from projects.relay.feed import ProjectFeed, get_hub
+from projects.relay.revocation import Watch, stop_watching, until_told, watch_membership
 from projects.relay.supervision import supervise
+from projects.relay.watchers import presence_frame, watching
 from projects.relay.wire import (
     MAX_BATCH_EVENTS,
     PublishedBatch,
@@ -86,6 +91,8 @@ class ProjectEventsConsumer(AsyncWebsocketConsumer):
     public_id = ""
     feed: ProjectFeed | None = None
     presence: contextlib.AsyncExitStack | None = None
+    watchers: contextlib.AsyncExitStack | None = None
+    membership_watch: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
         # Accept first: only an accepted websocket can be closed with an application code.
@@ -95,11 +102,25 @@ class ProjectEventsConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         public_id = str(self.scope["url_route"]["kwargs"]["public_id"])
+        # Removed from the project's organisation: the socket closes at once (4404). The
+        # watch starts before the lookup, which is its membership check.
+        watch = await watch_membership(int(user.pk))
         find = database_sync_to_async(find_project_for_user, thread_sensitive=False)
-        if await find(user, public_id) is None:
+        try:
+            project = await find(user, public_id)
+        except BaseException:
+            stop_watching(watch)
+            raise
+        if project is None:
+            stop_watching(watch)
             await self.close(code=CLOSE_NOT_FOUND)
             return
+        if watch is not None:
+            watch.bind(project.organisation_id)
         self.public_id = public_id
+        self.membership_watch = asyncio.create_task(
+            self._close_when_removed(watch), name=f"relay-membership-{public_id}"
+        )
         # An open workspace counts as use: idle sleep leaves the project awake meanwhile.
         self.presence = contextlib.AsyncExitStack()
         await self.presence.enter_async_context(viewer_present(public_id))
@@ -124,22 +145,57 @@ class ProjectEventsConsumer(AsyncWebsocketConsumer):
         self.catching_up = after is not None
         self.last_sent = after
         self.feed = await get_hub().join(self.public_id, self)
+        await self._watch()
         if after is not None:
             self._start_catch_up(after)
 
     async def disconnect(self, code: int) -> None:
         self.closing = True
+        # First what keeps the project awake: nothing below may hold it open.
+        if self.presence is not None:
+            presence, self.presence = self.presence, None
+            await presence.aclose()
         if self.feed is not None:
             get_hub().leave(self.public_id, self)
             self.feed = None
+        if self.watchers is not None:
+            watchers, self.watchers = self.watchers, None
+            await watchers.aclose()
+        watch = self.membership_watch
+        if watch is not None and watch is not asyncio.current_task():
+            self.membership_watch = None
+            watch.cancel()
+            with contextlib.suppress(BaseException):
+                await watch
         task = getattr(self, "catch_up_task", None)
         if task is not None:
             task.cancel()
             with contextlib.suppress(BaseException):
                 await task
-        if self.presence is not None:
-            presence, self.presence = self.presence, None
-            await presence.aclose()
+
+    async def _watch(self) -> None:
+        """Count this socket's person among the project's watchers (the top bar's "also
+        here") until it closes; the one who just came gets the list at once."""
+        user = self.scope.get("user")
+        email = str(getattr(user, "email", "") or "")
+        if not email:
+            return
+        hub = get_hub()
+        self.watchers = contextlib.AsyncExitStack()
+        watchers = await self.watchers.enter_async_context(
+            watching(hub.redis, hub.layer, self.public_id, email)
+        )
+        if watchers:
+            await self.deliver_frame(presence_frame(watchers))
+
+    async def _close_when_removed(self, watch: Watch | None) -> None:
+        try:
+            await until_told(watch)
+        finally:
+            stop_watching(watch)
+        if not self.closing:
+            self.closing = True
+            await self.close(code=CLOSE_NOT_FOUND, reason="No longer a member.")
 
     # -- called by the feed -------------------------------------------------------------------
 

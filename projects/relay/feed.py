@@ -41,11 +41,13 @@ from projects.broadcast import project_group
 from projects.models import Status
 from projects.relay.supervision import supervise
 from projects.relay.upstream import LOCK_SECONDS, UpstreamCandidate
+from projects.relay.watchers import presence_frame
 from projects.relay.wire import (
     MAX_BATCH_BYTES,
     MAX_BATCH_EVENTS,
     PublishedBatch,
     alive_channel,
+    author_frame,
     events_channel,
     gateway_frame,
     lifecycle_frame,
@@ -294,6 +296,17 @@ class ProjectFeed:
                 await self.deliver(viewer, viewer.deliver_frame(frame))
         elif kind == "relay.state":
             await self._set_state(str(message.get("state")))
+        elif kind == "prompt.author":
+            fields = [message.get(name) for name in ("session_id", "text", "author")]
+            if all(isinstance(field, str) for field in fields):
+                frame = author_frame(*(str(field) for field in fields))
+                for viewer in list(self.viewers):
+                    await self.deliver(viewer, viewer.deliver_frame(frame))
+        elif kind == "presence.update":
+            watchers = message.get("watchers")
+            frame = presence_frame([str(name) for name in watchers or []][:100])
+            for viewer in list(self.viewers):
+                await self.deliver(viewer, viewer.deliver_frame(frame))
 
     async def _tell_down(self) -> None:
         if self.relay_state != "upstream_down":

@@ -5,6 +5,10 @@ project socket (WebsocketAuthMiddleware: the session from the dashboard's origin
 token), finds the project through the scoped lookup, and only then connects to the bridge's
 terminal socket with the bridge token (``protocol.TERMINAL_SOCKET_PATH``).
 
+Roles: any member of the project's organisation may attach and read the output; a viewer's
+input and resize frames are dropped here (only its acks are read), and creating or closing
+a terminal (API and dashboard) needs the member role.
+
 Close codes: 4401 nobody logged in; 4404 no such project for this person, or no such
 terminal (a malformed id, or a shell that ended); 4409 the project is not running (a
 terminal never wakes a Sprite by being opened: the panel creates a terminal first, which
@@ -43,10 +47,12 @@ from bridge_agent import protocol
 from bridge_agent.asgi_proxy import NO_CLOSE_FRAME
 from bridge_agent.concurrency import until_first_done
 from bridge_agent.terminals import valid_terminal_id
+from organisations.roles import Ability, allows
 from projects.bridge.events import bridge_target
 from projects.errors import BridgeError
 from projects.lifecycle.activity import touch_project_id
 from projects.lookup import find_project_for_user
+from projects.relay.revocation import until_removed
 
 logger = logging.getLogger(__name__)
 
@@ -172,10 +178,13 @@ class TerminalRelay:
             return
         activity = ActivityClock(project.pk)
         window = FlowWindow()
+        # A viewer watches: its output flows, its input (keys, resizes) is dropped here.
+        read_only = not allows(project.member_role, Ability.USE)
         try:
             results = await until_first_done(
-                _browser_to_bridge(receive, upstream, activity, window),
+                _browser_to_bridge(receive, upstream, activity, window, read_only),
                 _bridge_to_browser(upstream, send, activity, window),
+                _until_removed(int(user.pk), project.organisation_id),
             )
         finally:
             with contextlib.suppress(Exception):
@@ -185,16 +194,27 @@ class TerminalRelay:
                 await _close(send, *result)
 
 
+async def _until_removed(user_id: int, organisation_id: int) -> tuple[int, str]:
+    """Removed from the project's organisation: the terminal closes at once."""
+    await until_removed(user_id, organisation_id)
+    return CLOSE_NOT_FOUND, "No longer a member."
+
+
 async def _close(send: Send, code: int, reason: str = "") -> None:
     with contextlib.suppress(Exception):
         await send({"type": "websocket.close", "code": code, "reason": reason})
 
 
 async def _browser_to_bridge(
-    receive: Receive, upstream: ClientConnection, activity: ActivityClock, window: FlowWindow
+    receive: Receive,
+    upstream: ClientConnection,
+    activity: ActivityClock,
+    window: FlowWindow,
+    read_only: bool = False,
 ) -> tuple[int, str] | None:
     """Copies the browser's frames to the bridge; returns a close for the browser, or None
-    when the browser left."""
+    when the browser left. `read_only` (a viewer): only its acks count, every other frame
+    (input, resize) is dropped unseen by the bridge."""
     while True:
         message = await receive()
         if message["type"] == "websocket.disconnect":
@@ -211,6 +231,8 @@ async def _browser_to_bridge(
         if text is not None and (total := ack_total(text)) is not None:
             if not window.ack(total):
                 return CLOSE_BAD_MESSAGE, "An ack counts the output bytes taken so far."
+            continue
+        if read_only:
             continue
         try:
             # Awaiting the bridge's socket bounds what waits here: a browser typing faster

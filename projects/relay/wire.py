@@ -109,6 +109,13 @@ def gateway_frame(payload: dict[str, object]) -> str:
     return json.dumps({"kind": "gateway", "payload": payload}, separators=(",", ":"))
 
 
+def author_frame(session_id: str, text: str, author: str) -> str:
+    return json.dumps(
+        {"kind": "author", "session_id": session_id, "text": text, "author": author},
+        separators=(",", ":"),
+    )
+
+
 def lifecycle_frame(payload: LifecyclePayload) -> str:
     return json.dumps({"kind": "lifecycle", "payload": payload}, separators=(",", ":"))
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 
-from accounts.user_settings import settings_for
+from organisations.models import Organisation
 from projects.models import Project, Status
 from projects.sprite.environment import bridge_environment_for_sprite
 from sprites.backends import SpriteBackend, SpriteError, get_backend
@@ -56,8 +56,12 @@ def local_backend() -> Any:
 
 def backend_for(project: Project) -> SpriteBackend:
     if settings.STARTER_SPRITES_BACKEND == "fly":
-        # A user's own Sprites token wins; otherwise the platform's.
-        return configured_backend(settings_for(project.owner).sprites_token)
+        # The project's organisation's own Sprites token wins; otherwise the platform's.
+        # Read afresh (not the project's cached relation): the token may just have changed.
+        token = Organisation.objects.values_list("sprites_token", flat=True).get(
+            pk=project.organisation_id
+        )
+        return configured_backend(token)
     if settings.STARTER_SPRITE_ISOLATION == "single-user":
         _refuse_a_second_user(project)
     return configured_backend()

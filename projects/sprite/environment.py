@@ -24,6 +24,7 @@ from bridge_agent.protocol import (
     GATEWAY_URL_VARIABLE,
 )
 from gateway import pi_config, tokens
+from organisations.models import Organisation
 from projects.models import Kind, Project, ProjectSecret
 from sprites.backends import BridgeEnvironment
 
@@ -95,8 +96,10 @@ def pi_settings_document(project: Project) -> bytes:
 
 
 def pi_models_json(project: Project) -> bytes:
-    """pi's models.json: every provider of the owner, through the gateway (no key in it)."""
-    return pi_config.pi_models_bytes(project.owner)
+    """pi's models.json: every provider of the project's organisation, through the gateway
+    (no key in it)."""
+    # Read afresh (not the project's cached relation): a key or provider may just have changed.
+    return pi_config.pi_models_bytes(Organisation.objects.get(pk=project.organisation_id))
 
 
 # -- the general agent's role (no secrets here) ---------------------------------------------

@@ -5,7 +5,9 @@ from django.test import Client
 
 from accounts.models import ApiToken, User
 from accounts.tokens import authenticate_api_token, create_api_token, revoke_api_token
-from projects.models import Project
+from organisations import provider_settings
+from organisations.personal import personal_organisation_of
+from projects.models import Project, Status
 from tests.conftest import PASSWORD
 
 
@@ -25,16 +27,19 @@ def test_non_staff_cannot_log_into_the_admin(client: Client, alice: User) -> Non
 def test_operator_sees_projects_and_users_without_secrets(
     client: Client, operator: User, alice_project: Project
 ) -> None:
-    from accounts import user_settings
-
-    user_settings.set_api_key(alice_project.owner, "openai", "sk-very-secret-openai")
+    provider_settings.set_api_key(
+        personal_organisation_of(alice_project.owner),
+        alice_project.owner,
+        "openai",
+        "sk-very-secret-openai",
+    )
     client.force_login(operator)
     listing = client.get("/admin/projects/project/?q=Sales").content.decode()
     assert "Sales dashboard" in listing
     user_page = client.get(
         f"/admin/accounts/user/{alice_project.owner.pk}/change/"
     ).content.decode()
-    assert "openai" in user_page
+    # Keys are the organisation's now (not on the user's page); the value is nowhere.
     assert "sk-very-secret-openai" not in user_page
 
 
@@ -72,3 +77,28 @@ def test_new_api_token_is_in_no_session_row(alice_client: Client, alice: User) -
     for session in Session.objects.all():
         assert raw not in session.session_data
         assert raw not in str(session.get_decoded())
+
+
+def test_an_operator_cannot_delete_a_person_whose_projects_would_go_with_them(
+    client: Client, operator: User, alice_project: Project, bob: User
+) -> None:
+    """Deleting the person would take their projects' rows (a team's shared ones too) and
+    leave their Sprites running with nobody to destroy them: the admin names the projects
+    instead; a person whose projects are all destroyed is deleted as before."""
+    client.force_login(operator)
+    alice = alice_project.owner
+    page = client.get(f"/admin/accounts/user/{alice.pk}/delete/").content.decode()
+    assert "protected" in page and "Sales dashboard" in page
+    refused = client.post(f"/admin/accounts/user/{alice.pk}/delete/", {"post": "yes"})
+    assert refused.status_code == 200
+    assert User.objects.filter(pk=alice.pk).exists()
+    assert Project.objects.filter(pk=alice_project.pk).exists()
+
+    # Destroyed (no Sprite left): the person can go, and the row with them.
+    Project.objects.create(
+        owner=bob, name="Old", status=Status.DESTROYED, sprite_name="starter-gone"
+    )
+    deleted = client.post(f"/admin/accounts/user/{bob.pk}/delete/", {"post": "yes"})
+    assert deleted.status_code == 302
+    assert not User.objects.filter(pk=bob.pk).exists()
+    assert not Project.objects.filter(name="Old").exists()

@@ -3,8 +3,10 @@ from __future__ import annotations
 from django.db import connection
 from django.test import Client
 
-from accounts import user_settings
-from accounts.models import User, UserSettings
+from accounts.models import User
+from organisations import provider_settings
+from organisations.models import Organisation
+from organisations.personal import personal_organisation_of
 from projects.models import Project
 from projects.secrets import set_project_secret
 
@@ -18,9 +20,9 @@ def _raw_column(table: str, column: str, pk: int) -> str:
 
 
 def test_stored_api_key_column_does_not_contain_the_key(alice: User) -> None:
-    user_settings.set_api_key(alice, "anthropic", API_KEY)
-    stored = UserSettings.objects.get(user=alice)
-    raw = _raw_column("accounts_usersettings", "api_keys", stored.pk)
+    provider_settings.set_api_key(personal_organisation_of(alice), alice, "anthropic", API_KEY)
+    stored = Organisation.objects.get(personal_of=alice)
+    raw = _raw_column("organisations_organisation", "api_keys", stored.pk)
     assert API_KEY not in raw
     assert raw.startswith("gAAAA")  # a Fernet token
     assert stored.api_key_map() == {"anthropic": API_KEY}
@@ -29,11 +31,14 @@ def test_stored_api_key_column_does_not_contain_the_key(alice: User) -> None:
 def test_sprites_token_and_project_secret_are_encrypted(
     alice: User, alice_project: Project
 ) -> None:
-    user_settings.set_sprites_token(alice, "org/123/very-secret-sprites-token")
+    provider_settings.set_sprites_token(
+        personal_organisation_of(alice), alice, "org/123/very-secret-sprites-token"
+    )
     secret = set_project_secret(alice_project, "STRIPE_KEY", "sk_live_supersecret")
-    settings_row = UserSettings.objects.get(user=alice)
+    organisation = Organisation.objects.get(personal_of=alice)
+    assert organisation.sprites_token == "org/123/very-secret-sprites-token"
     assert "very-secret" not in _raw_column(
-        "accounts_usersettings", "sprites_token", settings_row.pk
+        "organisations_organisation", "sprites_token", organisation.pk
     )
     assert "supersecret" not in _raw_column("projects_projectsecret", "value", secret.pk)
 
@@ -52,11 +57,11 @@ def test_key_rotation_reencrypts_under_the_new_key(alice: User, settings: object
 
     from accounts import crypto
 
-    user_settings.set_api_key(alice, "openai", API_KEY)
+    provider_settings.set_api_key(personal_organisation_of(alice), alice, "openai", API_KEY)
     old_keys = list(settings.ENCRYPTION_KEYS)  # type: ignore[attr-defined]
     new_key = Fernet.generate_key().decode()
     settings.ENCRYPTION_KEYS = [new_key, *old_keys]  # type: ignore[attr-defined]
     call_command("rotate_encryption_keys")
     settings.ENCRYPTION_KEYS = [new_key]  # type: ignore[attr-defined]
     crypto._cipher.cache_clear()
-    assert UserSettings.objects.get(user=alice).api_key_map() == {"openai": API_KEY}
+    assert Organisation.objects.get(personal_of=alice).api_key_map() == {"openai": API_KEY}

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.test import Client
 
 from accounts.models import CustomProvider, User
+from organisations.personal import personal_organisation_of
 from projects.models import Project, ProjectSecret
 
 PROVIDER = {
@@ -63,9 +64,9 @@ def test_removing_is_scoped_to_the_person(
     alice_client.post("/settings/providers/", PROVIDER)
     refused = bob_client.post("/settings/providers/my-ollama/remove/", follow=True)
     assert "There is no custom provider named" in refused.content.decode().replace("&#x27;", "'")
-    assert CustomProvider.objects.filter(user=alice).exists()
+    assert CustomProvider.objects.filter(organisation=personal_organisation_of(alice)).exists()
     alice_client.post("/settings/providers/my-ollama/remove/")
-    assert not CustomProvider.objects.filter(user=alice).exists()
+    assert not CustomProvider.objects.filter(organisation=personal_organisation_of(alice)).exists()
 
 
 def test_project_secrets_are_listed_by_name_only(
@@ -103,9 +104,9 @@ def test_pis_models_document_holds_the_gateway_token_variable_never_the_key(
     from gateway.pi_config import pi_models_document
 
     alice_client.post("/settings/providers/", PROVIDER)
-    entry = pi_models_document(alice)["providers"]["my-ollama"]  # type: ignore[index]
+    entry = pi_models_document(personal_organisation_of(alice))["providers"]["my-ollama"]  # type: ignore[index]
     assert entry["apiKey"] == "$STARTER_GATEWAY_TOKEN"
-    assert PROVIDER["api_key"] not in str(pi_models_document(alice))
+    assert PROVIDER["api_key"] not in str(pi_models_document(personal_organisation_of(alice)))
 
 
 def test_prices_are_saved_listed_and_unknown_when_unset(alice_client: Client, alice: User) -> None:
@@ -130,4 +131,4 @@ def test_a_bad_price_gets_a_message_and_a_422(alice_client: Client, alice: User)
     response = alice_client.post("/settings/providers/", {**PROVIDER, "price_output": "cheap"})
     assert response.status_code == 422
     assert "The output price is a number of dollars" in response.content.decode()
-    assert not CustomProvider.objects.filter(user=alice).exists()
+    assert not CustomProvider.objects.filter(organisation=personal_organisation_of(alice)).exists()

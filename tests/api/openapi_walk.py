@@ -19,6 +19,9 @@ PARAMETER_VALUES = {
     "path": "notes.txt",
     "action": "restart",
     "terminal_id": "0123456789abcdef",
+    "organisation_id": "0123456789abcdef",
+    "invitation_id": "1",
+    "user_id": "1",
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from accounts.models import CustomProvider, User
+from organisations.personal import personal_organisation_of
 from tests.api.conftest import API, TokenClient
 
 PATH = f"{API}/settings/custom-providers"
@@ -39,7 +40,7 @@ def test_a_provider_is_saved_with_prices_and_listed_without_its_key(
     answer = alice_api.put(f"{PATH}/gpu-box", unpriced, content_type="application/json")
     assert answer.json()["price_input"] is None and answer.json()["has_key"] is True
     assert alice_api.delete(f"{PATH}/gpu-box").status_code == 204
-    assert not CustomProvider.objects.filter(user=alice).exists()
+    assert not CustomProvider.objects.filter(organisation=personal_organisation_of(alice)).exists()
 
 
 def test_bad_prices_get_a_clear_4xx(alice_api: TokenClient, alice: User) -> None:
@@ -57,4 +58,4 @@ def test_bad_prices_get_a_clear_4xx(alice_api: TokenClient, alice: User) -> None
         f"{PATH}/openai", {**BODY, "price_output": 1}, content_type="application/json"
     )
     assert answer.status_code == 400 and "built-in provider" in answer.content.decode()
-    assert not CustomProvider.objects.filter(user=alice).exists()
+    assert not CustomProvider.objects.filter(organisation=personal_organisation_of(alice)).exists()

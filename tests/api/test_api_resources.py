@@ -8,7 +8,9 @@ import uuid
 import pytest
 from django.test import Client
 
-from accounts.models import User, UserSettings
+from accounts.models import User
+from organisations import provider_settings
+from organisations.personal import personal_organisation_of
 from projects.models import Project, Status
 from tests.api.conftest import API, TokenClient
 
@@ -91,7 +93,11 @@ def test_lifecycle_actions_answer_the_new_status_and_a_task_id(
 
 
 def test_creating_past_the_quota_is_a_409(alice: User, alice_api: TokenClient) -> None:
-    Project.objects.bulk_create(Project(owner=alice, name=f"P{index}") for index in range(50))
+    # bulk_create skips Project.save(), which fills in the owner's personal organisation.
+    organisation = personal_organisation_of(alice)
+    Project.objects.bulk_create(
+        Project(owner=alice, organisation=organisation, name=f"P{index}") for index in range(50)
+    )
     response = alice_api.post(
         f"{API}/projects", {"name": "One more"}, content_type="application/json"
     )
@@ -132,7 +138,8 @@ def test_settings_show_which_keys_exist_never_the_keys(alice: User, alice_api: T
     providers = {item["provider"]: item for item in shown.json()["providers"]}
     assert providers["anthropic"]["has_key"] and providers["anthropic"]["set_at"]
     assert not providers["openai"]["has_key"] and providers["openai"]["set_at"] is None
-    assert UserSettings.objects.get(user=alice).api_key_map() == {"anthropic": "sk-ant-secret-1"}
+    # An alias of the personal organisation's keys (budgets and keys are the organisation's).
+    assert personal_organisation_of(alice).api_key_map() == {"anthropic": "sk-ant-secret-1"}
 
     patched = alice_api.patch(
         f"{API}/settings",
@@ -160,9 +167,8 @@ def test_settings_show_which_keys_exist_never_the_keys(alice: User, alice_api: T
 
 
 def test_settings_belong_to_the_caller(alice: User, bob_api: TokenClient) -> None:
-    from accounts import user_settings
 
-    user_settings.set_api_key(alice, "openai", "sk-alice")
+    provider_settings.set_api_key(personal_organisation_of(alice), alice, "openai", "sk-alice")
     providers = bob_api.get(f"{API}/settings").json()["providers"]
     assert not any(item["has_key"] for item in providers)
 

@@ -121,6 +121,59 @@ def test_openapi_documents_it(anonymous_api: TokenClient) -> None:
     schema = anonymous_api.get(f"{API}/openapi.json").json()
     operation = schema["paths"]["/api/v1/usage"]["get"]
     names = {parameter["name"] for parameter in operation["parameters"]}
-    assert names == {"project", "session", "provider", "model", "from", "to", "group_by"}
+    assert names == {
+        "project",
+        "session",
+        "provider",
+        "model",
+        "from",
+        "to",
+        "group_by",
+        "organisation",
+    }
     assert "UsageOut" in str(operation["responses"]["200"])
     assert {"401", "422"} <= set(operation["responses"])
+
+
+def test_usage_by_organisation_and_role(alice: User, bob: User) -> None:
+    """Admins and owners read all of an organisation's calls and group them by person;
+    members read the calls of the projects they can see, never by person; outsiders
+    nothing; a personal organisation's calls stay its person's."""
+    from accounts.tokens import create_api_token
+    from organisations.models import Membership, Organisation
+    from organisations.roles import Role
+
+    team = Organisation.objects.create(name="Acme")
+    Membership.objects.create(organisation=team, user=alice, role=Role.OWNER)
+    Membership.objects.create(organisation=team, user=bob, role=Role.MEMBER)
+    priced_provider(alice)
+    priced_provider(bob)
+    from accounts.models import CustomProvider
+    from organisations.personal import personal_organisation_of
+
+    CustomProvider.objects.create(
+        organisation=team, user=alice, name="metered", base_url="http://127.0.0.1:9/v1",
+        model_ids=["scripted"], price_input=1, price_output=2,
+    )  # fmt: skip
+    alices = Project.objects.create(owner=alice, organisation=team, name="A", status=Status.RUNNING)
+    bobs = Project.objects.create(owner=bob, organisation=team, name="B", status=Status.RUNNING)
+    private = Project.objects.create(owner=bob, name="Private", status=Status.RUNNING)
+    assert private.organisation == personal_organisation_of(bob)
+    for project in (alices, bobs, private):
+        metered_call(project)
+    alice_api = TokenClient(create_api_token(alice, "t")[1])
+    bob_api = TokenClient(create_api_token(bob, "t")[1])
+
+    owner_view = get(alice_api, organisation=team.public_id, group_by="person")
+    assert owner_view["totals"]["calls"] == 2
+    assert {group["label"] for group in owner_view["groups"]} == {alice.email, bob.email}
+    assert get(alice_api)["totals"]["calls"] == 2  # the team's and her (empty) personal one
+
+    assert get(bob_api)["totals"]["calls"] == 3  # the team's projects and his private one
+    assert get(bob_api, organisation=team.public_id)["totals"]["calls"] == 2
+    refused = bob_api.get(f"{API}/usage", {"organisation": team.public_id, "group_by": "person"})
+    assert refused.status_code == 403 and refused.json()["detail"] == {"needed_role": "admin"}
+    outsider = alice_api.get(
+        f"{API}/usage", {"organisation": personal_organisation_of(bob).public_id}
+    )
+    assert outsider.status_code == 404

@@ -139,11 +139,14 @@ def test_the_chosen_branch_is_still_shown_after_pi_restarts(
         session_id = two_questions(bridge, events)
         second = node(tree(bridge, session_id), "second question")
         with bridge.client() as client:
+            start = len(events.events)
             edited = client.post(
                 EDIT, json={"session_id": session_id, "entry_id": second["id"], "message": "other"}
             )
             assert edited.status_code == 202, edited.text
-            events.wait_type("agent_end", session_id, start=len(events.events) - 1)
+            # The session is busy until its run settles (after agent_end); counted from
+            # before the edit, so a run that ended at once is not missed either.
+            events.wait_type("agent_settled", session_id, start=start)
             # Back to the first branch, which is not the last one written to the file.
             switched = client.post(
                 BRANCH, json={"session_id": session_id, "entry_id": second["id"]}

@@ -28,6 +28,8 @@ from accounts import user_settings
 from accounts.models import User
 from bridge_agent.protocol import GATEWAY_TOKEN_VARIABLE
 from gateway import tokens
+from organisations import provider_settings
+from organisations.personal import personal_organisation_of
 from projects import actions
 from projects.actions import create_project, perform
 from projects.bridge.client import call_bridge, endpoint_for
@@ -67,12 +69,15 @@ def of_type(events: list[dict[str, Any]], kind: str, session_id: str) -> list[di
 
 
 def prompt(project: Project, message: str) -> tuple[str, int]:
-    """Prompt the project's session; its id and how many runs it had ended before."""
+    """Prompt the project's session; its id and how many runs it had ended before.
+
+    The ended runs are counted before the prompt: a quick run (one tool call) can end before
+    a count taken after it, which then waited for a run that never came."""
+    ended_before = [e for e in events_of(project) if e["type"] == "agent_end"]
     answer = call_bridge(project, "POST", "/starter/prompt", json_body={"message": message})
     assert answer.status == 202, answer.body
     session_id = str(answer.body["session_id"])
-    ended = [e for e in of_type(events_of(project), "agent_end", session_id)]
-    return session_id, len(ended)
+    return session_id, sum(1 for e in ended_before if e["session_id"] == session_id)
 
 
 def run_end(project: Project, run: tuple[str, int]) -> dict[str, Any]:
@@ -132,8 +137,9 @@ def test_the_agent_works_through_the_gateway_and_no_key_enters_the_sprite(
 ) -> None:
     settings.DATA_DIR = live_stack.data_dir
     owner = User.objects.create_user("gwen@example.com", "pw-long-enough-1")
-    user_settings.set_api_key(owner, "openai", OPENAI_KEY)
-    user_settings.save_custom_provider(
+    provider_settings.set_api_key(personal_organisation_of(owner), owner, "openai", OPENAI_KEY)
+    provider_settings.save_custom_provider(
+        personal_organisation_of(owner),
         owner,
         "fake",
         "openai-completions",

@@ -9,7 +9,8 @@ from typing import Any
 import httpx
 import pytest
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels import DEFAULT_CHANNEL_LAYER
+from channels.layers import channel_layers
 
 from accounts.models import User
 from projects import actions
@@ -42,7 +43,10 @@ def test_create_sleep_wake_destroy_on_the_local_backend(
     settings.DATA_DIR = live_stack.data_dir  # type: ignore[attr-defined]
     owner = User.objects.create_user("dora@example.com", "pw-long-enough-1")
     # Listen where the dashboard listens (the owner's group) while the project is created.
-    layer = get_channel_layer()
+    # A layer instance of its own: channels-redis keeps asyncio locks per instance, and one
+    # left locked by an earlier test's event loop in this process (parallel workers run the
+    # files in other orders) was "bound to a different event loop" here.
+    layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
     channel = async_to_sync(layer.new_channel)()
     async_to_sync(layer.group_add)(user_group(owner.pk), channel)
     project = create_project(owner, "Lifecycle")

@@ -25,6 +25,7 @@ from accounts.models import CustomProvider, User
 from accounts.tokens import create_api_token
 from bridge_agent.protocol import gateway_marker
 from gateway import budgets, limits
+from organisations.personal import personal_organisation_of
 from projects.models import Project
 from tests.e2e.helpers import wait_for
 from tests.e2e.test_workspace_chat import (
@@ -56,9 +57,9 @@ def owner_and_project(
     with owner_with_running_project(
         f"budget-{uuid.uuid4().hex[:8]}@example.com", "Budgets", scripted_model_server
     ) as (owner, project):
-        CustomProvider.objects.filter(user=owner, name="fake").update(
-            price_input=PRICE, price_output=PRICE
-        )
+        CustomProvider.objects.filter(
+            organisation=personal_organisation_of(owner), name="fake"
+        ).update(price_input=PRICE, price_output=PRICE)
         yield owner, project
 
 

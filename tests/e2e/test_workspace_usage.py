@@ -24,6 +24,8 @@ from accounts import user_settings
 from accounts.models import User
 from accounts.tokens import create_api_token
 from gateway.models import UsageRecord
+from organisations import provider_settings
+from organisations.personal import personal_organisation_of
 from projects.models import Project, Status
 from projects.sprite.commands import run_command
 from tests.e2e.helpers import wait_for, wait_for_status
@@ -130,9 +132,9 @@ def test_a_metered_run_shows_the_same_numbers_everywhere(
         owner,
         project,
     ):
-        user_settings.save_custom_provider(
-            owner, "fake", "openai-completions", scripted_model_server.base_url,
-            ["fake-model", "fake-model-2"], None, PRICES,
+        provider_settings.save_custom_provider(
+            personal_organisation_of(owner), owner, "fake", "openai-completions",
+            scripted_model_server.base_url, ["fake-model", "fake-model-2"], None, PRICES,
         )  # fmt: skip
         page = logged_in_page(browser, stack, owner)
         open_workspace(page, stack, project)

@@ -18,8 +18,8 @@ from django.conf import settings
 from django.db import connection
 
 from accounts.models import CustomProvider, User
-from accounts.user_settings import settings_for
 from gateway.tokens import token_for
+from organisations.personal import personal_organisation_of
 from projects.models import Project, Status
 from tests.conftest import RUN_ID
 from tests.gateway.canned_upstream import CannedUpstream
@@ -81,12 +81,13 @@ class Tenant:
 
 def make_tenant(email: str, model_server: ScriptedModelServer | None = None) -> Tenant:
     owner = User.objects.create_user(email, "pw-long-enough-1")
-    user_settings = settings_for(owner)
+    organisation = personal_organisation_of(owner)
     for provider, key in REAL_KEYS.items():
-        user_settings.set_api_key(provider, key)
-    user_settings.save()
+        organisation.set_api_key(provider, key)
+    organisation.save()
     if model_server is not None:
         CustomProvider.objects.create(
+            organisation=organisation,
             user=owner,
             name="fake",
             api=CustomProvider.API_OPENAI,

@@ -16,6 +16,7 @@ from accounts.models import User
 from gateway import admission, budgets, limits
 from gateway.calls import CallContext, Upstream
 from gateway.models import GatewayPolicy, ProjectLimits, UsageRecord
+from organisations.personal import personal_organisation_of
 from projects.bridge import agent
 from projects.broadcast import project_group
 from projects.errors import ProjectError, status_of
@@ -28,14 +29,25 @@ X = Decimal("0.04")  # what every call costs here
 
 def context_of(project: Project, session: str = "s1") -> CallContext:
     upstream = Upstream("fake", "openai-completions", "http://127.0.0.1:1/v1", "sk-never")
+    organisation = project.organisation
     return CallContext(
-        project.pk, project.public_id, project.name, project.owner_id, "fake", session, upstream
+        project.pk,
+        project.public_id,
+        project.name,
+        project.owner_id,
+        organisation.pk,
+        organisation.public_id,
+        organisation.name,
+        "fake",
+        session,
+        upstream,
     )
 
 
 def spend(project: Project, cost: Decimal | None, when: datetime | None = None) -> UsageRecord:
     return UsageRecord.objects.create(
         user_id=project.owner_id,
+        organisation_id=project.organisation_id,
         project=project,
         project_public_id=project.public_id,
         project_name=project.name,
@@ -103,40 +115,42 @@ def test_last_months_rows_do_not_count(alice_project: Project) -> None:
     )
 
 
-def test_the_users_budget_counts_every_project_and_destroyed_ones(
+def test_the_organisations_budget_counts_every_project_and_destroyed_ones(
     alice: User, alice_project: Project
 ) -> None:
     other = Project.objects.create(owner=alice, name="other")
-    budgets.set_user_budget(alice.pk, "1")
+    budgets.set_organisation_budget(personal_organisation_of(alice), alice, "1")
     spend(other, Decimal("0.60"))
     other.delete()  # the rows stay (project set to NULL)
     spend(alice_project, Decimal("0.30"))
     # Estimate: alice_project's last call, 0.30: 0.90 + 0.30 > 1.
     refusal = admission.admit_now(context_of(alice_project), None)
     assert refusal is not None
-    assert refusal.details["scope"] == "user"
+    assert refusal.details["scope"] == "organisation"
     assert refusal.details["spent"] == "0.90"
-    assert "your monthly budget" in refusal.message
+    assert "the organisation's monthly budget" in refusal.message
 
 
 def test_policy_default_applies_and_the_cap_bounds_everything(alice: User) -> None:
     policy = GatewayPolicy.current()
-    assert limits.user_budget(alice.pk) is None
+    assert limits.organisation_budget(personal_organisation_of(alice).pk) is None
     policy.default_user_monthly_budget = Decimal("20")
     policy.save()
-    assert limits.user_budget(alice.pk) == Decimal("20")
-    budgets.set_user_budget(alice.pk, "5")
-    assert limits.user_budget(alice.pk) == Decimal("5")
+    assert limits.organisation_budget(personal_organisation_of(alice).pk) == Decimal("20")
+    budgets.set_organisation_budget(personal_organisation_of(alice), alice, "5")
+    assert limits.organisation_budget(personal_organisation_of(alice).pk) == Decimal("5")
     policy.max_user_monthly_budget = Decimal("3")
     policy.save()
     # Set before the cap came: the cap still bounds it.
-    assert limits.user_budget(alice.pk) == Decimal("3")
+    assert limits.organisation_budget(personal_organisation_of(alice).pk) == Decimal("3")
     with pytest.raises(ProjectError) as refused:
-        budgets.set_user_budget(alice.pk, "4")
+        budgets.set_organisation_budget(personal_organisation_of(alice), alice, "4")
     assert status_of(refused.value) == 400
     assert "at most $3.00" in refused.value.message
-    budgets.set_user_budget(alice.pk, None)
-    assert limits.user_budget(alice.pk) == Decimal("3")  # default 20, capped
+    budgets.set_organisation_budget(personal_organisation_of(alice), alice, None)
+    assert limits.organisation_budget(personal_organisation_of(alice).pk) == Decimal(
+        "3"
+    )  # default 20, capped
 
 
 @pytest.mark.parametrize("bad", ["0", "-1", "abc", "NaN", "Infinity", "99999999", [], True])

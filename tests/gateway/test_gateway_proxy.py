@@ -16,6 +16,7 @@ from accounts.models import CustomProvider
 from bridge_agent.protocol import GATEWAY_ERROR_TYPE, parse_gateway_marker
 from gateway.models import UsageRecord
 from gateway.tokens import revoke
+from organisations.personal import personal_organisation_of
 from projects.models import Status
 from tests.gateway.canned_upstream import (
     ANTHROPIC_USAGE,
@@ -336,6 +337,7 @@ def test_another_users_provider_and_missing_keys_are_refused(
 ) -> None:
     other = make_tenant("other-owner@example.com")
     CustomProvider.objects.create(
+        organisation=personal_organisation_of(other.owner),
         user=other.owner,
         name="bobs-llm",
         base_url=canned_upstream.url + "/v1",
@@ -431,6 +433,7 @@ def test_an_unreachable_provider_is_a_502_from_the_gateway(
     gateway_stack: LiveStack, tenant: Tenant
 ) -> None:
     CustomProvider.objects.create(
+        organisation=personal_organisation_of(tenant.owner),
         user=tenant.owner,
         name="gone",
         base_url="http://127.0.0.1:9/v1",  # discard port: nothing listens

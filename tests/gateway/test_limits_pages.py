@@ -10,7 +10,8 @@ from django.test import Client
 
 from accounts.models import User
 from gateway import limits
-from gateway.models import GatewayPolicy, ProjectLimits, UserLimits
+from gateway.models import GatewayPolicy, OrganisationLimits, ProjectLimits
+from organisations.personal import personal_organisation_of
 from projects.models import Project
 
 pytestmark = pytest.mark.django_db
@@ -71,6 +72,8 @@ def test_the_settings_page_sets_a_persons_budget_within_the_cap(
     assert b"at most $50.00" in panel.content
     over = alice_client.post("/budget/", {"monthly_budget": "60"}, follow=True)
     assert b"at most $50.00 a month" in over.content
-    assert limits.own_user_budget(alice.pk) is None
+    assert limits.own_organisation_budget(personal_organisation_of(alice).pk) is None
     alice_client.post("/budget/", {"monthly_budget": "40"})
-    assert UserLimits.objects.get(user=alice).monthly_budget == Decimal("40")
+    assert OrganisationLimits.objects.get(
+        organisation=personal_organisation_of(alice)
+    ).monthly_budget == Decimal("40")

@@ -180,8 +180,18 @@ def session() -> str:
 
 def context_of(project: Project, session: str) -> CallContext:
     upstream = Upstream("fake", "openai-completions", "http://127.0.0.1:1/v1", "sk-never")
+    organisation = project.organisation
     return CallContext(
-        project.pk, project.public_id, project.name, project.owner_id, "fake", session, upstream
+        project.pk,
+        project.public_id,
+        project.name,
+        project.owner_id,
+        organisation.pk,
+        organisation.public_id,
+        organisation.name,
+        "fake",
+        session,
+        upstream,
     )
 
 

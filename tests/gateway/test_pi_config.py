@@ -25,6 +25,8 @@ from bridge_agent.config import EXTENSION_PATH
 from bridge_agent.protocol import GATEWAY_SESSION_HEADER, GATEWAY_TOKEN_VARIABLE
 from gateway import pi_config
 from gateway.pi_config import pi_models_document
+from organisations import provider_settings
+from organisations.personal import personal_organisation_of
 
 pytestmark = pytest.mark.django_db
 
@@ -44,10 +46,13 @@ def _gateway_url(settings: Any) -> None:
 
 
 def keyed_alice(alice: User) -> None:
-    user_settings.set_api_key(alice, "openai", OPENAI_KEY)
-    user_settings.set_api_key(alice, "anthropic", ANTHROPIC_KEY)
-    user_settings.set_api_key(alice, "azure", "az-real-key-1")
-    user_settings.save_custom_provider(
+    provider_settings.set_api_key(personal_organisation_of(alice), alice, "openai", OPENAI_KEY)
+    provider_settings.set_api_key(
+        personal_organisation_of(alice), alice, "anthropic", ANTHROPIC_KEY
+    )
+    provider_settings.set_api_key(personal_organisation_of(alice), alice, "azure", "az-real-key-1")
+    provider_settings.save_custom_provider(
+        personal_organisation_of(alice),
         alice,
         "my-vllm",
         "openai-completions",
@@ -56,8 +61,14 @@ def keyed_alice(alice: User) -> None:
         CUSTOM_KEY,
         user_settings.ProviderPrices(Decimal("0.5"), Decimal("1.5"), Decimal("0.05"), None),
     )
-    user_settings.save_custom_provider(
-        alice, "unpriced", "anthropic-messages", "https://llm.example.com", ["m1"], None
+    provider_settings.save_custom_provider(
+        personal_organisation_of(alice),
+        alice,
+        "unpriced",
+        "anthropic-messages",
+        "https://llm.example.com",
+        ["m1"],
+        None,
     )
 
 
@@ -85,12 +96,18 @@ def test_every_provider_points_at_the_gateway_with_the_token_never_a_key(
     alice: User, bob: User
 ) -> None:
     keyed_alice(alice)
-    user_settings.set_api_key(bob, "groq", BOB_KEY)
-    user_settings.save_custom_provider(
-        bob, "bobs-box", "openai-completions", "https://bob.example.com/v1", ["b"], BOB_KEY
+    provider_settings.set_api_key(personal_organisation_of(bob), bob, "groq", BOB_KEY)
+    provider_settings.save_custom_provider(
+        personal_organisation_of(bob),
+        bob,
+        "bobs-box",
+        "openai-completions",
+        "https://bob.example.com/v1",
+        ["b"],
+        BOB_KEY,
     )
 
-    document = pi_models_document(alice)
+    document = pi_models_document(personal_organisation_of(alice))
     providers: dict[str, Any] = document["providers"]  # type: ignore[assignment]
 
     assert providers["openai"] == {
@@ -125,13 +142,13 @@ def test_every_provider_points_at_the_gateway_with_the_token_never_a_key(
 
 def test_the_schema_check_can_fail(alice: User) -> None:
     keyed_alice(alice)
-    document = pi_models_document(alice)
+    document = pi_models_document(personal_organisation_of(alice))
     document["providers"]["openai"]["apiKey"] = 7  # type: ignore[index]
     assert any("apiKey" in problem for problem in schema_problems(document))
 
 
 def test_without_keys_or_providers_pi_is_told_of_none(alice: User) -> None:
-    assert pi_models_document(alice) == {"providers": {}}
+    assert pi_models_document(personal_organisation_of(alice)) == {"providers": {}}
 
 
 class Recorder(BaseHTTPRequestHandler):
@@ -201,7 +218,9 @@ def test_the_real_pi_uses_built_in_and_custom_providers_through_the_gateway(
     keyed_alice(alice)
     agent_dir = tmp_path / "agent"
     agent_dir.mkdir()
-    (agent_dir / "models.json").write_bytes(pi_config.pi_models_bytes(alice))
+    (agent_dir / "models.json").write_bytes(
+        pi_config.pi_models_bytes(personal_organisation_of(alice))
+    )
     token = "sgw_test-token-of-the-project"
 
     listed = run_pi(agent_dir, ["--list-models"], token)

@@ -26,6 +26,8 @@ from bridge_agent.protocol import (
 )
 from gateway import tokens
 from gateway.models import GatewayToken
+from organisations import provider_settings
+from organisations.personal import personal_organisation_of
 from projects import actions
 from projects.actions import destroy_project
 from projects.errors import ProjectError
@@ -55,9 +57,15 @@ def running(owner: User, name: str) -> Project:
 
 
 def test_the_sprite_gets_the_gateway_token_and_no_provider_key(alice: User, bob: User) -> None:
-    user_settings.set_api_key(alice, "openai", OPENAI_KEY)
-    user_settings.save_custom_provider(
-        alice, "mine", "openai-completions", "https://x.example.com/v1", ["m"], CUSTOM_KEY
+    provider_settings.set_api_key(personal_organisation_of(alice), alice, "openai", OPENAI_KEY)
+    provider_settings.save_custom_provider(
+        personal_organisation_of(alice),
+        alice,
+        "mine",
+        "openai-completions",
+        "https://x.example.com/v1",
+        ["m"],
+        CUSTOM_KEY,
     )
     first, second = running(alice, "First"), running(alice, "Second")
     environment = sprite_environment(first)
@@ -133,13 +141,21 @@ def test_adding_a_provider_changes_the_models_fingerprint_a_key_does_not(alice: 
     run ends); a key changing needs nothing: the gateway reads it at each call."""
     project = running(alice, "Print")
     before = sprite_environment(project)[GATEWAY_MODELS_VARIABLE]
-    user_settings.set_api_key(alice, "openai", OPENAI_KEY)
+    provider_settings.set_api_key(personal_organisation_of(alice), alice, "openai", OPENAI_KEY)
     with_openai = sprite_environment(project)[GATEWAY_MODELS_VARIABLE]
     assert with_openai != before
-    user_settings.set_api_key(alice, "openai", OPENAI_KEY + "-rotated")
+    provider_settings.set_api_key(
+        personal_organisation_of(alice), alice, "openai", OPENAI_KEY + "-rotated"
+    )
     assert sprite_environment(project)[GATEWAY_MODELS_VARIABLE] == with_openai
-    user_settings.save_custom_provider(
-        alice, "mine", "openai-completions", "https://x.example.com/v1", ["m"], CUSTOM_KEY
+    provider_settings.save_custom_provider(
+        personal_organisation_of(alice),
+        alice,
+        "mine",
+        "openai-completions",
+        "https://x.example.com/v1",
+        ["m"],
+        CUSTOM_KEY,
     )
     assert sprite_environment(project)[GATEWAY_MODELS_VARIABLE] != with_openai
 
@@ -224,8 +240,15 @@ def test_destroying_a_project_cuts_it_off_and_deletes_its_tokens(
 
 def test_custom_provider_prices_are_checked(alice: User) -> None:
     def save(prices: user_settings.ProviderPrices) -> None:
-        user_settings.save_custom_provider(
-            alice, "priced", "openai-completions", "https://x.example.com/v1", ["m"], None, prices
+        provider_settings.save_custom_provider(
+            personal_organisation_of(alice),
+            alice,
+            "priced",
+            "openai-completions",
+            "https://x.example.com/v1",
+            ["m"],
+            None,
+            prices,
         )
 
     with pytest.raises(user_settings.SettingsError, match="input price cannot be negative"):
@@ -242,8 +265,14 @@ def test_custom_provider_prices_are_checked(alice: User) -> None:
         "Per million tokens: input $0.15, output $0.6, cache read $0, cache write $1.2."
     )
     # Saving without prices (None) keeps them; an empty set clears them.
-    user_settings.save_custom_provider(
-        alice, "priced", "openai-completions", "https://x.example.com/v1", ["m"], None
+    provider_settings.save_custom_provider(
+        personal_organisation_of(alice),
+        alice,
+        "priced",
+        "openai-completions",
+        "https://x.example.com/v1",
+        ["m"],
+        None,
     )
     assert alice.custom_providers.get(name="priced").price_input == Decimal("0.15")
     save(user_settings.ProviderPrices())

@@ -198,6 +198,9 @@ def test_a_call_whose_project_row_was_deleted_meanwhile_is_still_recorded(
         project_public_id=alice_project.public_id,
         project_name=alice_project.name,
         user_id=alice.pk,
+        organisation_id=alice_project.organisation_id,
+        organisation_public_id=alice_project.organisation.public_id,
+        organisation_name=alice_project.organisation.name,
         provider="metered",
         session_id="",
         upstream=Upstream(provider="metered", api="openai-completions", base_url="", key=""),
@@ -209,7 +212,42 @@ def test_a_call_whose_project_row_was_deleted_meanwhile_is_still_recorded(
     assert record is not None and record.project_id is None
     assert UsageRecord.objects.get(pk=record.pk).project_public_id == alice_project.public_id
     User.objects.filter(pk=alice.pk).delete()
-    assert (
-        record_call(context, Usage(1, 1), model="m", duration_ms=1, status_code=200, complete=True)
-        is None
+    # The person is gone too: the call still happened and is still paid for.
+    late = record_call(
+        context, Usage(1, 1), model="m", duration_ms=1, status_code=200, complete=True
     )
+    assert late.user_id is None and late.project_public_id == alice_project.public_id
+
+
+def test_an_organisations_spend_stays_when_a_member_deletes_their_account(
+    alice: User, bob: User
+) -> None:
+    """The budget is the sum of the organisation's rows: a leaver's account deleted (by an
+    operator) must not give the organisation its month's money back."""
+    from gateway.budgets import organisation_budget_document
+    from gateway.models import UsageRecord
+    from organisations.actions import create_organisation
+    from organisations.models import Membership
+    from organisations.roles import Role
+
+    team = create_organisation(alice, "Team")
+    Membership.objects.create(organisation=team, user=bob, role=Role.MEMBER)
+    priced_provider(alice, organisation=team)
+    bobs = Project.objects.create(
+        owner=bob, organisation=team, name="Bob's", status=Status.RUNNING, sprite_name="s-b"
+    )
+    alices = Project.objects.create(
+        owner=alice, organisation=team, name="Alice's", status=Status.RUNNING, sprite_name="s-a"
+    )
+    metered_call(bobs)
+    metered_call(alices)
+    before = organisation_budget_document(team)["spent"]
+    assert Decimal(str(before)) > 0
+
+    # The operator destroys the leaver's project (its rows stay), then deletes the account.
+    bobs.delete()
+    User.objects.filter(pk=bob.pk).delete()
+
+    assert organisation_budget_document(team)["spent"] == before
+    groups = usage.grouped_by_user(UsageRecord.objects.filter(organisation=team))
+    assert sorted(group.label for group in groups) == ["A deleted account", alice.email]

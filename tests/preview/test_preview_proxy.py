@@ -17,6 +17,9 @@ from websockets.sync.client import connect
 from websockets.typing import Origin
 
 from accounts.models import User
+from organisations.members import remove_member
+from organisations.models import Membership
+from organisations.roles import Role
 from projects.models import Project, Status
 from projects.preview.links import (
     COOKIE_NAME,
@@ -26,6 +29,7 @@ from projects.preview.links import (
     preview_host,
     preview_link,
 )
+from projects.preview.proxy import ENDPOINT_CACHE_SECONDS
 from tests.preview.sample_app import SampleApp
 from tests.support.live_stack import LiveStack
 
@@ -264,3 +268,23 @@ def test_the_proxy_keeps_no_cookie_an_app_set(
     assert _get(stack, "/set-cookies", _host(stack, project), cookie=cookie).status_code == 200
     seen = _get(stack, "/headers", _host(stack, project), cookie=cookie).json()
     assert "cookie" not in seen, seen
+
+
+def test_a_member_removed_from_the_organisation_loses_the_preview_at_once(
+    stack: LiveStack, owner: User, app_project: tuple[Project, SampleApp]
+) -> None:
+    """The proxy looks the project up through the membership check (at most
+    ENDPOINT_CACHE_SECONDS after the last look): a cookie from before the removal opens
+    nothing after it (issue 19)."""
+    project, _ = app_project
+    colleague = User.objects.create_user("preview-colleague@example.com", "pw-long-enough-1")
+    Membership.objects.create(organisation=project.organisation, user=colleague, role=Role.VIEWER)
+    # (Links are issued to the project's creator for now; the cookie a link would give the
+    # colleague is the same signed value.)
+    cookie = f"{COOKIE_NAME}={preview_cookie_value(colleague.pk, project.public_id)}"
+    assert _get(stack, "/", _host(stack, project), cookie=cookie).status_code == 200
+    remove_member(owner, project.organisation, colleague.pk)
+    # The proxy keeps a (person, project) -> bridge answer for ENDPOINT_CACHE_SECONDS to spare
+    # the database on every asset: the lookup (membership) runs again once it lapses.
+    time.sleep(ENDPOINT_CACHE_SECONDS + 0.5)
+    assert _get(stack, "/", _host(stack, project), cookie=cookie).status_code == 404

@@ -27,6 +27,8 @@ import pytest
 from accounts import user_settings
 from accounts.models import User
 from bridge_agent.protocol import GATEWAY_TOKEN_PREFIX, GATEWAY_TOKEN_VARIABLE
+from organisations import provider_settings
+from organisations.personal import personal_organisation_of
 from projects.lifecycle import steps
 from projects.lifecycle.steps import PI_MODELS_PATH, PI_SETTINGS_PATH
 from projects.models import Project, Status
@@ -89,8 +91,14 @@ def documents(
     alice: User, keyed_model_server: ScriptedModelServer, gateway: LiveStack
 ) -> SpriteDocuments:
     """What the control plane writes into alice's Sprite and starts its bridge with."""
-    user_settings.save_custom_provider(
-        alice, PROVIDER, "openai-completions", keyed_model_server.base_url, ["gw-model"], KEY
+    provider_settings.save_custom_provider(
+        personal_organisation_of(alice),
+        alice,
+        PROVIDER,
+        "openai-completions",
+        keyed_model_server.base_url,
+        ["gw-model"],
+        KEY,
     )
     user_settings.update_defaults(alice, PROVIDER, "gw-model", "off")
     project = Project.objects.create(
@@ -187,8 +195,14 @@ def test_an_environment_sync_gives_an_older_sprite_todays_documents(
     # The owner adds the provider (what the settings page does) before the project row
     # exists, so no sync task is queued for it: a live stack's worker would otherwise run
     # that sync and hold the project's lock while this test runs its own.
-    user_settings.save_custom_provider(
-        alice, PROVIDER, "openai-completions", keyed_model_server.base_url, ["gw-model"], KEY
+    provider_settings.save_custom_provider(
+        personal_organisation_of(alice),
+        alice,
+        PROVIDER,
+        "openai-completions",
+        keyed_model_server.base_url,
+        ["gw-model"],
+        KEY,
     )
     user_settings.update_defaults(alice, PROVIDER, "gw-model", "off")
     project = Project.objects.create(

@@ -19,6 +19,7 @@ from projects.models import Project, ProjectSecret, Status
 from projects.sprite import services as sprite_services
 from projects.sprite.checkpoints import create_checkpoint, restore_checkpoint
 from sprites.backends import run_sync
+from sprites.backends.base import SpriteService
 from sprites.backends.fly import FlyBackend
 from sprites.backends.fly_bootstrap import BRIDGE_SERVICE
 from tests.support import scripted_bridge
@@ -137,13 +138,19 @@ def test_a_crash_shows_backoff_in_the_merged_status(
     write_registry(fly_backend, registry(crasher))
     sprite_services.reconcile(fly_project)
 
+    seen: dict[str, SpriteService] = {}
+
     def in_backoff() -> bool:
+        # One reading, kept: a second one may catch the crasher already restarted.
         states = sprite_services.sprite_services(fly_project) or {}
-        return states["crasher"].status == "backoff" and states["crasher"].restart_count >= 1
+        crashed = states["crasher"]
+        if crashed.status == "backoff" and crashed.restart_count >= 1 and crashed.next_restart_at:
+            seen.update(states)
+            return True
+        return False
 
     eventually(in_backoff)
-    states = sprite_services.sprite_services(fly_project) or {}
-    merged = sprite_services.with_sprite_state([{**crasher, "status": "running"}], states)
+    merged = sprite_services.with_sprite_state([{**crasher, "status": "running"}], seen)
     assert merged[0]["status"] == "backoff" and merged[0]["next_restart_at"]
     assert merged[0]["restart_count"] >= 1
 

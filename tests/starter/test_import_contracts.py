@@ -11,7 +11,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("projects", "accounts", "sprites", "bridge_agent", "starter", "gateway")
+PACKAGES = (
+    "projects",
+    "accounts",
+    "sprites",
+    "bridge_agent",
+    "starter",
+    "gateway",
+    "organisations",
+)
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 
 

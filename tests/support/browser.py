@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, expect, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 # The machine has no internet: without these, chromium keeps trying to reach Google.
@@ -20,10 +20,15 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--disable-dev-shm-usage",
 ]
+# Playwright's default of 5 s for an `expect` is short for a page that waits on daphne,
+# Celery and a Sprite on a shared 2-CPU machine while other suites run (CI measured a
+# sign-up's redirect missing it); a behaviour that is broken still fails, only later.
+EXPECT_TIMEOUT_MS = 10_000
 
 
 @contextmanager
 def chromium() -> Iterator[Browser]:
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS

@@ -9,6 +9,8 @@ from accounts.models import CustomProvider, User
 from gateway.calls import CallContext, Upstream, Usage
 from gateway.metering import record_call
 from gateway.models import UsageRecord
+from organisations.models import Organisation
+from organisations.personal import personal_organisation_of
 from projects.models import Project
 
 # $1 per million input tokens, $2 per million output, $0.50 cache read, $4 cache write.
@@ -20,12 +22,20 @@ PRICES = {
 }
 
 
-def priced_provider(user: User, name: str = "metered", *, prices: bool = True) -> CustomProvider:
-    """A custom provider of ``user``, with the prices above (or none: "price unknown")."""
+def priced_provider(
+    user: User,
+    name: str = "metered",
+    *,
+    prices: bool = True,
+    organisation: Organisation | None = None,
+) -> CustomProvider:
+    """A custom provider of ``organisation`` (default: ``user``'s personal one), with the
+    prices above (or none: "price unknown")."""
     provider, _ = CustomProvider.objects.update_or_create(
-        user=user,
+        organisation=organisation or personal_organisation_of(user),
         name=name,
         defaults={
+            "user": user,
             "base_url": "http://127.0.0.1:9/v1",
             "model_ids": ["scripted"],
             **(PRICES if prices else dict.fromkeys(PRICES)),
@@ -50,6 +60,9 @@ def metered_call(
         project_public_id=project.public_id,
         project_name=project.name,
         user_id=project.owner_id,
+        organisation_id=project.organisation_id,
+        organisation_public_id=project.organisation.public_id,
+        organisation_name=project.organisation.name,
         provider=provider,
         session_id=session_id,
         upstream=Upstream(provider=provider, api="openai-completions", base_url="", key=""),

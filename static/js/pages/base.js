@@ -30,3 +30,19 @@ document.addEventListener("click", (event) => {
     if (!menu.contains(/** @type {Node} */ (event.target))) { menu.removeAttribute("open"); }
   });
 });
+
+// The theme toggle in the account menu: js/theme.js stores and applies the choice.
+function showThemeChoice() {
+  const choice = document.documentElement.dataset.themeChoice || "system";
+  document.querySelectorAll("[data-theme-option]").forEach((option) => {
+    option.setAttribute("aria-checked", String(option.getAttribute("data-theme-option") === choice));
+  });
+}
+document.addEventListener("DOMContentLoaded", showThemeChoice);
+document.addEventListener("starter:theme", showThemeChoice);
+document.addEventListener("click", (event) => {
+  const option = /** @type {Element} */ (event.target).closest("[data-theme-option]");
+  if (!option) { return; }
+  document.dispatchEvent(new CustomEvent("starter:theme-choice", { detail: option.getAttribute("data-theme-option") }));
+  showThemeChoice();
+});

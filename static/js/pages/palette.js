@@ -43,7 +43,7 @@ function loadProjects(force) {
 }
 
 /**
- * @param {{projects?: any[]}} data
+ * @param {{projects?: any[], organisations?: any[]}} data
  * @returns {PaletteItem[]}
  */
 function projectItems(data) {
@@ -59,6 +59,20 @@ function projectItems(data) {
     if (project.status === "running") {
       items.push({ group: "Actions", label: "Sleep " + project.name, run: function () { return post(project.sleep_url); } });
     }
+  });
+  // The organisations to switch to (the top bar's switcher, by keyboard).
+  (data.organisations || []).forEach(function (organisation) {
+    if (organisation.current) { return; }
+    items.push({
+      group: "Organisations",
+      label: "Switch to " + organisation.name,
+      hint: organisation.role,
+      run: function () {
+        return request("POST", organisation.switch_url).then(function (/** @type {any} */ answer) {
+          window.location.assign(answer.home);
+        }, function (/** @type {Error} */ error) { toast(error.message, "error"); });
+      },
+    });
   });
   return items;
 }
@@ -251,7 +265,10 @@ document.addEventListener("DOMContentLoaded", function () {
   document.querySelectorAll("[data-palette-inline]").forEach(function (container) {
     var inline = new Palette(container, {});
     inline.refresh();
-    if (container.hasAttribute("data-autofocus")) { inline.input.focus(); }
+    // Only while nothing else has focus: someone who already clicked into a field (the
+    // new project's name, say) before the scripts ran keeps typing there.
+    var idle = !document.activeElement || document.activeElement === document.body;
+    if (container.hasAttribute("data-autofocus") && idle) { inline.input.focus(); }
   });
   document.querySelectorAll("[data-open-palette]").forEach(function (button) {
     button.addEventListener("click", open);

@@ -8,6 +8,14 @@ const COLORS = ["#4f46e5", "#0891b2", "#d97706", "#16a34a", "#db2777", "#7c3aed"
 /** @param {number} value */
 function dollars(value) { return value >= 1 ? "$" + value.toFixed(2) : "$" + value.toFixed(4); }
 
+/** Axis and grid colours from the page's theme (--chart-* in app.css). */
+function axisStyle() {
+  const style = getComputedStyle(document.documentElement);
+  const axis = style.getPropertyValue("--chart-axis").trim() || "#5b6275";
+  const grid = style.getPropertyValue("--chart-grid").trim() || "rgba(16, 24, 40, .08)";
+  return { stroke: axis, grid: { stroke: grid }, ticks: { stroke: grid } };
+}
+
 /** @param {HTMLElement} node */
 function widthOf(node) { return Math.max(280, Math.floor(node.getBoundingClientRect().width || 600)); }
 
@@ -28,9 +36,9 @@ function byDay(uPlot, node, data) {
       { label: "Cost", stroke: COLORS[2], width: 2, scale: "usd", value: (/** @type {any} */ _u, /** @type {number | null} */ v) => v == null ? "–" : dollars(v) },
     ],
     axes: [
-      {},
-      { scale: "tokens" },
-      { scale: "usd", side: 1, size: 70, grid: { show: false }, values: (/** @type {any} */ _u, /** @type {number[]} */ ticks) => ticks.map(dollars) },
+      axisStyle(),
+      { ...axisStyle(), scale: "tokens" },
+      { ...axisStyle(), scale: "usd", side: 1, size: 70, grid: { show: false }, values: (/** @type {any} */ _u, /** @type {number[]} */ ticks) => ticks.map(dollars) },
     ],
   }, [xs, data.tokens, data.cost], node);
 }
@@ -52,7 +60,7 @@ function byProject(uPlot, node, data) {
     width: widthOf(node),
     height: 220,
     series,
-    axes: [{}, { size: 70, values: (/** @type {any} */ _u, /** @type {number[]} */ ticks) => ticks.map(dollars) }],
+    axes: [axisStyle(), { ...axisStyle(), size: 70, values: (/** @type {any} */ _u, /** @type {number[]} */ ticks) => ticks.map(dollars) }],
   }, [xs].concat(data.projects.map((/** @type {any} */ project) => project.cost)), node);
 }
 
@@ -61,11 +69,19 @@ document.addEventListener("DOMContentLoaded", () => {
   const uPlot = /** @type {any} */ (window).uPlot;
   if (!dataNode || !uPlot) { return; }
   const data = JSON.parse(dataNode.textContent || "{}");
-  const charts = [];
+  /** @type {[HTMLElement, any][]} */
+  let charts = [];
   const dayNode = /** @type {HTMLElement | null} */ (document.querySelector("[data-usage-chart=day]"));
   const projectNode = /** @type {HTMLElement | null} */ (document.querySelector("[data-usage-chart=project]"));
-  if (dayNode) { charts.push([dayNode, byDay(uPlot, dayNode, data)]); }
-  if (projectNode) { charts.push([projectNode, byProject(uPlot, projectNode, data)]); }
+  function draw() {
+    charts.forEach(([, chart]) => { chart.destroy(); });
+    charts = [];
+    if (dayNode) { charts.push([dayNode, byDay(uPlot, dayNode, data)]); }
+    if (projectNode) { charts.push([projectNode, byProject(uPlot, projectNode, data)]); }
+  }
+  draw();
+  // uPlot paints its axes on a canvas with the colours it was given: redraw for a new theme.
+  document.addEventListener("starter:theme", draw);
   window.addEventListener("resize", () => {
     charts.forEach(([node, chart]) => { chart.setSize({ width: widthOf(node), height: 220 }); });
   });

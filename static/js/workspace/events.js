@@ -19,6 +19,7 @@ const RING_SIZE = 5000;
  * @property {() => void} sidebar the agent changed its inventory: the sidebar reloads
  * @property {(data: any) => void} serviceRun a cron run ended: the sidebar and that job's runs panels reload
  * @property {() => void} sessionList a session started or ended: chat pickers refresh
+ * @property {(event: any) => void} sessionDeleted a session was archived: its panels move on
  * @property {(event: any) => void} thinking a session's thinking level changed: the model picker
  * @property {(event: any) => void} environment new secrets or keys reached the machine: say when they apply
  * @property {(event: any) => void} reset the bridge's log no longer matches our cursor
@@ -27,6 +28,7 @@ const RING_SIZE = 5000;
  * @property {(payload: any) => void} gateway the model gateway's news: usage totals or a budget's state (not a bridge event)
  * @property {() => void} budget the gateway refused a call: the budget bar reads its numbers again
  * @property {(state: string) => void} connection the relay's or the socket's state
+ * @property {(frame: any) => void} author who sent a prompt (not a bridge event): its message shows the name
  */
 
 /**
@@ -65,6 +67,8 @@ const DISPATCH = {
   service_run: "serviceRun",
   session_started: "sessionList",
   session_ended: "sessionList",
+  // A session was archived: panels showing it move on (payload: archived_as, current).
+  session_deleted: "sessionDeleted",
   checkpoint_restored: "restored",
   environment_changed: "environment",
   // Written by the bridge (from inside the Sprite): only makes the page re-read the budget.
@@ -111,6 +115,7 @@ export function createEvents({ socketUrl, readState, owners }) {
       else if (owner === "environment") { owners.environment(event); }
       else if (owner === "notify") { owners.notify(event.data || {}); }
       else if (owner === "serviceRun") { owners.serviceRun(event.data || {}); }
+      else if (owner === "sessionDeleted") { owners.sessionDeleted(event); }
       else if (owner) { /** @type {() => void} */ (owners[owner])(); }
     },
     /**
@@ -136,6 +141,8 @@ export function createEvents({ socketUrl, readState, owners }) {
       else if (message.kind === "lifecycle") { owners.lifecycle(message.payload || {}); }
       else if (message.kind === "gateway") { owners.gateway(message.payload || {}); }
       else if (message.kind === "relay") { owners.connection(message.state); }
+      else if (message.kind === "author") { owners.author(message); }
+      else if (message.kind === "presence") { document.dispatchEvent(new CustomEvent("starter:presence", { detail: message.watchers })); }
     },
     onState(state) {
       if (state === "open") { events.connects += 1; owners.connection("connected"); }

@@ -13,13 +13,18 @@ import { register as registerPaletteItems } from "../pages/palette.js";
 import { announceBranchesChanged } from "./chat/branches.js";
 import { createBudgetState } from "./chat/budget-state.js";
 import { createSessions } from "./chat/session.js";
+import { createNotifier } from "./chat/notify.js";
 import { createCheckpoints } from "./checkpoints.js";
+import { createDrawer } from "./drawer.js";
 import { createEvents } from "./events.js";
 import { createLifecycle, isActive } from "./lifecycle.js";
 import { createModelPicker } from "./model-picker.js";
+import { applyReadOnly } from "./read-only.js";
 import { createKinds } from "./panels/kinds.js";
 import { Panels } from "./panels/layout.js";
+import { createNarrowLayout } from "./panels/narrow.js";
 import { createPreviews } from "./panels/preview.js";
+import { showPresence } from "./presence.js";
 import { createSidebar } from "./sidebar.js";
 import { createUsageMeter } from "./usage-meter.js";
 
@@ -29,6 +34,11 @@ if (configNode) { start(JSON.parse(configNode.textContent || "{}")); }
 /** @param {any} config */
 function start(config) {
   const urls = config.urls;
+  // A viewer of the project's organisation watches only (pages.py `render_workspace`).
+  const root = document.querySelector(".ws");
+  if (config.can && !config.can.use && root instanceof HTMLElement) {
+    applyReadOnly(root, config.viewerNote || "You can watch but not prompt.");
+  }
   const api = {
     /** @param {string} name @param {Record<string, any>} [params] */
     get: (name, params) => json(urls[name], params),
@@ -52,6 +62,7 @@ function start(config) {
   const picker = createModelPicker({ providers: config.providers, api });
   const openCheckpoints = createCheckpoints(urls.checkpoints);
   const usageMeter = createUsageMeter({ url: urls.usage, initial: config.usage || {}, views: () => workspace.views });
+  showPresence();  // before the socket opens: the first frame lists who is here
   const events = createEvents({
     socketUrl: urls.websocket,
     readState: () => api.get("agent_state"),
@@ -61,6 +72,14 @@ function start(config) {
         // Trace panels redraw the session's tree: a branch was added or chosen.
         if (event.type === "branch_changed" || event.type === "agent_end") { announceBranchesChanged(); }
         if (event.type === "agent_settled") { budget.refresh(); }
+        // A run is over once pi settles (after retries and queued messages), or when the
+        // bridge writes the end of a run that died with pi.
+        if (event.type === "agent_settled" || (event.type === "agent_end" && event.data && event.data.interrupted)) {
+          notifier.runEnded(event.session_id);
+        }
+        if (event.type === "secret_requested") {
+          notifier.secretRequested(event.session_id, String((event.data || {}).name || "a secret"));
+        }
       },
       notify: (data) => {
         toast(data.message || "The agent says hello.", data.level || "info");
@@ -73,6 +92,10 @@ function start(config) {
         document.dispatchEvent(new CustomEvent("starter:service-run", { detail: { service: String(data.service || "") } }));
       },
       sessionList: () => { workspace.views.forEach((view) => { view.refreshSessions(); }); },
+      sessionDeleted: (event) => {
+        delete sessions.byId[event.session_id];
+        workspace.views.forEach((view) => { view.sessionDeleted(event); });
+      },
       thinking: (event) => { picker.thinkingChanged(event); },
       environment: (event) => { toast(environmentMessage(event.data || {}), "info"); },
       // The bridge's log no longer matches our cursor (restored checkpoint, or we were away
@@ -82,12 +105,24 @@ function start(config) {
       // each kept session has a restore marker: reload what shows them.
       restored: () => { sessions.reloadAll(); sidebar.refresh(); announceBranchesChanged(); },
       lifecycle: (payload) => { lifecycle.apply(payload); },
+      author: (frame) => { sessions.authored(frame); },
       gateway: (payload) => {
         if (payload.kind === "usage") { usageMeter.apply(payload); }
         if (payload.kind === "budget") { budget.refresh(); }
       },
       budget: () => { budget.refresh(); },
       connection: (state) => { lifecycle.showConnection(state); },
+    },
+  });
+  const notifier = createNotifier({
+    sessionLabel: (sessionId) => {
+      const view = workspace.views.find((candidate) => candidate.session && candidate.session.id === sessionId);
+      const session = sessions.byId[sessionId];
+      return (view && view.currentName()) || (session && session.name) || "Session …" + String(sessionId).slice(-6);
+    },
+    focusSession: (sessionId) => {
+      const view = workspace.views.find((candidate) => candidate.session && candidate.session.id === sessionId);
+      if (view) { view.input.focus(); }
     },
   });
   const sessions = createSessions({ history: api.history, recentEventsOf: events.recentEventsOf });
@@ -103,6 +138,7 @@ function start(config) {
     config,
     api,
     events,
+    notifier,
     sessions: sessions.byId,
     sessionFor: sessions.sessionFor,
     /** @type {any[]} the chat views on the page */
@@ -170,6 +206,9 @@ function start(config) {
       onEmpty: () => { panels.open("launcher", {}); },
     });
     workspace.panels = panels;
+    createNarrowLayout(panels, workArea,
+      /** @type {HTMLSelectElement} */ (document.getElementById("panel-switcher-select")),
+      /** @type {HTMLElement} */ (document.getElementById("panel-switcher")));
     workArea.addEventListener("focusin", (event) => {
       const panel = /** @type {Element} */ (event.target).closest(".panel-chat");
       if (!panel) { return; }
@@ -197,6 +236,12 @@ function start(config) {
       { group, label: "Checkpoints", run: openCheckpoints },
       { group, label: "Project settings, secrets and lifecycle", run: () => openPanel("manage", {}) },
     ];
+    if (panels) {
+      items.push(
+        { group, label: "Next panel", hint: "Alt+]", run: () => { setTimeout(() => panels.focusNext(1), 0); } },
+        { group, label: "Previous panel", hint: "Alt+[ · Alt+Shift+Arrow moves by direction", run: () => { setTimeout(() => panels.focusNext(-1), 0); } },
+      );
+    }
     if (lifecycle.status === "sleeping") { items.push({ group, label: "Wake this project", run: () => lifecycle.act("wake") }); }
     if (lifecycle.status === "running") { items.push({ group, label: "Put this project to sleep", run: () => lifecycle.act("sleep") }); }
     const chat = workspace.focusedChat;
@@ -211,6 +256,12 @@ function start(config) {
   });
 
   document.addEventListener("DOMContentLoaded", () => {
+    createDrawer({
+      toggle: /** @type {HTMLButtonElement} */ (document.getElementById("drawer-toggle")),
+      drawer: /** @type {HTMLElement} */ (document.getElementById("ws-sidebar")),
+      backdrop: /** @type {HTMLElement} */ (document.getElementById("drawer-backdrop")),
+      container: /** @type {HTMLElement} */ (document.querySelector(".ws")),
+    });
     events.socket.open();
     lifecycle.setStatus(config.status);
   });

@@ -11,7 +11,7 @@ import { el } from "../../lib/dom.js";
 
 /**
  * @typedef {object} Budget
- * @property {"project" | "user"} scope
+ * @property {"project" | "organisation"} scope
  * @property {string} limit
  * @property {string} spent
  * @property {number} percent
@@ -71,7 +71,7 @@ export function createBudgetState({ read, urls, views, raiseProjectBudget }) {
 
   /** @param {Budget} budget */
   function blockedText(budget) {
-    return (budget.scope === "project" ? "This project's" : "Your") + " monthly budget is reached (" +
+    return (budget.scope === "project" ? "This project's" : "The organisation's") + " monthly budget is reached (" +
       dollars(budget.spent) + " of " + dollars(budget.limit) + "): raise it to send new messages.";
   }
 
@@ -82,7 +82,7 @@ export function createBudgetState({ read, urls, views, raiseProjectBudget }) {
     bar.classList.toggle("is-reached", state.reached);
     shown.forEach((budget) => {
       const line = el("p", "budget-bar-line");
-      const whose = budget.scope === "project" ? "this project's" : "your";
+      const whose = budget.scope === "project" ? "this project's" : "the organisation's";
       const text = budget.reached
         ? "Budget reached: " + whose + " monthly budget is " + dollars(budget.limit) + ", " + dollars(budget.spent) +
           " spent. The agent's next call would go over it."

@@ -154,6 +154,13 @@ export function buildComposer(self) {
   self.working = el("span", "composer-working", "Working…");
   actions.append(self.working, self.stopButton, self.followButton, self.sendButton);
   self.composer.append(label, self.input, actions);
+  if (self.workspace && self.workspace.config && self.workspace.config.readOnly) {
+    // A viewer of a shared project watches; the server refuses their prompts anyway.
+    self.input.disabled = true;
+    self.input.placeholder = "You are a viewer here: you can watch, not prompt.";
+    [self.sendButton, self.followButton, self.stopButton].forEach(function (button) { button.disabled = true; });
+    self.composer.classList.add("composer-read-only");
+  }
   self.composer.addEventListener("submit", function (event) {
     event.preventDefault();
     self.send(self.isBusy() ? "steer" : "prompt");

@@ -84,11 +84,11 @@ function budgetCard(view, details) {
   const project = details.scope === "project";
   card.appendChild(el("strong", "gateway-card-title", "Budget reached"));
   card.appendChild(el("p", null,
-    (project ? "This project's monthly budget" : "Your monthly budget") + ": " +
+    (project ? "This project's monthly budget" : "The organisation's monthly budget") + ": " +
     dollars(details.spent) + " spent of " + dollars(details.limit) + ". " +
     "The agent's next model call would have gone over it, so the gateway refused it."));
   const urls = view.workspace.config.urls || {};
-  const link = el("a", "gateway-card-link", project ? "Raise the project's budget" : "Raise your monthly budget");
+  const link = el("a", "gateway-card-link", project ? "Raise the project's budget" : "Raise the organisation's budget");
   link.href = project ? (urls.manage || "#") : (urls.settings_budget || "#");
   if (project) {
     link.addEventListener("click", (event) => {

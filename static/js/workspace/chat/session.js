@@ -59,6 +59,9 @@ export function Session(id, source) {
   this.liveTools = {};
   this.queue = { steering: [], followUp: [] };
   this.views = [];
+  // Who sent prompts whose message has not arrived yet: {text, author}, oldest first.
+  /** @type {{text: string, author: string}[]} */
+  this.pendingAuthors = [];
 }
 
 Session.prototype.attach = function (view) {
@@ -167,7 +170,7 @@ Session.prototype.apply = function (event) {
       this.partial = null;
       this.notify("clearPartial");
       if (data.message && !this.keys.has(messageKey(data.message))) {
-        var ended = this.withSentImages(data.message);
+        var ended = this.withAuthor(this.withSentImages(fromSprite(data.message)));
         this.messages.push(ended);
         this.keys.add(messageKey(ended));
         this.notify("appendMessage", ended);
@@ -203,13 +206,59 @@ Session.prototype.apply = function (event) {
   }
 };
 
+/**
+ * A message from a live event, which the Sprite wrote: only the control plane names who
+ * sent a prompt (the history's `starter_author`, the socket's `author` frame), never the
+ * Sprite.
+ * @param {any} message
+ */
+function fromSprite(message) {
+  if (!message || typeof message !== "object" || !("starter_author" in message)) { return message; }
+  var copy = Object.assign({}, message);
+  delete copy.starter_author;
+  return copy;
+}
+
+/**
+ * The control plane says who sent a prompt (the socket's `author` frame, live; the history
+ * carries `starter_author` itself). Its message may be here already (the name is added to
+ * it and its panels) or still to come (kept for `withAuthor`).
+ * @param {string} text
+ * @param {string} author
+ */
+Session.prototype.authored = function (text, author) {
+  for (var index = this.messages.length - 1; index >= 0; index -= 1) {
+    var message = this.messages[index];
+    if (message.role === "user" && !message.starter_author && textOf(message.content) === text) {
+      message.starter_author = author;
+      this.notify("showAuthor", message);
+      return;
+    }
+  }
+  this.pendingAuthors.push({ text: text, author: author });
+  if (this.pendingAuthors.length > 50) { this.pendingAuthors.shift(); }
+};
+
+/**
+ * A live user message with the name of whoever sent it, when that arrived first.
+ * @param {any} message
+ */
+Session.prototype.withAuthor = function (message) {
+  if (!message || message.role !== "user" || message.starter_author) { return message; }
+  var text = textOf(message.content);
+  var index = this.pendingAuthors.findIndex(function (entry) { return entry.text === text; });
+  if (index < 0) { return message; }
+  var entry = this.pendingAuthors.splice(index, 1)[0];
+  return Object.assign({}, message, { starter_author: entry.author });
+};
+
 Session.prototype.adoptMissing = function (messages) {
   if (!Array.isArray(messages)) { return; }
   var self = this;
   messages.forEach(function (message) {
     var key = messageKey(message);
     if (!message || self.keys.has(key)) { return; }
-    message = self.withSentImages(message);
+    message = self.withAuthor(self.withSentImages(fromSprite(message)));
     self.messages.push(message);
     self.keys.add(key);
     if (message.role === "assistant") { self.notify("clearPartial"); }
@@ -368,6 +417,13 @@ export function createSessions(source) {
     receive: function (event) {
       var session = event.session_id ? byId[event.session_id] : null;
       if (session) { session.receive(event); }
+    },
+    /** @param {{session_id?: unknown, text?: unknown, author?: unknown}} frame who sent a prompt */
+    authored: function (frame) {
+      var session = typeof frame.session_id === "string" ? byId[frame.session_id] : null;
+      if (session && typeof frame.text === "string" && typeof frame.author === "string" && frame.author) {
+        session.authored(frame.text, frame.author);
+      }
     },
     /** Reload every open session from the bridge (after a `reset`). */
     reloadAll: function () {

@@ -9,8 +9,12 @@ import { buildComposer, buildToolbar, openNameForm, sendFromComposer, sendText, 
 import { messageImages } from "./attachments.js";
 import { messageKey, textOf } from "./session.js";
 import { secretForm, tellAgentOnceBack } from "./secret-form.js";
+import { buildSessionManager, renderSessionManager } from "./session-manager.js";
 import { fillCard, findCard, shortJson, toolCard } from "./tool-cards.js";
 import { gatewayCardFor } from "./gateway-cards.js";
+import { addCodeCopyButtons, messageFooter } from "./copy.js";
+import { ChatSearch } from "./search.js";
+import { conversationMarkdown, download, exportFileName } from "./export.js";
 
 /**
  * What a chat panel needs from the workspace (workspace/main.js builds it).
@@ -21,6 +25,7 @@ import { gatewayCardFor } from "./gateway-cards.js";
  * @property {(kind: string, props: object) => unknown} openPanel
  * @property {(view: any, sessionId: string) => void} panelSessionChanged
  * @property {{cursor: number | null, ring: any[]}} events
+ * @property {{control: () => HTMLButtonElement}} [notifier] the "Notify me" toggle (chat/notify.js)
  */
 
 var counter = 0;
@@ -44,6 +49,8 @@ export function ChatView(panelBody, workspace, sessionId) {
   /** @type {any} */ this.sessionSelect = null;
   /** @type {any} */ this.status = null;
   /** @type {any} */ this.nameForm = null;
+  /** @type {any} the list to rename and delete sessions (session-manager.js) */
+  this.sessionManager = null;
   /** @type {any} */ this.nameInput = null;
   /** @type {any} */ this.nameSubmit = null;
   /** @type {((name: string) => Promise<any>) | null} what the name form does with a name */
@@ -54,8 +61,12 @@ export function ChatView(panelBody, workspace, sessionId) {
   /** @type {any} */ this.followButton = null;
   /** @type {any} */ this.stopButton = null;
   /** @type {any} */ this.working = null;
+  /** @type {any} the conversation's search bar (search.js) */ this.searcher = null;
   buildToolbar(this);
+  // Rename and delete any session (session-manager.js), beside the picker.
+  this.toolbar.insertBefore(buildSessionManager(this), this.status);
   addDuplicateButton(this);
+  addComfortButtons(this);
   this.log = el("div", "chat-log");
   this.log.setAttribute("role", "log");
   this.log.setAttribute("aria-label", "Conversation");
@@ -75,10 +86,33 @@ export function ChatView(panelBody, workspace, sessionId) {
       "<span>It works in this project's own machine: it can install packages, write files and run servers.</span>";
   this.log.append(this.empty, this.list, this.partialNode, this.notes);
   this.queueNode = el("div", "chat-queue");
+  // "Copied" and the like, for screen readers.
+  this.announcer = el("div", "sr-only");
+  this.announcer.setAttribute("role", "status");
+  this.announcer.setAttribute("aria-live", "polite");
   buildComposer(this);
-  this.root.append(this.toolbar, this.nameForm, this.log, this.queueNode, this.composer);
+  this.root.append(this.toolbar, this.nameForm, this.sessionManager, this.searcher.bar, this.log,
+    this.queueNode, this.composer, this.announcer);
   panelBody.appendChild(this.root);
   this.bindTo(sessionId || null);
+}
+
+/**
+ * Search, export and "Notify me", after the session buttons.
+ * @param {any} self the ChatView
+ */
+function addComfortButtons(self) {
+  self.searcher = new ChatSearch(self);
+  var searchButton = el("button", "button button-small button-ghost", "Search");
+  searchButton.type = "button";
+  searchButton.title = "Search this conversation (Ctrl+F in the chat)";
+  searchButton.addEventListener("click", function () { self.searcher.open(); });
+  var exportButton = el("button", "button button-small button-ghost", "Export");
+  exportButton.type = "button";
+  exportButton.title = "Download this conversation as Markdown";
+  exportButton.addEventListener("click", function () { self.exportConversation(); });
+  self.toolbar.append(searchButton, exportButton);
+  if (self.workspace.notifier) { self.toolbar.appendChild(self.workspace.notifier.control()); }
 }
 
 // -- binding to a session ---------------------------------------------------------------
@@ -124,7 +158,22 @@ ChatView.prototype.refreshSessions = function () {
       option.selected = summary.id === current;
       self.sessionSelect.appendChild(option);
     });
+    renderSessionManager(self, data.sessions || []);
   }, function () { /* the list is a convenience; the panel works without it */ });
+};
+
+/**
+ * A session was deleted (here, or on another page: the `session_deleted` event). A panel
+ * that showed it moves to the session the bridge made current; the others refresh.
+ * @param {{session_id: string, data?: {current?: string | null}}} event
+ */
+ChatView.prototype.sessionDeleted = function (event) {
+  var self = this;
+  if (!this.session || this.session.id !== event.session_id) { this.refreshSessions(); return; }
+  var next = (event.data && event.data.current) || null;
+  this.bindTo(next).then(function () {
+    self.note("That session was deleted; its trace is kept in the machine's archive.", "info");
+  });
 };
 
 ChatView.prototype.switchTo = function (sessionId) {
@@ -212,13 +261,58 @@ ChatView.prototype.renderAll = function () {
   this.setBusy(this.session.busy);
   this.setQueue(this.session.queue);
   this.scrollToEnd(true);
+  this.searcher.refresh();
 };
 
 ChatView.prototype.appendMessage = function (message, bulk) {
   this.empty.hidden = true;
   var node = this.renderMessage(message);
   if (node) { this.list.appendChild(node); }
-  if (!bulk) { this.scrollToEnd(); }
+  if (!bulk) { this.scrollToEnd(); this.searcher.refresh(); }
+};
+
+/** @param {string} text said to screen readers (copied, …) */
+ChatView.prototype.announce = function (text) {
+  var announcer = this.announcer;
+  // Emptied first, so the same words said twice are announced twice.
+  announcer.textContent = "";
+  setTimeout(function () { announcer.textContent = text; }, 30);
+};
+
+/** Download the session's messages as `<session name>.md`. */
+ChatView.prototype.exportConversation = function () {
+  if (!this.session) { return; }
+  var name = this.currentName() || this.session.name || "";
+  var fallback = "session-" + String(this.session.id).slice(-6);
+  download(exportFileName(name || fallback), conversationMarkdown({
+    name: name, id: this.session.id, messages: this.session.messages,
+  }));
+  this.announce("The conversation was downloaded as Markdown.");
+};
+
+/**
+ * @param {HTMLElement} node the message's article
+ * @param {string} author an e-mail address, as text
+ */
+function authorLine(node, author) {
+  node.dataset.author = author;
+  return el("div", "msg-author", author);
+}
+
+/**
+ * The name of who sent a message already shown arrived (session.js `authored`).
+ * @param {any} message
+ */
+ChatView.prototype.showAuthor = function (message) {
+  var key = messageKey(message);
+  var nodes = this.list.querySelectorAll("article.msg-user");
+  for (var index = nodes.length - 1; index >= 0; index -= 1) {
+    var node = /** @type {HTMLElement} */ (nodes[index]);
+    if (node.dataset.messageKey === key && !node.dataset.author) {
+      node.insertBefore(authorLine(node, message.starter_author), node.firstChild);
+      return;
+    }
+  }
 };
 
 ChatView.prototype.renderMessage = function (message) {
@@ -244,10 +338,16 @@ ChatView.prototype.renderMessage = function (message) {
   node.dataset.messageKey = key;
   node.dataset.role = message.role || "";
   if (message.role === "user") {
+    // Who sent it, as the control plane recorded it (projects/prompt_authors.py): shared
+    // projects have several people prompting the same agent.
+    if (typeof message.starter_author === "string" && message.starter_author) {
+      node.appendChild(authorLine(node, message.starter_author));
+    }
     node.appendChild(el("div", "msg-text", textOf(message.content)));
     var images = messageImages(message, this.workspace.config.images);
     if (images) { node.appendChild(images); }
     addEditButton(this, node, message);
+    node.appendChild(messageFooter(message, this.announce.bind(this)));
     return node;
   }
   if (message.role === "assistant") {
@@ -262,6 +362,8 @@ ChatView.prototype.renderMessage = function (message) {
         el("div", "msg-error", message.errorMessage || "The model returned an error."));
       if (message.retried) { this.showRetried(node); }
     }
+    addCodeCopyButtons(node, this.announce.bind(this));
+    node.appendChild(messageFooter(message, this.announce.bind(this)));
     return node;
   }
   var summary = message.summary || textOf(message.content) || message.command || "";
@@ -326,6 +428,8 @@ ChatView.prototype.fillCard = function (card, output, isError, done, running, de
 ChatView.prototype.updateTool = function (toolCallId, live) {
   var card = this.findCard(toolCallId);
   if (card) { fillCard(card, live, this.workspace.config.urls.project); }
+  // The card's output is new text: ranges into the old text would point at nothing.
+  this.searcher.refreshLater();
 };
 
 ChatView.prototype.showPartial = function (partial) { this.updatePartial(partial); };

@@ -96,7 +96,7 @@ export function mountFiles(body, props, workspace) {
   uploadInput.className = "sr-only files-upload-input";
   uploadInput.setAttribute("aria-label", "Choose files to upload to the home");
   uploadInput.tabIndex = -1;
-  const uploadButton = el("button", "button button-small", "Upload…");
+  const uploadButton = el("button", "button button-small files-upload", "Upload…");
   uploadButton.type = "button";
   uploadButton.addEventListener("click", () => { uploadInput.click(); });
   const homeZip = el("a", "button button-small", "Download home (.zip)");
@@ -209,10 +209,13 @@ export function mountFiles(body, props, workspace) {
     if (entry.is_dir && !entry.is_link) {
       actions.append(download("Zip", "Download " + entry.name + " as a zip", withQuery(urls.files_archive, { path: entry.path })));
     }
-    actions.append(
+    const changes = [
       action("Rename", "Rename " + entry.name, () => { askRename(entry); }),
       action("Delete", "Delete " + entry.name, () => { askDelete(entry); }),
-    );
+    ];
+    // A viewer's page hides these (read-only.js, `.ws-read-only .files-write`).
+    for (const change of changes) { change.classList.add("files-write"); }
+    actions.append(...changes);
     line.append(meta, actions);
     item.insertBefore(line, item.firstChild);
     return item;
@@ -339,7 +342,7 @@ export function mountEditor(body, props, workspace) {
   body.classList.add("panel-scroll", "editor-panel");
   const bar = el("div", "panel-toolbar editor-toolbar");
   const title = el("span", "editor-path", props.path);
-  const save = el("button", "button button-small button-primary", "Save");
+  const save = el("button", "button button-small button-primary editor-save", "Save");
   save.type = "button";
   save.disabled = true;
   const downloadLink = el("a", "button button-small", "Download");

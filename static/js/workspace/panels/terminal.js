@@ -247,6 +247,8 @@ export function mountTerminal(body, props, control, urls) {
     if (!destroyed) { connect(); }
   }
 
+  function followTheme() { if (term) { term.options.theme = terminalTheme(); } }
+
   loadXterm(urls).then(({ Terminal, FitAddon }) => {
     if (destroyed) { return; }
     stopStyles = applyXtermStyles(screen);
@@ -255,11 +257,12 @@ export function mountTerminal(body, props, control, urls) {
       fontFamily: getComputedStyle(document.body).getPropertyValue("--mono") || "monospace",
       fontSize: 13,
       scrollback: 5000,
-      theme: { background: "#111827", foreground: "#e5e7eb" },
+      theme: terminalTheme(),
     });
     fit = new FitAddon();
     term.loadAddon(fit);
     term.open(screen);
+    document.addEventListener("starter:theme", followTheme);
     if (term.textarea) { term.textarea.setAttribute("aria-label", "Terminal input"); }
     refit();
     term.onData(sendInput);
@@ -276,11 +279,21 @@ export function mountTerminal(body, props, control, urls) {
       if (resizeObserver) { resizeObserver.disconnect(); }
       if (socket) { socket.close(); socket = null; }
       if (term) { term.dispose(); }
+      document.removeEventListener("starter:theme", followTheme);
       if (stopStyles) { stopStyles(); }
       // Closing the panel ends its shell (a reload does not come through here).
       if (terminalId) {
         request("POST", urls.terminal_close.replace("TERMINAL", encodeURIComponent(terminalId))).catch(() => {});
       }
     },
+  };
+}
+
+/** The terminal's colours, from the page's theme (--terminal-* in app.css). */
+function terminalTheme() {
+  const style = getComputedStyle(document.documentElement);
+  return {
+    background: style.getPropertyValue("--terminal-bg").trim() || "#111827",
+    foreground: style.getPropertyValue("--terminal-fg").trim() || "#e5e7eb",
   };
 }
