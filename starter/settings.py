@@ -232,23 +232,13 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "staticfiles"
-_NODE_MODULES = BASE_DIR / "node_modules"
-STATICFILES_DIRS = [
-    BASE_DIR / "static",
-    # Browser libraries come pinned from package-lock.json, not from a CDN.
-    ("vendor/htmx", _NODE_MODULES / "htmx.org" / "dist"),
-    ("vendor/marked", _NODE_MODULES / "marked" / "lib"),
-    ("vendor/dompurify", _NODE_MODULES / "dompurify" / "dist"),
-    ("vendor/highlight", _NODE_MODULES / "highlight.js" / "lib"),
-    # Its languages as ES modules: imported, never evaluated from a string (see render.js).
-    ("vendor/highlight-es", _NODE_MODULES / "highlight.js" / "es"),
-    ("vendor/highlight-styles", _NODE_MODULES / "highlight.js" / "styles"),
-    # The settings page's usage charts.
-    ("vendor/uplot", _NODE_MODULES / "uplot" / "dist"),
-    # The workspace's terminal panel (ES modules and the stylesheet).
-    ("vendor/xterm", _NODE_MODULES / "@xterm" / "xterm" / "lib"),
-    ("vendor/xterm-css", _NODE_MODULES / "@xterm" / "xterm" / "css"),
-    ("vendor/xterm-fit", _NODE_MODULES / "@xterm" / "addon-fit" / "lib"),
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    # Browser libraries come pinned from package-lock.json, not from a CDN: only the files
+    # the pages load (starter/vendor_files.py).
+    "starter.vendor_files.VendorFinder",
 ]
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG

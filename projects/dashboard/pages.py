@@ -30,6 +30,7 @@ from projects.errors import ProjectError, status_of
 from projects.lookup import can_delete, check_delete, get_project_for_user, project_to_delete
 from projects.models import Kind, Project
 from projects.secrets import APPLIES_WHEN, remove_project_secret, set_project_secret
+from starter.vendor_files import HIGHLIGHT_LANGUAGES
 
 
 @login_required
@@ -144,6 +145,8 @@ def render_workspace(
             },
         },
     }
+    # The languages the chat colours: the ones served (starter/vendor_files.py).
+    context["highlight_languages"] = " ".join(HIGHLIGHT_LANGUAGES)
     context.update(extra or {})
     return render(request, "projects/workspace.html", context)
 

@@ -14,9 +14,10 @@
 var script = /** @type {HTMLElement | null} */ (document.querySelector("script[data-highlight]"));
 var highlightBase = script ? script.dataset.highlight : "/static/vendor/highlight/";
 var languageBase = script ? script.dataset.highlightLanguages : "/static/vendor/highlight-es/languages/";
-var LANGUAGES = ["bash", "shell", "python", "javascript", "typescript", "json", "css", "xml",
-  "sql", "yaml", "ini", "go", "rust", "java", "ruby", "php", "diff", "markdown", "dockerfile",
-  "plaintext"];
+// The languages served (starter/vendor_files.py); a missing one only loses colours.
+var LANGUAGES = script && script.dataset.highlightLanguageNames
+  ? script.dataset.highlightLanguageNames.split(" ")
+  : ["plaintext"];
 /** @type {any} */
 var highlighter = null;
 
