@@ -26,6 +26,7 @@ from bridge_agent.inspect_db import read_inspect_db
 from bridge_agent.protocol import THINKING_LEVELS
 from bridge_agent.runtime import BridgeRuntime
 from bridge_agent.services.routes import routes as service_routes
+from bridge_agent.session_archive import checked_archive_name
 from bridge_agent.sse import EventStreamResponse
 from bridge_agent.terminal_routes import routes as terminal_routes
 
@@ -221,6 +222,14 @@ async def sessions_archived(request: Request) -> Response:
     return JSONResponse({"archived": runtime_of(request).sessions.archived()})
 
 
+async def sessions_restore(request: Request) -> Response:
+    """Restore an archived session: 400 a malformed name, 404 one not archived, 409 when its
+    session (or its file's name) is there again."""
+    body = await json_object(request)
+    archived_file = checked_archive_name(body.get("file"))
+    return JSONResponse({"ok": True, **await runtime_of(request).sessions.restore(archived_file)})
+
+
 async def sessions_switch(request: Request) -> Response:
     body = await json_object(request)
     session_id = session_id_from(request, body)
@@ -290,6 +299,7 @@ routes = [
     Route(protocol.QUEUE_CLEAR_PATH, queue_clear, methods=["POST"]),
     Route(protocol.SESSION_TRACE_PATH, session_trace, methods=["GET"]),
     Route(protocol.SESSIONS_ARCHIVED_PATH, sessions_archived, methods=["GET"]),
+    Route(protocol.SESSIONS_RESTORE_PATH, sessions_restore, methods=["POST"]),
     Route(protocol.MESSAGES_PATH, messages, methods=["GET"]),
     Route(protocol.INSPECT_PATH, inspect, methods=["GET"]),
     Route(protocol.COMMANDS_PATH, commands, methods=["GET"]),

@@ -57,6 +57,13 @@ SESSION_CLONE_PATH: Final = "/starter/sessions/clone"
 # name; 409 while it runs a prompt. GET SESSIONS_ARCHIVED_PATH lists the archived files.
 SESSION_PATH: Final = "/starter/sessions/{session_id}"
 SESSIONS_ARCHIVED_PATH: Final = "/starter/sessions/archived"
+# POST {"file": an archived file's name}: the session goes back to pi's folder and its lists
+# (under its name before it was archived); 404 for a name not archived, 409 when a session
+# with its id or its file name is there again.
+SESSIONS_RESTORE_PATH: Final = "/starter/sessions/archived/restore"
+# An archived file's name: ``<UTC stamp>_<the session file's name>`` (``-N`` before
+# ``.jsonl`` when the name was taken). Nothing with a separator or a leading dot.
+ARCHIVED_FILE_PATTERN: Final = r"^[0-9]{8}T[0-9]{12}Z_[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.jsonl$"
 # ``~/.pi/archived-sessions``: pi never reads it, so an archived session stays out of lists.
 ARCHIVED_SESSIONS_FOLDER: Final = "archived-sessions"
 
@@ -88,6 +95,9 @@ EVENT_SESSION_ENDED: Final = "session_ended"
 # A session was archived (deleted from the lists). Payload: {"archived_as": the archive
 # file's name or null (a session pi never wrote), "current": the current session now}.
 EVENT_SESSION_DELETED: Final = "session_deleted"
+# An archived session was restored. Payload: {"restored_as": its file name in pi's folder,
+# "archived_file": the archived name it came from}.
+EVENT_SESSION_RESTORED: Final = "session_restored"
 EVENT_INSPECT_CHANGED: Final = "inspect_changed"
 # Payload: {"port": int, "previous": int, "source": "extension" | "config", "detail": {...}}
 # (the extension's detail is {"line", "tool"}: the dev-server line it saw, and the tool).

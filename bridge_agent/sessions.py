@@ -38,7 +38,12 @@ from bridge_agent.pi_process import (
 from bridge_agent.pi_settings import save_defaults
 from bridge_agent.runs import end_open_run, end_open_runs
 from bridge_agent.services.paths import with_service_command
-from bridge_agent.session_archive import archive_session_file, list_archived
+from bridge_agent.session_archive import (
+    archive_session_file,
+    describe_archived,
+    list_archived,
+    restore_archived_file,
+)
 from bridge_agent.session_files import SessionFiles
 from bridge_agent.session_names import clean_session_name
 from bridge_agent.slash_commands import (
@@ -76,6 +81,11 @@ class UnknownSession(SessionError):
 class SessionBusy(SessionError):
     status = 409
     code = "busy"
+
+
+class SessionExists(SessionError):
+    status = 409
+    code = "session_exists"
 
 
 class NothingToCompact(SessionError):
@@ -274,6 +284,33 @@ class SessionManager:
     def archived(self) -> list[dict[str, Any]]:
         """The archived sessions (read-only; their names are whatever the Sprite wrote)."""
         return list_archived(self.config.home, self.config.session_dir)
+
+    async def restore(self, archived_file: str) -> dict[str, Any]:
+        """Bring an archived session back (``session_archive.restore_archived_file``): its
+        file returns to pi's folder and the session to every list. 409 when a session with
+        its id is listed (a copy restored or written since). It becomes current only when no
+        session is. Answers ``{"session_id", "restored_as", "current"}`` and writes
+        ``session_restored`` for other readers."""
+        home, folder = self.config.home, self.config.session_dir
+        entry = await asyncio.to_thread(describe_archived, home, folder, archived_file)
+        session_id = str(entry["id"])
+        # The start lock: no command may start this id while its file comes back.
+        async with self._start_locks.setdefault(session_id, asyncio.Lock()):
+            if self.files.find(session_id) is not None or self._alive(session_id) is not None:
+                raise SessionExists(
+                    f"Session {session_id} is listed already; delete that one first to restore "
+                    "this copy."
+                )
+            restored = await asyncio.to_thread(restore_archived_file, home, folder, archived_file)
+            if self.current_id is None:
+                self.current_id = session_id
+        self._start_locks.pop(session_id, None)
+        self.log.append(
+            protocol.EVENT_SESSION_RESTORED,
+            {"restored_as": restored, "archived_file": archived_file},
+            session_id,
+        )
+        return {"session_id": session_id, "restored_as": restored, "current": self.current_id}
 
     async def abort(self, session_id: str | None) -> LiveSession:
         live = await self.session(session_id)
