@@ -32,6 +32,8 @@ from projects.api.schemas import (
     QueueIn,
     QueueOut,
     RenameIn,
+    RestoredSessionOut,
+    RestoreSessionIn,
     SentOut,
     SessionNameOut,
     SessionQuery,
@@ -171,6 +173,23 @@ def archived_sessions(request: HttpRequest, project_id: str) -> ArchivedSessions
     project = agent_project(request, project_id)
     listed = agent.archived_sessions(project)
     return ArchivedSessionsOut(archived=[ArchivedSessionOut(**entry) for entry in listed])
+
+
+@router.post(
+    "/{project_id}/sessions/archived/restore",
+    response=responses({200: RestoredSessionOut}, *SPRITE_ERRORS),
+    summary="Restore an archived (deleted) chat session",
+)
+def restore_session(
+    request: HttpRequest, project_id: str, payload: RestoreSessionIn
+) -> RestoredSessionOut:
+    """The session returns to every list with its whole trace, from the Sprite's
+    `~/.pi/archived-sessions` (names from `GET .../sessions/archived`). 404 for a file not
+    archived; 409 when the same session, or a file of its name, is in pi's folder again.
+    It becomes the current session only when there is none. Open pages get a
+    `session_restored` event."""
+    project = agent_project(request, project_id, Ability.USE)
+    return RestoredSessionOut(ok=True, **agent.restore_session(project, payload.file))
 
 
 @router.post(

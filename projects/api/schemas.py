@@ -10,6 +10,7 @@ from ninja import Field, Schema
 from pydantic import AfterValidator, BaseModel
 
 from bridge_agent.protocol import (
+    ARCHIVED_FILE_PATTERN,
     ENTRY_ID_PATTERN,
     IMAGE_MIME_TYPES,
     MAX_IMAGE_BYTES,
@@ -353,6 +354,23 @@ class ArchivedSessionOut(Schema):
 
 class ArchivedSessionsOut(Schema):
     archived: list[ArchivedSessionOut]
+
+
+class RestoreSessionIn(Input):
+    file: str = Field(
+        pattern=ARCHIVED_FILE_PATTERN,
+        description="The archived file's name, as `GET .../sessions/archived` lists it.",
+        examples=["20261201T101010123456Z_2026-12-01T10-00-00-000Z_0193a0b0-c0d0.jsonl"],
+    )
+
+
+class RestoredSessionOut(Schema):
+    ok: bool
+    session_id: str | None
+    restored_as: str | None = Field(
+        description="The trace's file name in the Sprite's pi session folder again."
+    )
+    current: str | None = Field(description="The current session now.")
 
 
 class HistoryOut(Schema):

@@ -367,6 +367,36 @@ def delete_session(project: Project, session_id: object) -> dict[str, Any]:
     }
 
 
+ARCHIVED_FILE = re.compile(protocol.ARCHIVED_FILE_PATTERN)
+
+
+def restore_session(project: Project, archived_file: object) -> dict[str, Any]:
+    """Bring an archived session back to every list (`archived_sessions` names the files).
+    The bridge answers 404 for a file not archived and 409 when that session (or its file's
+    name) is there again. Answers `{"session_id", "restored_as", "current"}`."""
+    if not isinstance(archived_file, str) or not ARCHIVED_FILE.match(archived_file):
+        raise ProjectError("Choose an archived session to restore.")
+    answer = (
+        call_bridge(
+            project, "POST", protocol.SESSIONS_RESTORE_PATH, json_body={"file": archived_file}
+        ).body
+        or {}
+    )
+    session_id, restored_as, current = (
+        answer.get("session_id"),
+        answer.get("restored_as"),
+        answer.get("current"),
+    )
+    return {
+        # Ids and file names come from the Sprite: only plain strings of them pass.
+        "session_id": session_id
+        if isinstance(session_id, str) and SESSION_ID.match(session_id)
+        else None,
+        "restored_as": _one_line(restored_as) if isinstance(restored_as, str) else None,
+        "current": current if isinstance(current, str) and SESSION_ID.match(current) else None,
+    }
+
+
 def archived_sessions(project: Project) -> list[dict[str, Any]]:
     """The archived sessions, newest first (read-only): `{"file", "id", "name", "created",
     "archived_at", "message_count", "size"}`, reduced to what each field may hold."""

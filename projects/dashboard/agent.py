@@ -152,6 +152,16 @@ def agent_sessions_archived(request: HttpRequest, public_id: str) -> JsonRespons
 @login_required
 @require_POST
 @errors_as_json
+def agent_session_restore(request: HttpRequest, public_id: str) -> JsonResponse:
+    """Bring an archived session back (the session manager's Restore)."""
+    project = get_project_for_user(request.user, public_id, Ability.USE)
+    restored = agent.restore_session(project, payload(request).get("file"))
+    return JsonResponse({"ok": True, **restored})
+
+
+@login_required
+@require_POST
+@errors_as_json
 def agent_session_switch(request: HttpRequest, public_id: str) -> JsonResponse:
     project = get_project_for_user(request.user, public_id, Ability.USE)
     session_id = agent.clean_session_id(payload(request).get("session_id"))

@@ -182,6 +182,7 @@ def _workspace_urls(project: Project) -> dict[str, str]:
         "agent_session_rename",
         "agent_session_delete",
         "agent_sessions_archived",
+        "agent_session_restore",
         "agent_queue_clear",
         "agent_compact",
         "agent_tree",

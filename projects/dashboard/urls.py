@@ -69,6 +69,11 @@ urlpatterns = [
         name="agent_sessions_archived",
     ),
     path(
+        "p/<str:public_id>/agent/sessions/restore/",
+        workspace_views.agent_session_restore,
+        name="agent_session_restore",
+    ),
+    path(
         "p/<str:public_id>/agent/queue/clear/",
         workspace_views.agent_queue_clear,
         name="agent_queue_clear",

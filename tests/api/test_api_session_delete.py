@@ -28,6 +28,7 @@ __all__ = [
 ]
 
 pytestmark = pytest.mark.django_db(transaction=True)
+JSON = "application/json"
 
 
 def chat(api: TokenClient, project: Project, text: str) -> str:
@@ -94,6 +95,56 @@ def test_sessions_are_archived_from_both_entry_points_and_a_running_one_is_refus
     assert {by_api, kept} <= {a["id"] for a in shown["archived"]}
 
 
+def test_archived_sessions_come_back_from_both_entry_points(
+    running_project: Project, api: TokenClient, dashboard: Client
+) -> None:
+    base = f"{API}/projects/{running_project.public_id}/sessions"
+    first = chat(api, running_project, "[[reply: first]]")
+    second = chat(api, running_project, "[[reply: second]]")
+    trace = api.get(f"{base}/{first}/trace").content
+    for session_id in (first, second):
+        assert api.delete(f"{base}/{session_id}").status_code == 200
+    files = {a["id"]: a["file"] for a in archived(api, running_project)}
+
+    by_api = api.post(f"{base}/archived/restore", {"file": files[first]}, content_type=JSON)
+    assert by_api.status_code == 200, by_api.content
+    assert by_api.json()["session_id"] == first
+    assert first in listed(api, running_project)
+    assert api.get(f"{base}/{first}/trace").content == trace
+    by_dashboard = dashboard.post(
+        f"/p/{running_project.public_id}/agent/sessions/restore/",
+        json.dumps({"file": files[second]}),
+        content_type="application/json",
+    )
+    assert by_dashboard.status_code == 200, by_dashboard.content
+    assert by_dashboard.json()["session_id"] == second
+    assert {first, second} <= set(listed(api, running_project))
+    assert not {first, second} & {a["id"] for a in archived(api, running_project)}
+    # Restored already: the bridge's 404 passes through, named.
+    again = api.post(f"{base}/archived/restore", {"file": files[first]}, content_type=JSON)
+    assert again.status_code == 404, again.content
+    assert "archived session" in again.json()["message"]
+
+
+@pytest.mark.parametrize("bad", ["x.jsonl", "../20261201T101010123456Z_a.jsonl", "", "/etc/passwd"])
+def test_a_malformed_archive_name_is_refused_before_the_bridge(
+    alice_project: Project, alice_client: Client, alice_api: TokenClient, bad: str
+) -> None:
+    refused = alice_client.post(
+        f"/p/{alice_project.public_id}/agent/sessions/restore/",
+        json.dumps({"file": bad}),
+        content_type="application/json",
+    )
+    assert refused.status_code == 400, refused.content
+    assert "archived session" in refused.json()["message"]
+    answer = alice_api.post(
+        f"{API}/projects/{alice_project.public_id}/sessions/archived/restore",
+        {"file": bad},
+        content_type=JSON,
+    )
+    assert answer.status_code == 422, answer.content
+
+
 @pytest.mark.parametrize("bad", ["..", "a.b", "a_b", "-x"])
 def test_a_malformed_session_id_is_refused_before_the_bridge(
     alice_project: Project, alice_client: Client, alice_api: TokenClient, bad: str
@@ -116,6 +167,12 @@ def test_an_outsider_cannot_delete_or_list_archived_sessions(
     base = f"{API}/projects/{alice_project.public_id}/sessions"
     assert bob_api.delete(f"{base}/0a0a0a0a-0000-4000-8000-000000000000").status_code == 404
     assert bob_api.get(f"{base}/archived").status_code == 404
+    restore = bob_api.post(
+        f"{base}/archived/restore",
+        {"file": "20261201T101010123456Z_a.jsonl"},
+        content_type=JSON,
+    )
+    assert restore.status_code == 404
     outsider = Client()
     outsider.force_login(bob)
     answer = outsider.post(

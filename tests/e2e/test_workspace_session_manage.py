@@ -1,6 +1,6 @@
 """Issue 18 acceptance 2 (sessions) in a real browser: rename a session and delete another
 from the session picker's Manage list; the deleted session's trace is archived in the
-Sprite, byte for byte, not lost.
+Sprite, byte for byte, not lost, and Restore brings the session back.
 
 Real daphne + Celery (live stack), PostgreSQL, Redis, the local Sprite backend with the real
 bridge and pi, Debian's chromium; only the model is scripted.
@@ -129,3 +129,24 @@ def test_rename_one_session_and_delete_another_whose_trace_is_archived(
     expect(picker.locator("option:checked")).to_contain_text("Checkout <b>redesign</b>")
     expect(picker.locator(f'option[value="{doomed}"]')).to_have_count(0)
     assert page.locator(".panel-chat .session-select b").count() == 0
+
+    # Restore it from the archive: it is back in the picker with its whole trace.
+    manage = page.locator(".panel-chat .chat-toolbar button", has_text="Manage")
+    manage.click()
+    toggle = page.locator(".panel-chat .session-manager").get_by_role(
+        "button", name="Archived sessions"
+    )
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+    row = page.locator(
+        f'.panel-chat .session-manager-archived [data-archived-file="{entry["file"]}"]'
+    )
+    expect(row).to_contain_text("2 messages")
+    problems = audit(page, "the Manage list showing the archive")
+    assert not problems, "\n".join(problems)
+    row.get_by_role("button", name="Restore").click()
+    expect(page.locator(".panel-chat .session-manager-status")).to_contain_text("Restored")
+    expect(row).to_have_count(0)
+    expect(manage_row(page, doomed)).to_have_count(1)
+    expect(picker.locator(f'option[value="{doomed}"]')).to_have_count(1)
+    assert bridge_get(project, protocol.session_trace_path(doomed)).raw == trace

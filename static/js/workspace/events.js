@@ -69,6 +69,8 @@ const DISPATCH = {
   session_ended: "sessionList",
   // A session was archived: panels showing it move on (payload: archived_as, current).
   session_deleted: "sessionDeleted",
+  // An archived session came back (payload: restored_as, archived_file): lists refresh.
+  session_restored: "sessionList",
   checkpoint_restored: "restored",
   environment_changed: "environment",
   // Written by the bridge (from inside the Sprite): only makes the page re-read the budget.

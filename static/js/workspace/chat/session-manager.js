@@ -2,7 +2,10 @@
 // The session picker's list of sessions to manage: rename or delete each one, in place.
 // Deleting asks first (an inline confirmation, never window.confirm); a deleted session's
 // trace is archived in the machine (the bridge moves its file), and every open page hears
-// of it through the `session_deleted` event (view.js `sessionDeleted`).
+// of it through the `session_deleted` event (view.js `sessionDeleted`). "Archived sessions"
+// lists the archive, each with Restore: the session comes back whole to every list (the
+// `session_restored` event tells the other pages). Names in the archive come from the
+// machine: they are shown as text only.
 
 import { el } from "../../lib/dom.js";
 import { sessionLabel } from "./composer.js";
@@ -31,7 +34,20 @@ export function buildSessionManager(self) {
   // What the last rename or delete did, read out by screen readers.
   var status = el("p", "session-manager-status");
   status.setAttribute("role", "status");
-  panel.append(list, status, close);
+  var archivedList = el("ul", "session-manager-list session-manager-archived");
+  archivedList.id = self.uid + "-archived";
+  archivedList.hidden = true;
+  archivedList.setAttribute("aria-label", "Archived sessions");
+  var archivedToggle = el("button", "button button-small button-ghost session-manager-archived-toggle", "Archived sessions");
+  archivedToggle.type = "button";
+  archivedToggle.setAttribute("aria-controls", archivedList.id);
+  archivedToggle.setAttribute("aria-expanded", "false");
+  archivedToggle.addEventListener("click", function () {
+    archivedList.hidden = !archivedList.hidden;
+    archivedToggle.setAttribute("aria-expanded", String(!archivedList.hidden));
+    if (!archivedList.hidden) { refreshArchived(self); }
+  });
+  panel.append(list, archivedToggle, archivedList, status, close);
   var toggle = /** @type {HTMLButtonElement} */ (el("button", "button button-small button-ghost", "Manage"));
   toggle.type = "button";
   toggle.title = "Rename or delete sessions";
@@ -53,7 +69,61 @@ export function buildSessionManager(self) {
   self.sessionManagerList = list;
   self.sessionManagerStatus = status;
   self.sessionManagerDone = close;
+  self.sessionManagerArchived = archivedList;
   return toggle;
+}
+
+/**
+ * Read the archive again, when its list is open.
+ * @param {any} self the ChatView
+ */
+export function refreshArchived(self) {
+  var list = self.sessionManagerArchived;
+  if (!list || list.hidden || self.sessionManager.hidden) { return; }
+  self.workspace.api.get("agent_sessions_archived").then(function (/** @type {any} */ data) {
+    if (list.querySelector("form")) { return; }
+    list.textContent = "";
+    var archived = Array.isArray(data.archived) ? data.archived : [];
+    archived.forEach(function (/** @type {any} */ entry) { list.appendChild(archivedRow(self, entry)); });
+    if (!archived.length) { list.appendChild(el("li", "session-manager-empty", "No archived sessions.")); }
+  }, function (/** @type {Error} */ error) {
+    list.textContent = "";
+    list.appendChild(el("li", "session-manager-problem", error.message));
+  });
+}
+
+/**
+ * @param {any} self the ChatView
+ * @param {{file: string, id: string, name?: string | null, archived_at?: string | null, message_count?: number}} entry
+ */
+function archivedRow(self, entry) {
+  var row = el("li", "session-manager-row");
+  row.dataset.archivedFile = entry.file;
+  var title = entry.name || sessionLabel({ id: entry.id });
+  var when = entry.archived_at ? new Date(entry.archived_at) : null;
+  var detail = (when && !isNaN(when.getTime()) ? " · archived " + when.toLocaleString() : "") +
+    " · " + (entry.message_count || 0) + " messages";
+  var name = el("span", "session-manager-name", title);
+  name.appendChild(el("span", "session-manager-tag", detail));
+  var restore = el("button", "button button-small button-ghost", "Restore");
+  restore.type = "button";
+  restore.setAttribute("aria-label", "Restore " + title);
+  var problem = el("span", "session-manager-problem");
+  problem.setAttribute("role", "alert");
+  row.append(name, restore, problem);
+  restore.addEventListener("click", function () {
+    restore.disabled = true;
+    self.workspace.api.post("agent_session_restore", { file: entry.file })
+      .then(function () {
+        self.sessionManagerStatus.textContent = "Restored “" + title + "”.";
+        self.sessionManagerDone.focus();
+        self.refreshSessions();
+      }, function (/** @type {Error} */ error) {
+        problem.textContent = error.message;
+        restore.disabled = false;
+      });
+  });
+  return row;
 }
 
 /**

@@ -9,7 +9,7 @@ import { buildComposer, buildToolbar, openNameForm, sendFromComposer, sendText, 
 import { messageImages } from "./attachments.js";
 import { messageKey, textOf } from "./session.js";
 import { secretForm, tellAgentOnceBack } from "./secret-form.js";
-import { buildSessionManager, renderSessionManager } from "./session-manager.js";
+import { buildSessionManager, refreshArchived, renderSessionManager } from "./session-manager.js";
 import { fillCard, findCard, shortJson, toolCard } from "./tool-cards.js";
 import { gatewayCardFor } from "./gateway-cards.js";
 import { addCodeCopyButtons, messageFooter } from "./copy.js";
@@ -159,6 +159,7 @@ ChatView.prototype.refreshSessions = function () {
       self.sessionSelect.appendChild(option);
     });
     renderSessionManager(self, data.sessions || []);
+    refreshArchived(self);
   }, function () { /* the list is a convenience; the panel works without it */ });
 };
 
