@@ -36,6 +36,18 @@ def archive_folder(bridge: BridgeProcess) -> Path:
     return bridge.home / ".pi" / protocol.ARCHIVED_SESSIONS_FOLDER
 
 
+def archived_session(bridge: BridgeProcess, text: str) -> tuple[str, Path, bytes, str]:
+    """A session with one exchange, deleted: its id, its file's old path, its content and
+    its archived name."""
+    with EventStream(bridge) as events:
+        session_id = chat(bridge, events, text, None)
+    original = session_file(bridge.home, session_id)
+    content = original.read_bytes()
+    assert delete(bridge, session_id)[0] == 200
+    (entry,) = archived(bridge)
+    return session_id, original, content, str(entry["file"])
+
+
 @pytest.fixture
 def bridge(start_bridge: StartBridge) -> BridgeProcess:
     return start_bridge(prewarm=False)
@@ -85,34 +97,25 @@ def test_with_no_session_left_the_restored_one_becomes_current(bridge: BridgePro
 def test_a_session_listed_again_is_409_and_the_archive_keeps_its_copy(
     bridge: BridgeProcess,
 ) -> None:
-    with EventStream(bridge) as events:
-        session_id = chat(bridge, events, "[[reply: twice]]", None)
-    original = session_file(bridge.home, session_id)
-    content = original.read_bytes()
-    assert delete(bridge, session_id)[0] == 200
-    (entry,) = archived(bridge)
+    session_id, original, content, file = archived_session(bridge, "[[reply: twice]]")
     # The same session, written back under another name (a copy the agent made).
     copy = original.with_name(f"2026-01-01T00-00-00-000Z_{session_id}.jsonl")
     copy.write_bytes(content)
-    status, answer = restore(bridge, entry["file"])
+    status, answer = restore(bridge, file)
     assert status == 409 and answer["error"] == "session_exists"
-    assert [a["file"] for a in archived(bridge)] == [entry["file"]]
+    assert [a["file"] for a in archived(bridge)] == [file]
     assert not original.exists()
 
 
 def test_a_file_of_the_same_name_in_pis_folder_is_never_overwritten(
     bridge: BridgeProcess,
 ) -> None:
-    with EventStream(bridge) as events:
-        session_id = chat(bridge, events, "[[reply: mine]]", None)
-    original = session_file(bridge.home, session_id)
-    assert delete(bridge, session_id)[0] == 200
-    (entry,) = archived(bridge)
+    _, original, _, file = archived_session(bridge, "[[reply: mine]]")
     original.write_text("the agent's own file\n")
-    status, answer = restore(bridge, entry["file"])
+    status, answer = restore(bridge, file)
     assert status == 409 and answer["error"] == "session_file_exists"
     assert original.read_text() == "the agent's own file\n"
-    assert [a["file"] for a in archived(bridge)] == [entry["file"]]
+    assert [a["file"] for a in archived(bridge)] == [file]
 
 
 @pytest.mark.parametrize(
@@ -176,25 +179,22 @@ def test_a_fifo_in_the_archive_blocks_neither_the_list_nor_a_restore(
 def test_a_linked_archive_or_session_folder_is_refused(
     bridge: BridgeProcess, tmp_path: Path
 ) -> None:
-    with EventStream(bridge) as events:
-        session_id = chat(bridge, events, "[[reply: away]]", None)
-    assert delete(bridge, session_id)[0] == 200
-    (entry,) = archived(bridge)
+    file = archived_session(bridge, "[[reply: away]]")[3]
     # pi's session folder swapped for a link to a folder outside the home.
     sessions = bridge.home / ".pi" / "sessions"
     outside = tmp_path / "outside"
     outside.mkdir()
     sessions.rename(bridge.home / ".pi" / "sessions-moved")
     sessions.symlink_to(outside)
-    status, answer = restore(bridge, entry["file"])
+    status, answer = restore(bridge, file)
     assert status == 409 and answer["error"] == "not_archivable"
     assert list(outside.iterdir()) == []
-    assert [a["file"] for a in archived(bridge)] == [entry["file"]]
+    assert [a["file"] for a in archived(bridge)] == [file]
     # And the archive folder swapped for a link.
     archive = archive_folder(bridge)
     archive.rename(bridge.home / ".pi" / "archive-moved")
     archive.symlink_to(bridge.home / ".pi" / "archive-moved")
-    status, answer = restore(bridge, entry["file"])
+    status, answer = restore(bridge, file)
     assert status == 409 and answer["error"] == "not_archivable"
 
 
