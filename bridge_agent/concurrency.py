@@ -30,6 +30,22 @@ async def until_first_done(*coroutines: Coroutine[Any, Any, Any]) -> list[Any]:
     return list(results)
 
 
+async def wait_or_timeout(event: asyncio.Event, seconds: float) -> bool:
+    """Wait until ``event`` is set or ``seconds`` pass; True when it was set.
+
+    Not ``asyncio.wait_for``: on Python 3.11 it swallows a cancellation that arrives while
+    the event is being set (it returns the event's result instead), so a loop sleeping on it
+    never ends when its task is cancelled, and whoever awaits that task waits forever (a
+    relay feed's stop hung on this in CI). ``asyncio.timeout`` tells the two apart.
+    """
+    try:
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True
+
+
 def watched_task(
     coroutine: Coroutine[Any, Any, None], *, name: str, logger: logging.Logger, forever: bool
 ) -> asyncio.Task[None]:

@@ -35,7 +35,7 @@ import httpx
 import redis.asyncio as aioredis
 from channels.db import database_sync_to_async
 
-from bridge_agent.concurrency import until_first_done
+from bridge_agent.concurrency import until_first_done, wait_or_timeout
 from bridge_agent.protocol import EVENT_SERVICE_CHANGED, EVENT_SERVICE_REMOVED
 from projects.bridge.events import EventStream, SseEvent, bridge_target, open_event_stream
 from projects.broadcast import RelayState, project_group, relay_state_message
@@ -307,5 +307,4 @@ class UpstreamCandidate:
 
     async def _sleep(self, seconds: float) -> None:
         self._wakeup.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wakeup.wait(), seconds)
+        await wait_or_timeout(self._wakeup, seconds)

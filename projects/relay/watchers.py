@@ -23,6 +23,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any, Literal, TypedDict
 
+from bridge_agent.concurrency import wait_or_timeout
 from projects.broadcast import project_group
 from projects.relay.wire import _key
 
@@ -83,8 +84,7 @@ async def _keep_fresh(
     redis: Any, layer: Any, public_id: str, member: str, stop: asyncio.Event
 ) -> None:
     while True:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), REFRESH_SECONDS)
+        if await wait_or_timeout(stop, REFRESH_SECONDS):
             return
         try:
             if await _hold(redis, public_id, member):
